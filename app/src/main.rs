@@ -1,0 +1,12 @@
+//! Jiliang front end: mounts the app. Everything else lives in the modules.
+
+mod api;
+mod app;
+mod components;
+mod i18n;
+mod pages;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,25 @@
+//! Wire types shared by the Jiliang front end (wasm), the server and the
+//! instrument agent.
+//!
+//! # Layout
+//! - [`error`]: the one error shape every endpoint and socket uses.
+//! - [`health`]: liveness, readiness and version documents.
+//! - [`institutions`]: the institution tree.
+//! - [`timesync`]: NTP-style clock offset estimation over a socket.
+//!
+//! This crate must never do I/O or depend on anything that cannot build for
+//! `wasm32-unknown-unknown`: the browser and the server must agree on these
+//! shapes byte for byte, so they are defined exactly once, here. OpenAPI
+//! schema derives are behind the `openapi` feature, which only the server
+//! enables.
+
+pub mod error;
+pub mod health;
+pub mod institutions;
+pub mod timesync;
+
+pub use error::{ErrorBody, ErrorCode, FieldError};
+pub use health::{Health, Readiness, ReadinessCheck, VersionInfo};
+
+/// Prefix of every REST endpoint. Bumped only with a breaking change.
+pub const API_PREFIX: &str = "/api/v1";

@@ -1,0 +1,102 @@
+# Shared by scripts/run and scripts/test: install pinned tools when missing,
+# build the front end. Every step is idempotent: a tool already at the pinned
+# version is left alone. Nothing here downloads a binary from the web; tools
+# come from crates.io, npm and Debian's apt (see docs/BUILD.md).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+TRUNK_VERSION="0.21.14"
+# wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock exactly.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
+
+export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}"
+
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  # Try without refreshing the index first: it is slow and usually current.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1 || {
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null
+  }
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || {
+    step "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  }
+}
+
+ensure_trunk() {
+  if ! trunk --version 2>/dev/null | grep -q "trunk $TRUNK_VERSION"; then
+    step "Installing Trunk $TRUNK_VERSION (about 7 minutes, once)"
+    cargo install --locked trunk --version "$TRUNK_VERSION"
+  fi
+}
+
+ensure_wasm_bindgen() {
+  [ -n "$WASM_BINDGEN_VERSION" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
+  grep -q "wasm_bindgen = \"$WASM_BINDGEN_VERSION\"" Trunk.toml ||
+    die "Trunk.toml pins a wasm_bindgen other than Cargo.lock's $WASM_BINDGEN_VERSION; update Trunk.toml"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "wasm-bindgen $WASM_BINDGEN_VERSION"; then
+    step "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes, once)"
+    # Not --locked: its lockfile names a webpki-roots release the registry lacks.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+ensure_wasm_opt() {
+  # binaryen 132 from npm; Debian's binaryen 108 builds a wasm that fails in
+  # the browser ("WebAssembly.Table.set(): Argument 1 is invalid for table").
+  if ! "$ROOT/tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version 132"; then
+    step "Installing wasm-opt (npm binaryen@132)"
+    (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_build_tools() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
+  ensure_wasm_target
+  ensure_trunk
+  ensure_wasm_bindgen
+  ensure_wasm_opt
+}
+
+ensure_test_tools() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    step "Installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+  if ! command -v chromium >/dev/null; then
+    step "Installing Chromium (apt)"
+    apt_install chromium
+  fi
+  # Screenshots are for people to read: Chinese text needs a CJK font.
+  if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    step "Installing a CJK font (apt)"
+    apt_install fonts-wqy-microhei
+  fi
+  local want
+  want="$(node -p "require('./tests/package.json').devDependencies['playwright-core']")"
+  if [ "$(node -p "try{require('./tests/node_modules/playwright-core/package.json').version}catch(e){''}")" != "$want" ]; then
+    step "Installing playwright-core $want (npm; no browser download)"
+    (cd tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+build_front_end() {
+  step "Building the front end (Trunk, release)"
+  # Trunk runs cargo with --offline, so the registry must be fetched first.
+  cargo fetch --locked >/dev/null
+  trunk build
+}

@@ -1,0 +1,105 @@
+//! HTTP surface: one module per feature, each owning its routes; merged here.
+//!
+//! Feature modules return a `utoipa_axum` router, so a route cannot exist
+//! without its OpenAPI description: `/api/openapi.json` is generated from the
+//! same registrations that serve requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{api_not_found, method_not_allowed};
+use crate::state::AppState;
+
+pub mod ops;
+pub mod static_files;
+pub mod time;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Jiliang 计量协作网 API",
+        description = "Remote metrology collaboration network. Errors are `{code, message, details?}`; \
+                       messages follow `Accept-Language` (zh-CN default, en).",
+    ),
+    tags(
+        (name = "ops", description = "Health, readiness, metrics, version"),
+        (name = "time", description = "UTC time and clock synchronisation"),
+    )
+)]
+struct ApiDoc;
+
+/// The whole API with its OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(time::router())
+        .split_for_parts()
+}
+
+/// The application: API, static front end and the layers around them.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let static_files = static_files::StaticFiles::new(&state.config.static_dir);
+
+    let api_fallback = |req: Request| async move {
+        let path = req.uri().path();
+        if path == "/api" || path.starts_with("/api/") {
+            api_not_found(req).await.into_response()
+        } else {
+            static_files.serve(req).await
+        }
+    };
+
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc) }
+            }),
+        )
+        .fallback(api_fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(crate::i18n::negotiate))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), route)
+        }))
+        .with_state(state)
+}
+
+/// How long a request may take before the client gets a 503-style answer is
+/// not limited here: sockets are long-lived by design. Individual handlers
+/// bound their own database work instead.
+pub const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);

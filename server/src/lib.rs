@@ -1,0 +1,68 @@
+//! Jiliang server library: everything the `jiliang` binary does, callable
+//! from tests.
+//!
+//! # Layout
+//! - [`run`] / [`serve`]: start serving on a listener until a shutdown token fires.
+//! - [`config`]: command line and environment.
+//! - [`http`]: routes by feature (ops, time, …), static front end, OpenAPI.
+//! - [`store`]: SQLite/PostgreSQL storage and migrations.
+//! - [`error`]: the one error type and its `{code, message}` responses.
+//! - [`i18n`]: language negotiation for messages.
+//! - [`metrics`], [`clock`]: Prometheus metrics and the server's UTC clock.
+//! - [`demo`]: the demo province.
+//! - [`cli`]: the `jiliang` subcommands.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod i18n;
+pub mod metrics;
+pub mod state;
+pub mod store;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use state::AppState;
+pub use store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("server I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Open (and migrate) the database named by `config`, then serve until
+/// `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let store = Store::open(&config.database_url).await?;
+    serve(AppState::new(store, config, shutdown), listener).await
+}
+
+/// Serve `state` on `listener` until `state.shutdown` is cancelled: stop
+/// accepting, let in-flight requests finish, close sockets with a close
+/// frame, wait for every registered task, close the pool.
+pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunError> {
+    let app = http::app(state.clone());
+    let shutdown = state.shutdown.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    state.tasks.close();
+    state.tasks.wait().await;
+    state.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The institution tree.
+
+use jiliang_protocol::institutions::{Institution, InstitutionLevel};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Store;
+use crate::with_db;
+
+/// What a caller supplies to create an institution; validated before this point.
+#[derive(Debug, Clone)]
+pub struct NewInstitution {
+    pub parent_id: Option<Uuid>,
+    pub level: InstitutionLevel,
+    pub name_zh: String,
+    pub name_en: Option<String>,
+    pub region_code: String,
+    pub contact: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    parent_id: Option<Uuid>,
+    path: String,
+    level: String,
+    name_zh: String,
+    name_en: Option<String>,
+    region_code: String,
+    contact: String,
+    active: bool,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+/// An institution with its materialised path (ids from the root).
+#[derive(Debug, Clone)]
+pub struct StoredInstitution {
+    pub institution: Institution,
+    pub path: String,
+}
+
+impl StoredInstitution {
+    /// Whether `other` is this institution or lies below it.
+    pub fn contains(&self, other: &StoredInstitution) -> bool {
+        other.path.starts_with(&self.path)
+    }
+}
+
+impl TryFrom<Row> for StoredInstitution {
+    type Error = sqlx::Error;
+    fn try_from(r: Row) -> Result<Self, Self::Error> {
+        let level = InstitutionLevel::parse(&r.level).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown institution level {:?}", r.level).into())
+        })?;
+        Ok(Self {
+            path: r.path,
+            institution: Institution {
+                id: r.id,
+                parent_id: r.parent_id,
+                level,
+                name_zh: r.name_zh,
+                name_en: r.name_en,
+                region_code: r.region_code,
+                contact: r.contact,
+                active: r.active,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+        })
+    }
+}
+
+const COLUMNS: &str = "id, parent_id, path, level, name_zh, name_en, region_code, contact, active, created_at, updated_at";
+
+/// Timestamps are stored at microsecond precision (PostgreSQL's), so values
+/// read back compare equal to values written.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
+}
+
+impl Store {
+    pub async fn insert_institution(
+        &self,
+        new: &NewInstitution,
+    ) -> Result<StoredInstitution, sqlx::Error> {
+        let id = Uuid::now_v7();
+        let parent_path = match new.parent_id {
+            Some(pid) => self.get_institution(pid).await?.path,
+            None => "/".to_owned(),
+        };
+        let path = format!("{parent_path}{id}/");
+        let now = now();
+        let sql = format!(
+            "INSERT INTO institutions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $9, $9) RETURNING {COLUMNS}"
+        );
+        let row: Row = with_db!(self, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .bind(new.parent_id)
+            .bind(&path)
+            .bind(new.level.as_str())
+            .bind(&new.name_zh)
+            .bind(&new.name_en)
+            .bind(&new.region_code)
+            .bind(&new.contact)
+            .bind(now)
+            .fetch_one(p)
+            .await)?;
+        row.try_into()
+    }
+
+    pub async fn get_institution(&self, id: Uuid) -> Result<StoredInstitution, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM institutions WHERE id = $1");
+        let row: Row = with_db!(self, |p| sqlx::query_as(&sql).bind(id).fetch_one(p).await)?;
+        row.try_into()
+    }
+
+    /// Look an institution up by its natural key (parent, Chinese name).
+    pub async fn find_institution(
+        &self,
+        parent_id: Option<Uuid>,
+        name_zh: &str,
+    ) -> Result<Option<StoredInstitution>, sqlx::Error> {
+        // `IS NOT DISTINCT FROM` matches NULL parents too; SQLite spells it `IS`.
+        let cmp = match self.backend() {
+            super::Backend::Sqlite => "IS",
+            super::Backend::Postgres => "IS NOT DISTINCT FROM",
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM institutions WHERE parent_id {cmp} $1 AND name_zh = $2");
+        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+            .bind(parent_id)
+            .bind(name_zh)
+            .fetch_optional(p)
+            .await)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Every institution, parents before children.
+    pub async fn list_institutions(&self) -> Result<Vec<StoredInstitution>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM institutions ORDER BY path");
+        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}

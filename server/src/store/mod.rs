@@ -1,0 +1,229 @@
+//! Storage: one `Store` over SQLite (embedded default) or PostgreSQL (scale-out).
+//!
+//! Both backends run the same SQL text: statements use `$1`-style parameters,
+//! which SQLite and PostgreSQL both accept, and only portable types (UUID,
+//! text, integers, doubles, booleans, timestamps) cross the boundary. Where
+//! the dialects differ (DDL), each backend has its own `migrations/` folder.
+//! Query code is written once and compiled for both pools by [`with_db!`].
+//!
+//! This module must never hold a lock across an `.await` or cache rows: the
+//! database is the source of truth for every node.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod institutions;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same code against whichever pool the store holds. The body is
+/// compiled once per backend, so it must only use types both support.
+#[macro_export]
+macro_rules! with_db {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store.db() {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(sqlx::Error),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Store {
+    /// Connect without migrating (see [`Store::migrate`]).
+    ///
+    /// PostgreSQL URLs may name a schema with `?options[search_path]=NAME`
+    /// (tests isolate themselves that way).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        // A database that does not answer within this time is treated as down;
+        // start-up then fails with one clear line instead of hanging.
+        let acquire = Duration::from_secs(5);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::InvalidUrl)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL is durable against process crashes, and against
+                // power loss up to the last checkpoint; FULL costs an fsync per
+                // commit, which the room log's write rate cannot afford.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            ensure_parent_dir(options.get_filename())?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(acquire)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: Db::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(StoreError::InvalidUrl)?;
+            // One direct attempt first: a pool only reports "timed out", while
+            // the connection itself says why (refused, unknown host, auth).
+            match tokio::time::timeout(acquire, PgConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => return Err(StoreError::Connect(e)),
+                Err(_) => {
+                    return Err(StoreError::Connect(sqlx::Error::PoolTimedOut));
+                }
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(acquire)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: Db::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+
+    /// Connect and bring the schema up to date: what `serve` does at start.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Apply pending migrations. Safe to run concurrently from several nodes:
+    /// sqlx takes an advisory lock on PostgreSQL.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Round-trip a trivial query; returns how long it took.
+    pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
+        let start = Instant::now();
+        with_db!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(start.elapsed())
+    }
+
+    pub async fn close(&self) {
+        with_db!(self, |p| p.close().await);
+    }
+}
+
+fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
+    let s = file.to_string_lossy();
+    if s.is_empty() || s == ":memory:" {
+        return Ok(());
+    }
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Hide a password in a URL before it reaches a log or an error line.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{}:***{}", &url[..scheme_end], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://bob:hunter2@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact_url("sqlite://./data/j.db"), "sqlite://./data/j.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_scheme_is_a_clear_error() {
+        let e = Store::connect("mysql://x").await.expect_err("must fail");
+        assert!(e.to_string().contains("unsupported database URL"), "{e}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Test support: a real server on a random port with its own database.
+//!
+//! Every test gets a fresh SQLite file in a temp dir, or — when
+//! `DATABASE_URL` names a PostgreSQL server — its own schema in that
+//! database, dropped afterwards, so parallel tests and parallel CI runs never
+//! see each other's rows.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use jiliang_server::{AppState, Config, Store};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>, // (admin url, schema)
+}
+
+/// `DATABASE_URL` if it names PostgreSQL. CI sets `JILIANG_REQUIRE_POSTGRES`
+/// so a missing URL fails loudly there instead of skipping.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres:") || u.starts_with("postgresql:"));
+    if url.is_none() && std::env::var_os("JILIANG_REQUIRE_POSTGRES").is_some() {
+        panic!("JILIANG_REQUIRE_POSTGRES is set but DATABASE_URL does not name PostgreSQL");
+    }
+    url
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite()),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("jiliang.db").display());
+        Self {
+            url,
+            backend: Backend::Sqlite,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// `None` when no PostgreSQL is configured (the test is then skipped,
+    /// and says so on stderr).
+    pub async fn postgres() -> Option<Self> {
+        let Some(admin) = postgres_url() else {
+            eprintln!("skipped: DATABASE_URL does not name a PostgreSQL server");
+            return None;
+        };
+        let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to DATABASE_URL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test schema");
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{sep}options[search_path]={schema}");
+        Some(Self {
+            url,
+            backend: Backend::Postgres,
+            _dir: None,
+            pg: Some((admin, schema)),
+        })
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url).await.expect("open store")
+    }
+
+    /// Drop the PostgreSQL schema (SQLite's temp dir goes with `self`).
+    pub async fn cleanup(self) {
+        if let Some((admin, schema)) = &self.pg
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await
+        {
+            let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub shutdown: CancellationToken,
+    pub state: AppState,
+    pub db: TestDb,
+    handle: JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        Some(Self::start_on(db).await)
+    }
+
+    pub async fn start_on(db: TestDb) -> Self {
+        let store = db.store().await;
+        let config = Config {
+            static_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/dist"),
+            ..Config::for_database(db.url.clone())
+        };
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(store, config, shutdown.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let serve_state = state.clone();
+        let handle = tokio::spawn(async move {
+            jiliang_server::serve(serve_state, listener)
+                .await
+                .expect("server ran");
+        });
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            shutdown,
+            state,
+            db,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Shut down gracefully and wait (bounded) for the server to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("server stops within 10 s")
+            .expect("server task did not panic");
+        self.db.cleanup().await;
+    }
+}
+
+/// Define one test per backend from one body: `backend_tests!(name, |b| async move {..})`
+/// expands to `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($name:ident, |$backend:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $backend = $crate::common::Backend::Sqlite;
+                $body.await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::common::postgres_url().is_none() {
+                    eprintln!("skipped: DATABASE_URL does not name a PostgreSQL server");
+                    return;
+                }
+                let $backend = $crate::common::Backend::Postgres;
+                $body.await
+            }
+        }
+    };
+}

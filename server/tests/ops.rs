@@ -1,0 +1,273 @@
+//! The operations surface of a real server: health, readiness, metrics,
+//! OpenAPI, error documents, static files, the time socket and shutdown.
+
+mod common;
+
+use common::{Backend, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use jiliang_protocol::{ErrorBody, Health, Readiness};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    reqwest::get(server.url(path)).await.expect("request")
+}
+
+backend_tests!(health_readiness_and_version, |backend| async move {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let res = get(&server, "/healthz").await;
+    assert_eq!(res.status(), 200);
+    let health: Health = res.json().await.expect("json");
+    assert_eq!(health.status, "ok");
+
+    let res = get(&server, "/readyz").await;
+    assert_eq!(res.status(), 200);
+    let ready: Readiness = res.json().await.expect("json");
+    assert!(ready.is_ready(), "{ready:?}");
+    let db = ready
+        .checks
+        .iter()
+        .find(|c| c.name == "database")
+        .expect("db check");
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(db.detail, expected);
+    assert!(ready.checks.iter().any(|c| c.name == "clock" && c.ok));
+
+    let v: Value = get(&server, "/api/v1/version")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["storage"], expected);
+    assert_eq!(v["api"], "v1");
+    server.stop().await;
+});
+
+#[tokio::test]
+async fn readyz_reports_a_dead_database_with_503() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    server.state.store.close().await;
+    let res = get(&server, "/readyz").await;
+    assert_eq!(res.status(), 503);
+    let ready: Readiness = res.json().await.expect("json");
+    assert_eq!(ready.status, "not_ready");
+    let db = ready
+        .checks
+        .iter()
+        .find(|c| c.name == "database")
+        .expect("db check");
+    assert!(!db.ok);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_open_sockets() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    for _ in 0..3 {
+        get(&server, "/healthz").await;
+    }
+    get(&server, "/api/v1/definitely-not-here").await;
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/time/ws"))
+        .await
+        .expect("ws connects");
+    let res = get(&server, "/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let text = res.text().await.expect("text");
+    assert!(
+        text.contains(
+            r#"jiliang_http_requests_total{method="GET",route="/healthz",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/(unmatched)",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("jiliang_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 3"));
+    assert!(text.contains("jiliang_websocket_connections 1"), "{text}");
+    drop(ws);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_is_generated_from_the_routes() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let doc: Value = get(&server, "/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/version",
+        "/api/v1/time",
+        "/api/v1/time/ws",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from OpenAPI");
+    }
+    assert!(doc["components"]["schemas"]["Readiness"].is_object());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_are_json_in_the_requested_language() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let client = reqwest::Client::new();
+
+    let res = client
+        .get(server.url("/api/v1/nope"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 404);
+    let body: ErrorBody = res.json().await.expect("json");
+    assert_eq!(body.code, "not_found");
+    assert!(body.message.contains("没有这个接口"), "{}", body.message);
+
+    let res = client
+        .get(server.url("/api/v1/nope"))
+        .header("Accept-Language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .expect("req");
+    let body: ErrorBody = res.json().await.expect("json");
+    assert!(
+        body.message.starts_with("No such endpoint"),
+        "{}",
+        body.message
+    );
+
+    let res = client
+        .delete(server.url("/healthz"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 405);
+    let body: ErrorBody = res.json().await.expect("json");
+    assert_eq!(body.code, "method_not_allowed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn static_front_end_with_spa_fallback_caching_and_compression() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let client = reqwest::Client::new();
+    // An app route that is not a file still gets the app.
+    let res = client
+        .get(server.url("/sessions/123"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert!(res.text().await.expect("text").contains("test fixture"));
+    // Hashed assets are immutable.
+    let res = client
+        .get(server.url("/app-0123456789abcdef.js"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    // Compressed when the client accepts it (large enough responses only).
+    let res = client
+        .get(server.url("/api/openapi.json"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn time_socket_answers_pings_and_names_bad_frames() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/time/ws"))
+        .await
+        .expect("ws connects");
+    let t0 = jiliang_server::clock::now_ms();
+    ws.send(Message::text(format!(
+        r#"{{"type":"ping","id":42,"t0":{t0}}}"#
+    )))
+    .await
+    .expect("send");
+    let reply: Value = match ws.next().await {
+        Some(Ok(Message::Text(t))) => serde_json::from_str(&t).expect("json"),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(reply["type"], "pong");
+    assert_eq!(reply["id"], 42);
+    let (t1, t2) = (
+        reply["t1"].as_f64().expect("t1"),
+        reply["t2"].as_f64().expect("t2"),
+    );
+    let t3 = jiliang_server::clock::now_ms();
+    assert!(t0 <= t1 && t1 <= t2 && t2 <= t3, "{t0} {t1} {t2} {t3}");
+
+    ws.send(Message::text("not json")).await.expect("send");
+    let reply: Value = match ws.next().await {
+        Some(Ok(Message::Text(t))) => serde_json::from_str(&t).expect("json"),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["code"], "malformed_json");
+    // The connection survives a bad frame.
+    ws.send(Message::text(r#"{"type":"ping","id":1,"t0":1}"#))
+        .await
+        .expect("send");
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_close_frames_and_finishes_in_flight_requests() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/time/ws"))
+        .await
+        .expect("ws connects");
+    // Prove the socket is live before shutting down.
+    ws.send(Message::text(r#"{"type":"ping","id":1,"t0":1}"#))
+        .await
+        .expect("send");
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+
+    let in_flight = tokio::spawn({
+        let url = server.url("/readyz");
+        async move { reqwest::get(url).await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    server.shutdown.cancel();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("close frame arrives");
+    match frame {
+        Some(Ok(Message::Close(Some(close)))) => {
+            assert_eq!(u16::from(close.code), 1001);
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert_eq!(
+        in_flight.await.expect("joined").expect("request completed"),
+        200
+    );
+    server.stop().await;
+}

@@ -1,0 +1,98 @@
+// Shared harness for the browser end-to-end tests: starts the real `jiliang`
+// server on a random port with a temporary SQLite database, and a headless
+// Debian Chromium driven by playwright-core (no browser download, ever).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = resolve(here, '..', '..');
+export const artifacts = resolve(repo, 'tests', 'artifacts');
+
+const bin = process.env.JILIANG_BIN ?? join(repo, 'target', 'debug', 'jiliang');
+const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
+
+/** Start a server; resolves with { url, stop(), dir, run(args) }. */
+export async function startServer({ seed = true } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
+  const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' };
+  delete env.DATABASE_URL;
+  const run = (args) => new Promise((ok, fail) => {
+    const p = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`jiliang ${args.join(' ')} exited ${code}: ${out}`))));
+  });
+  if (seed) await run(['seed-demo', '--database-url', databaseUrl]);
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--static-dir', dist],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`server did not start:\n${log}`)), 30_000);
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/http:\/\/[\d.]+:\d+\//);
+      if (m) { clearTimeout(timer); ok(m[0].replace(/\/$/, '')); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`server exited ${code}:\n${log}`)); });
+  });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((ok) => child.on('exit', ok));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url, stop, dir, databaseUrl, run, log: () => log };
+}
+
+export const chromiumArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+/** Launch Chromium with a fresh profile; pass { media: true } for fake devices. */
+export async function launchBrowser({ media = false } = {}) {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'jiliang-chromium-'));
+  const args = [...chromiumArgs];
+  if (media) args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args,
+    viewport: { width: 1280, height: 800 },
+  });
+  const close = async () => {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+/** A new page that fails the test on any uncaught page error (a wasm
+ *  start-up failure shows only there) and on console errors. */
+export async function openPage(context, t) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  t.after(() => {
+    if (errors.length) throw new Error(`browser reported errors:\n${errors.join('\n')}`);
+  });
+  return page;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(artifacts, { recursive: true });
+  const path = join(artifacts, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
