@@ -53,6 +53,19 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "JILIANG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Public address of this service (e.g. https://jiliang.example.cn), used
+    /// in invitation and reset links. Default: the address the client used.
+    #[arg(long, env = "JILIANG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Mark cookies `Secure` (set when TLS is terminated in front of the server).
+    #[arg(long, env = "JILIANG_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy.
+    #[arg(long, env = "JILIANG_TRUST_PROXY")]
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +84,9 @@ pub struct Config {
     pub database_url: String,
     pub static_dir: PathBuf,
     pub max_body_bytes: usize,
+    pub public_url: Option<String>,
+    pub secure_cookies: bool,
+    pub trust_proxy: bool,
 }
 
 impl From<&ServeArgs> for Config {
@@ -79,6 +95,9 @@ impl From<&ServeArgs> for Config {
             database_url: a.database.database_url.clone(),
             static_dir: a.static_dir.clone(),
             max_body_bytes: a.max_body_bytes,
+            public_url: a.public_url.clone(),
+            secure_cookies: a.secure_cookies,
+            trust_proxy: a.trust_proxy,
         }
     }
 }
@@ -90,6 +109,9 @@ impl Config {
             database_url: database_url.into(),
             static_dir: PathBuf::from("dist"),
             max_body_bytes: 1024 * 1024,
+            public_url: None,
+            secure_cookies: false,
+            trust_proxy: false,
         }
     }
 }

@@ -5,11 +5,120 @@
 
 use std::fmt;
 
+use jiliang_protocol::accounts::Role;
 use jiliang_protocol::institutions::InstitutionLevel;
 use uuid::Uuid;
 
+use crate::auth::password;
 use crate::store::Store;
 use crate::store::institutions::NewInstitution;
+use crate::store::users::NewUser;
+
+/// Every demo account's password. Demo data is for trying the product out;
+/// never seed it into a production database.
+pub const DEMO_PASSWORD: &str = "Jiliang-demo-2026";
+
+/// (username, name, institution (Chinese name), roles, what they are for)
+pub const PEOPLE: &[(&str, &str, &str, &[Role], &str)] = &[
+    (
+        "nim.admin",
+        "钱学林",
+        "中国计量科学研究院",
+        &[Role::Admin],
+        "national administrator",
+    ),
+    (
+        "admin",
+        "王建国",
+        "甘肃省计量研究院",
+        &[Role::Admin],
+        "provincial administrator",
+    ),
+    (
+        "expert",
+        "李明华",
+        "甘肃省计量研究院",
+        &[Role::Expert],
+        "provincial expert (electrical, pressure)",
+    ),
+    (
+        "expert2",
+        "马晓东",
+        "甘肃省计量研究院",
+        &[Role::Expert],
+        "provincial expert (mass, temperature)",
+    ),
+    (
+        "tianshui.admin",
+        "孙丽",
+        "天水市计量测试所",
+        &[Role::Admin, Role::Expert],
+        "city administrator and expert",
+    ),
+    (
+        "dingxi.expert",
+        "赵志强",
+        "定西市计量测试所",
+        &[Role::Expert],
+        "city expert",
+    ),
+    (
+        "tech",
+        "张伟",
+        "秦安县计量检定所",
+        &[Role::Technician],
+        "county technician (Qin'an)",
+    ),
+    (
+        "gangu.tech",
+        "刘洋",
+        "甘谷县计量检定所",
+        &[Role::Technician],
+        "county technician (Gangu)",
+    ),
+    (
+        "tongwei.tech",
+        "陈静",
+        "通渭县计量检定所",
+        &[Role::Technician],
+        "county technician (Tongwei)",
+    ),
+    (
+        "min.tech",
+        "杨帆",
+        "岷县计量检定所",
+        &[Role::Technician],
+        "county technician (Min)",
+    ),
+    (
+        "wen.tech",
+        "黄磊",
+        "文县计量检定所",
+        &[Role::Technician],
+        "county technician (Wen)",
+    ),
+    (
+        "tanchang.tech",
+        "周敏",
+        "宕昌县计量检定所",
+        &[Role::Technician, Role::Trainee],
+        "county technician and trainee (Tanchang)",
+    ),
+    (
+        "trainee",
+        "吴晓燕",
+        "秦安县计量检定所",
+        &[Role::Trainee],
+        "trainee (Qin'an)",
+    ),
+    (
+        "trainee2",
+        "郑浩",
+        "通渭县计量检定所",
+        &[Role::Trainee],
+        "trainee (Tongwei)",
+    ),
+];
 
 /// (level, Chinese name, English name, region code, contact, children)
 struct Node {
@@ -113,20 +222,44 @@ const fn county(zh: &'static str, en: &'static str, region: &'static str) -> Nod
 pub struct SeedReport {
     pub institutions_created: usize,
     pub institutions_existing: usize,
+    pub people_created: usize,
+    pub people_existing: usize,
 }
 
 impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "demo province (甘肃省): {} institutions created, {} already present",
-            self.institutions_created, self.institutions_existing
-        )
+            "demo province (甘肃省): {} institutions created, {} already present; {} people created, {} already present",
+            self.institutions_created,
+            self.institutions_existing,
+            self.people_created,
+            self.people_existing
+        )?;
+        writeln!(f, "demo logins (password for all: {DEMO_PASSWORD}):")?;
+        for (username, name, inst, roles, what) in PEOPLE {
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            writeln!(
+                f,
+                "  {username:<15} {name}  {inst}  [{}]  {what}",
+                roles.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
-pub async fn seed(store: &Store) -> Result<SeedReport, sqlx::Error> {
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub async fn seed(store: &Store) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
+    let mut ids: std::collections::HashMap<&str, Uuid> = std::collections::HashMap::new();
     // Depth-first with an explicit stack: async recursion would need boxing.
     let mut stack: Vec<(&Node, Option<Uuid>)> = vec![(&TREE, None)];
     while let Some((node, parent)) = stack.pop() {
@@ -151,9 +284,40 @@ pub async fn seed(store: &Store) -> Result<SeedReport, sqlx::Error> {
                     .id
             }
         };
+        ids.insert(node.zh, id);
         for child in node.children.iter().rev() {
             stack.push((child, Some(id)));
         }
+    }
+    // One hash for every demo account: hashing is deliberately slow.
+    let mut hash = None;
+    for (username, name, inst, roles, _) in PEOPLE {
+        if store.username_taken(username).await? {
+            report.people_existing += 1;
+            continue;
+        }
+        let institution_id = *ids
+            .get(inst)
+            .ok_or_else(|| SeedError::Other(format!("demo institution {inst} missing")))?;
+        if hash.is_none() {
+            hash = Some(
+                password::hash(DEMO_PASSWORD.to_owned())
+                    .await
+                    .map_err(|e| SeedError::Other(e.to_string()))?,
+            );
+        }
+        store
+            .insert_user(&NewUser {
+                username: (*username).to_owned(),
+                display_name: (*name).to_owned(),
+                email: Some(format!("{username}@demo.jiliang.cn")),
+                phone: None,
+                institution_id,
+                roles: roles.to_vec(),
+                password_hash: hash.clone(),
+            })
+            .await?;
+        report.people_created += 1;
     }
     Ok(report)
 }

@@ -6,7 +6,7 @@
 //! hold SQL or paths).
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiliang_protocol::{ErrorBody, ErrorCode, FieldError};
@@ -31,9 +31,17 @@ pub enum AppError {
     Unauthenticated,
     #[error("forbidden")]
     Forbidden,
+    /// Forbidden, with the reason spelled out.
+    #[error("forbidden: {}", .0.en)]
+    ForbiddenBecause(Text),
     /// Named by what was looked for, so the message says what is missing.
     #[error("not found: {}", .0.en)]
     NotFound(Text),
+    #[error("expired: {}", .0.en)]
+    Expired(Text),
+    /// Login failed, or a session ended: says why in the person's terms.
+    #[error("unauthenticated: {}", .0.en)]
+    UnauthenticatedBecause(Text),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("conflict: {}", .0.en)]
@@ -72,8 +80,9 @@ impl AppError {
         match self {
             Self::Invalid { .. } => ErrorCode::InvalidInput,
             Self::MalformedJson(_) => ErrorCode::MalformedJson,
-            Self::Unauthenticated => ErrorCode::Unauthenticated,
-            Self::Forbidden => ErrorCode::Forbidden,
+            Self::Unauthenticated | Self::UnauthenticatedBecause(_) => ErrorCode::Unauthenticated,
+            Self::Expired(_) => ErrorCode::Expired,
+            Self::Forbidden | Self::ForbiddenBecause(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::Conflict(_) => ErrorCode::Conflict,
@@ -106,6 +115,8 @@ impl AppError {
             ),
             Self::Unauthenticated => Text::new("请先登录。", "Please log in first."),
             Self::Forbidden => Text::new("您无权执行此操作。", "You are not allowed to do this."),
+            Self::ForbiddenBecause(why) | Self::UnauthenticatedBecause(why) => why.clone(),
+            Self::Expired(what) => what.clone(),
             Self::NotFound(what) => what.clone(),
             Self::MethodNotAllowed => Text::new(
                 "此地址不支持该请求方法。",
@@ -162,6 +173,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Expired => StatusCode::GONE,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -250,8 +262,34 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
     }
 }
 
+/// `Path` whose rejections use the app's error shape: an id that does not
+/// parse names nothing that exists, so it is a 404.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(_) => Err(AppError::not_found(
+                "找不到该资源（编号无效）。",
+                "No such resource (the id is not valid).",
+            )),
+        }
+    }
+}
+
 /// `Query` whose rejections use the app's error shape.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct AppQuery<T>(pub T);
 

@@ -10,8 +10,11 @@
 //! - [`i18n`]: language negotiation for messages.
 //! - [`metrics`], [`clock`]: Prometheus metrics and the server's UTC clock.
 //! - [`demo`]: the demo province.
+//! - [`auth`], [`authz`]: who is calling, and what they may do.
 //! - [`cli`]: the `jiliang` subcommands.
 
+pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -22,6 +25,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod state;
 pub mod store;
+pub mod validate;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

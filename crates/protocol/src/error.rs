@@ -37,6 +37,8 @@ pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
     NotFound,
+    /// The thing existed but its time is over (an expired link).
+    Expired,
     MethodNotAllowed,
     Conflict,
     PayloadTooLarge,
@@ -47,12 +49,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         Self::InvalidInput,
         Self::MalformedJson,
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
+        Self::Expired,
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::PayloadTooLarge,
@@ -69,6 +72,7 @@ impl ErrorCode {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::Expired => "expired",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",

@@ -2,6 +2,7 @@
 //! instrument agent.
 //!
 //! # Layout
+//! - [`accounts`]: people, roles, login, invitations, audit log.
 //! - [`error`]: the one error shape every endpoint and socket uses.
 //! - [`health`]: liveness, readiness and version documents.
 //! - [`institutions`]: the institution tree.
@@ -13,6 +14,7 @@
 //! schema derives are behind the `openapi` feature, which only the server
 //! enables.
 
+pub mod accounts;
 pub mod error;
 pub mod health;
 pub mod institutions;

@@ -88,7 +88,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tracing::info!(%addr, storage = store.backend().as_str(), "jiliang listening");
-    println!("计量协作网 Jiliang is running at http://{addr}/  (Ctrl-C to stop)");
+    out(&format!(
+        "计量协作网 Jiliang is running at http://{addr}/  (Ctrl-C to stop)\n"
+    ));
     let state = crate::AppState::new(store, Config::from(&args), shutdown);
     crate::serve(state, listener)
         .await
@@ -99,11 +101,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 async fn migrate(args: DatabaseArgs) -> Result<(), String> {
     let store = open_store(&args).await?;
-    println!(
-        "database is up to date ({}, {})",
+    out(&format!(
+        "database is up to date ({}, {})\n",
         store.backend().as_str(),
         redact_url(&args.database_url)
-    );
+    ));
     store.close().await;
     Ok(())
 }
@@ -111,9 +113,17 @@ async fn migrate(args: DatabaseArgs) -> Result<(), String> {
 async fn seed_demo(args: DatabaseArgs) -> Result<(), String> {
     let store = open_store(&args).await?;
     let report = crate::demo::seed(&store).await.map_err(|e| e.to_string())?;
-    print!("{report}");
+    out(&report.to_string());
     store.close().await;
     Ok(())
+}
+
+/// Write to stdout; a closed pipe (`jiliang seed-demo | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

@@ -21,9 +21,15 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{api_not_found, method_not_allowed};
 use crate::state::AppState;
 
+pub mod audit;
+pub mod auth;
+pub mod institutions;
+pub mod invitations;
 pub mod ops;
+pub mod origin;
 pub mod static_files;
 pub mod time;
+pub mod users;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +41,11 @@ pub mod time;
     tags(
         (name = "ops", description = "Health, readiness, metrics, version"),
         (name = "time", description = "UTC time and clock synchronisation"),
+        (name = "auth", description = "Login sessions (HttpOnly cookie + X-CSRF-Token header)"),
+        (name = "institutions", description = "The institution tree"),
+        (name = "people", description = "Accounts and roles"),
+        (name = "invitations", description = "Invitations and one-time links"),
+        (name = "audit", description = "Security audit log"),
     )
 )]
 struct ApiDoc;
@@ -44,6 +55,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(time::router())
+        .merge(auth::router())
+        .merge(institutions::router())
+        .merge(users::router())
+        .merge(invitations::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 
@@ -73,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(origin::same_origin_writes))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(crate::i18n::negotiate))
         .layer(middleware::from_fn_with_state(
@@ -89,12 +106,14 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The route template, not the raw path: paths can carry
+            // one-time tokens, which must not end up in logs.
             let route = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), route)
+                .unwrap_or_else(|| "(unmatched)".to_owned());
+            tracing::info_span!("http", method = %req.method(), route)
         }))
         .with_state(state)
 }

@@ -18,6 +18,16 @@ pub struct NewInstitution {
     pub contact: String,
 }
 
+/// A partial update of an institution (not its place in the tree).
+#[derive(Debug, Clone, Default)]
+pub struct InstitutionUpdate {
+    pub name_zh: Option<String>,
+    pub name_en: Option<Option<String>>,
+    pub region_code: Option<String>,
+    pub contact: Option<String>,
+    pub active: Option<bool>,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
@@ -136,6 +146,99 @@ impl Store {
             .fetch_optional(p)
             .await)?;
         row.map(TryInto::try_into).transpose()
+    }
+
+    /// Institutions whose path starts with `prefix` (a subtree), parents first.
+    pub async fn list_institutions_under(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<StoredInstitution>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM institutions WHERE path LIKE $1 ORDER BY path");
+        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+            .bind(format!("{prefix}%"))
+            .fetch_all(p)
+            .await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The institution at `path` and everything above it, root first.
+    pub async fn institution_chain(
+        &self,
+        path: &str,
+    ) -> Result<Vec<StoredInstitution>, sqlx::Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM institutions WHERE $1 LIKE path || '%' ORDER BY path");
+        let rows: Vec<Row> =
+            with_db!(self, |p| sqlx::query_as(&sql).bind(path).fetch_all(p).await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Rename, change contact details, (de)activate. `name_en`: `Some(None)` clears.
+    pub async fn update_institution(
+        &self,
+        id: Uuid,
+        u: &InstitutionUpdate,
+    ) -> Result<StoredInstitution, sqlx::Error> {
+        let now = now();
+        let n = with_db!(self, |p| sqlx::query(
+            "UPDATE institutions SET \
+               name_zh = COALESCE($2, name_zh), \
+               name_en = CASE WHEN $3 THEN $4 ELSE name_en END, \
+               region_code = COALESCE($5, region_code), \
+               contact = COALESCE($6, contact), \
+               active = COALESCE($7, active), \
+               updated_at = $8 \
+             WHERE id = $1"
+        )
+        .bind(id)
+        .bind(&u.name_zh)
+        .bind(u.name_en.is_some())
+        .bind(u.name_en.clone().flatten())
+        .bind(&u.region_code)
+        .bind(&u.contact)
+        .bind(u.active)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        self.get_institution(id).await
+    }
+
+    /// Move `id` (and its subtree) under `new_parent`. The caller has checked
+    /// that `new_parent` is not inside the moved subtree.
+    pub async fn move_institution(
+        &self,
+        id: Uuid,
+        new_parent: Uuid,
+    ) -> Result<StoredInstitution, sqlx::Error> {
+        let node = self.get_institution(id).await?;
+        let parent = self.get_institution(new_parent).await?;
+        let old_path = node.path.clone();
+        let new_path = format!("{}{id}/", parent.path);
+        let now = now();
+        // Paths are ASCII (hex ids and slashes), so byte and character
+        // positions agree for SUBSTR in both dialects.
+        let tail_from = i32::try_from(old_path.len() + 1).unwrap_or(i32::MAX);
+        with_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE institutions SET parent_id = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(new_parent)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE institutions SET path = $2 || SUBSTR(path, $3) WHERE path LIKE $1")
+                .bind(format!("{old_path}%"))
+                .bind(&new_path)
+                .bind(tail_from)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
+        self.get_institution(id).await
     }
 
     /// Every institution, parents before children.

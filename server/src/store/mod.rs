@@ -19,7 +19,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod audit;
 pub mod institutions;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -190,3 +190,154 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// An HTTP client that keeps a login session the way a browser does: the
+/// session cookie, and the CSRF token to echo on writes.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+pub const DEMO_PASSWORD: &str = jiliang_server::demo::DEMO_PASSWORD;
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    /// Log in; panics unless it succeeds.
+    pub async fn login(base: &str, login: &str, password: &str) -> Self {
+        let mut c = Self::new(base);
+        let res = c
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "login as {login} failed: {:?}",
+            res.text().await
+        );
+        c.adopt(res).await;
+        c
+    }
+
+    /// Take the session cookie and CSRF token from a login-like answer.
+    pub async fn adopt(&mut self, res: reqwest::Response) -> serde_json::Value {
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("jiliang_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let body: serde_json::Value = res.json().await.expect("json body");
+        self.cookie = cookie;
+        self.csrf = body["csrf_token"].as_str().map(str::to_owned);
+        body
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            r = r.header("x-csrf-token", t);
+        }
+        r
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.req(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.req(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.req(reqwest::Method::PATCH, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let r = self.req(method, path);
+        let r = match body {
+            Some(b) => r.json(b),
+            None => r,
+        };
+        r.send().await.expect("request")
+    }
+
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.expect("json")
+    }
+}
+
+impl TestServer {
+    /// Start with the demo province seeded.
+    pub async fn start_seeded(backend: Backend) -> Option<Self> {
+        let server = Self::start(backend).await?;
+        jiliang_server::demo::seed(&server.state.store)
+            .await
+            .expect("seed demo");
+        Some(server)
+    }
+
+    pub async fn login(&self, username: &str) -> Client {
+        Client::login(&self.base, username, DEMO_PASSWORD).await
+    }
+
+    /// Id of a demo institution by its Chinese name.
+    pub async fn institution_id(&self, name_zh: &str) -> uuid::Uuid {
+        self.state
+            .store
+            .list_institutions()
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|i| i.institution.name_zh == name_zh)
+            .map(|i| i.institution.id)
+            .unwrap_or_else(|| panic!("no institution {name_zh}"))
+    }
+
+    pub async fn user_id(&self, username: &str) -> uuid::Uuid {
+        self.state
+            .store
+            .find_user_by_login(username)
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .user
+            .id
+    }
+}

@@ -1,0 +1,195 @@
+//! Password rules and hashing.
+//!
+//! Hashing is argon2id with the library's defaults (19 MiB, 2 passes — the
+//! OWASP minimum) and runs in `spawn_blocking`: tens of milliseconds of CPU
+//! would otherwise stall every socket sharing the worker thread.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand_core::OsRng;
+
+use crate::error::AppError;
+use crate::i18n::Text;
+
+pub const MIN_LEN: usize = 10;
+pub const MAX_LEN: usize = 128;
+
+/// Passwords people pick first; rejected whatever their length.
+const COMMON: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "1qaz2wsx3edc",
+    "abc123456789",
+    "iloveyou123",
+    "woaini1314",
+    "aaaaaaaaaa",
+    "0123456789",
+    "admin12345",
+    "administrator",
+    "jiliang123",
+    "p@ssw0rd12",
+];
+
+/// Every rule the password breaks, each with its reason, so the person can
+/// fix them all at once.
+pub fn check_rules(password: &str, username: &str) -> Vec<Text> {
+    let mut problems = Vec::new();
+    let chars = password.chars().count();
+    if chars < MIN_LEN {
+        problems.push(Text::owned(
+            format!("密码至少需要 {MIN_LEN} 个字符（当前 {chars} 个）。"),
+            format!("The password needs at least {MIN_LEN} characters (it has {chars})."),
+        ));
+    }
+    if chars > MAX_LEN {
+        problems.push(Text::owned(
+            format!("密码不能超过 {MAX_LEN} 个字符。"),
+            format!("The password must not exceed {MAX_LEN} characters."),
+        ));
+    }
+    let classes = [
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if classes < 3 {
+        problems.push(Text::new(
+            "密码需包含以下至少三类：小写字母、大写字母、数字、符号。",
+            "The password needs at least three of: lower-case letters, upper-case letters, digits, symbols.",
+        ));
+    }
+    let lower = password.to_lowercase();
+    if !username.is_empty() && lower.contains(&username.to_lowercase()) {
+        problems.push(Text::new(
+            "密码不能包含用户名。",
+            "The password must not contain the username.",
+        ));
+    }
+    if COMMON.contains(&lower.as_str()) {
+        problems.push(Text::new(
+            "这是常见密码，请换一个。",
+            "This is a commonly used password; choose another.",
+        ));
+    }
+    problems
+}
+
+/// `Ok` or an `invalid_input` error listing every broken rule.
+pub fn validate(password: &str, username: &str) -> Result<(), AppError> {
+    let problems = check_rules(password, username);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lang = crate::i18n::current();
+    let details = problems
+        .iter()
+        .map(|t| jiliang_protocol::FieldError {
+            field: "password".into(),
+            message: t.get(lang).to_owned(),
+        })
+        .collect();
+    Err(AppError::Invalid {
+        message: Text::owned(
+            format!("密码不符合要求：{}", join(&problems, crate::i18n::Lang::Zh)),
+            format!(
+                "The password does not meet the rules: {}",
+                join(&problems, crate::i18n::Lang::En)
+            ),
+        ),
+        details,
+    })
+}
+
+fn join(problems: &[Text], lang: crate::i18n::Lang) -> String {
+    problems
+        .iter()
+        .map(|t| t.get(lang))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub async fn hash(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(AppError::internal)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// Verify against a stored hash. With no hash (unknown account, or one
+/// that never set a password) a dummy hash is checked instead, so the
+/// answer takes as long either way and does not reveal which accounts exist.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let (hash, real) = match stored {
+            Some(h) => (h, true),
+            None => (dummy_hash().to_owned(), false),
+        };
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && real
+    })
+    .await
+    .map_err(AppError::internal)
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"not a real password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_explain_every_problem() {
+        assert!(check_rules("Metrology-2026", "zhangwei").is_empty());
+        assert!(check_rules("计量检定Ab12345", "li").is_empty());
+        let p = check_rules("short", "x");
+        assert_eq!(p.len(), 2, "{p:?}"); // length and classes
+        assert_eq!(check_rules("zhangwei-Pass1", "zhangwei").len(), 1);
+        assert_eq!(check_rules("P@ssw0rd12", "x").len(), 1, "common password");
+        assert_eq!(check_rules(&"Aa1!".repeat(40), "x").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = hash("Metrology-2026".into()).await.expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(
+            verify("Metrology-2026".into(), Some(h.clone()))
+                .await
+                .expect("ok")
+        );
+        assert!(!verify("metrology-2026".into(), Some(h)).await.expect("ok"));
+        assert!(!verify("anything".into(), None).await.expect("ok"));
+        assert!(
+            !verify("x".into(), Some("not a phc string".into()))
+                .await
+                .expect("ok")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The signed-in person behind a request, loaded from the session cookie.
+//!
+//! Taking a [`Principal`] makes a handler require login, and — for every
+//! method that changes state — a matching `X-CSRF-Token` header: the cookie
+//! alone, which a browser attaches to cross-site requests too, is never
+//! enough to act.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use jiliang_protocol::accounts::{Role, User};
+use jiliang_protocol::institutions::{Institution, InstitutionLevel};
+use time::Duration;
+
+use super::token::{constant_time_eq, hash_token, looks_like_token};
+use super::{CSRF_HEADER, SESSION_COOKIE};
+use crate::error::AppError;
+use crate::i18n::Text;
+use crate::state::AppState;
+use crate::store::institutions::now;
+
+/// A session ends after this long without a request…
+pub const IDLE_TIMEOUT: Duration = Duration::hours(12);
+/// …and is not extended more often than this (saves a write per request).
+const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub institution: Institution,
+    /// Materialised path of the person's institution (`/root/…/own/`).
+    pub path: String,
+    /// Path prefix of the directory the person may know exists: their
+    /// province (or their own subtree above province level). Outside it,
+    /// institutions are answered with 404, not 403.
+    pub directory: String,
+    pub token_hash: [u8; 32],
+    pub csrf_token: String,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.user.roles.contains(&role)
+    }
+}
+
+pub fn session_token(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| looks_like_token(v))
+}
+
+fn state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let state = AppState::from_ref(state);
+        let token = session_token(parts).ok_or(AppError::Unauthenticated)?;
+        let principal = load(&state, &token).await?;
+        if state_changing(&parts.method) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), principal.csrf_token.as_bytes()) {
+                return Err(AppError::ForbiddenBecause(Text::new(
+                    "安全令牌缺失或无效，请刷新页面后重试。",
+                    "The security (CSRF) token is missing or wrong; reload the page and try again.",
+                )));
+            }
+        }
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+/// Resolve a session token to its principal, or `Unauthenticated`.
+pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> {
+    let store = &state.store;
+    let token_hash = hash_token(token);
+    let session = store
+        .get_session(&token_hash)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let now = now();
+    if session.expires_at <= now {
+        store.delete_session(&token_hash).await?;
+        return Err(AppError::Unauthenticated);
+    }
+    let user = store.get_user(session.user_id).await?;
+    if !user.active {
+        store.delete_user_sessions(user.id, None).await?;
+        return Err(AppError::Unauthenticated);
+    }
+    let own = store.get_institution(user.institution_id).await?;
+    let chain = store.institution_chain(&own.path).await?;
+    let directory = chain
+        .iter()
+        .find(|i| i.institution.level == InstitutionLevel::Provincial)
+        .map(|i| i.path.clone())
+        .unwrap_or_else(|| own.path.clone());
+    if now - session.last_seen_at > TOUCH_EVERY {
+        store.touch_session(&token_hash, now + IDLE_TIMEOUT).await?;
+    }
+    Ok(Principal {
+        user,
+        institution: own.institution,
+        path: own.path,
+        directory,
+        token_hash,
+        csrf_token: session.csrf_token,
+    })
+}

@@ -1,0 +1,351 @@
+//! Invitations, and the public side of one-time links (accept an
+//! invitation, set a password after a reset).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiliang_protocol::ErrorBody;
+use jiliang_protocol::accounts::{
+    AcceptInvitationRequest, Invitation, InvitationStatus, Me, NewInvitationRequest,
+    SetPasswordRequest, TokenInfo,
+};
+use time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::principal::IDLE_TIMEOUT;
+use crate::auth::token::{hash_token, looks_like_token, random_token};
+use crate::auth::{Principal, RequestMeta, password};
+use crate::authz;
+use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::http::auth::{me_of, session_cookie, set_cookie};
+use crate::http::users::{institution_for, roles_text, validate_roles};
+use crate::i18n::Text;
+use crate::state::AppState;
+use crate::store::audit::NewAuditEvent;
+use crate::store::institutions::now;
+use crate::store::sessions::NewSession;
+use crate::store::tokens::{NewToken, Purpose, StoredToken};
+use crate::store::users::NewUser;
+use crate::validate::{self, Problems};
+
+/// How long an invitation link stays valid.
+pub const INVITATION_VALID_FOR: Duration = Duration::days(7);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_invitations, create_invitation))
+        .routes(routes!(inspect_token))
+        .routes(routes!(accept_invitation))
+        .routes(routes!(complete_reset))
+}
+
+fn to_invitation(t: &StoredToken, link: Option<String>) -> Invitation {
+    let status = if t.used_at.is_some() {
+        InvitationStatus::Accepted
+    } else if t.expires_at <= now() {
+        InvitationStatus::Expired
+    } else {
+        InvitationStatus::Pending
+    };
+    Invitation {
+        id: t.id,
+        display_name: t.display_name.clone(),
+        email: t.email.clone(),
+        phone: t.phone.clone(),
+        institution_id: t.institution_id,
+        institution_name: t.institution_name.clone(),
+        roles: t.roles.clone(),
+        invited_by: t.creator_name.clone().unwrap_or_default(),
+        status,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        link,
+    }
+}
+
+/// Invite a person by e-mail address or phone number. The answer holds the
+/// one-time link to send them; it is shown only this once.
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "invitations", request_body = NewInvitationRequest, responses(
+    (status = 201, body = Invitation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+async fn create_invitation(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    p: Principal,
+    AppJson(req): AppJson<NewInvitationRequest>,
+) -> AppResult<(StatusCode, axum::Json<Invitation>)> {
+    let mut problems = Problems::new();
+    let roles = validate_roles(&mut problems, &req.roles);
+    let inst = institution_for(&state, &p, req.institution_id, |path| {
+        authz::invite(&p, path, &roles)
+    })
+    .await?;
+    let display_name = problems.take("display_name", validate::display_name(&req.display_name));
+    let email = problems.take("email", validate::email(req.email.as_deref().unwrap_or("")));
+    let phone = problems.take("phone", validate::phone(req.phone.as_deref().unwrap_or("")));
+    if matches!((&email, &phone), (Some(None), Some(None))) {
+        problems.add(
+            "email",
+            Text::new(
+                "请填写电子邮箱或电话号码，用于发送邀请。",
+                "Give an e-mail address or a phone number to send the invitation to.",
+            ),
+        );
+    }
+    if !inst.institution.active {
+        problems.add(
+            "institution_id",
+            Text::new("该机构已停用。", "This institution is deactivated."),
+        );
+    }
+    problems.into_result()?;
+    let (Some(display_name), Some(email), Some(phone)) = (display_name, email, phone) else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let token = random_token();
+    let stored = state
+        .store
+        .insert_token(&NewToken {
+            token_hash: &hash_token(&token),
+            purpose: Purpose::Invite,
+            user_id: None,
+            institution_id: inst.institution.id,
+            display_name: &display_name,
+            email: email.as_deref(),
+            phone: phone.as_deref(),
+            roles: &roles,
+            created_by: Some(p.user.id),
+            expires_at: now() + INVITATION_VALID_FOR,
+        })
+        .await?;
+    let to = email.as_deref().or(phone.as_deref()).unwrap_or_default();
+    state
+        .store
+        .audit(&NewAuditEvent {
+            event: "invitation_created",
+            actor_id: Some(p.user.id),
+            institution_id: Some(inst.institution.id),
+            institution_path: Some(&inst.path),
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+            detail: format!("{display_name} <{to}> as {}", roles_text(&roles)),
+            ..Default::default()
+        })
+        .await?;
+    tracing::info!(invitation = %stored.id, to, "invitation created");
+    let link = format!("{}/invite/{token}", meta.origin);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(to_invitation(&stored, Some(link))),
+    ))
+}
+
+/// Invitations to institutions in the caller's subtree, newest first
+/// (administrators and experts).
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", responses(
+    (status = 200, body = Vec<Invitation>), (status = 403, body = ErrorBody)))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    p: Principal,
+) -> AppResult<axum::Json<Vec<Invitation>>> {
+    if !authz::capabilities(&p).invite {
+        return Err(AppError::Forbidden);
+    }
+    let list = state.store.list_invitations(&p.path, 200).await?;
+    Ok(axum::Json(
+        list.iter().map(|t| to_invitation(t, None)).collect(),
+    ))
+}
+
+fn link_gone() -> AppError {
+    AppError::not_found(
+        "链接无效或已被使用。",
+        "This link is not valid or has already been used.",
+    )
+}
+
+/// A usable token of `purpose`, or why not.
+async fn usable(state: &AppState, token: &str, purpose: Option<Purpose>) -> AppResult<StoredToken> {
+    if !looks_like_token(token) {
+        return Err(link_gone());
+    }
+    let t = state
+        .store
+        .get_token(&hash_token(token))
+        .await?
+        .ok_or_else(link_gone)?;
+    if t.used_at.is_some() || purpose.is_some_and(|p| p != t.purpose) {
+        return Err(link_gone());
+    }
+    if t.expires_at <= now() {
+        return Err(AppError::Expired(Text::new(
+            "链接已过期，请联系邀请人重新发送。",
+            "This link has expired; ask the sender for a new one.",
+        )));
+    }
+    Ok(t)
+}
+
+/// What a one-time link is for (public: the link itself is the credential).
+#[utoipa::path(get, path = "/api/v1/tokens/{token}", tag = "invitations", params(("token" = String, Path)), responses(
+    (status = 200, body = TokenInfo),
+    (status = 404, body = ErrorBody, description = "Unknown or already used"),
+    (status = 410, body = ErrorBody, description = "Expired")))]
+async fn inspect_token(
+    State(state): State<AppState>,
+    AppPath(token): AppPath<String>,
+) -> AppResult<axum::Json<TokenInfo>> {
+    let t = usable(&state, &token, None).await?;
+    let username = match (t.purpose, t.user_id) {
+        (Purpose::Reset, Some(uid)) => Some(state.store.get_user(uid).await?.username),
+        _ => None,
+    };
+    Ok(axum::Json(TokenInfo {
+        purpose: t.purpose.as_str().to_owned(),
+        display_name: t.display_name,
+        institution_name: t.institution_name,
+        roles: t.roles,
+        username,
+        expires_at: t.expires_at,
+    }))
+}
+
+/// Accept an invitation: choose a username and password; logs the new
+/// account in.
+#[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations",
+    params(("token" = String, Path)), request_body = AcceptInvitationRequest, responses(
+    (status = 201, body = Me), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    AppPath(token): AppPath<String>,
+    AppJson(req): AppJson<AcceptInvitationRequest>,
+) -> AppResult<Response> {
+    let t = usable(&state, &token, Some(Purpose::Invite)).await?;
+    let mut problems = Problems::new();
+    let username = problems.take("username", validate::username(&req.username));
+    if let Some(u) = &username {
+        for rule in password::check_rules(&req.password, u) {
+            problems.add("password", rule);
+        }
+    }
+    problems.into_result()?;
+    let Some(username) = username else {
+        return Err(AppError::internal("validated username missing"));
+    };
+    let store = &state.store;
+    if store.username_taken(&username).await? {
+        return Err(AppError::Conflict(Text::new(
+            "该用户名已被使用。",
+            "This username is already taken.",
+        )));
+    }
+    let hash = password::hash(req.password).await?;
+    let user = store
+        .insert_user(&NewUser {
+            username,
+            display_name: t.display_name.clone(),
+            email: t.email.clone(),
+            phone: t.phone.clone(),
+            institution_id: t.institution_id,
+            roles: t.roles.clone(),
+            password_hash: Some(hash),
+        })
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => AppError::Conflict(Text::new(
+                "该用户名、电子邮箱或电话号码已被使用。",
+                "This username, e-mail address or phone number is already used.",
+            )),
+            _ => e.into(),
+        })?;
+    if !store.use_token(t.id, Some(user.id)).await? {
+        // Lost a race with a second acceptance: undo by deactivating.
+        store
+            .update_user(
+                user.id,
+                &crate::store::users::UserUpdate {
+                    active: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        return Err(link_gone());
+    }
+    let inst = store.get_institution(user.institution_id).await?;
+    store
+        .audit(&NewAuditEvent {
+            event: "invitation_accepted",
+            actor_id: Some(user.id),
+            target_user_id: Some(user.id),
+            institution_id: Some(user.institution_id),
+            institution_path: Some(&inst.path),
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+            detail: format!("as {}", roles_text(&user.roles)),
+        })
+        .await?;
+    let session = random_token();
+    store
+        .insert_session(&NewSession {
+            token_hash: &hash_token(&session),
+            user_id: user.id,
+            csrf_token: &random_token(),
+            expires_at: now() + IDLE_TIMEOUT,
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+        })
+        .await?;
+    let principal = crate::auth::principal::load(&state, &session).await?;
+    let mut res = (StatusCode::CREATED, axum::Json(me_of(&principal))).into_response();
+    set_cookie(
+        &mut res,
+        &session_cookie(&session, IDLE_TIMEOUT.whole_seconds(), meta.secure),
+    );
+    Ok(res)
+}
+
+/// Set a new password with a reset link. The person then logs in.
+#[utoipa::path(post, path = "/api/v1/password-resets/{token}", tag = "invitations",
+    params(("token" = String, Path)), request_body = SetPasswordRequest, responses(
+    (status = 204), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+async fn complete_reset(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    AppPath(token): AppPath<String>,
+    AppJson(req): AppJson<SetPasswordRequest>,
+) -> AppResult<StatusCode> {
+    let t = usable(&state, &token, Some(Purpose::Reset)).await?;
+    let Some(user_id) = t.user_id else {
+        return Err(link_gone());
+    };
+    let store = &state.store;
+    let user = store.get_user(user_id).await?;
+    password::validate(&req.password, &user.username)?;
+    let hash = password::hash(req.password).await?;
+    if !store.use_token(t.id, None).await? {
+        return Err(link_gone());
+    }
+    store.set_password_hash(user.id, &hash).await?;
+    store.delete_user_sessions(user.id, None).await?;
+    store
+        .throttle_clear(&format!("account:{}", user.username))
+        .await?;
+    let inst = store.get_institution(user.institution_id).await?;
+    store
+        .audit(&NewAuditEvent {
+            event: "password_reset",
+            actor_id: Some(user.id),
+            target_user_id: Some(user.id),
+            institution_id: Some(user.institution_id),
+            institution_path: Some(&inst.path),
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+            detail: String::new(),
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,338 @@
+//! The authorization matrix: every API endpoint × every role × targets in
+//! the caller's own institution, another institution of the province, a
+//! foreign province, and nowhere. Each cell is the expected status.
+//!
+//! The endpoint list is read from the server's own OpenAPI document, so an
+//! endpoint added without a row here fails this test. `docs/AUTHORIZATION.md`
+//! is the same table for people.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, Client, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Callers, in column order.
+const ACTORS: [&str; 6] = [
+    "anon",
+    "admin",
+    "expert",
+    "tianshui.admin",
+    "tech",
+    "trainee",
+];
+
+/// Endpoints anyone may call: what they answer does not depend on who asks.
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/version"),
+    ("GET", "/api/v1/time"),
+    ("GET", "/api/v1/time/ws"),
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/tokens/{token}"),
+    ("POST", "/api/v1/invitations/{token}/accept"),
+    ("POST", "/api/v1/password-resets/{token}"),
+];
+
+struct Ids {
+    qinan: Uuid,   // 秦安县 lab: tech's and trainee's own institution
+    tongwei: Uuid, // 通渭县 lab: same province, another city
+    tianshui: Uuid,
+    dingxi: Uuid,
+    foreign_city: Uuid, // a city institute in another province
+    foreign_lab: Uuid,
+    colleague: Uuid, // a technician at 秦安
+    tongwei_tech: Uuid,
+    foreign_user: Uuid,
+    missing: Uuid,
+}
+
+/// Which object a row targets; `None` for endpoints without a path id.
+#[derive(Clone, Copy, Debug)]
+enum T {
+    None,
+    Qinan,
+    Tongwei,
+    Tianshui,
+    Dingxi,
+    ForeignCity,
+    ForeignLab,
+    Colleague,
+    TongweiTech,
+    ForeignUser,
+    Missing,
+}
+
+impl T {
+    fn id(self, ids: &Ids) -> Uuid {
+        match self {
+            T::None => Uuid::nil(),
+            T::Qinan => ids.qinan,
+            T::Tongwei => ids.tongwei,
+            T::Tianshui => ids.tianshui,
+            T::Dingxi => ids.dingxi,
+            T::ForeignCity => ids.foreign_city,
+            T::ForeignLab => ids.foreign_lab,
+            T::Colleague => ids.colleague,
+            T::TongweiTech => ids.tongwei_tech,
+            T::ForeignUser => ids.foreign_user,
+            T::Missing => ids.missing,
+        }
+    }
+}
+
+struct Row {
+    method: &'static str,
+    template: &'static str,
+    target: T,
+    /// Expected status for each of [`ACTORS`].
+    expect: [u16; 6],
+}
+
+const fn row(method: &'static str, template: &'static str, target: T, expect: [u16; 6]) -> Row {
+    Row {
+        method,
+        template,
+        target,
+        expect,
+    }
+}
+
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    //                                                                         anon admin expert city  tech trainee
+    row("GET",   "/api/v1/auth/me",                      T::None,        [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/institutions",                 T::None,        [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/institutions/{id}",            T::Qinan,       [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/institutions/{id}",            T::Tianshui,    [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/institutions/{id}",            T::Tongwei,     [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/institutions/{id}",            T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/institutions/{id}",            T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/institutions",                 T::Tianshui,    [401, 201, 403, 201, 403, 403]),
+    row("POST",  "/api/v1/institutions",                 T::Dingxi,      [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/institutions",                 T::ForeignCity, [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/institutions",                 T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("PATCH", "/api/v1/institutions/{id}",            T::Qinan,       [401, 200, 403, 200, 403, 403]),
+    row("PATCH", "/api/v1/institutions/{id}",            T::Tongwei,     [401, 200, 403, 403, 403, 403]),
+    row("PATCH", "/api/v1/institutions/{id}",            T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("PATCH", "/api/v1/institutions/{id}",            T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/institutions/{id}/people",     T::Qinan,       [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/institutions/{id}/people",     T::Tongwei,     [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/institutions/{id}/people",     T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/users",                        T::None,        [401, 200, 200, 200, 200, 403]),
+    row("POST",  "/api/v1/users",                        T::Qinan,       [401, 201, 403, 201, 403, 403]),
+    row("POST",  "/api/v1/users",                        T::Tongwei,     [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/users",                        T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/users",                        T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/users/{id}",                   T::Colleague,   [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/users/{id}",                   T::TongweiTech, [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/users/{id}",                   T::ForeignUser, [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/users/{id}",                   T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("PATCH", "/api/v1/users/{id}",                   T::Colleague,   [401, 200, 403, 200, 403, 403]),
+    row("PATCH", "/api/v1/users/{id}",                   T::TongweiTech, [401, 200, 403, 403, 403, 403]),
+    row("PATCH", "/api/v1/users/{id}",                   T::ForeignUser, [401, 404, 404, 404, 404, 404]),
+    row("PATCH", "/api/v1/users/{id}",                   T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/users/{id}/password-reset",    T::Colleague,   [401, 201, 403, 201, 403, 403]),
+    row("POST",  "/api/v1/users/{id}/password-reset",    T::TongweiTech, [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/users/{id}/password-reset",    T::ForeignUser, [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/invitations",                  T::Qinan,       [401, 201, 201, 201, 403, 403]),
+    row("POST",  "/api/v1/invitations",                  T::Tongwei,     [401, 201, 201, 403, 403, 403]),
+    row("POST",  "/api/v1/invitations",                  T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/invitations",                  T::None,        [401, 200, 200, 200, 403, 403]),
+    row("GET",   "/api/v1/audit",                        T::None,        [401, 200, 403, 200, 403, 403]),
+    row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
+    row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
+];
+
+fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
+    let target = r.target.id(ids);
+    let unique = format!("{n}{}", Uuid::now_v7().simple());
+    let short = &unique[unique.len() - 8..];
+    match (r.method, r.template) {
+        ("POST", "/api/v1/institutions") => Some(json!({
+            "parent_id": target, "level": "county", "name_zh": format!("测试检定所{short}"),
+            "region_code": "620500"
+        })),
+        ("PATCH", "/api/v1/institutions/{id}") => Some(json!({"contact": format!("电话 {n}")})),
+        ("POST", "/api/v1/users") => Some(json!({
+            "username": format!("u{short}"), "display_name": "测试人员",
+            "institution_id": target, "roles": ["technician"], "password": "Metrology-2026!"
+        })),
+        ("PATCH", "/api/v1/users/{id}") => {
+            Some(json!({"phone": format!("1390000{:04}", n % 10_000)}))
+        }
+        ("POST", "/api/v1/invitations") => Some(json!({
+            "display_name": "新同事", "email": format!("new{short}@example.cn"),
+            "institution_id": target, "roles": ["technician"]
+        })),
+        ("POST", "/api/v1/auth/password") => Some(json!({
+            "current_password": common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
+        })),
+        ("POST", _) => Some(json!({})),
+        _ => None,
+    }
+}
+
+async fn setup(server: &TestServer) -> Ids {
+    // Another province, created by the national administrator.
+    let nim = server.login("nim.admin").await;
+    let regional = server.institution_id("国家西北计量测试中心").await;
+    let create = |parent: Uuid, level: &str, name: &str, code: &str| {
+        let nim = nim.clone();
+        let body =
+            json!({"parent_id": parent, "level": level, "name_zh": name, "region_code": code});
+        async move {
+            let res = nim.post("/api/v1/institutions", &body).await;
+            assert_eq!(res.status(), 201, "{:?}", res.text().await);
+            let v: Value = res.json().await.expect("json");
+            v["id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .expect("id")
+        }
+    };
+    let province = create(regional, "provincial", "青海省计量测试所", "630000").await;
+    let foreign_city = create(province, "city", "海东市计量测试所", "630200").await;
+    let foreign_lab = create(foreign_city, "county", "互助县计量检定所", "630223").await;
+    let new_user = |inst: Uuid, username: &str| {
+        let nim = nim.clone();
+        let body = json!({"username": username, "display_name": "测试", "institution_id": inst,
+                          "roles": ["technician"], "password": "Metrology-2026!"});
+        async move {
+            let res = nim.post("/api/v1/users", &body).await;
+            assert_eq!(res.status(), 201, "{:?}", res.text().await);
+            let v: Value = res.json().await.expect("json");
+            v["id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .expect("id")
+        }
+    };
+    let qinan = server.institution_id("秦安县计量检定所").await;
+    Ids {
+        qinan,
+        tongwei: server.institution_id("通渭县计量检定所").await,
+        tianshui: server.institution_id("天水市计量测试所").await,
+        dingxi: server.institution_id("定西市计量测试所").await,
+        foreign_city,
+        foreign_lab,
+        colleague: new_user(qinan, "qinan.colleague").await,
+        tongwei_tech: server.user_id("tongwei.tech").await,
+        foreign_user: new_user(foreign_lab, "huzhu.tech").await,
+        missing: Uuid::now_v7(),
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_by_every_role() {
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let ids = setup(&server).await;
+
+    // Every documented endpoint has a rule.
+    let doc = Client::new(&server.base).json("/api/openapi.json").await;
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let covered: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|r| (r.method.to_owned(), r.template.to_owned()))
+        .chain(
+            PUBLIC
+                .iter()
+                .map(|(m, p)| ((*m).to_owned(), (*p).to_owned())),
+        )
+        .collect();
+    let missing: Vec<_> = documented.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints without an authorization rule: {missing:?}"
+    );
+    let stale: Vec<_> = covered.difference(&documented).collect();
+    assert!(
+        stale.is_empty(),
+        "rules for endpoints that do not exist: {stale:?}"
+    );
+
+    let mut clients = Vec::new();
+    for actor in ACTORS {
+        clients.push(if actor == "anon" {
+            Client::new(&server.base)
+        } else {
+            server.login(actor).await
+        });
+    }
+
+    let mut failures = Vec::new();
+    for (n, r) in MATRIX.iter().enumerate() {
+        let id = r.target.id(&ids).to_string();
+        let path = r.template.replace("{id}", &id);
+        let method = Method::from_bytes(r.method.as_bytes()).expect("method");
+        for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
+            let body = body_for(r, &ids, n * 10 + want as usize);
+            let res = client.send(method.clone(), &path, body.as_ref()).await;
+            let got = res.status().as_u16();
+            if got != want {
+                let text = res.text().await.unwrap_or_default();
+                failures.push(format!(
+                    "{} {} [{:?}] as {actor}: expected {want}, got {got}: {text}",
+                    r.method, r.template, r.target
+                ));
+            } else if got >= 400 {
+                // Denials are proper error documents, never empty or HTML.
+                let v: Value = res.json().await.expect("error body is JSON");
+                assert!(v["code"].is_string() && v["message"].is_string(), "{v}");
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Public endpoints answer the same whoever asks.
+    for client in &clients {
+        let bogus = "0".repeat(64);
+        assert_eq!(
+            client
+                .get(&format!("/api/v1/tokens/{bogus}"))
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(client.get("/healthz").await.status(), 200);
+    }
+    server.stop().await;
+}
+
+/// An expert may invite technicians and trainees, never administrators or experts.
+#[tokio::test]
+async fn experts_cannot_invite_privileged_roles() {
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let expert = server.login("expert").await;
+    let qinan = server.institution_id("秦安县计量检定所").await;
+    for role in ["admin", "expert"] {
+        let res = expert
+            .post(
+                "/api/v1/invitations",
+                &json!({"display_name": "某人", "phone": "13900000000",
+                   "institution_id": qinan, "roles": [role]}),
+            )
+            .await;
+        assert_eq!(res.status(), 403, "inviting an {role}");
+    }
+    server.stop().await;
+}
