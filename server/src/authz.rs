@@ -154,6 +154,64 @@ pub fn people_scope(p: &Principal) -> Option<PeopleScope> {
     }
 }
 
+/// Schedule a session with a lab: admins and experts, for labs in their
+/// subtree.
+pub fn schedule_with(p: &Principal, lab_path: &str) -> Access {
+    if staff(p) && in_subtree(p, lab_path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// Whether the person may host sessions at all.
+pub fn may_host(p: &Principal) -> bool {
+    staff(p)
+}
+
+/// See a session (its details and record) without taking part: admins and
+/// experts whose subtree hosts it or holds one of its labs. A denied
+/// session is a 403 when it is hosted in, or involves a lab of, the
+/// caller's directory, else a 404 (a session hosted high up for labs
+/// elsewhere says nothing to this province).
+pub fn oversee_session(
+    p: &Principal,
+    host_path: &str,
+    touches_subtree: bool,
+    in_directory: bool,
+) -> Access {
+    if staff(p) && (in_subtree(p, host_path) || touches_subtree) {
+        Access::Allow
+    } else if in_directory {
+        Access::Forbidden
+    } else {
+        Access::Hidden
+    }
+}
+
+/// Ask for help: technicians, for their own lab.
+pub fn request_help(p: &Principal) -> bool {
+    p.has(Role::Technician)
+}
+
+/// See and answer the help requests of a lab: admins and experts above or
+/// at it; technicians see (and may cancel) their own lab's.
+pub fn view_help_of(p: &Principal, lab_path: &str) -> Access {
+    if (staff(p) && in_subtree(p, lab_path)) || (p.has(Role::Technician) && lab_path == p.path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+pub fn accept_help(p: &Principal, lab_path: &str) -> Access {
+    if staff(p) && in_subtree(p, lab_path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
 /// Read the audit log (of their subtree): admins.
 pub fn view_audit(p: &Principal) -> bool {
     p.has(Role::Admin)
@@ -166,6 +224,8 @@ pub fn capabilities(p: &Principal) -> Capabilities {
         view_people: people_scope(p).is_some(),
         invite: staff(p),
         view_audit: view_audit(p),
+        host_sessions: may_host(p),
+        request_help: request_help(p),
     }
 }
 

@@ -28,6 +28,16 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Create the demo province (institutions, people) if it is not there yet; prints the demo logins.
     SeedDemo(DatabaseArgs),
+    /// Reference value, degrees of equivalence and PT scores (En, z, z′, ζ) from a CSV of results.
+    Compare(CompareArgs),
+    /// Combined and expanded uncertainty of a budget (GUM, JJF 1059.1) from a CSV.
+    Budget(BudgetArgs),
+    /// Pass / fail / indeterminate against a maximum permissible error (JJF 1094).
+    Conformity(ConformityArgs),
+    /// RFC 6962 Merkle roots and proofs from a list of leaves (for auditors).
+    Ledger(LedgerArgs),
+    /// Verify a ledger export bundle offline.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -66,6 +76,16 @@ pub struct ServeArgs {
     /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy.
     #[arg(long, env = "JILIANG_TRUST_PROXY")]
     pub trust_proxy: bool,
+
+    /// Fan-out between nodes: `nats://host:4222` to run several nodes on one
+    /// PostgreSQL database; empty for a single node (in-process fan-out).
+    #[arg(long, env = "JILIANG_BUS", default_value = "")]
+    pub bus: String,
+
+    /// Chat messages per second one room connection may send, sustained
+    /// (bursts of four times as many are allowed).
+    #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub chat_rate: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +98,230 @@ pub enum LogFormat {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/jiliang.db";
 
+// ---------------------------------------------------------------------------
+// Offline tools: pure computations on files, no database (see `cli`).
+// ---------------------------------------------------------------------------
+
+/// Output of the offline tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned table / short human-readable text, rounded for reading.
+    #[default]
+    #[value(alias = "table")]
+    Text,
+    /// JSON, numbers at full precision.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// CSV with a header row: `lab,value` and any of `u` (standard
+    /// uncertainty), `U` and `k` (expanded; u = U/k, k defaults to 2), `dof`.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Reference-value estimator (`auto`: weighted mean if the χ² test passes
+    /// at 5 %, otherwise DerSimonian–Laird).
+    #[arg(long, value_enum, default_value_t = CompareMethod::Auto, conflicts_with = "assigned")]
+    pub method: CompareMethod,
+
+    /// Labs left out of the reference value (they are still scored), comma separated.
+    #[arg(
+        long,
+        value_name = "LAB,LAB",
+        value_delimiter = ',',
+        conflicts_with = "assigned"
+    )]
+    pub exclude: Vec<String>,
+
+    /// Score against this assigned value x_pt instead of a consensus value.
+    #[arg(long, value_name = "X", requires = "assigned_u", allow_negative_numbers = true, value_parser = finite_number)]
+    pub assigned: Option<f64>,
+
+    /// Standard uncertainty u(x_pt) of the assigned value (U(x_pt) = 2u).
+    #[arg(long = "assigned-u", value_name = "U", requires = "assigned", allow_negative_numbers = true, value_parser = positive_number)]
+    pub assigned_u: Option<f64>,
+
+    /// Standard deviation for proficiency assessment σ_pt; gives z and z′.
+    #[arg(long = "sigma-pt", value_name = "S", allow_negative_numbers = true, value_parser = positive_number)]
+    pub sigma_pt: Option<f64>,
+
+    /// Where |En| = 1 falls: `iso13528` (|En| < 1 satisfactory) or
+    /// `jjf1117` (|En| ≤ 1 satisfactory, also ISO/IEC 17043).
+    #[arg(long = "en-rule", value_enum, default_value_t = EnRuleArg::Iso13528)]
+    pub en_rule: EnRuleArg,
+
+    /// Output: `text` (human-readable, rounded) or `json` (full precision).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Reference-value estimators of `jiliang compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareMethod {
+    WeightedMean,
+    DersimonianLaird,
+    MandelPaule,
+    ArithmeticMean,
+    Median,
+    AlgorithmA,
+    Auto,
+}
+
+/// The En boundary rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnRuleArg {
+    #[value(name = "iso13528")]
+    Iso13528,
+    #[value(name = "jjf1117")]
+    Jjf1117,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BudgetArgs {
+    /// CSV with a header row: `name,u,c,dof`; optional `distribution`
+    /// (normal|rectangular|triangular|arcsine|u) and `half_width`.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// CSV `a,b,r`: correlation coefficients between contributions, by name.
+    #[arg(long, value_name = "FILE")]
+    pub correlations: Option<PathBuf>,
+
+    /// Output: `text` (human-readable, rounded) or `json` (full precision).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConformityArgs {
+    /// Indication error Δ.
+    #[arg(long, value_name = "E", allow_negative_numbers = true, value_parser = finite_number)]
+    pub error: f64,
+
+    /// Maximum permissible error value MPEV (a magnitude, > 0).
+    #[arg(long, value_name = "MPEV", allow_negative_numbers = true, value_parser = positive_number,
+          required_unless_present = "mpe_relative", conflicts_with = "mpe_relative")]
+    pub mpe: Option<f64>,
+
+    /// MPE as a percentage of the reading (needs --reading).
+    #[arg(long = "mpe-relative", value_name = "PCT", allow_negative_numbers = true, value_parser = positive_number,
+          requires = "reading")]
+    pub mpe_relative: Option<f64>,
+
+    /// Reading at which a relative MPE is evaluated.
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = finite_number,
+          requires = "mpe_relative")]
+    pub reading: Option<f64>,
+
+    /// Expanded uncertainty (p ≈ 95 %) of the error.
+    #[arg(long = "U95", value_name = "U", allow_negative_numbers = true, value_parser = non_negative_number)]
+    pub u95: f64,
+
+    /// Output: `text` (human-readable, rounded) or `json` (full precision).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LedgerArgs {
+    #[command(subcommand)]
+    pub command: LedgerCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LedgerCommand {
+    /// Root hash of the tree of the first N leaves.
+    Root(LedgerRootArgs),
+    /// Inclusion proof of one leaf (RFC 6962 order, leaf level first).
+    ProveInclusion(ProveInclusionArgs),
+    /// Consistency proof between two tree sizes.
+    ProveConsistency(ProveConsistencyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LeavesArgs {
+    /// JSON array of hex-encoded leaf data; each leaf hash is SHA-256(0x00 ‖ data).
+    #[arg(long, value_name = "FILE")]
+    pub leaves: PathBuf,
+
+    /// Tree size (default: every leaf in the file).
+    #[arg(long, value_name = "N")]
+    pub size: Option<u64>,
+
+    /// Output: `text` (human-readable, rounded) or `json` (full precision).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LedgerRootArgs {
+    #[command(flatten)]
+    pub leaves: LeavesArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProveInclusionArgs {
+    #[command(flatten)]
+    pub leaves: LeavesArgs,
+
+    /// Leaf index, from 0.
+    #[arg(long, value_name = "I")]
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProveConsistencyArgs {
+    #[command(flatten)]
+    pub leaves: LeavesArgs,
+
+    /// The earlier tree size.
+    #[arg(long = "old-size", value_name = "M")]
+    pub old_size: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Export bundle (`jiliang-ledger-export/1` JSON) to verify.
+    #[arg(value_name = "EXPORT")]
+    pub export: PathBuf,
+
+    /// Trust only this Ed25519 public key (64 hex); without it the key in the
+    /// export is used and its fingerprint printed for you to compare.
+    #[arg(long = "public-key", value_name = "HEX")]
+    pub public_key: Option<String>,
+
+    /// Output: `text` (human-readable, rounded) or `json` (full precision).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+fn finite_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("{text:?} is not a finite number")),
+        Err(_) => Err(format!("{text:?} is not a number")),
+    }
+}
+
+fn positive_number(text: &str) -> Result<f64, String> {
+    let v = finite_number(text)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{text:?} must be greater than 0"))
+    }
+}
+
+fn non_negative_number(text: &str) -> Result<f64, String> {
+    let v = finite_number(text)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{text:?} must not be negative"))
+    }
+}
+
 /// What `run` needs; built from `ServeArgs` by the CLI and directly by tests.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -87,6 +331,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub secure_cookies: bool,
     pub trust_proxy: bool,
+    /// Empty: in-process fan-out.
+    pub bus: String,
+    /// Sustained chat messages per second per room connection.
+    pub chat_rate: u32,
 }
 
 impl From<&ServeArgs> for Config {
@@ -98,6 +346,8 @@ impl From<&ServeArgs> for Config {
             public_url: a.public_url.clone(),
             secure_cookies: a.secure_cookies,
             trust_proxy: a.trust_proxy,
+            bus: a.bus.clone(),
+            chat_rate: a.chat_rate,
         }
     }
 }
@@ -112,6 +362,8 @@ impl Config {
             public_url: None,
             secure_cookies: false,
             trust_proxy: false,
+            bus: String::new(),
+            chat_rate: 5,
         }
     }
 }

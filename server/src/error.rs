@@ -50,6 +50,8 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    #[error("WebSocket upgrade required")]
+    UpgradeRequired,
     #[error("rate limited; retry after {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("unavailable: {}", .0.en)]
@@ -88,6 +90,7 @@ impl AppError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::UpgradeRequired => ErrorCode::UpgradeRequired,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Database(e) => match classify_db_error(e) {
@@ -124,6 +127,10 @@ impl AppError {
             ),
             Self::Conflict(what) => what.clone(),
             Self::PayloadTooLarge => Text::new("请求内容过大。", "The request body is too large."),
+            Self::UpgradeRequired => Text::new(
+                "此地址需要 WebSocket 连接。",
+                "This address expects a WebSocket upgrade.",
+            ),
             Self::UnsupportedMediaType => Text::new(
                 "请求内容类型必须是 application/json。",
                 "The request body must be application/json.",
@@ -178,6 +185,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,6 +6,7 @@
 //! - [`config`]: command line and environment.
 //! - [`http`]: routes by feature (ops, time, …), static front end, OpenAPI.
 //! - [`store`]: SQLite/PostgreSQL storage and migrations.
+//! - [`rooms`], [`bus`]: live session rooms and fan-out between nodes.
 //! - [`error`]: the one error type and its `{code, message}` responses.
 //! - [`i18n`]: language negotiation for messages.
 //! - [`metrics`], [`clock`]: Prometheus metrics and the server's UTC clock.
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod metrics;
+pub mod rooms;
 pub mod state;
 pub mod store;
 pub mod validate;
@@ -38,6 +41,8 @@ pub use store::Store;
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
     #[error("server I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -50,7 +55,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let store = Store::open(&config.database_url).await?;
-    serve(AppState::new(store, config, shutdown), listener).await
+    let state = AppState::build(store, config, shutdown).await?;
+    serve(state, listener).await
 }
 
 /// Serve `state` on `listener` until `state.shutdown` is cancelled: stop

@@ -6,8 +6,10 @@ use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{Bus, BusError};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rooms::{EventLog, Hub};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -20,11 +22,37 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every long-lived task registers here so shutdown can wait for it.
     pub tasks: TaskTracker,
+    /// This node's open rooms.
+    pub rooms: Arc<Hub>,
+    /// Fan-out to this node and (with NATS) the others.
+    pub bus: Bus,
+    /// The single writer of room logs.
+    pub log: EventLog,
 }
 
 impl AppState {
+    /// State with in-process fan-out (one node).
     pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Self {
+        let rooms = Hub::new(store.clone());
+        Self::assemble(store, config, shutdown, Bus::Local(rooms.clone()))
+    }
+
+    /// State with the bus named in `config` (connects to NATS if asked).
+    pub async fn build(
+        store: Store,
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BusError> {
+        let rooms = Hub::new(store.clone());
+        let bus = Bus::connect(&config.bus, rooms).await?;
+        Ok(Self::assemble(store, config, shutdown, bus))
+    }
+
+    fn assemble(store: Store, config: Config, shutdown: CancellationToken, bus: Bus) -> Self {
         Self {
+            log: EventLog::start(store.clone(), bus.clone()),
+            rooms: bus.hub().clone(),
+            bus,
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),

@@ -50,6 +50,13 @@ struct Ids {
     tongwei_tech: Uuid,
     foreign_user: Uuid,
     missing: Uuid,
+    s_qinan: Uuid,   // hosted by the provincial expert, lab 秦安
+    s_tongwei: Uuid, // hosted by the 定西 expert, lab 通渭
+    s_foreign: Uuid,
+    h_qinan: Uuid,
+    h_qinan2: Uuid,
+    h_tongwei: Uuid,
+    h_foreign: Uuid,
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -66,6 +73,13 @@ enum T {
     TongweiTech,
     ForeignUser,
     Missing,
+    SQinan,
+    STongwei,
+    SForeign,
+    HQinan,
+    HQinan2,
+    HTongwei,
+    HForeign,
 }
 
 impl T {
@@ -82,6 +96,13 @@ impl T {
             T::TongweiTech => ids.tongwei_tech,
             T::ForeignUser => ids.foreign_user,
             T::Missing => ids.missing,
+            T::SQinan => ids.s_qinan,
+            T::STongwei => ids.s_tongwei,
+            T::SForeign => ids.s_foreign,
+            T::HQinan => ids.h_qinan,
+            T::HQinan2 => ids.h_qinan2,
+            T::HTongwei => ids.h_tongwei,
+            T::HForeign => ids.h_foreign,
         }
     }
 }
@@ -145,6 +166,34 @@ const MATRIX: &[Row] = &[
     row("POST",  "/api/v1/invitations",                  T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
     row("GET",   "/api/v1/invitations",                  T::None,        [401, 200, 200, 200, 403, 403]),
     row("GET",   "/api/v1/audit",                        T::None,        [401, 200, 403, 200, 403, 403]),
+    row("GET",   "/api/v1/sessions",                     T::None,        [401, 200, 200, 200, 200, 200]),
+    row("POST",  "/api/v1/sessions",                     T::Qinan,       [401, 201, 201, 201, 403, 403]),
+    row("POST",  "/api/v1/sessions",                     T::Tongwei,     [401, 201, 201, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions",                     T::ForeignLab,  [401, 404, 404, 404, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}",                T::SQinan,      [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/sessions/{id}",                T::STongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}",                T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/sessions/{id}",                T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/sessions/{id}/events",         T::SQinan,      [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/sessions/{id}/events",         T::STongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}/events",         T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    // Without upgrade headers an allowed caller gets 426; only people taking part are allowed.
+    row("GET",   "/api/v1/sessions/{id}/ws",             T::SQinan,      [401, 403, 426, 403, 426, 426]),
+    row("GET",   "/api/v1/sessions/{id}/ws",             T::STongwei,    [401, 403, 403, 403, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}/ws",             T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/sessions/{id}/start",          T::STongwei,    [401, 403, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/start",          T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/sessions/{id}/start",          T::SQinan,      [401, 403, 200, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/end",            T::STongwei,    [401, 403, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/end",            T::SQinan,      [401, 403, 200, 403, 403, 403]),
+    row("POST",  "/api/v1/help-requests",                T::None,        [401, 403, 403, 403, 201, 403]),
+    row("GET",   "/api/v1/help-requests",                T::None,        [401, 200, 200, 200, 200, 403]),
+    // Accepting changes state: the first allowed caller wins, later ones conflict.
+    row("POST",  "/api/v1/help-requests/{id}/accept",    T::HQinan,      [401, 201, 409, 409, 403, 403]),
+    row("POST",  "/api/v1/help-requests/{id}/accept",    T::HTongwei,    [401, 201, 409, 403, 403, 403]),
+    row("POST",  "/api/v1/help-requests/{id}/accept",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HQinan2,     [401, 200, 409, 409, 409, 403]),
+    row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
@@ -169,6 +218,14 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
         ("POST", "/api/v1/invitations") => Some(json!({
             "display_name": "新同事", "email": format!("new{short}@example.cn"),
             "institution_id": target, "roles": ["technician"]
+        })),
+        ("POST", "/api/v1/sessions") => Some(json!({
+            "title": "远程检定", "scheduled_start": time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339).expect("format"),
+            "duration_minutes": 60, "lab_ids": [target]
+        })),
+        ("POST", "/api/v1/help-requests") => Some(json!({
+            "topic": "天平示值误差超差", "instrument": "电子天平", "urgency": "normal"
         })),
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
@@ -214,16 +271,56 @@ async fn setup(server: &TestServer) -> Ids {
         }
     };
     let qinan = server.institution_id("秦安县计量检定所").await;
+    let tongwei = server.institution_id("通渭县计量检定所").await;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let new_session = |host: Client, lab: Uuid| {
+        let body = json!({"title": "会话", "scheduled_start": now, "duration_minutes": 60, "lab_ids": [lab]});
+        async move {
+            let res = host.post("/api/v1/sessions", &body).await;
+            assert_eq!(res.status(), 201, "{:?}", res.text().await);
+            let v: Value = res.json().await.expect("json");
+            v["id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .expect("id")
+        }
+    };
+    let new_help = |who: Client| async move {
+        let res = who
+            .post(
+                "/api/v1/help-requests",
+                &json!({"topic": "求助", "instrument": "压力表", "urgency": "high"}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let v: Value = res.json().await.expect("json");
+        v["id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .expect("id")
+    };
+    let foreign_user = new_user(foreign_lab, "huzhu.tech").await;
+    let tech = server.login("tech").await;
+    let huzhu = Client::login(&server.base, "huzhu.tech", "Metrology-2026!").await;
     Ids {
+        s_qinan: new_session(server.login("expert").await, qinan).await,
+        s_tongwei: new_session(server.login("dingxi.expert").await, tongwei).await,
+        s_foreign: new_session(nim.clone(), foreign_lab).await,
+        h_qinan: new_help(tech.clone()).await,
+        h_qinan2: new_help(tech).await,
+        h_tongwei: new_help(server.login("tongwei.tech").await).await,
+        h_foreign: new_help(huzhu).await,
         qinan,
-        tongwei: server.institution_id("通渭县计量检定所").await,
+        tongwei,
         tianshui: server.institution_id("天水市计量测试所").await,
         dingxi: server.institution_id("定西市计量测试所").await,
         foreign_city,
         foreign_lab,
         colleague: new_user(qinan, "qinan.colleague").await,
         tongwei_tech: server.user_id("tongwei.tech").await,
-        foreign_user: new_user(foreign_lab, "huzhu.tech").await,
+        foreign_user,
         missing: Uuid::now_v7(),
     }
 }

@@ -50,7 +50,7 @@ test('status page shows readiness checks; unknown routes show a 404 page', async
   await page.getByTestId('readiness').getByText('就绪').waitFor();
   const rows = page.locator('table tbody tr');
   await rows.first().waitFor();
-  assert.equal(await rows.count(), 2);
+  assert.equal(await rows.count(), 3);
   assert.match(await page.locator('table').innerText(), /数据库[\s\S]*正常/);
   await page.goto(server.url + '/no/such/page');
   await page.getByTestId('not-found').waitFor();

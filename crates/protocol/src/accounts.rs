@@ -65,6 +65,10 @@ pub struct Capabilities {
     pub view_people: bool,
     pub invite: bool,
     pub view_audit: bool,
+    /// Schedule sessions and answer help requests.
+    pub host_sessions: bool,
+    /// Send help requests for one's lab.
+    pub request_help: bool,
 }
 
 /// `GET /api/v1/auth/me` and the answer to a login.

@@ -43,13 +43,15 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// A WebSocket endpoint was called without the upgrade handshake.
+    UpgradeRequired,
     RateLimited,
     Unavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         Self::InvalidInput,
         Self::MalformedJson,
         Self::Unauthenticated,
@@ -60,6 +62,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::UpgradeRequired,
         Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UpgradeRequired => "upgrade_required",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

@@ -6,6 +6,8 @@
 //! - [`error`]: the one error shape every endpoint and socket uses.
 //! - [`health`]: liveness, readiness and version documents.
 //! - [`institutions`]: the institution tree.
+//! - [`sessions`]: live sessions and help requests (REST).
+//! - [`rooms`]: the room socket protocol.
 //! - [`timesync`]: NTP-style clock offset estimation over a socket.
 //!
 //! This crate must never do I/O or depend on anything that cannot build for
@@ -18,6 +20,8 @@ pub mod accounts;
 pub mod error;
 pub mod health;
 pub mod institutions;
+pub mod rooms;
+pub mod sessions;
 pub mod timesync;
 
 pub use error::{ErrorBody, ErrorCode, FieldError};

@@ -1,8 +1,21 @@
 //! The `jiliang` command line: parse, set up logging, dispatch.
 //!
 //! Failures print exactly one line on stderr and exit non-zero: 2 for a
-//! usage error (bad flag or value), 1 for anything that went wrong while
-//! running (database unreachable, port taken).
+//! usage error (bad flag or value) or bad input file, 1 for anything that
+//! went wrong while running (database unreachable, port taken) and for an
+//! export bundle that fails verification.
+//!
+//! # Layout
+//! - this module: parsing, dispatch, the server subcommands.
+//! - [`compare`], [`budget`], [`conformity`]: the metrology tools over the
+//!   `jiliang-metrology` crate.
+//! - [`ledger`]: `ledger root|prove-inclusion|prove-consistency` and `verify`
+//!   over the `jiliang-ledger` crate.
+//! - `csv`, `table`: the CSV reader (row/column errors) and text tables.
+//!
+//! The offline tools are pure: they read files, compute with the crates
+//! and print; they never open a database, start the async runtime or log.
+//! Each returns its stdout text or a [`Failure`]; [`main`] does the printing.
 
 use std::process::ExitCode;
 
@@ -14,6 +27,49 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Cli, Command, Config, DatabaseArgs, LogFormat, ServeArgs};
 use crate::store::{Store, redact_url};
 
+pub mod budget;
+pub mod compare;
+pub mod conformity;
+mod csv;
+pub mod ledger;
+mod table;
+
+/// Why an offline subcommand failed: one line for stderr, the exit code, and
+/// optionally a report for stdout (a failed verification prints both).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub line: String,
+    pub stdout: Option<String>,
+}
+
+impl Failure {
+    /// Bad input (file, value or combination of flags): exit code 2.
+    pub fn input(line: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            line: line.into(),
+            stdout: None,
+        }
+    }
+
+    /// The input was read but fails a check (a tampered export): exit code 1.
+    pub fn failed(line: impl Into<String>, stdout: String) -> Self {
+        Self {
+            code: 1,
+            line: line.into(),
+            stdout: Some(stdout),
+        }
+    }
+}
+
+/// The server subcommands (need the async runtime and usually a database).
+enum ServerCommand {
+    Serve(ServeArgs),
+    Migrate(DatabaseArgs),
+    SeedDemo(DatabaseArgs),
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -22,14 +78,22 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see `jiliang --help`)");
+            eprintln!(
+                "{} (see `jiliang --help`)",
+                one_line(&e.render().to_string())
+            );
             return ExitCode::from(2);
         }
+    };
+    let command = match cli.command {
+        Command::Serve(args) => ServerCommand::Serve(args),
+        Command::Migrate(args) => ServerCommand::Migrate(args),
+        Command::SeedDemo(args) => ServerCommand::SeedDemo(args),
+        Command::Compare(args) => return finish(compare::run(&args)),
+        Command::Budget(args) => return finish(budget::run(&args)),
+        Command::Conformity(args) => return finish(conformity::run(&args)),
+        Command::Ledger(args) => return finish(ledger::run(&args)),
+        Command::Verify(args) => return finish(ledger::verify(&args)),
     };
     init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -43,10 +107,10 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve(args).await,
-            Command::Migrate(args) => migrate(args).await,
-            Command::SeedDemo(args) => seed_demo(args).await,
+        match command {
+            ServerCommand::Serve(args) => serve(args).await,
+            ServerCommand::Migrate(args) => migrate(args).await,
+            ServerCommand::SeedDemo(args) => seed_demo(args).await,
         }
     });
     match result {
@@ -55,6 +119,47 @@ pub fn main() -> ExitCode {
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints an offline tool's result: stdout on success; on failure any
+/// report on stdout and exactly one line on stderr.
+fn finish(result: Result<String, Failure>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            out(&text);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            if let Some(text) = &failure.stdout {
+                out(text);
+            }
+            // One line, whatever the message picked up from a file name.
+            let line: String = failure
+                .line
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            eprintln!("error: {line}");
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// A clap error as one line: its first paragraph (the message, and for a
+/// missing argument the list of what is missing), without the usage and tip
+/// paragraphs.
+fn one_line(rendered: &str) -> String {
+    let joined = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if joined.is_empty() {
+        "error: invalid arguments".to_owned()
+    } else {
+        joined
     }
 }
 

@@ -23,10 +23,12 @@ use crate::state::AppState;
 
 pub mod audit;
 pub mod auth;
+pub mod help;
 pub mod institutions;
 pub mod invitations;
 pub mod ops;
 pub mod origin;
+pub mod sessions;
 pub mod static_files;
 pub mod time;
 pub mod users;
@@ -46,6 +48,7 @@ pub mod users;
         (name = "people", description = "Accounts and roles"),
         (name = "invitations", description = "Invitations and one-time links"),
         (name = "audit", description = "Security audit log"),
+        (name = "sessions", description = "Live sessions, their rooms and logs, help requests"),
     )
 )]
 struct ApiDoc;
@@ -60,6 +63,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(invitations::router())
         .merge(audit::router())
+        .merge(sessions::router())
+        .merge(help::router())
         .split_for_parts()
 }
 

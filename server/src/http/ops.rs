@@ -59,7 +59,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             latency_ms: DB_CHECK_TIMEOUT.as_secs_f64() * 1e3,
         },
     };
-    let readiness = Readiness::from_checks(vec![db, crate::clock::readiness_check()]);
+    let bus = ReadinessCheck {
+        name: "bus".into(),
+        ok: state.bus.healthy(),
+        detail: state.bus.name().into(),
+        latency_ms: 0.0,
+    };
+    let readiness = Readiness::from_checks(vec![db, crate::clock::readiness_check(), bus]);
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 
 pub mod audit;
 pub mod institutions;
+pub mod rooms;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -230,14 +230,13 @@ impl Store {
     pub async fn count_users_by_institution(
         &self,
     ) -> Result<std::collections::HashMap<Uuid, i64>, sqlx::Error> {
-        let rows: Vec<(Uuid, i64)> =
-            with_db!(self, |p| {
-                sqlx::query_as(
+        let rows: Vec<(Uuid, i64)> = with_db!(self, |p| {
+            sqlx::query_as(
             "SELECT institution_id, COUNT(*) FROM users WHERE active = TRUE GROUP BY institution_id"
         )
         .fetch_all(p)
         .await
-            })?;
+        })?;
         Ok(rows.into_iter().collect())
     }
 

@@ -1,0 +1,196 @@
+//! The room socket protocol (`/api/v1/sessions/{id}/ws`), version 1.
+//!
+//! JSON text frames, tagged by `"type"`. A client opens with `join`, naming
+//! the last sequence number it has seen (0 the first time); the server
+//! answers with a `snapshot`, then every stored `event` after that sequence
+//! in order, then live events as they are stored. Durable events carry the
+//! room's sequence number; ephemeral ones (typing) do not and are never
+//! replayed. See `docs/protocol.md` for the whole exchange with examples.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ErrorBody;
+use crate::sessions::{Participant, SessionInfo};
+use crate::timesync::{TimePing, TimePong};
+
+/// Protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame either side may send, in bytes. Larger frames close the
+/// socket with 1009 (message too big).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Longest chat text, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// Close code telling a client it fell too far behind and must reconnect
+/// with its last sequence number (nothing is lost: the log has it all).
+pub const CLOSE_RESUME: u16 = 4000;
+/// Close code: the session ended or the person was removed from it.
+pub const CLOSE_GONE: u16 = 4001;
+/// Close code: the person's login session ended.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4002;
+/// Close code: the client spoke a protocol version the server does not.
+pub const CLOSE_VERSION: u16 = 4003;
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// First frame of every connection.
+    Join {
+        /// Protocol version the client speaks.
+        protocol: u32,
+        /// Last sequence number the client has applied (0 = none).
+        #[serde(default)]
+        last_seq: u64,
+    },
+    /// A chat line. `client_id` is chosen by the client and makes a resend
+    /// after a reconnect idempotent.
+    Chat { client_id: String, text: String },
+    /// The person is typing (ephemeral).
+    Typing,
+    /// Clock synchronisation.
+    Ping(TimePing),
+    /// The client has applied everything up to `seq`.
+    Ack { seq: u64 },
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Sent once after `join`: who is here and where the log stands.
+    Snapshot(Snapshot),
+    /// One durable event of the log.
+    Event(RoomEvent),
+    /// A client message was stored (or had been already): it may leave the
+    /// client's outbox.
+    Accepted {
+        client_id: String,
+        seq: u64,
+    },
+    /// Not stored, not replayed.
+    Ephemeral(Ephemeral),
+    Pong(TimePong),
+    Error(ErrorBody),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub protocol: u32,
+    pub session: SessionInfo,
+    pub participants: Vec<Participant>,
+    /// Highest sequence number stored when the snapshot was taken.
+    pub last_seq: u64,
+    /// The joining person.
+    pub you: Uuid,
+    /// Server UTC, milliseconds since the epoch.
+    pub server_time_ms: f64,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Author {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A stored event: the unit of the room log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomEvent {
+    /// Position in the room's log: 1, 2, 3, … without gaps.
+    pub seq: u64,
+    pub id: Uuid,
+    /// Server UTC when stored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `None` for events of the system (state changes).
+    pub author: Option<Author>,
+    /// The client's id for the message, when a client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    pub body: EventBody,
+}
+
+/// What happened. New kinds are added here; old clients ignore kinds they
+/// do not know only if they are written to (`Unknown` keeps them parsing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    Chat {
+        text: String,
+    },
+    /// A person's first connection to the room opened.
+    Join,
+    /// A person's last connection to the room closed.
+    Leave,
+    /// The session moved from one state to another.
+    State {
+        from: String,
+        to: String,
+    },
+    /// A kind this build does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventBody {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Chat { .. } => "chat",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::State { .. } => "state",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ephemeral {
+    pub author: Author,
+    pub body: EphemeralBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EphemeralBody {
+    Typing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_frames_and_fields_are_rejected() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"dance"}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientFrame>(
+                r#"{"type":"chat","client_id":"a","text":"b","x":1}"#
+            )
+            .is_err()
+        );
+        let j: ClientFrame =
+            serde_json::from_str(r#"{"type":"join","protocol":1}"#).expect("parses");
+        assert_eq!(
+            j,
+            ClientFrame::Join {
+                protocol: 1,
+                last_seq: 0
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_event_kinds_still_parse() {
+        let b: EventBody = serde_json::from_str(r#"{"kind":"reading"}"#).expect("parses");
+        assert_eq!(b, EventBody::Unknown);
+    }
+}

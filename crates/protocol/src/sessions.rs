@@ -1,0 +1,200 @@
+//! Live sessions (rooms) and help requests: the REST documents.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Scheduled,
+    Live,
+    Ended,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Live => "live",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Scheduled, Self::Live, Self::Ended]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// Scheduled by an expert.
+    Scheduled,
+    /// Opened by accepting a help request.
+    Help,
+}
+
+/// A lab taking part in a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionLab {
+    pub id: Uuid,
+    pub name_zh: String,
+    pub name_en: Option<String>,
+}
+
+/// A person taking part in a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Participant {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    /// The host runs the session (start, end).
+    pub host: bool,
+    /// Connected to the room right now.
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub kind: SessionKind,
+    pub title: String,
+    pub description: String,
+    pub state: SessionState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_start: OffsetDateTime,
+    pub duration_minutes: i64,
+    pub host_id: Uuid,
+    pub host_name: String,
+    pub labs: Vec<SessionLab>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Number of stored events.
+    pub last_seq: u64,
+    pub help_request_id: Option<Uuid>,
+}
+
+/// A session with its participants (`GET /sessions/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionDetail {
+    #[serde(flatten)]
+    pub session: SessionInfo,
+    pub participants: Vec<Participant>,
+    /// What the caller may do.
+    pub can_manage: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewSessionRequest {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_start: OffsetDateTime,
+    /// 5–720 minutes.
+    pub duration_minutes: i64,
+    /// Labs taking part: everyone working there may join.
+    pub lab_ids: Vec<Uuid>,
+    /// Further people taking part (experts, trainees…).
+    #[serde(default)]
+    pub participant_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Low,
+    Normal,
+    High,
+    /// Production or legal metrology stopped until resolved.
+    Critical,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Low, Self::Normal, Self::High, Self::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HelpState {
+    Open,
+    Accepted,
+    Cancelled,
+}
+
+impl HelpState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Accepted => "accepted",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Accepted, Self::Cancelled]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewHelpRequest {
+    pub topic: String,
+    /// The instrument concerned (type, model, serial).
+    pub instrument: String,
+    pub urgency: Urgency,
+    #[serde(default)]
+    pub details: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HelpRequest {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub requested_by: Uuid,
+    pub requested_by_name: String,
+    pub topic: String,
+    pub instrument: String,
+    pub urgency: Urgency,
+    pub details: String,
+    pub state: HelpState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub accepted_by_name: Option<String>,
+    pub session_id: Option<Uuid>,
+}

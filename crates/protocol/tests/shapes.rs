@@ -1,0 +1,149 @@
+//! The JSON shapes of the room protocol, pinned: a change here is a change
+//! of the wire format, and must be deliberate (update `docs/protocol.md`
+//! and, if incompatible, `PROTOCOL_VERSION`).
+
+use jiliang_protocol::ErrorBody;
+use jiliang_protocol::accounts::Role;
+use jiliang_protocol::rooms::{
+    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, RoomEvent, ServerFrame, Snapshot,
+};
+use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
+use jiliang_protocol::timesync::{TimePing, TimePong};
+use time::macros::datetime;
+use uuid::Uuid;
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n)
+}
+
+fn author() -> Author {
+    Author {
+        id: id(1),
+        name: "张伟".into(),
+    }
+}
+
+#[test]
+fn client_frames() {
+    insta::assert_json_snapshot!(
+        "client_join",
+        ClientFrame::Join {
+            protocol: 1,
+            last_seq: 41
+        }
+    );
+    insta::assert_json_snapshot!(
+        "client_chat",
+        ClientFrame::Chat {
+            client_id: "c-7f3a".into(),
+            text: "零点已校准".into()
+        }
+    );
+    insta::assert_json_snapshot!("client_typing", ClientFrame::Typing);
+    insta::assert_json_snapshot!(
+        "client_ping",
+        ClientFrame::Ping(TimePing {
+            id: 3,
+            t0: 1_764_000_000_123.5
+        })
+    );
+    insta::assert_json_snapshot!("client_ack", ClientFrame::Ack { seq: 42 });
+}
+
+#[test]
+fn server_frames() {
+    let session = SessionInfo {
+        id: id(9),
+        kind: SessionKind::Scheduled,
+        title: "电子天平远程检定".into(),
+        description: String::new(),
+        state: SessionState::Live,
+        scheduled_start: datetime!(2026-11-26 08:00 UTC),
+        duration_minutes: 60,
+        host_id: id(2),
+        host_name: "李明华".into(),
+        labs: vec![SessionLab {
+            id: id(3),
+            name_zh: "秦安县计量检定所".into(),
+            name_en: None,
+        }],
+        started_at: Some(datetime!(2026-11-26 08:01 UTC)),
+        ended_at: None,
+        last_seq: 42,
+        help_request_id: None,
+    };
+    let snapshot = Snapshot {
+        protocol: 1,
+        session,
+        participants: vec![Participant {
+            user_id: id(1),
+            display_name: "张伟".into(),
+            roles: vec![Role::Technician],
+            institution_id: id(3),
+            institution_name: "秦安县计量检定所".into(),
+            host: false,
+            online: true,
+        }],
+        last_seq: 42,
+        you: id(1),
+        server_time_ms: 1_764_144_060_000.25,
+    };
+    insta::assert_json_snapshot!("server_snapshot", ServerFrame::Snapshot(snapshot));
+    insta::assert_json_snapshot!(
+        "server_event_chat",
+        ServerFrame::Event(RoomEvent {
+            seq: 43,
+            id: id(43),
+            at: datetime!(2026-11-26 08:02:03.5 UTC),
+            author: Some(author()),
+            client_id: Some("c-7f3a".into()),
+            body: EventBody::Chat {
+                text: "零点已校准".into()
+            },
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_event_state",
+        ServerFrame::Event(RoomEvent {
+            seq: 44,
+            id: id(44),
+            at: datetime!(2026-11-26 09:00 UTC),
+            author: None,
+            client_id: None,
+            body: EventBody::State {
+                from: "live".into(),
+                to: "ended".into()
+            },
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_accepted",
+        ServerFrame::Accepted {
+            client_id: "c-7f3a".into(),
+            seq: 43
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_ephemeral",
+        ServerFrame::Ephemeral(Ephemeral {
+            author: author(),
+            body: EphemeralBody::Typing
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_pong",
+        ServerFrame::Pong(TimePong {
+            id: 3,
+            t0: 1_764_000_000_123.5,
+            t1: 1_764_000_000_200.0,
+            t2: 1_764_000_000_200.25
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_error",
+        ServerFrame::Error(ErrorBody::new(
+            jiliang_protocol::ErrorCode::RateLimited,
+            "Too many requests; try again in 1 s."
+        ))
+    );
+}

@@ -1,0 +1,429 @@
+//! One room connection, from upgrade to goodbye.
+//!
+//! The protocol is in `jiliang_protocol::rooms`; the order of things here
+//! is what makes it lossless:
+//! 1. subscribe to the room's live events *before* reading the log, so
+//!    nothing stored in between is missed;
+//! 2. send the snapshot, then every stored event after the client's
+//!    `last_seq`, read from the database;
+//! 3. forward live events, skipping those already sent and re-reading the
+//!    database for any gap.
+//!
+//! A client that falls more than a room buffer behind is closed with
+//! `CLOSE_RESUME`; it reconnects with its last sequence and loses nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use jiliang_protocol::ErrorBody;
+use jiliang_protocol::rooms::{
+    Author, CLOSE_RESUME, CLOSE_VERSION, ClientFrame, Ephemeral, EphemeralBody, EventBody,
+    MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
+};
+use jiliang_protocol::timesync::TimePong;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::hub::{Presence, Room};
+use super::log::{Append, AppendError, Appended};
+use super::ratelimit::TokenBucket;
+use crate::auth::Principal;
+use crate::clock;
+use crate::error::AppError;
+use crate::i18n::Text;
+use crate::state::AppState;
+
+/// A client must say `join` within this time.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// A frame the client does not read within this time ends the connection
+/// (its TCP window stayed shut); it resumes when it is back.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events read from the database per query during replay.
+const REPLAY_PAGE: i64 = 500;
+/// A client that acknowledges more than this many events behind what it was
+/// sent is treated as not keeping up.
+const MAX_UNACKED: u64 = 4096;
+
+enum Exit {
+    /// The peer went away or the transport failed.
+    Gone,
+    /// We close with this code and reason.
+    Close(u16, &'static str),
+}
+
+struct Conn {
+    socket: WebSocket,
+    principal: Principal,
+    session: Uuid,
+    last_sent: u64,
+    acked: Option<u64>,
+}
+
+impl Conn {
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Exit> {
+        let text = serde_json::to_string(frame).map_err(|_| Exit::Gone)?;
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Exit::Gone),
+            Err(_) => Err(Exit::Close(
+                CLOSE_RESUME,
+                "send timed out; resume from your last sequence",
+            )),
+        }
+    }
+
+    async fn error(&mut self, e: AppError) -> Result<(), Exit> {
+        let body: ErrorBody = e.body();
+        self.send(&ServerFrame::Error(body)).await
+    }
+
+    async fn event(&mut self, e: &RoomEvent) -> Result<(), Exit> {
+        self.send(&ServerFrame::Event(e.clone())).await?;
+        self.last_sent = e.seq;
+        Ok(())
+    }
+
+    /// Send stored events after `last_sent` up to and including `upto`
+    /// (everything, with `u64::MAX`).
+    async fn catch_up(&mut self, state: &AppState, upto: u64) -> Result<(), Exit> {
+        while self.last_sent < upto {
+            let events = state
+                .store
+                .read_events(self.session, self.last_sent, REPLAY_PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "replay failed");
+                    Exit::Close(1011, "storage unavailable; resume shortly")
+                })?;
+            if events.is_empty() {
+                break;
+            }
+            for e in events.iter().filter(|e| e.seq <= upto) {
+                self.event(e).await?;
+            }
+            if events.len() < usize::try_from(REPLAY_PAGE).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn author(p: &Principal) -> Author {
+    Author {
+        id: p.user.id,
+        name: p.user.display_name.clone(),
+    }
+}
+
+/// Serve one upgraded connection until it ends.
+pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket: WebSocket) {
+    let _task = state.tasks.token();
+    let _open = state.metrics.socket_opened();
+    let mut conn = Conn {
+        socket,
+        principal,
+        session,
+        last_sent: 0,
+        acked: None,
+    };
+    let mut entered: Option<Arc<Room>> = None;
+    let exit = run(&state, &mut conn, &mut entered).await;
+    if let Some(room) = entered
+        && state.rooms.leave(&room, conn.principal.user.id) == Presence::Last
+    {
+        let _ = state
+            .log
+            .append(Append {
+                session,
+                author: Some(author(&conn.principal)),
+                client_id: None,
+                body: EventBody::Leave,
+            })
+            .await;
+    }
+    if let Exit::Close(code, reason) = exit {
+        let _ = conn
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+}
+
+async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>) -> Exit {
+    // 1. The join frame.
+    let last_seq = match tokio::time::timeout(JOIN_TIMEOUT, conn.socket.recv()).await {
+        Err(_) => return Exit::Close(1008, "expected a join frame"),
+        Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Exit::Gone,
+        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientFrame>(&t) {
+            Ok(ClientFrame::Join { protocol, last_seq }) if protocol == PROTOCOL_VERSION => {
+                last_seq
+            }
+            Ok(ClientFrame::Join { .. }) => {
+                let _ = conn
+                    .error(AppError::invalid(
+                        "不支持的协议版本，请刷新页面。",
+                        "Unsupported protocol version; reload the page.",
+                    ))
+                    .await;
+                return Exit::Close(CLOSE_VERSION, "unsupported protocol version");
+            }
+            Ok(_) => return Exit::Close(1008, "the first frame must be join"),
+            Err(e) => {
+                let _ = conn.error(AppError::MalformedJson(e.to_string())).await;
+                return Exit::Close(1008, "the first frame must be join");
+            }
+        },
+        Ok(Some(Ok(_))) => return Exit::Close(1008, "the first frame must be join"),
+    };
+
+    // 2. Enter the room: live subscription first, then the log.
+    let (room, presence) = match state
+        .rooms
+        .enter(&state.bus, conn.session, conn.principal.user.id)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open room");
+            return Exit::Close(1011, "storage unavailable; resume shortly");
+        }
+    };
+    *entered = Some(room.clone());
+    let mut live = room.subscribe();
+    let mut ephemeral = room.subscribe_ephemeral();
+    if presence == Presence::First {
+        let _ = state
+            .log
+            .append(Append {
+                session: conn.session,
+                author: Some(author(&conn.principal)),
+                client_id: None,
+                body: EventBody::Join,
+            })
+            .await;
+    }
+    let snapshot = match snapshot(state, conn.session, conn.principal.user.id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "snapshot failed");
+            return Exit::Close(1011, "storage unavailable; resume shortly");
+        }
+    };
+    // A client claiming to be ahead of the log starts from the log's end.
+    conn.last_sent = last_seq.min(snapshot.last_seq);
+    if let Err(e) = conn.send(&ServerFrame::Snapshot(snapshot)).await {
+        return e;
+    }
+    if let Err(e) = conn.catch_up(state, u64::MAX).await {
+        return e;
+    }
+
+    // 3. Live.
+    let rate = state.config.chat_rate;
+    let mut chat_bucket = TokenBucket::new(rate.saturating_mul(4), rate);
+    // Other frames (typing, pings, acks) have room beyond the chat rate.
+    let mut frame_bucket = TokenBucket::new(
+        rate.saturating_mul(4).saturating_add(40),
+        rate.saturating_add(15),
+    );
+    let mut warned_at = std::time::Instant::now() - Duration::from_secs(10);
+    loop {
+        tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => return Exit::Close(1001, "server shutting down"),
+            incoming = conn.socket.recv() => {
+                let text = match incoming {
+                    None | Some(Ok(Message::Close(_))) => return Exit::Gone,
+                    Some(Err(e)) => {
+                        return if is_too_big(&e) {
+                            Exit::Close(1009, "frame larger than 64 KiB")
+                        } else {
+                            Exit::Gone
+                        };
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        if let Err(e) = conn.error(AppError::invalid(
+                            "只接受 JSON 文本帧。",
+                            "Only JSON text frames are accepted.",
+                        )).await {
+                            return e;
+                        }
+                        continue;
+                    }
+                    Some(Ok(Message::Text(t))) => t,
+                };
+                if !frame_bucket.try_take() {
+                    if warned_at.elapsed() >= Duration::from_secs(1) {
+                        warned_at = std::time::Instant::now();
+                        if let Err(e) = conn.error(AppError::RateLimited { retry_after_s: 1 }).await {
+                            return e;
+                        }
+                    }
+                    continue;
+                }
+                let frame = match serde_json::from_str::<ClientFrame>(&text) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        if let Err(e) = conn.error(AppError::MalformedJson(e.to_string())).await {
+                            return e;
+                        }
+                        continue;
+                    }
+                };
+                let result = match frame {
+                    ClientFrame::Chat { client_id, text } => {
+                        if !chat_bucket.try_take() {
+                            conn.error(AppError::RateLimited { retry_after_s: 1 }).await
+                        } else {
+                            chat(state, conn, client_id, text).await
+                        }
+                    }
+                    ClientFrame::Typing => {
+                        state.bus.publish_ephemeral(conn.session, Ephemeral {
+                            author: author(&conn.principal),
+                            body: EphemeralBody::Typing,
+                        }).await;
+                        Ok(())
+                    }
+                    ClientFrame::Ping(ping) => {
+                        let t1 = clock::now_ms();
+                        if ping.t0.is_finite() {
+                            conn.send(&ServerFrame::Pong(TimePong { id: ping.id, t0: ping.t0, t1, t2: clock::now_ms() })).await
+                        } else {
+                            conn.error(AppError::invalid("t0 必须是有限数值。", "t0 must be a finite number.")).await
+                        }
+                    }
+                    ClientFrame::Ack { seq } => {
+                        conn.acked = Some(seq.min(conn.last_sent));
+                        Ok(())
+                    }
+                    ClientFrame::Join { .. } => conn.error(AppError::invalid(
+                        "已经加入此会话。",
+                        "Already joined; join is only the first frame.",
+                    )).await,
+                };
+                if let Err(e) = result {
+                    return e;
+                }
+            }
+            received = live.recv() => match received {
+                Ok(event) => {
+                    if event.seq <= conn.last_sent {
+                        continue;
+                    }
+                    if event.seq > conn.last_sent + 1
+                        && let Err(e) = conn.catch_up(state, event.seq - 1).await
+                    {
+                        return e;
+                    }
+                    if let Err(e) = conn.event(&event).await {
+                        return e;
+                    }
+                    if conn.acked.is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED) {
+                        return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
+                }
+                Err(RecvError::Closed) => return Exit::Close(1001, "room closed"),
+            },
+            received = ephemeral.recv() => {
+                if let Ok(e) = received
+                    && e.author.id != conn.principal.user.id
+                    && let Err(e) = conn.send(&ServerFrame::Ephemeral((*e).clone())).await
+                {
+                    return e;
+                }
+            }
+        }
+    }
+}
+
+async fn chat(
+    state: &AppState,
+    conn: &mut Conn,
+    client_id: String,
+    text: String,
+) -> Result<(), Exit> {
+    let trimmed = text.trim();
+    if client_id.is_empty() || client_id.chars().count() > 64 {
+        return conn
+            .error(AppError::invalid(
+                "client_id 应为 1–64 个字符。",
+                "client_id must be 1–64 characters.",
+            ))
+            .await;
+    }
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_CHAT_CHARS {
+        return conn
+            .error(AppError::Invalid {
+                message: Text::owned(
+                    format!("消息不能为空，且不超过 {MAX_CHAT_CHARS} 个字符。"),
+                    format!("A message must be 1–{MAX_CHAT_CHARS} characters."),
+                ),
+                details: Vec::new(),
+            })
+            .await;
+    }
+    let appended = state
+        .log
+        .append(Append {
+            session: conn.session,
+            author: Some(author(&conn.principal)),
+            client_id: Some(client_id.clone()),
+            body: EventBody::Chat {
+                text: trimmed.to_owned(),
+            },
+        })
+        .await;
+    match appended {
+        Ok(a) => {
+            let seq = a.event().seq;
+            if let Appended::Duplicate(_) = a {
+                tracing::debug!(seq, "duplicate client message ignored");
+            }
+            conn.send(&ServerFrame::Accepted { client_id, seq }).await
+        }
+        Err(AppendError::Ended) => {
+            conn.error(AppError::ForbiddenBecause(Text::new(
+                "会话已结束，记录为只读。",
+                "The session has ended; its record is read-only.",
+            )))
+            .await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "append failed");
+            conn.error(AppError::Unavailable(Text::new(
+                "消息暂未保存，请稍后重发。",
+                "The message was not stored; send it again shortly.",
+            )))
+            .await
+        }
+    }
+}
+
+async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snapshot, sqlx::Error> {
+    let session = state.store.get_live_session(session_id).await?;
+    let participants = state.store.session_participants(session_id).await?;
+    Ok(Snapshot {
+        protocol: PROTOCOL_VERSION,
+        last_seq: session.info.last_seq,
+        session: session.info,
+        participants,
+        you,
+        server_time_ms: clock::now_ms(),
+    })
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let text = format!("{e:?}");
+    text.contains("Capacity") || text.contains("too long") || text.contains("TooLong")
+}
