@@ -75,16 +75,17 @@ pub enum ArithmeticMeanUncertainty {
     FromSpread,
 }
 
-/// Uncertainty of a median KCRV, u(y) = c·MADe/√n. Kebab-case.
+/// Uncertainty of a median KCRV. Kebab-case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MedianUncertainty {
-    /// c = 1.25, the ISO 13528:2022 7.7.3 factor for a robust consensus value
-    /// (same convention as the PT module).
+    /// u(y) = 1.25·nIQR/√n, ISO 13528:2022 7.7.3 with the robust SD of
+    /// Table E.5 (0.0086 for E.3); the same convention as the PT module, so
+    /// a median has one uncertainty whichever module computes it.
     #[default]
     Iso13528,
-    /// c = √(π/2) ≈ 1.2533, the large-sample ratio of the standard error of
-    /// the median to that of the mean for normal data.
+    /// u(y) = √(π/2)·MADe/√n ≈ 1.2533·MADe/√n, the large-sample ratio of the
+    /// standard error of the median to that of the mean for normal data.
     Asymptotic,
 }
 
@@ -484,15 +485,13 @@ pub fn reference_value(labs: &[KcLab], options: &KcrvOptions) -> Result<Kcrv> {
         KcrvMethod::Median => {
             let s = stats::sorted(&x);
             let med = stats::median_sorted(&s);
-            let c = match options.median_uncertainty {
-                MedianUncertainty::Iso13528 => 1.25,
-                MedianUncertainty::Asymptotic => (core::f64::consts::PI / 2.0).sqrt(),
+            let spread = match options.median_uncertainty {
+                MedianUncertainty::Iso13528 => 1.25 * stats::niqr(&x)?,
+                MedianUncertainty::Asymptotic => {
+                    (core::f64::consts::PI / 2.0).sqrt() * stats::made_sorted(&s, med)
+                }
             };
-            (
-                med,
-                c * stats::made_sorted(&s, med) / (n as f64).sqrt(),
-                None,
-            )
+            (med, spread / (n as f64).sqrt(), None)
         }
         KcrvMethod::AlgorithmA => {
             let r = robust::algorithm_a(&x, &options.algorithm_a)?;
