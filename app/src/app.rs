@@ -1,17 +1,27 @@
-//! The application shell: header with navigation and language switch, the
-//! routed page, footer.
+//! The application shell: header with navigation, the person's name and
+//! the language switch, the routed page, footer.
 
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
 
+use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
+use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
-use crate::pages::{home::HomePage, not_found::NotFoundPage, status::StatusPage};
+use crate::pages::{
+    account::AccountPage, audit::AuditPage, home::HomePage, institution::InstitutionPage,
+    institutions::InstitutionsPage, invite::InvitePage, login::LoginPage, not_found::NotFoundPage,
+    people::PeoplePage, reset::ResetPage, status::StatusPage,
+};
+use crate::session::{provide_session, use_session};
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_i18n();
+    let i18n = provide_i18n();
+    provide_session(i18n);
     view! {
         <Router>
             <Shell/>
@@ -21,7 +31,26 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn Shell() -> impl IntoView {
+    let session = use_session();
+    let location = use_location();
+    let navigate = use_navigate();
+    // Any request that finds the session gone sets `ended`; from whatever
+    // page, the person goes to the login page, which says why, and comes
+    // back here afterwards.
+    Effect::new(move |_| {
+        if session.ended() && !location.pathname.get_untracked().starts_with("/login") {
+            navigate(
+                &login_url(&location),
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let caps = move || session.caps();
     view! {
+        <a class="skip-link" href="#main">{t(Msg::SkipToContent)}</a>
         <header class="topbar">
             <div class="topbar-row">
                 <A href="/" attr:class="brand">
@@ -31,17 +60,32 @@ fn Shell() -> impl IntoView {
                         <span class="brand-sub">{t(Msg::AppSubtitle)}</span>
                     </span>
                 </A>
-                <LangSwitch/>
+                <div class="topbar-tools">
+                    <UserBar/>
+                    <LangSwitch/>
+                </div>
             </div>
             <nav class="mainnav" aria-label=t(Msg::MainNavigation)>
                 <A href="/" exact=true>{t(Msg::NavHome)}</A>
+                {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
+                {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
+                {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
+                {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
                 <A href="/status">{t(Msg::NavStatus)}</A>
             </nav>
         </header>
-        <main class="page">
+        <main class="page" id="main" tabindex="-1">
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/") view=HomePage/>
                 <Route path=path!("/status") view=StatusPage/>
+                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/invite/:token") view=InvitePage/>
+                <Route path=path!("/reset/:token") view=ResetPage/>
+                <Route path=path!("/institutions") view=|| view! { <RequireLogin><InstitutionsPage/></RequireLogin> }/>
+                <Route path=path!("/institutions/:id") view=|| view! { <RequireLogin><InstitutionPage/></RequireLogin> }/>
+                <Route path=path!("/people") view=|| view! { <RequireLogin><PeoplePage/></RequireLogin> }/>
+                <Route path=path!("/audit") view=|| view! { <RequireLogin><AuditPage/></RequireLogin> }/>
+                <Route path=path!("/account") view=|| view! { <RequireLogin><AccountPage/></RequireLogin> }/>
             </Routes>
         </main>
         <footer class="footer">{t(Msg::Footer)}</footer>

@@ -77,13 +77,27 @@ export async function launchBrowser({ media = false } = {}) {
   return { context, close };
 }
 
+/** Chromium logs every 4xx answer as a console error ("Failed to load
+ *  resource: … 401"). For the JSON API these are part of the protocol —
+ *  `GET /auth/me` answers 401 when nobody is logged in, a lab page 403 —
+ *  and the app shows them to the person; they are not failures. A 4xx for
+ *  anything else (a missing asset) and every 5xx still fail the test. */
+export function expectedApiRefusal(m) {
+  let path = '';
+  try { path = new URL(m.location().url).pathname; } catch { return false; }
+  return path.startsWith('/api/')
+    && /Failed to load resource: the server responded with a status of 4\d\d/.test(m.text());
+}
+
 /** A new page that fails the test on any uncaught page error (a wasm
  *  start-up failure shows only there) and on console errors. */
 export async function openPage(context, t) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !expectedApiRefusal(m)) errors.push(`console: ${m.text()}`);
+  });
   t.after(() => {
     if (errors.length) throw new Error(`browser reported errors:\n${errors.join('\n')}`);
   });

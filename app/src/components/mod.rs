@@ -1,4 +1,11 @@
 //! Widgets shared by several pages.
 
+pub mod badges;
+pub mod forms;
+pub mod guard;
 pub mod health_badge;
+pub mod institution_actions;
 pub mod lang_switch;
+pub mod one_time_link;
+pub mod states;
+pub mod user_menu;

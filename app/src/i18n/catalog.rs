@@ -80,4 +80,277 @@ catalog! {
     NotFoundText { zh: "您访问的地址不存在或已被移动。", en: "The address you opened does not exist or has moved." }
     BackHome { zh: "返回首页", en: "Back to home" }
     Footer { zh: "计量协作网 · 数据可溯源 · 时间可溯源至 UTC", en: "Jiliang · traceable data · time traceable to UTC" }
+
+    SkipToContent { zh: "跳到主要内容", en: "Skip to main content" }
+    NavInstitutions { zh: "机构", en: "Institutions" }
+    NavPeople { zh: "人员", en: "People" }
+    NavAudit { zh: "审计日志", en: "Audit log" }
+    NavAccount { zh: "我的账户", en: "My account" }
+
+    // Shared words
+    Loading { zh: "正在加载…", en: "Loading…" }
+    Working { zh: "正在提交…", en: "Working…" }
+    LoadFailed { zh: "加载失败：", en: "Could not load:" }
+    LoadMore { zh: "加载更多", en: "Load more" }
+    Save { zh: "保存", en: "Save" }
+    Cancel { zh: "取消", en: "Cancel" }
+    Close { zh: "关闭", en: "Close" }
+    Create { zh: "创建", en: "Create" }
+    Edit { zh: "编辑", en: "Edit" }
+    Move { zh: "移动", en: "Move" }
+    Manage { zh: "管理", en: "Manage" }
+    Deactivate { zh: "停用", en: "Deactivate" }
+    Reactivate { zh: "重新启用", en: "Reactivate" }
+    ConfirmDeactivate { zh: "确认停用", en: "Yes, deactivate" }
+    ConfirmReactivate { zh: "确认启用", en: "Yes, reactivate" }
+    Active { zh: "在用", en: "Active" }
+    Inactive { zh: "已停用", en: "Deactivated" }
+    Status { zh: "状态", en: "Status" }
+    People { zh: "人员", en: "People" }
+    PeopleCount { zh: "{n} 人", en: "{n} people" }
+    ChooseOne { zh: "请选择…", en: "Choose…" }
+    Search { zh: "搜索", en: "Search" }
+    Breadcrumb { zh: "位置", en: "Breadcrumb" }
+
+    RoleAdmin { zh: "管理员", en: "Administrator" }
+    RoleExpert { zh: "专家", en: "Expert" }
+    RoleTechnician { zh: "技术人员", en: "Technician" }
+    RoleTrainee { zh: "学员", en: "Trainee" }
+    LevelNational { zh: "国家级", en: "National" }
+    LevelRegional { zh: "大区", en: "Regional" }
+    LevelProvincial { zh: "省级", en: "Provincial" }
+    LevelCity { zh: "市级", en: "City" }
+    LevelCounty { zh: "县级", en: "County" }
+
+    // Fields
+    FieldLogin { zh: "用户名、电子邮箱或手机号", en: "Username, e-mail or phone number" }
+    FieldPassword { zh: "密码", en: "Password" }
+    FieldUsername { zh: "用户名", en: "Username" }
+    FieldDisplayName { zh: "姓名", en: "Name" }
+    FieldEmail { zh: "电子邮箱", en: "E-mail" }
+    FieldPhone { zh: "电话", en: "Phone" }
+    FieldInstitution { zh: "机构", en: "Institution" }
+    FieldRole { zh: "角色", en: "Role" }
+    FieldRoles { zh: "角色", en: "Roles" }
+    FieldLevel { zh: "级别", en: "Level" }
+    FieldNameZh { zh: "中文名称", en: "Chinese name" }
+    FieldNameEn { zh: "英文名称", en: "English name" }
+    FieldRegionCode { zh: "行政区划代码", en: "Region code" }
+    FieldContact { zh: "联系方式", en: "Contact" }
+    FieldNewParent { zh: "新的上级机构", en: "New parent institution" }
+    FieldCurrentPassword { zh: "当前密码", en: "Current password" }
+    FieldNewPassword { zh: "新密码", en: "New password" }
+    FieldConfirmPassword { zh: "再次输入新密码", en: "Repeat the new password" }
+    FieldInitialPassword { zh: "初始密码", en: "Initial password" }
+    FieldEvent { zh: "事件类型", en: "Event" }
+    FieldSince { zh: "起始日期", en: "From" }
+    FieldUntil { zh: "截止日期", en: "To" }
+    RegionCodeHint { zh: "6 位数字，按 GB/T 2260，例如 620522。", en: "Six digits per GB/T 2260, e.g. 620522." }
+    RegionCodeShort { zh: "区划 {code}", en: "Region {code}" }
+    UsernameRules {
+        zh: "3–32 个字符：小写字母、数字和 . _ -，以字母开头。",
+        en: "3–32 characters: lower-case letters, digits and . _ -, starting with a letter."
+    }
+    PasswordRules {
+        zh: "至少 10 个字符，包含小写字母、大写字母、数字、符号中的至少三类；不能包含用户名，不能是常见密码。",
+        en: "At least 10 characters with three of: lower-case, upper-case, digits, symbols; must not contain the username or be a common password."
+    }
+    PasswordsDiffer { zh: "两次输入的新密码不一致。", en: "The two new password entries differ." }
+    ChooseInstitution { zh: "请选择机构。", en: "Choose an institution." }
+
+    // Login and session
+    Login { zh: "登录", en: "Log in" }
+    Logout { zh: "退出", en: "Log out" }
+    LoginTitle { zh: "登录计量协作网", en: "Log in to Jiliang" }
+    SessionEnded { zh: "您的会话已结束，请重新登录。", en: "Your session has ended; please log in again." }
+    LoggedOut { zh: "您已退出登录。", en: "You have logged out." }
+    ForgotPassword {
+        zh: "忘记密码？请联系您所在机构的管理员，为您签发密码重置链接。",
+        en: "Forgot your password? Ask your institution's administrator for a password-reset link."
+    }
+    GoToLogin { zh: "前往登录", en: "Go to login" }
+
+    // States
+    ForbiddenTitle { zh: "无权访问", en: "No access" }
+    ForbiddenText {
+        zh: "此页面不在您的权限范围内。如需访问，请联系您所在机构的管理员。",
+        en: "This page is outside what your account may see. Ask your institution's administrator if you need access."
+    }
+    MissingTitle { zh: "未找到", en: "Not found" }
+
+    // Dashboard
+    Hello { zh: "您好，{name}", en: "Hello, {name}" }
+    DashAdminTitle { zh: "管理", en: "Administration" }
+    QuickInstitutions { zh: "个机构", en: "institutions" }
+    QuickPeople { zh: "名人员", en: "people" }
+    QuickPendingInvitations { zh: "{n} 个邀请待接受", en: "{n} invitations pending" }
+    QuickAudit { zh: "条审计事件（近 24 小时）", en: "audit events (last 24 h)" }
+    DashLabsTitle { zh: "我的下级实验室", en: "My labs" }
+    DashLabsIntro { zh: "您所在机构下属的机构和实验室。点击名称查看详情和人员。", en: "Institutions and labs below yours. Open one to see its details and people." }
+    UnderParent { zh: "隶属 {name}", en: "under {name}" }
+    DashMyLab { zh: "我的实验室", en: "My lab" }
+    AboveYours { zh: "上级：", en: "Above yours:" }
+    DashChainTitle { zh: "上级机构", en: "Supervising institutions" }
+    DashChainIntro { zh: "遇到问题时可以联系的上级机构，由近及远。", en: "Whom to call when you need help, nearest first." }
+    DashColleagues { zh: "我的同事", en: "My colleagues" }
+    NoColleagues { zh: "您的实验室暂无其他成员。", en: "No one else works in your lab yet." }
+    DashLearning { zh: "我的学习", en: "My learning" }
+    NoCoursesYet { zh: "尚未为您分配课程。分配后会显示在这里。", en: "No courses assigned yet. They will appear here once assigned." }
+    DashProfile { zh: "我的资料", en: "My profile" }
+    EditProfile { zh: "修改资料", en: "Edit profile" }
+
+    // Institutions
+    InstitutionsTitle { zh: "机构", en: "Institutions" }
+    InstitutionsIntro { zh: "您可以查看的计量机构。点击名称查看详情。", en: "The metrology institutions you can see. Open one for details." }
+    InstitutionsIntroAdmin {
+        zh: "您可以查看的计量机构。在您管理的机构上点击“管理”可添加下级、编辑、移动或停用。",
+        en: "The metrology institutions you can see. Use “Manage” on one you administer to add a child, edit, move or deactivate it."
+    }
+    NoInstitutions { zh: "暂无可显示的机构。", en: "No institutions to show." }
+    ExpandAll { zh: "全部展开", en: "Expand all" }
+    CollapseAll { zh: "全部折叠", en: "Collapse all" }
+    ExpandNamed { zh: "展开 {name}", en: "Expand {name}" }
+    CollapseNamed { zh: "折叠 {name}", en: "Collapse {name}" }
+    AddChild { zh: "添加下级", en: "Add child" }
+    AddChildTo { zh: "在“{name}”下添加机构", en: "Add an institution under “{name}”" }
+    EditInstitution { zh: "编辑机构信息", en: "Edit institution" }
+    MoveInstitution { zh: "移动“{name}”", en: "Move “{name}”" }
+    MoveHint {
+        zh: "只能移到您管理的、级别更高的机构之下，且不能移到它自己的下级。",
+        en: "Only under an institution you administer, of a higher level, and not inside its own subtree."
+    }
+    ConfirmDeactivateInstitution {
+        zh: "确定停用“{name}”吗？停用后不能在其下添加机构或人员；可随时重新启用。",
+        en: "Deactivate “{name}”? No institutions or people can be added under it until it is reactivated."
+    }
+    ConfirmReactivateInstitution { zh: "确定重新启用“{name}”吗？", en: "Reactivate “{name}”?" }
+    ChildInstitutions { zh: "下级机构", en: "Institutions below" }
+    NoPeopleHere { zh: "该机构暂无人员。可在“人员”页面邀请。", en: "No one works here yet. Invite people from the People page." }
+
+    // People
+    PeopleTitle { zh: "人员", en: "People" }
+    PeopleIntro { zh: "您所在实验室的人员。", en: "The people of your lab." }
+    PeopleIntroExpert { zh: "您所在机构及下级机构的人员。您可以邀请技术人员和学员。", en: "People of your institution and those below it. You can invite technicians and trainees." }
+    PeopleIntroAdmin { zh: "您所管理机构的人员：创建账户、邀请、修改角色、停用和重置密码。", en: "People of the institutions you administer: create accounts, invite, change roles, deactivate, reset passwords." }
+    SearchPeople { zh: "搜索人员", en: "Search people" }
+    SearchPlaceholder { zh: "姓名、用户名、邮箱或电话", en: "Name, username, e-mail or phone" }
+    AllInstitutions { zh: "全部机构", en: "All institutions" }
+    AllRoles { zh: "全部角色", en: "All roles" }
+    AllStatuses { zh: "全部状态", en: "Any status" }
+    ActiveOnly { zh: "在用", en: "Active" }
+    InactiveOnly { zh: "已停用", en: "Deactivated" }
+    NoPeopleFound { zh: "没有找到符合条件的人员。", en: "No people match." }
+    NoPeopleFoundHint { zh: "请修改搜索词或筛选条件。", en: "Change the search text or the filters." }
+    NoPeopleFoundInvite { zh: "请修改搜索词或筛选条件，或邀请新成员加入。", en: "Change the search text or the filters, or invite someone." }
+    EditPerson { zh: "修改人员信息和角色", en: "Edit details and roles" }
+    ConfirmDeactivatePerson {
+        zh: "确定停用“{name}”的账户吗？其所有会话将立即结束，且无法再登录，直到重新启用。",
+        en: "Deactivate {name}'s account? All their sessions end now and they cannot log in until reactivated."
+    }
+    ConfirmReactivatePerson { zh: "确定重新启用“{name}”的账户吗？", en: "Reactivate {name}'s account?" }
+    IssueReset { zh: "签发重置链接", en: "Issue reset link" }
+    ConfirmReset {
+        zh: "为“{name}”签发密码重置链接？其当前所有会话将立即结束。",
+        en: "Issue a password-reset link for {name}? All their current sessions end now."
+    }
+    ResetLinkInstructions {
+        zh: "请把此链接发送给{name}（服务器不会发送邮件或短信）。链接只显示这一次，只能使用一次。",
+        en: "Send this link to {name} yourself (the server sends no e-mail or SMS). It is shown only now and works once."
+    }
+    CreateAccount { zh: "新建账户", en: "Create account" }
+    CreateAccountIntro {
+        zh: "直接创建账户并设置初始密码，再把密码当面或通过可靠渠道告知本人。更推荐使用“邀请”，由本人自行设置密码。",
+        en: "Create an account with an initial password and hand it over in person or another safe way. Inviting is better: people choose their own password."
+    }
+    AccountCreated { zh: "已创建账户：{name}", en: "Account created: {name}" }
+    InvitePerson { zh: "邀请人员", en: "Invite someone" }
+    InviteIntro {
+        zh: "填写被邀请人的信息，系统会生成一次性邀请链接。服务器不会发送邮件或短信，请您自行把链接发送给对方。",
+        en: "Fill in who you invite; you get a one-time link. The server sends no e-mail or SMS: send the link to the person yourself."
+    }
+    InviteContactHint { zh: "电子邮箱和电话至少填写一项。", en: "Give an e-mail address or a phone number (or both)." }
+    CreateInvitation { zh: "生成邀请链接", en: "Create invitation link" }
+    InvitationCreated { zh: "邀请已创建", en: "Invitation created" }
+    InviteLinkInstructions {
+        zh: "请把此链接发送给{name}（服务器不会发送邮件或短信）。链接只显示这一次，对方用它设置用户名和密码。",
+        en: "Send this link to {name} yourself (the server sends no e-mail or SMS). It is shown only now; with it they choose a username and password."
+    }
+    InviteAnother { zh: "再邀请一位", en: "Invite another" }
+    OneTimeLink { zh: "一次性链接", en: "One-time link" }
+    CopyLink { zh: "复制链接", en: "Copy link" }
+    Copied { zh: "已复制到剪贴板。", en: "Copied to the clipboard." }
+    CopyManually { zh: "无法自动复制，链接已选中，请手动复制。", en: "Could not copy automatically; the link is selected — copy it by hand." }
+    LinkExpires { zh: "有效期至 {time}", en: "Valid until {time}" }
+    InvitationsTitle { zh: "邀请记录", en: "Invitations" }
+    NoInvitations { zh: "暂无邀请。点击“邀请人员”邀请新成员。", en: "No invitations yet. Use “Invite someone” to add people." }
+    InvitationPending { zh: "待接受", en: "Pending" }
+    InvitationAccepted { zh: "已接受", en: "Accepted" }
+    InvitationExpired { zh: "已过期", en: "Expired" }
+    InvitedByAt { zh: "{name} 邀请于 {time}", en: "Invited by {name} on {time}" }
+
+    // Audit
+    AuditTitle { zh: "审计日志", en: "Audit log" }
+    AuditIntro {
+        zh: "您所管理机构的安全事件：登录、密码、角色、账户和机构的变更，最新的在前。时间为本机时间。",
+        en: "Security events of the institutions you administer — logins, passwords, roles, accounts and institutions — newest first, in your local time."
+    }
+    AllEvents { zh: "全部事件", en: "All events" }
+    ApplyFilters { zh: "筛选", en: "Apply" }
+    ClearFilters { zh: "清除筛选", en: "Clear" }
+    NoAuditEvents { zh: "没有符合条件的事件。请放宽日期范围或事件类型。", en: "No events match. Widen the date range or choose another event type." }
+    ColTime { zh: "时间", en: "Time" }
+    ColEvent { zh: "事件", en: "Event" }
+    ColActor { zh: "操作人", en: "Actor" }
+    ColTarget { zh: "对象", en: "Target" }
+    ColIp { zh: "IP 地址", en: "IP address" }
+    ColDetail { zh: "详情", en: "Detail" }
+    EvLoginSucceeded { zh: "登录成功", en: "Login succeeded" }
+    EvLoginFailed { zh: "登录失败", en: "Login failed" }
+    EvLockout { zh: "账户锁定", en: "Locked out" }
+    EvLogout { zh: "退出登录", en: "Logout" }
+    EvPasswordChanged { zh: "修改密码", en: "Password changed" }
+    EvPasswordResetIssued { zh: "签发重置链接", en: "Reset link issued" }
+    EvPasswordReset { zh: "重置密码", en: "Password reset" }
+    EvRoleChanged { zh: "角色变更", en: "Roles changed" }
+    EvUserCreated { zh: "创建账户", en: "Account created" }
+    EvUserUpdated { zh: "修改资料", en: "Details changed" }
+    EvUserMoved { zh: "调动机构", en: "Moved to another institution" }
+    EvUserDeactivated { zh: "停用账户", en: "Account deactivated" }
+    EvUserReactivated { zh: "启用账户", en: "Account reactivated" }
+    EvInvitationCreated { zh: "发出邀请", en: "Invitation created" }
+    EvInvitationAccepted { zh: "接受邀请", en: "Invitation accepted" }
+    EvInstitutionCreated { zh: "新建机构", en: "Institution created" }
+    EvInstitutionRenamed { zh: "机构更名", en: "Institution renamed" }
+    EvInstitutionMoved { zh: "机构移动", en: "Institution moved" }
+    EvInstitutionDeactivated { zh: "停用机构", en: "Institution deactivated" }
+    EvInstitutionReactivated { zh: "启用机构", en: "Institution reactivated" }
+
+    // Invitation and reset links
+    InviteTitle { zh: "接受邀请", en: "Accept your invitation" }
+    InviteWelcome { zh: "您受邀加入计量协作网：", en: "You are invited to join Jiliang as:" }
+    LinkValidUntil { zh: "链接有效期至", en: "Link valid until" }
+    ChooseCredentials { zh: "设置用户名和密码", en: "Choose a username and password" }
+    AcceptInvitation { zh: "创建账户并登录", en: "Create account and log in" }
+    LinkExpiredTitle { zh: "链接已过期", en: "This link has expired" }
+    LinkExpiredHelp { zh: "请联系发给您链接的人，请其重新发送。", en: "Ask the person who sent it to send you a new one." }
+    LinkInvalidTitle { zh: "链接无效", en: "This link cannot be used" }
+    LinkInvalidHelp {
+        zh: "链接可能已被使用，或复制时不完整。若您已设置过账户，请直接登录。",
+        en: "It may have been used already, or copied incompletely. If you already set up your account, log in."
+    }
+    NotAnInvitation { zh: "这是密码重置链接，不是邀请链接。", en: "This is a password-reset link, not an invitation." }
+    NotAResetLink { zh: "这是邀请链接，不是密码重置链接。", en: "This is an invitation link, not a password-reset link." }
+    ResetTitle { zh: "设置新密码", en: "Choose a new password" }
+    ResetFor { zh: "账户：{name}", en: "Account: {name}" }
+    SetPassword { zh: "设置密码", en: "Set password" }
+    PasswordSetTitle { zh: "密码已设置", en: "Password set" }
+    PasswordSetText { zh: "请使用新密码登录。", en: "Log in with your new password." }
+
+    // Account
+    AccountTitle { zh: "我的账户", en: "My account" }
+    ProfileTitle { zh: "个人资料", en: "Profile" }
+    ProfileSaved { zh: "资料已保存。", en: "Profile saved." }
+    NothingChanged { zh: "没有需要保存的修改。", en: "Nothing to save." }
+    ChangePassword { zh: "修改密码", en: "Change password" }
+    PasswordChanged { zh: "密码已修改。您在其他设备上的登录已全部退出。", en: "Password changed. You have been logged out on all other devices." }
 }

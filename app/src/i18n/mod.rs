@@ -54,6 +54,11 @@ impl I18n {
         self.locale.get()
     }
 
+    /// The current language without subscribing to it (for requests).
+    pub fn locale_untracked(&self) -> Locale {
+        self.locale.get_untracked()
+    }
+
     pub fn set_locale(&self, locale: Locale) {
         self.locale.set(locale);
     }

@@ -1,12 +1,30 @@
-//! `/`: what Jiliang is for, who it serves, and whether the server answers.
+//! `/`: for visitors, what Jiliang is for, who it serves, and whether the
+//! server answers; for a logged-in person, their dashboard.
 
 use leptos::prelude::*;
 
 use crate::components::health_badge::HealthBadge;
+use crate::components::states::Loading;
 use crate::i18n::{Msg, t};
+use crate::pages::dashboard::Dashboard;
+use crate::session::use_session;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
+    let session = use_session();
+    move || {
+        if !session.checked() {
+            view! { <Loading/> }.into_any()
+        } else if session.logged_in() {
+            view! { <Dashboard/> }.into_any()
+        } else {
+            view! { <Landing/> }.into_any()
+        }
+    }
+}
+
+#[component]
+fn Landing() -> impl IntoView {
     view! {
         <section class="hero">
             <h1>{t(Msg::HomeHeadline)}</h1>

@@ -1,5 +1,14 @@
 //! One module per route.
 
+pub mod account;
+pub mod audit;
+pub mod dashboard;
 pub mod home;
+pub mod institution;
+pub mod institutions;
+pub mod invite;
+pub mod login;
 pub mod not_found;
+pub mod people;
+pub mod reset;
 pub mod status;

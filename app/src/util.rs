@@ -1,0 +1,186 @@
+//! Small pure helpers shared by pages: names in the reader's language,
+//! local times, ids, and the institution tree's shape.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jiliang_protocol::accounts::{InstitutionView, Role};
+use jiliang_protocol::institutions::{Institution, InstitutionLevel};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+
+use crate::i18n::{Locale, Msg};
+
+/// Parse an id typed as a string (route parameter, `<select>` value) into
+/// whatever id type a request field wants, the same way the server would.
+pub fn parse_id<T: DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// An element id unique within the page, for `<label for>` and
+/// `aria-describedby`.
+pub fn dom_id(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The institution's name in the reader's language (Chinese when no
+/// English name is recorded).
+pub fn inst_name(i: &Institution, locale: Locale) -> String {
+    match (locale, &i.name_en) {
+        (Locale::En, Some(en)) if !en.is_empty() => en.clone(),
+        _ => i.name_zh.clone(),
+    }
+}
+
+pub fn role_msg(role: Role) -> Msg {
+    match role {
+        Role::Admin => Msg::RoleAdmin,
+        Role::Expert => Msg::RoleExpert,
+        Role::Technician => Msg::RoleTechnician,
+        Role::Trainee => Msg::RoleTrainee,
+    }
+}
+
+pub fn level_msg(level: InstitutionLevel) -> Msg {
+    match level {
+        InstitutionLevel::National => Msg::LevelNational,
+        InstitutionLevel::Regional => Msg::LevelRegional,
+        InstitutionLevel::Provincial => Msg::LevelProvincial,
+        InstitutionLevel::City => Msg::LevelCity,
+        InstitutionLevel::County => Msg::LevelCounty,
+    }
+}
+
+/// Audit event names the server writes, in the order the filter lists them.
+pub const AUDIT_EVENTS: [&str; 20] = [
+    "login_succeeded",
+    "login_failed",
+    "lockout",
+    "logout",
+    "password_changed",
+    "password_reset_issued",
+    "password_reset",
+    "role_changed",
+    "user_created",
+    "user_updated",
+    "user_moved",
+    "user_deactivated",
+    "user_reactivated",
+    "invitation_created",
+    "invitation_accepted",
+    "institution_created",
+    "institution_renamed",
+    "institution_moved",
+    "institution_deactivated",
+    "institution_reactivated",
+];
+
+pub fn event_msg(event: &str) -> Option<Msg> {
+    Some(match event {
+        "login_succeeded" => Msg::EvLoginSucceeded,
+        "login_failed" => Msg::EvLoginFailed,
+        "lockout" => Msg::EvLockout,
+        "logout" => Msg::EvLogout,
+        "password_changed" => Msg::EvPasswordChanged,
+        "password_reset_issued" => Msg::EvPasswordResetIssued,
+        "password_reset" => Msg::EvPasswordReset,
+        "role_changed" => Msg::EvRoleChanged,
+        "user_created" => Msg::EvUserCreated,
+        "user_updated" => Msg::EvUserUpdated,
+        "user_moved" => Msg::EvUserMoved,
+        "user_deactivated" => Msg::EvUserDeactivated,
+        "user_reactivated" => Msg::EvUserReactivated,
+        "invitation_created" => Msg::EvInvitationCreated,
+        "invitation_accepted" => Msg::EvInvitationAccepted,
+        "institution_created" => Msg::EvInstitutionCreated,
+        "institution_renamed" => Msg::EvInstitutionRenamed,
+        "institution_moved" => Msg::EvInstitutionMoved,
+        "institution_deactivated" => Msg::EvInstitutionDeactivated,
+        "institution_reactivated" => Msg::EvInstitutionReactivated,
+        _ => return None,
+    })
+}
+
+fn date_of(unix_seconds: i64) -> js_sys::Date {
+    // f64 holds every second of the next 285 000 years exactly.
+    #[allow(clippy::cast_precision_loss)]
+    let ms = unix_seconds as f64 * 1000.0;
+    js_sys::Date::new(&JsValue::from_f64(ms))
+}
+
+/// `2026-11-26 16:31` in the browser's time zone.
+pub fn local_time(unix_seconds: i64) -> String {
+    let d = date_of(unix_seconds);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+/// `2026-11-26 16:31:05` in the browser's time zone (audit log).
+pub fn local_time_seconds(unix_seconds: i64) -> String {
+    let d = date_of(unix_seconds);
+    format!("{}:{:02}", local_time(unix_seconds), d.get_seconds())
+}
+
+/// A `<input type="date">` value (`YYYY-MM-DD`, local) as the RFC 3339
+/// instant of that local midnight, `days_later` days on.
+pub fn local_date_to_rfc3339(date: &str, days_later: u32) -> Option<String> {
+    let mut parts = date.split('-').map(str::parse::<u32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    if !(1..=12).contains(&m) {
+        return None;
+    }
+    let day = js_sys::Date::new_with_year_month_day(
+        y,
+        i32::try_from(m - 1).ok()?,
+        i32::try_from(d + days_later).ok()?,
+    );
+    if day.get_time().is_nan() {
+        return None;
+    }
+    Some(String::from(day.to_iso_string()))
+}
+
+/// `(view, depth)` for the institution tree in display order: parents
+/// first, children sorted by name, depth counted from the visible roots.
+pub fn tree_order(list: &[InstitutionView]) -> Vec<(InstitutionView, usize)> {
+    let ids: Vec<_> = list.iter().map(|v| v.institution.id).collect();
+    let is_root = |v: &InstitutionView| v.institution.parent_id.is_none_or(|p| !ids.contains(&p));
+    let mut out = Vec::with_capacity(list.len());
+    let mut stack: Vec<(InstitutionView, usize)> = list
+        .iter()
+        .filter(|v| is_root(v))
+        .rev()
+        .map(|v| (v.clone(), 0))
+        .collect();
+    while let Some((v, depth)) = stack.pop() {
+        let mut kids: Vec<&InstitutionView> = list
+            .iter()
+            .filter(|c| c.institution.parent_id == Some(v.institution.id))
+            .collect();
+        kids.sort_by(|a, b| {
+            a.institution
+                .level
+                .cmp(&b.institution.level)
+                .then_with(|| a.institution.region_code.cmp(&b.institution.region_code))
+                .then_with(|| a.institution.name_zh.cmp(&b.institution.name_zh))
+        });
+        for k in kids.into_iter().rev() {
+            stack.push((k.clone(), depth + 1));
+        }
+        out.push((v, depth));
+    }
+    out
+}
+
+/// Whether `v` is `root` itself or lies below it.
+pub fn in_subtree(v: &InstitutionView, root: &Institution) -> bool {
+    v.institution.id == root.id || v.ancestors.contains(&root.id)
+}
