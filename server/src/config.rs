@@ -82,6 +82,16 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_BUS", default_value = "")]
     pub bus: String,
 
+    /// File holding the ledger's Ed25519 signing key (created on first
+    /// start). Default: `ledger-key.hex` beside the SQLite file, or
+    /// `data/ledger-key.hex` with PostgreSQL. Every node needs the same key.
+    #[arg(long, env = "JILIANG_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
+
+    /// How often to sign a new tree head while records arrive, in ms.
+    #[arg(long, env = "JILIANG_LEDGER_INTERVAL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub ledger_interval_ms: u64,
+
     /// Chat messages per second one room connection may send, sustained
     /// (bursts of four times as many are allowed).
     #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -281,10 +291,16 @@ pub struct ProveConsistencyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["export", "database_url"])))]
 pub struct VerifyArgs {
-    /// Export bundle (`jiliang-ledger-export/1` JSON) to verify.
+    /// Export bundle (`jiliang-ledger-export/1` JSON) to verify offline.
     #[arg(value_name = "EXPORT")]
-    pub export: PathBuf,
+    pub export: Option<PathBuf>,
+
+    /// Instead of an export, re-verify a server's whole log: every record
+    /// against its source row, every leaf, every signed head.
+    #[arg(long = "database-url", value_name = "URL")]
+    pub database_url: Option<String>,
 
     /// Trust only this Ed25519 public key (64 hex); without it the key in the
     /// export is used and its fingerprint printed for you to compare.
@@ -335,6 +351,9 @@ pub struct Config {
     pub bus: String,
     /// Sustained chat messages per second per room connection.
     pub chat_rate: u32,
+    /// Ledger signing key file (`None`: next to the database).
+    pub ledger_key: Option<PathBuf>,
+    pub ledger_interval_ms: u64,
 }
 
 impl From<&ServeArgs> for Config {
@@ -348,11 +367,32 @@ impl From<&ServeArgs> for Config {
             trust_proxy: a.trust_proxy,
             bus: a.bus.clone(),
             chat_rate: a.chat_rate,
+            ledger_key: a.ledger_key.clone(),
+            ledger_interval_ms: a.ledger_interval_ms,
         }
     }
 }
 
 impl Config {
+    /// Where the ledger key lives: as configured, else beside the SQLite
+    /// file, else `data/` under the working directory.
+    pub fn ledger_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.ledger_key {
+            return p.clone();
+        }
+        if let Some(file) = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+        {
+            let file = file.split('?').next().unwrap_or(file);
+            if let Some(dir) = std::path::Path::new(file).parent() {
+                return dir.join("ledger-key.hex");
+            }
+        }
+        PathBuf::from("data/ledger-key.hex")
+    }
+
     /// A configuration for tests and tools: given database, no front end.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Self {
@@ -364,6 +404,8 @@ impl Config {
             trust_proxy: false,
             bus: String::new(),
             chat_rate: 5,
+            ledger_key: None,
+            ledger_interval_ms: 2000,
         }
     }
 }

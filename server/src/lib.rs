@@ -7,6 +7,7 @@
 //! - [`http`]: routes by feature (ops, time, …), static front end, OpenAPI.
 //! - [`store`]: SQLite/PostgreSQL storage and migrations.
 //! - [`rooms`], [`bus`]: live session rooms and fan-out between nodes.
+//! - [`ledger`]: the tamper-evident log of records, its key and signed heads.
 //! - [`error`]: the one error type and its `{code, message}` responses.
 //! - [`i18n`]: language negotiation for messages.
 //! - [`metrics`], [`clock`]: Prometheus metrics and the server's UTC clock.
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod ledger;
 pub mod metrics;
 pub mod rooms;
 pub mod state;
@@ -42,7 +44,7 @@ pub enum RunError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
-    Bus(#[from] bus::BusError),
+    State(#[from] state::StateError),
     #[error("server I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,6 +65,11 @@ pub async fn run(
 /// accepting, let in-flight requests finish, close sockets with a close
 /// frame, wait for every registered task, close the pool.
 pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunError> {
+    state.ledger.spawn_publisher(
+        std::time::Duration::from_millis(state.config.ledger_interval_ms),
+        state.shutdown.clone(),
+        &state.tasks,
+    );
     let app = http::app(state.clone());
     let shutdown = state.shutdown.clone();
     axum::serve(

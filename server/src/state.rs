@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, BusError};
 use crate::config::Config;
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::rooms::{EventLog, Hub};
 use crate::store::Store;
@@ -28,28 +29,41 @@ pub struct AppState {
     pub bus: Bus,
     /// The single writer of room logs.
     pub log: EventLog,
+    /// The tamper-evident log of records.
+    pub ledger: Arc<Ledger>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 impl AppState {
-    /// State with in-process fan-out (one node).
-    pub fn new(store: Store, config: Config, shutdown: CancellationToken) -> Self {
-        let rooms = Hub::new(store.clone());
-        Self::assemble(store, config, shutdown, Bus::Local(rooms.clone()))
-    }
-
-    /// State with the bus named in `config` (connects to NATS if asked).
+    /// Everything a node needs: the bus named in `config` (NATS if asked),
+    /// the ledger (its key, its tree), the room log writer.
     pub async fn build(
         store: Store,
         config: Config,
         shutdown: CancellationToken,
-    ) -> Result<Self, BusError> {
+    ) -> Result<Self, StateError> {
         let rooms = Hub::new(store.clone());
         let bus = Bus::connect(&config.bus, rooms).await?;
-        Ok(Self::assemble(store, config, shutdown, bus))
+        let ledger = Ledger::open(store.clone(), &config.ledger_key_path()).await?;
+        Ok(Self::assemble(store, config, shutdown, bus, ledger))
     }
 
-    fn assemble(store: Store, config: Config, shutdown: CancellationToken, bus: Bus) -> Self {
+    fn assemble(
+        store: Store,
+        config: Config,
+        shutdown: CancellationToken,
+        bus: Bus,
+        ledger: Arc<Ledger>,
+    ) -> Self {
         Self {
+            ledger,
             log: EventLog::start(store.clone(), bus.clone()),
             rooms: bus.hub().clone(),
             bus,

@@ -37,6 +37,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/tokens/{token}"),
     ("POST", "/api/v1/invitations/{token}/accept"),
     ("POST", "/api/v1/password-resets/{token}"),
+    // Heads and proofs reveal hashes only: anyone may audit the log.
+    ("GET", "/api/v1/ledger/head"),
+    ("GET", "/api/v1/ledger/proof/inclusion"),
+    ("GET", "/api/v1/ledger/proof/consistency"),
 ];
 
 struct Ids {
@@ -57,6 +61,8 @@ struct Ids {
     h_qinan2: Uuid,
     h_tongwei: Uuid,
     h_foreign: Uuid,
+    e_qinan: Uuid,   // an event of a session with 秦安
+    e_tongwei: Uuid, // an event of a session with 通渭
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -80,6 +86,8 @@ enum T {
     HQinan2,
     HTongwei,
     HForeign,
+    EQinan,
+    ETongwei,
 }
 
 impl T {
@@ -103,6 +111,8 @@ impl T {
             T::HQinan2 => ids.h_qinan2,
             T::HTongwei => ids.h_tongwei,
             T::HForeign => ids.h_foreign,
+            T::EQinan => ids.e_qinan,
+            T::ETongwei => ids.e_tongwei,
         }
     }
 }
@@ -194,6 +204,12 @@ const MATRIX: &[Row] = &[
     row("POST",  "/api/v1/help-requests/{id}/accept",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HQinan2,     [401, 200, 409, 409, 409, 403]),
     row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/sessions/{id}/export",         T::SQinan,      [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/sessions/{id}/export",         T::STongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}/export",         T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::EQinan,      [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::ETongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::Missing,     [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
@@ -302,6 +318,24 @@ async fn setup(server: &TestServer) -> Ids {
             .expect("id")
     };
     let foreign_user = new_user(foreign_lab, "huzhu.tech").await;
+    // Sessions that have one stored event each (their start).
+    let event_of = |host: Client, session: Uuid| async move {
+        let res = host
+            .post(&format!("/api/v1/sessions/{session}/start"), &json!({}))
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let page = host
+            .json(&format!("/api/v1/sessions/{session}/events"))
+            .await;
+        page["items"][0]["id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .expect("event id")
+    };
+    let expert = server.login("expert").await;
+    let dingxi = server.login("dingxi.expert").await;
+    let e_qinan = event_of(expert.clone(), new_session(expert.clone(), qinan).await).await;
+    let e_tongwei = event_of(dingxi.clone(), new_session(dingxi.clone(), tongwei).await).await;
     let tech = server.login("tech").await;
     let huzhu = Client::login(&server.base, "huzhu.tech", "Metrology-2026!").await;
     Ids {
@@ -312,6 +346,8 @@ async fn setup(server: &TestServer) -> Ids {
         h_qinan2: new_help(tech).await,
         h_tongwei: new_help(server.login("tongwei.tech").await).await,
         h_foreign: new_help(huzhu).await,
+        e_qinan,
+        e_tongwei,
         qinan,
         tongwei,
         tianshui: server.institution_id("天水市计量测试所").await,
@@ -372,7 +408,10 @@ async fn every_endpoint_by_every_role() {
     let mut failures = Vec::new();
     for (n, r) in MATRIX.iter().enumerate() {
         let id = r.target.id(&ids).to_string();
-        let path = r.template.replace("{id}", &id);
+        let path = r
+            .template
+            .replace("{id}", &id)
+            .replace("{kind}", "room_event");
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

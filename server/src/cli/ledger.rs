@@ -194,12 +194,12 @@ fn prove_consistency(args: &ProveConsistencyArgs) -> Result<String, Failure> {
 
 /// `jiliang verify EXPORT`: exit 0 when the bundle verifies, 1 when it does
 /// not (the report names each failing record), 2 when it cannot be read.
-pub fn verify(args: &VerifyArgs) -> Result<String, Failure> {
-    let bytes = read_file(&args.export)?;
+pub fn verify(export: &std::path::Path, args: &VerifyArgs) -> Result<String, Failure> {
+    let bytes = read_file(export)?;
     let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|e| {
         Failure::input(format!(
             "{}: not a ledger export bundle: {e}",
-            args.export.display()
+            export.display()
         ))
     })?;
     let pinned = args.public_key.is_some();

@@ -68,6 +68,7 @@ enum ServerCommand {
     Serve(ServeArgs),
     Migrate(DatabaseArgs),
     SeedDemo(DatabaseArgs),
+    VerifyDb(crate::config::VerifyArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,7 +94,12 @@ pub fn main() -> ExitCode {
         Command::Budget(args) => return finish(budget::run(&args)),
         Command::Conformity(args) => return finish(conformity::run(&args)),
         Command::Ledger(args) => return finish(ledger::run(&args)),
-        Command::Verify(args) => return finish(ledger::verify(&args)),
+        Command::Verify(args) => match &args.export {
+            Some(path) if args.database_url.is_none() => {
+                return finish(ledger::verify(path, &args));
+            }
+            _ => ServerCommand::VerifyDb(args),
+        },
     };
     init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -108,13 +114,14 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            ServerCommand::Serve(args) => serve(args).await,
-            ServerCommand::Migrate(args) => migrate(args).await,
-            ServerCommand::SeedDemo(args) => seed_demo(args).await,
+            ServerCommand::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+            ServerCommand::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
+            ServerCommand::SeedDemo(args) => seed_demo(args).await.map(|()| ExitCode::SUCCESS),
+            ServerCommand::VerifyDb(args) => Ok(verify_database(args).await),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(line) => {
             eprintln!("error: {line}");
             ExitCode::FAILURE
@@ -196,7 +203,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     out(&format!(
         "计量协作网 Jiliang is running at http://{addr}/  (Ctrl-C to stop)\n"
     ));
-    let state = crate::AppState::new(store, Config::from(&args), shutdown);
+    let state = crate::AppState::build(store, Config::from(&args), shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
     crate::serve(state, listener)
         .await
         .map_err(|e| e.to_string())?;
@@ -221,6 +230,70 @@ async fn seed_demo(args: DatabaseArgs) -> Result<(), String> {
     out(&report.to_string());
     store.close().await;
     Ok(())
+}
+
+/// `jiliang verify --database-url`: exit 0 when the whole log verifies, 1
+/// with the report on stdout and the first problem on stderr when not, 2
+/// when the database or the key cannot be used.
+async fn verify_database(args: crate::config::VerifyArgs) -> ExitCode {
+    let Some(url) = args.database_url.as_deref() else {
+        eprintln!("error: give an export file or --database-url");
+        return ExitCode::from(2);
+    };
+    let pinned = match args
+        .public_key
+        .as_deref()
+        .map(|k| jiliang_ledger::verifying_key_from_hex(k.trim()))
+    {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(_)) => {
+            eprintln!("error: --public-key: not a 64-character hex Ed25519 public key");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match Store::connect(url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e} ({})", redact_url(url));
+            return ExitCode::from(2);
+        }
+    };
+    let report = match crate::ledger::verify::verify_database(&store, pinned).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read the log: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match args.format {
+        crate::config::OutputFormat::Json => {
+            serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+        }
+        crate::config::OutputFormat::Text => {
+            let mut t = format!(
+                "{}: {} records, {} signed heads, verified size {}, root {}\n",
+                if report.ok { "ok" } else { "FAILED" },
+                report.leaves,
+                report.heads,
+                report.log.verified_size,
+                report.log.verified_root
+            );
+            for p in &report.problems {
+                t.push_str(&format!("  - {p}\n"));
+            }
+            t
+        }
+    };
+    out(&text);
+    store.close().await;
+    match report.problems.first() {
+        None => ExitCode::SUCCESS,
+        Some(first) => {
+            eprintln!("error: {first}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Write to stdout; a closed pipe (`jiliang seed-demo | head`) is not an error.

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod help;
 pub mod institutions;
 pub mod invitations;
+pub mod ledger;
 pub mod ops;
 pub mod origin;
 pub mod sessions;
@@ -49,6 +50,7 @@ pub mod users;
         (name = "invitations", description = "Invitations and one-time links"),
         (name = "audit", description = "Security audit log"),
         (name = "sessions", description = "Live sessions, their rooms and logs, help requests"),
+        (name = "ledger", description = "Tamper-evident log: signed tree heads, proofs, verifiable exports"),
     )
 )]
 struct ApiDoc;
@@ -65,6 +67,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::router())
         .merge(sessions::router())
         .merge(help::router())
+        .merge(ledger::router())
         .split_for_parts()
 }
 

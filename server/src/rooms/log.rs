@@ -101,7 +101,18 @@ async fn writer(store: Store, bus: Bus, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let appends: Vec<Append> = batch.iter().map(|j| j.append.clone()).collect();
-        let results = match store_batch(&store, &appends).await {
+        // State changes are rare and touch the session row; they take the
+        // statement-per-event path. Everything else is stored in bulk.
+        let bulk = appends.len() > 1
+            && !appends
+                .iter()
+                .any(|a| matches!(a.body, EventBody::State { .. }));
+        let stored = if bulk {
+            store_bulk(&store, &appends).await
+        } else {
+            store_batch(&store, &appends).await
+        };
+        let results = match stored {
             Ok(results) => results,
             // One bad request must not fail its neighbours: retry one by one.
             Err(_) => {
@@ -122,6 +133,276 @@ async fn writer(store: Store, bus: Bus, mut rx: mpsc::Receiver<Job>) {
             let _ = job.reply.send(result);
         }
     }
+}
+
+type DupKey = (Uuid, Uuid, String);
+
+/// Store a batch of non-state events in one transaction with a handful of
+/// statements — one query for earlier copies of the batch's client
+/// messages, one counter update per room, one for the ledger, two
+/// multi-row inserts — instead of five statements per event. The embedded
+/// SQLite talks to its worker thread once per statement, so this is what
+/// keeps latency flat when a thousand county-lab clients chat at once.
+async fn store_bulk(
+    store: &Store,
+    appends: &[Append],
+) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+    use std::collections::HashMap;
+
+    let n = appends.len();
+    let key = |a: &Append| -> Option<DupKey> {
+        Some((a.session, a.author.as_ref()?.id, a.client_id.clone()?))
+    };
+    with_db!(store, |p| {
+        let mut tx = p.begin().await?;
+        // 1. Client messages stored before (a resend after a reconnect).
+        // The three IN lists let both databases walk the unique index on
+        // (session_id, author_id, client_id); exact keys are matched below.
+        let keyed: Vec<DupKey> = appends.iter().filter_map(key).collect();
+        let mut earlier: HashMap<DupKey, RoomEvent> = HashMap::new();
+        if !keyed.is_empty() {
+            let mut sessions: Vec<Uuid> = keyed.iter().map(|k| k.0).collect();
+            let mut authors: Vec<Uuid> = keyed.iter().map(|k| k.1).collect();
+            sessions.sort();
+            sessions.dedup();
+            authors.sort();
+            authors.dedup();
+            let mut next = 0;
+            let mut marks = |count: usize| {
+                let m: Vec<String> = (next + 1..=next + count).map(|i| format!("${i}")).collect();
+                next += count;
+                m.join(", ")
+            };
+            let sql = format!(
+                "SELECT session_id, author_id, client_id, seq, id, at, body FROM room_events \
+                 WHERE session_id IN ({}) AND author_id IN ({}) AND client_id IN ({})",
+                marks(sessions.len()),
+                marks(authors.len()),
+                marks(keyed.len())
+            );
+            let mut q = sqlx::query_as::<
+                _,
+                (
+                    Uuid,
+                    Option<Uuid>,
+                    Option<String>,
+                    i64,
+                    Uuid,
+                    time::OffsetDateTime,
+                    String,
+                ),
+            >(&sql);
+            for v in &sessions {
+                q = q.bind(*v);
+            }
+            for v in &authors {
+                q = q.bind(*v);
+            }
+            for k in &keyed {
+                q = q.bind(k.2.clone());
+            }
+            let wanted: std::collections::HashSet<&DupKey> = keyed.iter().collect();
+            for (session, author, cid, seq, id, at, body) in q.fetch_all(&mut *tx).await? {
+                let (Some(author), Some(cid)) = (author, cid) else {
+                    continue;
+                };
+                let k = (session, author, cid.clone());
+                if !wanted.contains(&k) {
+                    continue;
+                }
+                earlier.insert(
+                    k,
+                    RoomEvent {
+                        seq: u64::try_from(seq).unwrap_or(0),
+                        id,
+                        at,
+                        author: None,
+                        client_id: Some(cid),
+                        body: serde_json::from_str(&body).unwrap_or(EventBody::Unknown),
+                    },
+                );
+            }
+        }
+        // 2. Which appends are new; duplicates within the batch point at
+        //    their first copy.
+        enum Plan {
+            Earlier(RoomEvent),
+            SameAs(usize),
+            New,
+        }
+        let mut first: HashMap<DupKey, usize> = HashMap::new();
+        let mut plan = Vec::with_capacity(n);
+        let mut per_room: Vec<(Uuid, Vec<usize>)> = Vec::new();
+        for (i, a) in appends.iter().enumerate() {
+            if let Some(k) = key(a) {
+                if let Some(e) = earlier.get(&k) {
+                    plan.push(Plan::Earlier(e.clone()));
+                    continue;
+                }
+                if let Some(j) = first.get(&k) {
+                    plan.push(Plan::SameAs(*j));
+                    continue;
+                }
+                first.insert(k, i);
+            }
+            plan.push(Plan::New);
+            match per_room.iter_mut().find(|(s, _)| *s == a.session) {
+                Some((_, v)) => v.push(i),
+                None => per_room.push((a.session, vec![i])),
+            }
+        }
+        // 3. Sequence numbers, room by room, in arrival order.
+        let mut seqs: Vec<Option<Result<i64, bool>>> = (0..n).map(|_| None).collect(); // Err(exists)
+        for (session, idxs) in &per_room {
+            let k = i64::try_from(idxs.len()).unwrap_or(i64::MAX);
+            let last: Option<i64> = sqlx::query_scalar(
+                "UPDATE live_sessions SET last_seq = last_seq + $2 WHERE id = $1 AND state <> 'ended' RETURNING last_seq",
+            )
+            .bind(session)
+            .bind(k)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match last {
+                Some(last) => {
+                    for (off, i) in idxs.iter().enumerate() {
+                        seqs[*i] = Some(Ok(last - k + 1 + i64::try_from(off).unwrap_or(0)));
+                    }
+                }
+                None => {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT last_seq FROM live_sessions WHERE id = $1")
+                            .bind(session)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    for i in idxs {
+                        seqs[*i] = Some(Err(exists.is_some()));
+                    }
+                }
+            }
+        }
+        // 4. Build events and their ledger records; leaf indices in order.
+        let mut events: Vec<Option<RoomEvent>> = (0..n).map(|_| None).collect();
+        let mut records = Vec::new();
+        for (i, a) in appends.iter().enumerate() {
+            if let Some(Ok(seq)) = seqs[i] {
+                let e = RoomEvent {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    id: Uuid::now_v7(),
+                    at: now(),
+                    author: a.author.clone(),
+                    client_id: a.client_id.clone(),
+                    body: a.body.clone(),
+                };
+                let record = crate::ledger::records::room_event(a.session, &e)
+                    .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+                records.push(record);
+                events[i] = Some(e);
+            }
+        }
+        if !records.is_empty() {
+            let m = i64::try_from(records.len()).unwrap_or(i64::MAX);
+            let size: i64 = sqlx::query_scalar(
+                "UPDATE ledger_state SET size = size + $1 WHERE id = 1 RETURNING size",
+            )
+            .bind(m)
+            .fetch_one(&mut *tx)
+            .await?;
+            let first_idx = size - m;
+            // 5. Two multi-row inserts.
+            let stored: Vec<(usize, &RoomEvent)> = events
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+                .collect();
+            let rows: Vec<String> = (0..stored.len())
+                .map(|r| {
+                    let b = r * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (i, e) in &stored {
+                let body = serde_json::to_string(&e.body)
+                    .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+                q = q
+                    .bind(appends[*i].session)
+                    .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
+                    .bind(e.id)
+                    .bind(e.at)
+                    .bind(e.author.as_ref().map(|x| x.id))
+                    .bind(e.client_id.clone())
+                    .bind(e.body.kind())
+                    .bind(body);
+            }
+            q.execute(&mut *tx).await?;
+            let rows: Vec<String> = (0..records.len())
+                .map(|r| {
+                    let b = r * 6;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (off, r) in records.iter().enumerate() {
+                q = q
+                    .bind(first_idx + i64::try_from(off).unwrap_or(0))
+                    .bind(r.kind.as_str().to_owned())
+                    .bind(r.id().to_owned())
+                    .bind(i64::try_from(r.created_at_ms).unwrap_or(i64::MAX))
+                    .bind(r.payload.as_str().to_owned())
+                    .bind(r.leaf_hash().0.to_vec());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        // 6. Answers, in request order.
+        let mut out: Vec<Result<Appended, AppendError>> = Vec::with_capacity(n);
+        for (i, a) in appends.iter().enumerate() {
+            let r = match &plan[i] {
+                Plan::Earlier(e) => Ok(Appended::Duplicate(Arc::new(RoomEvent {
+                    author: a.author.clone(),
+                    ..e.clone()
+                }))),
+                Plan::SameAs(j) => match &out[*j] {
+                    Ok(first) => Ok(Appended::Duplicate(Arc::new(first.event().clone()))),
+                    Err(AppendError::Ended) => Err(AppendError::Ended),
+                    Err(_) => Err(AppendError::NoSession),
+                },
+                Plan::New => match (&seqs[i], events[i].take()) {
+                    (Some(Ok(_)), Some(e)) => Ok(Appended::New(Arc::new(e))),
+                    (Some(Err(true)), _) => Err(AppendError::Ended),
+                    _ => Err(AppendError::NoSession),
+                },
+            };
+            out.push(r);
+        }
+        Ok(out)
+    })
 }
 
 /// Store a batch in one transaction. Per-request refusals (ended session)
@@ -216,14 +497,19 @@ async fn store_batch(
             .bind(body)
             .execute(&mut *tx)
             .await?;
-            out.push(Ok(Appended::New(Arc::new(RoomEvent {
+            let event = RoomEvent {
                 seq: u64::try_from(seq).unwrap_or(0),
                 id,
                 at,
                 author: a.author.clone(),
                 client_id: a.client_id.clone(),
                 body: a.body.clone(),
-            }))));
+            };
+            // The event and its ledger leaf commit together or not at all.
+            let record = crate::ledger::records::room_event(a.session, &event)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            crate::ledger_append!(tx, &record);
+            out.push(Ok(Appended::New(Arc::new(event))));
         }
         tx.commit().await?;
         Ok(out)

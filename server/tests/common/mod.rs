@@ -109,6 +109,7 @@ pub struct TestServer {
     pub state: AppState,
     pub db: TestDb,
     handle: JoinHandle<()>,
+    _key_dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -119,13 +120,18 @@ impl TestServer {
 
     pub async fn start_on(db: TestDb) -> Self {
         let store = db.store().await;
+        let key_dir = tempfile::tempdir().expect("key dir");
         let config = Config {
             static_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/dist"),
+            ledger_key: Some(key_dir.path().join("ledger-key.hex")),
+            ledger_interval_ms: 200,
             ..Config::for_database(db.url.clone())
         };
         let shutdown = CancellationToken::new();
-        let state = AppState::new(store, config, shutdown.clone());
+        let state = AppState::build(store, config, shutdown.clone())
+            .await
+            .expect("state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let serve_state = state.clone();
@@ -141,6 +147,7 @@ impl TestServer {
             state,
             db,
             handle,
+            _key_dir: key_dir,
         }
     }
 

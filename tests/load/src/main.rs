@@ -435,7 +435,13 @@ async fn traffic(
     let delivered = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let hists: Arc<Mutex<Vec<Histogram<u64>>>> = Arc::default();
-    let stop_send = Arc::new(tokio::sync::Notify::new());
+    // Watch channels, not Notify: a task busy sending when the stop comes
+    // must still see it afterwards.
+    let (stop_send_tx, stop_send) = tokio::sync::watch::channel(false);
+    let (stop_recv_tx, stop_recv) = tokio::sync::watch::channel(false);
+    // Senders wait until every client is in its room: a message sent before
+    // a receiver joined could not count as lost.
+    let go = Arc::new(tokio::sync::Barrier::new(rooms * senders_per_room + 1));
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
     let mut n = 0;
@@ -444,24 +450,33 @@ async fn traffic(
             let ws = connect(server, path, n).await;
             let (mut sink, mut stream) = ws.split();
             let kind = server.kind.clone();
-            let (delivered, hists) = (delivered.clone(), hists.clone());
+            let (delivered, hists, mut stop) = (delivered.clone(), hists.clone(), stop_recv.clone());
             receivers.push(tokio::spawn(async move {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-                while let Some(Ok(m)) = stream.next().await {
-                    if let Message::Text(t) = m
-                        && let Some(sent_at) = decode(&kind, &t)
-                    {
-                        let _ = h.record(now_us().saturating_sub(sent_at).max(1));
-                        delivered.fetch_add(1, Ordering::Relaxed);
+                loop {
+                    let m = tokio::select! {
+                        _ = stop.changed() => break,
+                        m = stream.next() => m,
+                    };
+                    match m {
+                        Some(Ok(Message::Text(t))) => {
+                            if let Some(sent_at) = decode(&kind, &t) {
+                                let _ = h.record(now_us().saturating_sub(sent_at).max(1));
+                                delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
                     }
                 }
                 hists.lock().await.push(h);
             }));
             if c < senders_per_room {
-                let (sent, stop) = (sent.clone(), stop_send.clone());
+                let (sent, mut stop, go) = (sent.clone(), stop_send.clone(), go.clone());
                 let sender = n;
                 let kind = server.kind.clone();
                 senders.push(tokio::spawn(async move {
+                    go.wait().await;
                     let mut tick =
                         tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
                     // Spread senders over the period instead of a thundering herd.
@@ -470,7 +485,7 @@ async fn traffic(
                     let mut seq = 0;
                     loop {
                         tokio::select! {
-                            () = stop.notified() => break,
+                            _ = stop.changed() => break,
                             _ = tick.tick() => {
                                 seq += 1;
                                 if sink.send(encode(&kind, sender, seq)).await.is_err() { break; }
@@ -484,9 +499,10 @@ async fn traffic(
             n += 1;
         }
     }
+    go.wait().await;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop_send.notify_waiters();
+    let _ = stop_send_tx.send(true);
     let mut sinks = Vec::new();
     for s in senders {
         if let Ok(sink) = s.await {
@@ -501,14 +517,12 @@ async fn traffic(
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for mut s in sinks {
-        let _ = s.close().await;
-    }
-    for r in &receivers {
-        r.abort();
-    }
+    let _ = stop_recv_tx.send(true);
     for r in receivers {
         let _ = r.await;
+    }
+    for mut s in sinks {
+        let _ = s.close().await;
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     for h in hists.lock().await.iter() {

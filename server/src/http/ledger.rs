@@ -1,0 +1,294 @@
+//! The log, from outside: the latest signed head and proofs (public — they
+//! reveal hashes only), and record exports (for people who may see the
+//! records) that anyone can then verify offline or in the browser.
+
+use axum::extract::State;
+use jiliang_ledger::{Bundle, CanonicalJson, Record, RecordKind, Scope, hex};
+use jiliang_protocol::ErrorBody;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{AppError, AppPath, AppQuery, AppResult};
+use crate::i18n::Text;
+use crate::state::AppState;
+use crate::with_db;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_head))
+        .routes(routes!(inclusion_proof))
+        .routes(routes!(consistency_proof))
+        .routes(routes!(get_record))
+        .routes(routes!(export_session))
+}
+
+/// A signed tree head and the key that signed it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HeadView {
+    pub size: u64,
+    pub timestamp_ms: u64,
+    /// RFC 3339 rendering of `timestamp_ms`.
+    pub timestamp: String,
+    /// Hex SHA-256 Merkle root (RFC 6962).
+    pub root_hash: String,
+    /// Hex Ed25519 signature over the v1 head message.
+    pub signature: String,
+    /// Hex Ed25519 public key.
+    pub public_key: String,
+    /// Hex SHA-256 of the public key.
+    pub key_fingerprint: String,
+}
+
+fn head_view(state: &AppState, h: &jiliang_ledger::SignedTreeHead) -> HeadView {
+    HeadView {
+        size: h.size,
+        timestamp_ms: h.timestamp_ms,
+        timestamp: jiliang_ledger::format_rfc3339_ms(h.timestamp_ms).unwrap_or_default(),
+        root_hash: h.root_hash.to_hex(),
+        signature: h.signature.to_hex(),
+        public_key: hex::encode(&state.ledger.public_key().to_bytes()),
+        key_fingerprint: state.ledger.fingerprint(),
+    }
+}
+
+fn no_head() -> AppError {
+    AppError::Unavailable(Text::new(
+        "尚未签发树头，请稍后重试。",
+        "No tree head has been signed yet; try again shortly.",
+    ))
+}
+
+/// The latest signed tree head.
+#[utoipa::path(get, path = "/api/v1/ledger/head", tag = "ledger", responses(
+    (status = 200, body = HeadView), (status = 503, body = ErrorBody)))]
+async fn get_head(State(state): State<AppState>) -> AppResult<axum::Json<HeadView>> {
+    let head = state.ledger.latest_head().ok_or_else(no_head)?;
+    Ok(axum::Json(head_view(&state, &head)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionParams {
+    /// Leaf index.
+    index: u64,
+    /// Tree size (a signed head's); default the latest.
+    size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InclusionView {
+    pub index: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    /// RFC 6962 audit path, hex, leaf to root.
+    pub proof: Vec<String>,
+}
+
+async fn signed_size(state: &AppState, size: Option<u64>) -> AppResult<u64> {
+    let latest = state.ledger.latest_head().ok_or_else(no_head)?;
+    match size {
+        None => Ok(latest.size),
+        Some(s) if s == latest.size => Ok(s),
+        Some(s) => match state.ledger.head_at(s).await.map_err(AppError::internal)? {
+            Some(_) => Ok(s),
+            None => Err(AppError::not_found(
+                "没有该大小的已签名树头。",
+                "No signed tree head has that size.",
+            )),
+        },
+    }
+}
+
+/// Inclusion proof of leaf `index` in the tree of a signed size.
+#[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionParams), responses(
+    (status = 200, body = InclusionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<InclusionParams>,
+) -> AppResult<axum::Json<InclusionView>> {
+    let size = signed_size(&state, q.size).await?;
+    let (leaf, proof) = state
+        .ledger
+        .with_tree(|t| (t.leaf_hash(q.index), t.inclusion_proof(q.index, size)));
+    let (Some(leaf), Ok(proof)) = (leaf.filter(|_| q.index < size), proof) else {
+        return Err(AppError::invalid(
+            "index 必须小于树的大小。",
+            "index must be below the tree size.",
+        ));
+    };
+    Ok(axum::Json(InclusionView {
+        index: q.index,
+        size,
+        leaf_hash: leaf.to_hex(),
+        proof: proof.iter().map(|h| h.to_hex()).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyParams {
+    old_size: u64,
+    /// Default the latest signed size.
+    size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsistencyView {
+    pub old_size: u64,
+    pub size: u64,
+    /// RFC 6962 consistency proof, hex.
+    pub proof: Vec<String>,
+}
+
+/// Consistency proof between two signed sizes: the log was only appended to.
+#[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger", params(ConsistencyParams), responses(
+    (status = 200, body = ConsistencyView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn consistency_proof(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ConsistencyParams>,
+) -> AppResult<axum::Json<ConsistencyView>> {
+    let size = signed_size(&state, q.size).await?;
+    if q.old_size > size {
+        return Err(AppError::invalid(
+            "old_size 不能大于 size。",
+            "old_size must not exceed size.",
+        ));
+    }
+    let proof = state
+        .ledger
+        .with_tree(|t| t.consistency_proof(q.old_size, size))
+        .map_err(|e| AppError::Invalid {
+            message: Text::owned(e.to_string(), e.to_string()),
+            details: Vec::new(),
+        })?;
+    Ok(axum::Json(ConsistencyView {
+        old_size: q.old_size,
+        size,
+        proof: proof.iter().map(|h| h.to_hex()).collect(),
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct LeafRow {
+    idx: i64,
+    kind: String,
+    record_id: String,
+    created_at_ms: i64,
+    payload: String,
+}
+
+fn record_of(r: &LeafRow) -> AppResult<(u64, Record)> {
+    let kind = RecordKind::new(r.kind.clone()).map_err(AppError::internal)?;
+    let payload = CanonicalJson::from_canonical(r.payload.clone()).map_err(AppError::internal)?;
+    let rec = Record::from_parts(
+        kind,
+        r.record_id.clone(),
+        u64::try_from(r.created_at_ms).unwrap_or(0),
+        payload,
+    )
+    .map_err(AppError::internal)?;
+    Ok((u64::try_from(r.idx).unwrap_or(0), rec))
+}
+
+/// Make a selection export of `rows`, signed at the latest head (which must
+/// cover them: a record stored moments ago waits for the next head).
+async fn export(state: &AppState, rows: Vec<LeafRow>) -> AppResult<Bundle> {
+    state.ledger.publish().await.map_err(AppError::internal)?;
+    let head = state.ledger.latest_head().ok_or_else(no_head)?;
+    let mut records = Vec::with_capacity(rows.len());
+    for r in rows
+        .iter()
+        .filter(|r| u64::try_from(r.idx).is_ok_and(|i| i < head.size))
+    {
+        records.push(record_of(r)?);
+    }
+    let bundle = state.ledger.with_tree(|t| {
+        Bundle::from_tree(
+            t,
+            state.ledger.signing_key(),
+            &head,
+            Scope::Selection,
+            records.iter().map(|(i, r)| (*i, r)),
+            &[],
+        )
+    });
+    bundle.map_err(AppError::internal)
+}
+
+/// One record with its inclusion proof and the signed head: a verifiable
+/// export of a single record (what a certificate links to). Room events
+/// need access to their session.
+#[utoipa::path(get, path = "/api/v1/ledger/records/{kind}/{id}", tag = "ledger",
+    params(("kind" = String, Path), ("id" = String, Path)), responses(
+    (status = 200, description = "A `jiliang-ledger-export/1` bundle"),
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_record(
+    State(state): State<AppState>,
+    p: Principal,
+    AppPath((kind, id)): AppPath<(String, String)>,
+) -> AppResult<axum::Json<Bundle>> {
+    let not_found = || AppError::not_found("找不到该记录。", "No such record.");
+    let row: Option<LeafRow> = with_db!(state.store, |pool| {
+        sqlx::query_as(
+        "SELECT idx, kind, record_id, created_at_ms, payload FROM ledger_leaves WHERE kind = $1 AND record_id = $2"
+    )
+    .bind(&kind)
+    .bind(&id)
+    .fetch_optional(pool)
+    .await
+    })?;
+    let row = row.ok_or_else(not_found)?;
+    // Who may see a record is decided by what it belongs to.
+    if row.kind == RecordKind::ROOM_EVENT.as_str() {
+        let event: Uuid = id.parse().map_err(|_| not_found())?;
+        let session: Option<Uuid> = with_db!(state.store, |pool| sqlx::query_scalar(
+            "SELECT session_id FROM room_events WHERE id = $1"
+        )
+        .bind(event)
+        .fetch_optional(pool)
+        .await)?;
+        crate::http::sessions::visible(&state, &p, session.ok_or_else(not_found)?).await?;
+    } else {
+        return Err(not_found());
+    }
+    Ok(axum::Json(export(&state, vec![row]).await?))
+}
+
+/// Every record of a session's log as one verifiable export.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "ledger", params(("id" = Uuid, Path)), responses(
+    (status = 200, description = "A `jiliang-ledger-export/1` bundle of the session's events"),
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_session(
+    State(state): State<AppState>,
+    p: Principal,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<axum::Json<Bundle>> {
+    crate::http::sessions::visible(&state, &p, id).await?;
+    let ids: Vec<Uuid> = with_db!(state.store, |pool| sqlx::query_scalar(
+        "SELECT id FROM room_events WHERE session_id = $1 ORDER BY seq"
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await)?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT idx, kind, record_id, created_at_ms, payload FROM ledger_leaves WHERE kind = $1 AND record_id IN ({})",
+            placeholders.join(", ")
+        );
+        let part: Vec<LeafRow> = with_db!(state.store, |pool| {
+            let mut q = sqlx::query_as(&sql).bind("room_event");
+            for e in chunk {
+                q = q.bind(e.to_string());
+            }
+            q.fetch_all(pool).await
+        })?;
+        rows.extend(part);
+    }
+    rows.sort_by_key(|r| r.idx);
+    Ok(axum::Json(export(&state, rows).await?))
+}
