@@ -12,9 +12,10 @@ use crate::components::lang_switch::LangSwitch;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
 use crate::pages::{
-    account::AccountPage, audit::AuditPage, home::HomePage, institution::InstitutionPage,
-    institutions::InstitutionsPage, invite::InvitePage, login::LoginPage, not_found::NotFoundPage,
-    people::PeoplePage, reset::ResetPage, status::StatusPage,
+    account::AccountPage, audit::AuditPage, help::HelpPage, home::HomePage,
+    institution::InstitutionPage, institutions::InstitutionsPage, invite::InvitePage,
+    login::LoginPage, not_found::NotFoundPage, people::PeoplePage, reset::ResetPage,
+    room::RoomPage, sessions::SessionsPage, status::StatusPage,
 };
 use crate::session::{provide_session, use_session};
 
@@ -67,6 +68,8 @@ fn Shell() -> impl IntoView {
             </div>
             <nav class="mainnav" aria-label=t(Msg::MainNavigation)>
                 <A href="/" exact=true>{t(Msg::NavHome)}</A>
+                {move || session.logged_in().then(|| view! { <A href="/sessions">{t(Msg::NavSessions)}</A> })}
+                {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
                 {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
                 {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
@@ -86,6 +89,9 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/people") view=|| view! { <RequireLogin><PeoplePage/></RequireLogin> }/>
                 <Route path=path!("/audit") view=|| view! { <RequireLogin><AuditPage/></RequireLogin> }/>
                 <Route path=path!("/account") view=|| view! { <RequireLogin><AccountPage/></RequireLogin> }/>
+                <Route path=path!("/sessions") view=|| view! { <RequireLogin><SessionsPage/></RequireLogin> }/>
+                <Route path=path!("/sessions/:id") view=|| view! { <RequireLogin><RoomPage/></RequireLogin> }/>
+                <Route path=path!("/help") view=|| view! { <RequireLogin><HelpPage/></RequireLogin> }/>
             </Routes>
         </main>
         <footer class="footer">{t(Msg::Footer)}</footer>

@@ -5,6 +5,7 @@
 //! - [`session`]: who is logged in (context signal, CSRF token in memory).
 //! - [`api`]: typed `fetch` calls; CSRF header, language, error documents.
 //! - [`i18n`]: the compile-checked zh-CN/en message catalogue.
+//! - [`net`]: the room socket client (outbox, resume, clock sync).
 //! - [`pages`]: one module per route; [`components`]: shared widgets.
 //! - [`util`]: names, local times, the institution tree's order.
 
@@ -12,6 +13,7 @@ mod api;
 mod app;
 mod components;
 mod i18n;
+mod net;
 mod pages;
 mod session;
 mod util;

@@ -184,3 +184,83 @@ pub fn tree_order(list: &[InstitutionView]) -> Vec<(InstitutionView, usize)> {
 pub fn in_subtree(v: &InstitutionView, root: &Institution) -> bool {
     v.institution.id == root.id || v.ancestors.contains(&root.id)
 }
+
+/// `16:31` in the browser's time zone.
+pub fn local_hm(unix_seconds: i64) -> String {
+    let d = date_of(unix_seconds);
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// A local date (`YYYY-MM-DD`) and time (`HH:MM`) as an RFC 3339 instant
+/// in UTC; `None` when either does not parse or names no real moment.
+pub fn local_date_time_to_rfc3339(date: &str, time: &str) -> Option<String> {
+    let mut d = date.split('-').map(str::parse::<i32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(day))) = (d.next(), d.next(), d.next()) else {
+        return None;
+    };
+    let mut t = time.split(':').map(str::parse::<i32>);
+    let (Some(Ok(h)), Some(Ok(min))) = (t.next(), t.next()) else {
+        return None;
+    };
+    if !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&min)
+    {
+        return None;
+    }
+    let when =
+        js_sys::Date::new_with_year_month_day_hr_min(u32::try_from(y).ok()?, m - 1, day, h, min);
+    if when.get_time().is_nan() || when.get_date() != u32::try_from(day).ok()? {
+        return None;
+    }
+    Some(String::from(when.to_iso_string()))
+}
+
+/// `(YYYY-MM-DD, HH:MM)` for a local moment `ms` since the epoch, as
+/// `<input type=date>` and `<input type=time>` want them.
+pub fn local_inputs(ms: f64) -> (String, String) {
+    let d = js_sys::Date::new(&JsValue::from_f64(ms));
+    (
+        format!(
+            "{:04}-{:02}-{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date()
+        ),
+        format!("{:02}:{:02}", d.get_hours(), d.get_minutes()),
+    )
+}
+
+/// "5 minutes ago" for a moment `unix_seconds`.
+pub fn ago(unix_seconds: i64, locale: Locale) -> String {
+    // f64 holds every millisecond of the next 285 000 years exactly.
+    #[allow(clippy::cast_possible_truncation)]
+    let now = (js_sys::Date::now() / 1000.0) as i64;
+    let secs = (now - unix_seconds).max(0);
+    let (msg, n) = if secs < 60 {
+        return Msg::JustNow.text(locale).to_owned();
+    } else if secs < 3_600 {
+        (Msg::MinutesAgo, secs / 60)
+    } else if secs < 86_400 {
+        (Msg::HoursAgo, secs / 3_600)
+    } else {
+        (Msg::DaysAgo, secs / 86_400)
+    };
+    msg.text(locale).replace("{n}", &n.to_string())
+}
+
+/// `1 h 05 min` / `45 min` for a duration in minutes.
+pub fn duration_text(minutes: i64, locale: Locale) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    if h == 0 {
+        Msg::DurationMinutes
+            .text(locale)
+            .replace("{m}", &m.to_string())
+    } else {
+        Msg::DurationHoursMinutes
+            .text(locale)
+            .replace("{h}", &h.to_string())
+            .replace("{m}", &format!("{m:02}"))
+    }
+}

@@ -15,7 +15,9 @@ export const artifacts = resolve(repo, 'tests', 'artifacts');
 const bin = process.env.JILIANG_BIN ?? join(repo, 'target', 'debug', 'jiliang');
 const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
 
-/** Start a server; resolves with { url, stop(), dir, run(args) }. */
+/** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args) }:
+ *  `halt` stops the process (clients see it go away), `resume` starts it again
+ *  on the same address and database. */
 export async function startServer({ seed = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
@@ -29,29 +31,43 @@ export async function startServer({ seed = true } = {}) {
     p.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`jiliang ${args.join(' ')} exited ${code}: ${out}`))));
   });
   if (seed) await run(['seed-demo', '--database-url', databaseUrl]);
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--static-dir', dist],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  child.stderr.on('data', (d) => { log += d; });
-  const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start:\n${log}`)), 30_000);
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/http:\/\/[\d.]+:\d+\//);
-      if (m) { clearTimeout(timer); ok(m[0].replace(/\/$/, '')); }
+  const serve = (listen) => {
+    const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr.on('data', (d) => { log += d; });
+    const started = new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`server did not start:\n${log}`)), 30_000);
+      let buf = '';
+      child.stdout.on('data', (d) => {
+        buf += d;
+        const m = buf.match(/http:\/\/[\d.]+:\d+\//);
+        if (m) { clearTimeout(timer); ok(m[0].replace(/\/$/, '')); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`server exited ${code}:\n${log}`)); });
     });
-    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`server exited ${code}:\n${log}`)); });
-  });
-  const stop = async () => {
-    if (child.exitCode === null) {
+    return { child, started };
+  };
+  let current = serve('127.0.0.1:0');
+  const url = await current.started;
+  const halt = async () => {
+    const { child } = current;
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((ok) => child.on('exit', ok));
       child.kill('SIGTERM');
       await exited;
     }
+  };
+  /** Start the server again on the same address and database (after `halt`). */
+  const resume = async () => {
+    current = serve(url.replace(/^http:\/\//, ''));
+    await current.started;
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url, stop, dir, databaseUrl, run, log: () => log };
+  return { url, stop, halt, resume, dir, databaseUrl, run, log: () => log };
 }
 
 export const chromiumArgs = [
@@ -77,6 +93,23 @@ export async function launchBrowser({ media = false } = {}) {
   return { context, close };
 }
 
+/** A browser for tests where several people act at once: every
+ *  `newContext()` is a fresh, separate profile (cookies, storage, network
+ *  conditions), as two people on two machines. */
+export async function launchBrowserForPeople() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: chromiumArgs,
+  });
+  const newContext = (options = {}) => browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    locale: 'zh-CN',
+    ...options,
+  });
+  return { browser, newContext, close: () => browser.close() };
+}
+
 /** Chromium logs every 4xx answer as a console error ("Failed to load
  *  resource: … 401"). For the JSON API these are part of the protocol —
  *  `GET /auth/me` answers 401 when nobody is logged in, a lab page 403 —
@@ -89,14 +122,23 @@ export function expectedApiRefusal(m) {
     && /Failed to load resource: the server responded with a status of 4\d\d/.test(m.text());
 }
 
+/** While a test stops the server on purpose, the browser reports each
+ *  refused connection (socket or fetch) as a console error; those are the
+ *  point of such a test, not failures. */
+function unreachableServer(m) {
+  return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE/.test(m.text());
+}
+
 /** A new page that fails the test on any uncaught page error (a wasm
  *  start-up failure shows only there) and on console errors. */
-export async function openPage(context, t) {
+export async function openPage(context, t, { serverMayBeDown = false } = {}) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !expectedApiRefusal(m)) errors.push(`console: ${m.text()}`);
+    if (m.type() !== 'error' || expectedApiRefusal(m)) return;
+    if (serverMayBeDown && unreachableServer(m)) return;
+    errors.push(`console: ${m.text()}`);
   });
   t.after(() => {
     if (errors.length) throw new Error(`browser reported errors:\n${errors.join('\n')}`);

@@ -52,6 +52,7 @@ test('status page shows readiness checks; unknown routes show a 404 page', async
   await rows.first().waitFor();
   assert.equal(await rows.count(), 3);
   assert.match(await page.locator('table').innerText(), /数据库[\s\S]*正常/);
+  assert.match(await page.locator('table').innerText(), /消息总线[\s\S]*正常[\s\S]*in-process/);
   await page.goto(server.url + '/no/such/page');
   await page.getByTestId('not-found').waitFor();
   assert.match(await page.getByTestId('not-found').innerText(), /页面不存在/);

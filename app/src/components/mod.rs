@@ -7,5 +7,6 @@ pub mod health_badge;
 pub mod institution_actions;
 pub mod lang_switch;
 pub mod one_time_link;
+pub mod session_bits;
 pub mod states;
 pub mod user_menu;

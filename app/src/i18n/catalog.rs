@@ -353,4 +353,185 @@ catalog! {
     NothingChanged { zh: "没有需要保存的修改。", en: "Nothing to save." }
     ChangePassword { zh: "修改密码", en: "Change password" }
     PasswordChanged { zh: "密码已修改。您在其他设备上的登录已全部退出。", en: "Password changed. You have been logged out on all other devices." }
+
+    // Status: readiness check names
+    CheckBus { zh: "消息总线", en: "Message bus" }
+
+    // Live sessions
+    NavSessions { zh: "会话", en: "Sessions" }
+    NavHelp { zh: "求助", en: "Help" }
+    SessionsTitle { zh: "远程会话", en: "Live sessions" }
+    SessionsIntro {
+        zh: "您参加的远程会话。会话进行中时点击“进入”加入；需要专家协助时，可在“求助”页面发起求助。",
+        en: "The live sessions you take part in. Use “Enter” to join one that is live; if you need an expert, ask on the Help page."
+    }
+    SessionsIntroHost {
+        zh: "您参加的会话和下级实验室的会话。可以安排新会话，时间按本机时区显示。",
+        en: "Your sessions and those of the labs below you. Schedule new ones here; times are in your local time zone."
+    }
+    SessionsViews { zh: "会话视图", en: "Session views" }
+    TabUpcoming { zh: "即将开始", en: "Upcoming" }
+    TabLive { zh: "进行中", en: "Live" }
+    TabEnded { zh: "已结束", en: "Ended" }
+    TabCalendar { zh: "日历", en: "Calendar" }
+    LiveNow { zh: "正在进行", en: "Live now" }
+    StateScheduled { zh: "未开始", en: "Scheduled" }
+    StateLive { zh: "进行中", en: "Live" }
+    StateEnded { zh: "已结束", en: "Ended" }
+    KindHelp { zh: "求助", en: "Help request" }
+    HostedBy { zh: "主持：{name}", en: "Host: {name}" }
+    ScheduledFor { zh: "计划 {time} 开始 · {duration}", en: "Scheduled for {time} · {duration}" }
+    DurationMinutes { zh: "{m} 分钟", en: "{m} min" }
+    DurationHoursMinutes { zh: "{h} 小时 {m} 分", en: "{h} h {m} min" }
+    Enter { zh: "进入", en: "Enter" }
+    Open { zh: "查看", en: "Open" }
+    ViewRecord { zh: "查看记录", en: "View record" }
+    NoUpcomingSessions {
+        zh: "暂无即将开始的会话。专家安排会话后会显示在这里；如需帮助，请发起求助。",
+        en: "No upcoming sessions. Sessions an expert schedules with your lab appear here; if you need help now, send a help request."
+    }
+    NoUpcomingSessionsHost {
+        zh: "暂无即将开始的会话。点击“安排会话”与下级实验室约定时间。",
+        en: "No upcoming sessions. Use “Schedule a session” to set one up with a lab below you."
+    }
+    NoLiveSessions {
+        zh: "目前没有进行中的会话。需要专家协助时，请发起求助。",
+        en: "No session is live right now. If you need an expert, send a help request."
+    }
+    NoLiveSessionsHost {
+        zh: "目前没有进行中的会话。可在“即将开始”中开始已安排的会话，或在“求助”页面接受求助。",
+        en: "No session is live right now. Start a scheduled one from “Upcoming”, or accept a help request on the Help page."
+    }
+    NoEndedSessions { zh: "还没有已结束的会话。会话结束后，其完整记录保存在这里，可随时查看。", en: "No ended sessions yet. Once a session ends, its full record is kept here." }
+    GoToHelp { zh: "前往求助", en: "Go to Help" }
+    PrevWeek { zh: "上一周", en: "Previous week" }
+    ThisWeek { zh: "本周", en: "This week" }
+    NextWeek { zh: "下一周", en: "Next week" }
+    Today { zh: "今天", en: "Today" }
+    Mon { zh: "周一", en: "Mon" }
+    Tue { zh: "周二", en: "Tue" }
+    Wed { zh: "周三", en: "Wed" }
+    Thu { zh: "周四", en: "Thu" }
+    Fri { zh: "周五", en: "Fri" }
+    Sat { zh: "周六", en: "Sat" }
+    Sun { zh: "周日", en: "Sun" }
+    NoSessionsThisDay { zh: "无会话", en: "No sessions" }
+    NoSessionsThisWeek { zh: "本周没有会话。可切换到其他周查看。", en: "No sessions this week. Look at another week." }
+    ScheduleSession { zh: "安排会话", en: "Schedule a session" }
+    ScheduleSubmit { zh: "安排会话", en: "Schedule" }
+    FieldTitle { zh: "标题", en: "Title" }
+    FieldDescription { zh: "说明", en: "Description" }
+    FieldDate { zh: "日期", en: "Date" }
+    FieldTime { zh: "开始时间", en: "Start time" }
+    FieldDuration { zh: "时长（分钟）", en: "Duration (minutes)" }
+    LocalTimeHint { zh: "按本机时区填写；各方看到的都是各自的本地时间。", en: "In your local time zone; everyone sees it in theirs." }
+    FieldLabs { zh: "参加的实验室", en: "Labs taking part" }
+    LabsHint { zh: "所选实验室的全体人员都可以进入会话。", en: "Everyone working in a chosen lab may join." }
+    NoLabsToSchedule { zh: "您的机构下没有可以安排会话的实验室。", en: "There are no labs below your institution to schedule with." }
+    FieldParticipants { zh: "其他参加人员（可选）", en: "Further people (optional)" }
+    ParticipantsHint { zh: "例如其他专家或学员。输入姓名后搜索并添加。", en: "Other experts or trainees, for example. Search by name and add them." }
+    RemoveNamed { zh: "移除 {name}", en: "Remove {name}" }
+    Add { zh: "添加", en: "Add" }
+    Added { zh: "已添加", en: "Added" }
+    BadDateTime { zh: "请填写有效的日期和时间。", en: "Enter a valid date and time." }
+    ChooseLabs { zh: "请至少选择一个实验室。", en: "Choose at least one lab." }
+
+    // The room
+    StartSession { zh: "开始会话", en: "Start session" }
+    EndSession { zh: "结束会话", en: "End session" }
+    ConfirmEndSession { zh: "确定结束会话吗？结束后不能再发言，记录将只读保存。", en: "End the session? No one can post any more; the record is kept read-only." }
+    ConfirmEnd { zh: "确认结束", en: "Yes, end it" }
+    NotStartedYet { zh: "会话尚未开始。现在可以先交流，主持人开始后即为正式会话。", en: "The session has not started yet. You can already talk; it goes live when the host starts it." }
+    Participants { zh: "参加人员", en: "Participants" }
+    OnlineCount { zh: "在线 {n}/{m}", en: "{n} of {m} online" }
+    Online { zh: "在线", en: "Online" }
+    NotOnline { zh: "不在线", en: "Not online" }
+    Host { zh: "主持人", en: "Host" }
+    Chat { zh: "交流", en: "Chat" }
+    ChatEmpty { zh: "还没有消息。", en: "No messages yet." }
+    Message { zh: "消息", en: "Message" }
+    MessagePlaceholder { zh: "输入消息（Enter 发送）", en: "Message (Enter to send)" }
+    MessageKeysHint { zh: "Enter 发送，Shift+Enter 换行", en: "Enter sends, Shift+Enter starts a new line" }
+    Send { zh: "发送", en: "Send" }
+    Sending { zh: "待发送", en: "Sending…" }
+    NewMessages { zh: "{n} 条新消息", en: "{n} new" }
+    IsTyping { zh: "{names} 正在输入…", en: "{names} typing…" }
+    ConnConnecting { zh: "正在连接…", en: "Connecting…" }
+    ConnLive { zh: "已连接", en: "Connected" }
+    ConnReconnecting { zh: "正在重新连接（第 {n} 次）", en: "Reconnecting (attempt {n})" }
+    ConnOffline { zh: "离线", en: "Offline" }
+    ConnClosed { zh: "已断开", en: "Disconnected" }
+    ConnGone { zh: "无法进入会话", en: "Cannot enter the room" }
+    ConnLoggedOut { zh: "登录已结束", en: "Login ended" }
+    Reconnecting { zh: "正在重新连接…（第 {n} 次尝试，离线消息 {m} 条待发送）", en: "Reconnecting… (attempt {n}, {m} messages waiting)" }
+    OfflineWaiting { zh: "网络已断开，恢复后自动重新连接（离线消息 {m} 条待发送）", en: "Offline; reconnecting when the network is back ({m} messages waiting)" }
+    RetryNow { zh: "立即重试", en: "Retry now" }
+    Reconnected { zh: "已恢复连接", en: "Connection restored" }
+    ReloadNeeded { zh: "服务器已更新，请刷新页面。", en: "The server was updated; please reload the page." }
+    ClockOffset { zh: "时钟偏差 {value}（UTC）", en: "Clock offset {value} (UTC)" }
+    ClockMeasuring { zh: "时钟偏差：测量中…", en: "Clock offset: measuring…" }
+    ClockOffsetHelp {
+        zh: "本机时钟相对服务器 UTC 时钟的偏差及其不确定度（取最近 8 次测量中往返时延最小的一次，± 为往返时延的一半）。",
+        en: "This device's clock against the server's UTC clock, with its uncertainty (best of the last 8 exchanges by round trip; ± is half the round trip)."
+    }
+    ErrRateLimited { zh: "发送过快，稍后会自动重发。", en: "Sending too fast; messages are resent shortly." }
+    SysJoined { zh: "{name} 进入了会话", en: "{name} joined" }
+    SysLeft { zh: "{name} 离开了会话", en: "{name} left" }
+    SysStarted { zh: "{name} 开始了会话", en: "{name} started the session" }
+    SysEnded { zh: "{name} 结束了会话", en: "{name} ended the session" }
+    SysStateChanged { zh: "会话状态变为 {state}", en: "Session is now {state}" }
+    EndedReadOnly { zh: "会话已结束 · 只读", en: "Session ended · read-only" }
+    OverseerNotice {
+        zh: "您可以查看此会话的记录，但您不是参加人员，不能进入会话发言。",
+        en: "You can read this session's record, but you do not take part in it and cannot post."
+    }
+    StartedAt { zh: "开始时间", en: "Started" }
+    EndedAt { zh: "结束时间", en: "Ended" }
+    Lasted { zh: "持续时长", en: "Lasted" }
+    Timeline { zh: "会话记录", en: "Timeline" }
+    UnsentAfterEnd { zh: "以下消息在会话结束前未能发出，未保存到记录中：", en: "These messages could not be sent before the session ended and are not in the record:" }
+    Refresh { zh: "刷新", en: "Refresh" }
+
+    // Help requests
+    HelpTitle { zh: "远程求助", en: "Remote help" }
+    HelpIntroTech {
+        zh: "遇到检定、校准或仪器问题时，向上级专家求助。专家接受后会打开一个会话，您可以在下方直接进入。",
+        en: "Stuck with a verification, a calibration or an instrument? Ask the experts above your lab. When one accepts, a session opens and you can enter it below."
+    }
+    HelpIntroExpert {
+        zh: "下级实验室的求助：待处理的在前，越紧急越靠前。接受后即打开与该实验室的会话。",
+        en: "Help requests from the labs below you: open ones first, most urgent first. Accepting opens a session with the lab."
+    }
+    HelpQueueTitle { zh: "求助队列", en: "Help queue" }
+    QueueEmpty { zh: "暂无待处理的求助。新的求助会自动出现在这里（每 30 秒刷新）。", en: "No open requests. New ones appear here by themselves (checked every 30 s)." }
+    HandledRequests { zh: "已处理的求助", en: "Handled requests" }
+    AcceptHelp { zh: "接受并进入会话", en: "Accept and open session" }
+    AcceptedBy { zh: "已由 {name} 接受", en: "Accepted by {name}" }
+    GoToSession { zh: "进入会话", en: "Go to session" }
+    RequestHelp { zh: "发起求助", en: "Request help" }
+    RequestHelpHint { zh: "写清问题和仪器型号，专家可以更快判断。", en: "Name the problem and the instrument model so an expert can judge quickly." }
+    FieldTopic { zh: "问题", en: "Problem" }
+    FieldInstrument { zh: "仪器", en: "Instrument" }
+    InstrumentHint { zh: "名称、型号和编号，例如：电子天平 XS205，编号 B1234。", en: "Type, model and serial, e.g. analytical balance XS205, serial B1234." }
+    FieldUrgency { zh: "紧急程度", en: "Urgency" }
+    FieldDetails { zh: "详细情况（可选）", en: "Details (optional)" }
+    SendHelpRequest { zh: "发送求助", en: "Send request" }
+    HelpSent { zh: "求助已发送，专家接受后会显示在下方。", en: "Request sent. It shows below once an expert accepts." }
+    MyLabRequests { zh: "本实验室的求助", en: "Your lab's requests" }
+    NoHelpRequests { zh: "本实验室还没有求助记录。遇到问题时，请填写上方表单。", en: "Your lab has no help requests yet. Use the form above when you need one." }
+    WithdrawHelp { zh: "撤回", en: "Withdraw" }
+    HelpOpen { zh: "等待接受", en: "Waiting" }
+    HelpAccepted { zh: "已接受", en: "Accepted" }
+    HelpCancelled { zh: "已撤回", en: "Withdrawn" }
+    UrgencyLow { zh: "低", en: "Low" }
+    UrgencyNormal { zh: "一般", en: "Normal" }
+    UrgencyHigh { zh: "紧急", en: "High" }
+    UrgencyCritical { zh: "特急", en: "Critical" }
+    JustNow { zh: "刚刚", en: "just now" }
+    MinutesAgo { zh: "{n} 分钟前", en: "{n} min ago" }
+    HoursAgo { zh: "{n} 小时前", en: "{n} h ago" }
+    DaysAgo { zh: "{n} 天前", en: "{n} days ago" }
+    QuickOpenHelp { zh: "个求助待处理", en: "open help requests" }
+    QuickMyOpenHelp { zh: "{n} 个求助等待接受", en: "{n} waiting for an expert" }
+    QuickLiveSessions { zh: "个会话进行中", en: "sessions live now" }
 }

@@ -57,6 +57,7 @@ pub fn Dashboard() -> impl IntoView {
                 <RoleBadges roles=me.user.roles.clone()/>
             </p>
         </section>
+        <SessionsShortcuts/>
         {move || match institutions.get() {
             None => view! { <Loading/> }.into_any(),
             Some(Err(e)) => view! { <ErrorBox error=e retry=retry/> }.into_any(),
@@ -349,4 +350,62 @@ fn TraineeSection(me: Me, list: Vec<InstitutionView>, also_tech: bool) -> impl I
             </div>
         </section>
     }
+}
+
+/// Live sessions and remote help: the help queue's open count for those
+/// who answer it, "request help" for technicians.
+#[component]
+fn SessionsShortcuts() -> impl IntoView {
+    use jiliang_protocol::sessions::{HelpRequest, HelpState, SessionInfo};
+    let i18n = use_i18n();
+    let session = use_session();
+    let api = use_api();
+    let caps = session.caps();
+    if !caps.host_sessions && !caps.request_help {
+        return ().into_any();
+    }
+    let live = LocalResource::new(move || async move {
+        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=live&limit=50"))
+            .await
+            .map(|l| l.len())
+    });
+    let open = LocalResource::new(move || async move {
+        api.get::<Vec<HelpRequest>>(&format!("{V1}/help-requests?state=open"))
+            .await
+            .map(|l| l.iter().filter(|h| h.state == HelpState::Open).count())
+    });
+    let count = |r: Option<Result<usize, crate::api::ApiError>>| match r {
+        Some(Ok(n)) => n.to_string(),
+        Some(Err(_)) => "—".to_owned(),
+        None => "…".to_owned(),
+    };
+    view! {
+        <section class="dash-section" data-testid="dash-sessions">
+            <div class="cards quick">
+                {caps.host_sessions.then(|| view! {
+                    <A href="/help" attr:class="card quick-link quick-help" attr:data-testid="dash-help-queue">
+                        <span class="quick-count">{move || count(open.get())}</span>
+                        <span class="quick-label">{move || i18n.t(Msg::QuickOpenHelp)}</span>
+                    </A>
+                })}
+                {caps.request_help.then(|| view! {
+                    <A href="/help#new" attr:class="card quick-link quick-ask" attr:data-testid="dash-request-help">
+                        <span class="quick-count" aria-hidden="true">"?"</span>
+                        <span class="quick-label">{move || i18n.t(Msg::RequestHelp)}</span>
+                        <span class="quick-sub muted">
+                            {move || match open.get() {
+                                Some(Ok(n)) if n > 0 => i18n.tf(Msg::QuickMyOpenHelp, &[("n", &n.to_string())]),
+                                _ => String::new(),
+                            }}
+                        </span>
+                    </A>
+                })}
+                <A href="/sessions" attr:class="card quick-link" attr:data-testid="dash-live-sessions">
+                    <span class="quick-count">{move || count(live.get())}</span>
+                    <span class="quick-label">{move || i18n.t(Msg::QuickLiveSessions)}</span>
+                </A>
+            </div>
+        </section>
+    }
+    .into_any()
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod dashboard;
+pub mod help;
 pub mod home;
 pub mod institution;
 pub mod institutions;
@@ -11,4 +12,6 @@ pub mod login;
 pub mod not_found;
 pub mod people;
 pub mod reset;
+pub mod room;
+pub mod sessions;
 pub mod status;

@@ -25,6 +25,7 @@ pub fn StatusPage() -> impl IntoView {
     let check_name = move |name: &str| match name {
         "database" => i18n.t(Msg::CheckDatabase).to_owned(),
         "clock" => i18n.t(Msg::CheckClock).to_owned(),
+        "bus" => i18n.t(Msg::CheckBus).to_owned(),
         other => other.to_owned(),
     };
 
