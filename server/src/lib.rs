@@ -72,6 +72,13 @@ pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunErro
     );
     let app = http::app(state.clone());
     let shutdown = state.shutdown.clone();
+    // Room frames are small and latency matters more than packet count:
+    // without TCP_NODELAY, Nagle and delayed ACKs hold frames ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

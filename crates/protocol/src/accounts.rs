@@ -160,6 +160,8 @@ pub struct Invitation {
     pub phone: Option<String>,
     pub institution_id: Uuid,
     pub institution_name: String,
+    #[serde(default)]
+    pub institution_name_en: Option<String>,
     pub roles: Vec<Role>,
     pub invited_by: String,
     pub status: InvitationStatus,
@@ -181,7 +183,12 @@ pub struct TokenInfo {
     pub purpose: String,
     pub display_name: String,
     pub institution_name: String,
+    #[serde(default)]
+    pub institution_name_en: Option<String>,
     pub roles: Vec<Role>,
+    /// Who sent the invitation (or issued the reset).
+    #[serde(default)]
+    pub invited_by: Option<String>,
     /// For a reset: the account's username.
     pub username: Option<String>,
     #[serde(with = "time::serde::rfc3339")]

@@ -55,6 +55,7 @@ fn to_invitation(t: &StoredToken, link: Option<String>) -> Invitation {
         phone: t.phone.clone(),
         institution_id: t.institution_id,
         institution_name: t.institution_name.clone(),
+        institution_name_en: t.institution_name_en.clone(),
         roles: t.roles.clone(),
         invited_by: t.creator_name.clone().unwrap_or_default(),
         status,
@@ -205,7 +206,9 @@ async fn inspect_token(
         purpose: t.purpose.as_str().to_owned(),
         display_name: t.display_name,
         institution_name: t.institution_name,
+        institution_name_en: t.institution_name_en,
         roles: t.roles,
+        invited_by: t.creator_name,
         username,
         expires_at: t.expires_at,
     }))

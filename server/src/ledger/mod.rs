@@ -181,15 +181,14 @@ impl Ledger {
         loop {
             let have = read(&self.tree).len();
             let from = i64::try_from(have).unwrap_or(i64::MAX);
-            let rows: Vec<(i64, Vec<u8>)> =
-                with_db!(self.store, |p| {
-                    sqlx::query_as(
+            let rows: Vec<(i64, Vec<u8>)> = with_db!(self.store, |p| {
+                sqlx::query_as(
                 "SELECT idx, leaf_hash FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT 50000"
             )
             .bind(from)
             .fetch_all(p)
             .await
-                })?;
+            })?;
             if rows.is_empty() {
                 return Ok(have);
             }

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jiliang_protocol::rooms::{Ephemeral, RoomEvent};
+use axum::extract::ws::Utf8Bytes;
+use jiliang_protocol::rooms::{Ephemeral, RoomEvent, ServerFrame};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -33,9 +34,28 @@ struct Sequencer {
     filling: bool,
 }
 
+/// An event ready to go out: serialised once, shared by every connection
+/// of the room (a `Utf8Bytes` clone is a reference count).
+#[derive(Debug)]
+pub struct Outgoing {
+    pub event: Arc<RoomEvent>,
+    pub frame: Utf8Bytes,
+}
+
+impl Outgoing {
+    pub fn new(event: Arc<RoomEvent>) -> Self {
+        let frame =
+            serde_json::to_string(&ServerFrame::Event((*event).clone())).unwrap_or_default();
+        Self {
+            event,
+            frame: frame.into(),
+        }
+    }
+}
+
 pub struct Room {
     pub id: Uuid,
-    events: broadcast::Sender<Arc<RoomEvent>>,
+    events: broadcast::Sender<Arc<Outgoing>>,
     ephemeral: broadcast::Sender<Arc<Ephemeral>>,
     // Held only for in-memory bookkeeping, never across an await.
     seq: Mutex<Sequencer>,
@@ -61,7 +81,7 @@ impl Drop for Room {
 }
 
 impl Room {
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RoomEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
         self.events.subscribe()
     }
 
@@ -270,10 +290,13 @@ impl Hub {
 }
 
 /// Deliver every buffered event that is next in line.
-fn drain(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<RoomEvent>>) -> usize {
+fn drain(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<Outgoing>>) -> usize {
     let mut n = 0;
     while let Some(e) = seq.pending.remove(&seq.next) {
-        let _ = tx.send(e);
+        // Nobody listening (the last connection just left) is not an error.
+        if tx.receiver_count() > 0 {
+            let _ = tx.send(Arc::new(Outgoing::new(e)));
+        }
         seq.next += 1;
         n += 1;
     }

@@ -68,6 +68,23 @@ struct Job {
     reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
+/// The answer to a submitted append.
+#[derive(Debug)]
+pub struct Pending(oneshot::Receiver<Result<Appended, AppendError>>);
+
+impl std::future::Future for Pending {
+    type Output = Result<Appended, AppendError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(AppendError::Closed)))
+    }
+}
+
 #[derive(Clone)]
 pub struct EventLog {
     tx: mpsc::Sender<Job>,
@@ -88,12 +105,19 @@ impl EventLog {
     }
 
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        self.submit(append).await?.await
+    }
+
+    /// Queue an append and return at once; the answer comes later. Appends
+    /// submitted one after another are stored in that order, which lets a
+    /// connection keep delivering while its own messages are being stored.
+    pub async fn submit(&self, append: Append) -> Result<Pending, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { append, reply })
             .await
             .map_err(|_| AppendError::Closed)?;
-        answer.await.map_err(|_| AppendError::Closed)?
+        Ok(Pending(answer))
     }
 }
 
@@ -251,31 +275,47 @@ async fn store_bulk(
                 None => per_room.push((a.session, vec![i])),
             }
         }
-        // 3. Sequence numbers, room by room, in arrival order.
+        // 3. Sequence numbers for every room of the batch in one statement:
+        //    each room's counter moves by its count of new events; rooms
+        //    missing from the answer are ended (or gone).
         let mut seqs: Vec<Option<Result<i64, bool>>> = (0..n).map(|_| None).collect(); // Err(exists)
-        for (session, idxs) in &per_room {
-            let k = i64::try_from(idxs.len()).unwrap_or(i64::MAX);
-            let last: Option<i64> = sqlx::query_scalar(
-                "UPDATE live_sessions SET last_seq = last_seq + $2 WHERE id = $1 AND state <> 'ended' RETURNING last_seq",
-            )
-            .bind(session)
-            .bind(k)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match last {
-                Some(last) => {
-                    for (off, i) in idxs.iter().enumerate() {
-                        seqs[*i] = Some(Ok(last - k + 1 + i64::try_from(off).unwrap_or(0)));
+        if !per_room.is_empty() {
+            let cases: Vec<String> = (0..per_room.len())
+                .map(|r| format!("WHEN ${} THEN ${}", 2 * r + 1, 2 * r + 2))
+                .collect();
+            let ids: Vec<String> = (0..per_room.len())
+                .map(|r| format!("${}", 2 * r + 1))
+                .collect();
+            let sql = format!(
+                "UPDATE live_sessions SET last_seq = last_seq + CASE id {} END \
+                 WHERE id IN ({}) AND state <> 'ended' RETURNING id, last_seq",
+                cases.join(" "),
+                ids.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (Uuid, i64)>(&sql);
+            for (session, idxs) in &per_room {
+                q = q
+                    .bind(*session)
+                    .bind(i64::try_from(idxs.len()).unwrap_or(i64::MAX));
+            }
+            let counters: HashMap<Uuid, i64> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+            for (session, idxs) in &per_room {
+                match counters.get(session) {
+                    Some(last) => {
+                        let k = i64::try_from(idxs.len()).unwrap_or(i64::MAX);
+                        for (off, i) in idxs.iter().enumerate() {
+                            seqs[*i] = Some(Ok(last - k + 1 + i64::try_from(off).unwrap_or(0)));
+                        }
                     }
-                }
-                None => {
-                    let exists: Option<i64> =
-                        sqlx::query_scalar("SELECT last_seq FROM live_sessions WHERE id = $1")
-                            .bind(session)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    for i in idxs {
-                        seqs[*i] = Some(Err(exists.is_some()));
+                    None => {
+                        let exists: Option<i64> =
+                            sqlx::query_scalar("SELECT last_seq FROM live_sessions WHERE id = $1")
+                                .bind(session)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        for i in idxs {
+                            seqs[*i] = Some(Err(exists.is_some()));
+                        }
                     }
                 }
             }

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::{
     Author, CLOSE_RESUME, CLOSE_VERSION, ClientFrame, Ephemeral, EphemeralBody, EventBody,
@@ -26,13 +28,20 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::hub::{Presence, Room};
-use super::log::{Append, AppendError, Appended};
+use super::log::{Append, AppendError, Appended, Pending};
 use super::ratelimit::TokenBucket;
 use crate::auth::Principal;
 use crate::clock;
 use crate::error::AppError;
 use crate::i18n::Text;
 use crate::state::AppState;
+
+/// Unanswered appends one connection may have.
+const MAX_INFLIGHT: usize = 64;
+
+type InFlight = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (String, Result<Appended, AppendError>)> + Send>,
+>;
 
 /// A client must say `join` within this time.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -63,8 +72,11 @@ struct Conn {
 impl Conn {
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), Exit> {
         let text = serde_json::to_string(frame).map_err(|_| Exit::Gone)?;
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await
-        {
+        self.send_text(text.into()).await
+    }
+
+    async fn send_text(&mut self, text: axum::extract::ws::Utf8Bytes) -> Result<(), Exit> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Exit::Gone),
             Err(_) => Err(Exit::Close(
@@ -233,6 +245,9 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
         rate.saturating_add(15),
     );
     let mut warned_at = std::time::Instant::now() - Duration::from_secs(10);
+    // This connection's messages being stored, answered in order; the loop
+    // keeps delivering the room meanwhile.
+    let mut inflight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     loop {
         tokio::select! {
             biased;
@@ -282,7 +297,21 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                         if !chat_bucket.try_take() {
                             conn.error(AppError::RateLimited { retry_after_s: 1 }).await
                         } else {
-                            chat(state, conn, client_id, text).await
+                            // Bounded: a client cannot pile up unanswered appends.
+                            if inflight.len() >= MAX_INFLIGHT
+                                && let Some((cid, r)) = inflight.next().await
+                                && let Err(e) = answer(conn, cid, r).await
+                            {
+                                return e;
+                            }
+                            match chat(state, conn, client_id, text).await {
+                                Ok(Some((cid, pending))) => {
+                                    inflight.push_back(Box::pin(async move { (cid, pending.await) }));
+                                    Ok(())
+                                }
+                                Ok(None) => Ok(()),
+                                Err(e) => Err(e),
+                            }
                         }
                     }
                     ClientFrame::Typing => {
@@ -314,18 +343,20 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                 }
             }
             received = live.recv() => match received {
-                Ok(event) => {
-                    if event.seq <= conn.last_sent {
+                Ok(out) => {
+                    let seq = out.event.seq;
+                    if seq <= conn.last_sent {
                         continue;
                     }
-                    if event.seq > conn.last_sent + 1
-                        && let Err(e) = conn.catch_up(state, event.seq - 1).await
+                    if seq > conn.last_sent + 1
+                        && let Err(e) = conn.catch_up(state, seq - 1).await
                     {
                         return e;
                     }
-                    if let Err(e) = conn.event(&event).await {
+                    if let Err(e) = conn.send_text(out.frame.clone()).await {
                         return e;
                     }
+                    conn.last_sent = seq;
                     if conn.acked.is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED) {
                         return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
                     }
@@ -335,6 +366,11 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                 }
                 Err(RecvError::Closed) => return Exit::Close(1001, "room closed"),
             },
+            Some((cid, result)) = inflight.next(), if !inflight.is_empty() => {
+                if let Err(e) = answer(conn, cid, result).await {
+                    return e;
+                }
+            }
             received = ephemeral.recv() => {
                 if let Ok(e) = received
                     && e.author.id != conn.principal.user.id
@@ -347,35 +383,36 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
     }
 }
 
+/// Validate and submit a chat line; the answer arrives later (see `answer`).
 async fn chat(
     state: &AppState,
     conn: &mut Conn,
     client_id: String,
     text: String,
-) -> Result<(), Exit> {
+) -> Result<Option<(String, Pending)>, Exit> {
     let trimmed = text.trim();
     if client_id.is_empty() || client_id.chars().count() > 64 {
-        return conn
-            .error(AppError::invalid(
-                "client_id 应为 1–64 个字符。",
-                "client_id must be 1–64 characters.",
-            ))
-            .await;
+        conn.error(AppError::invalid(
+            "client_id 应为 1–64 个字符。",
+            "client_id must be 1–64 characters.",
+        ))
+        .await?;
+        return Ok(None);
     }
     if trimmed.is_empty() || trimmed.chars().count() > MAX_CHAT_CHARS {
-        return conn
-            .error(AppError::Invalid {
-                message: Text::owned(
-                    format!("消息不能为空，且不超过 {MAX_CHAT_CHARS} 个字符。"),
-                    format!("A message must be 1–{MAX_CHAT_CHARS} characters."),
-                ),
-                details: Vec::new(),
-            })
-            .await;
+        conn.error(AppError::Invalid {
+            message: Text::owned(
+                format!("消息不能为空，且不超过 {MAX_CHAT_CHARS} 个字符。"),
+                format!("A message must be 1–{MAX_CHAT_CHARS} characters."),
+            ),
+            details: Vec::new(),
+        })
+        .await?;
+        return Ok(None);
     }
-    let appended = state
+    let submitted = state
         .log
-        .append(Append {
+        .submit(Append {
             session: conn.session,
             author: Some(author(&conn.principal)),
             client_id: Some(client_id.clone()),
@@ -384,7 +421,22 @@ async fn chat(
             },
         })
         .await;
-    match appended {
+    match submitted {
+        Ok(pending) => Ok(Some((client_id, pending))),
+        Err(e) => {
+            answer(conn, client_id, Err(e)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Tell the client what became of its message.
+async fn answer(
+    conn: &mut Conn,
+    client_id: String,
+    result: Result<Appended, AppendError>,
+) -> Result<(), Exit> {
+    match result {
         Ok(a) => {
             let seq = a.event().seq;
             if let Appended::Duplicate(_) = a {

@@ -53,6 +53,7 @@ struct Row {
     expires_at: OffsetDateTime,
     used_at: Option<OffsetDateTime>,
     institution_name: String,
+    institution_name_en: Option<String>,
     creator_name: Option<String>,
 }
 
@@ -63,6 +64,7 @@ pub struct StoredToken {
     pub user_id: Option<Uuid>,
     pub institution_id: Uuid,
     pub institution_name: String,
+    pub institution_name_en: Option<String>,
     pub display_name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -86,6 +88,7 @@ impl From<Row> for StoredToken {
             user_id: r.user_id,
             institution_id: r.institution_id,
             institution_name: r.institution_name,
+            institution_name_en: r.institution_name_en,
             display_name: r.display_name,
             email: r.email,
             phone: r.phone,
@@ -100,7 +103,7 @@ impl From<Row> for StoredToken {
 }
 
 const SELECT: &str = "SELECT t.id, t.purpose, t.user_id, t.institution_id, t.display_name, t.email, t.phone, t.roles, \
-     t.created_by, t.created_at, t.expires_at, t.used_at, i.name_zh AS institution_name, c.display_name AS creator_name \
+     t.created_by, t.created_at, t.expires_at, t.used_at, i.name_zh AS institution_name, i.name_en AS institution_name_en, c.display_name AS creator_name \
      FROM one_time_tokens t JOIN institutions i ON i.id = t.institution_id LEFT JOIN users c ON c.id = t.created_by";
 
 impl Store {

@@ -107,6 +107,8 @@ async fn baseline_server(listen: String) {
     println!("baseline listening on http://{addr}/");
     let rooms: Arc<std::sync::Mutex<HashMap<String, broadcast::Sender<String>>>> = Arc::default();
     while let Ok((stream, _)) = listener.accept().await {
+        // As the product server does: small frames, no Nagle delay.
+        let _ = stream.set_nodelay(true);
         let rooms = rooms.clone();
         tokio::spawn(async move {
             let mut path = String::new();
@@ -450,7 +452,8 @@ async fn traffic(
             let ws = connect(server, path, n).await;
             let (mut sink, mut stream) = ws.split();
             let kind = server.kind.clone();
-            let (delivered, hists, mut stop) = (delivered.clone(), hists.clone(), stop_recv.clone());
+            let (delivered, hists, mut stop) =
+                (delivered.clone(), hists.clone(), stop_recv.clone());
             receivers.push(tokio::spawn(async move {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
                 loop {
@@ -477,11 +480,14 @@ async fn traffic(
                 let kind = server.kind.clone();
                 senders.push(tokio::spawn(async move {
                     go.wait().await;
+                    // Spread senders evenly over the period: each one's
+                    // schedule starts at its own offset (an interval created
+                    // before the offset would fire everyone in step).
+                    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+                    let span = u64::try_from(period.as_micros()).unwrap_or(1).max(1);
+                    let offset = Duration::from_micros((sender as u64 * 7919) % span);
                     let mut tick =
-                        tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
-                    // Spread senders over the period instead of a thundering herd.
-                    tokio::time::sleep(Duration::from_micros((sender as u64 * 7919) % 500_000))
-                        .await;
+                        tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
                     let mut seq = 0;
                     loop {
                         tokio::select! {
