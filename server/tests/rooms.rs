@@ -554,12 +554,17 @@ async fn two_nodes_share_one_ordered_log() {
     let _ = pg;
     let db = common::TestDb::postgres().await.expect("pg");
     let url = db.url.clone();
+    // Every node of a cluster signs with the same ledger key.
+    let key_dir = tempfile::tempdir().expect("key dir");
+    let key = key_dir.path().join("ledger-key.hex");
     let node = |bus: String| {
         let url = url.clone();
+        let key = key.clone();
         async move {
             let store = jiliang_server::Store::open(&url).await.expect("store");
             let config = jiliang_server::Config {
                 bus,
+                ledger_key: Some(key),
                 ..jiliang_server::Config::for_database(url)
             };
             let shutdown = tokio_util::sync::CancellationToken::new();

@@ -228,19 +228,7 @@ async fn logout(
     principal: Principal,
 ) -> AppResult<Response> {
     state.store.delete_session(&principal.token_hash).await?;
-    state
-        .store
-        .audit(&NewAuditEvent {
-            event: "logout",
-            actor_id: Some(principal.user.id),
-            target_user_id: Some(principal.user.id),
-            institution_id: Some(principal.institution.id),
-            institution_path: Some(&principal.path),
-            ip: meta.ip.as_deref(),
-            user_agent: meta.user_agent.as_deref(),
-            detail: String::new(),
-        })
-        .await?;
+    audit_own(&state, &meta, &principal, "logout").await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     set_cookie(&mut res, &session_cookie("", 0, meta.secure));
     Ok(res)
@@ -290,19 +278,31 @@ async fn change_password(
     store
         .delete_user_sessions(principal.user.id, Some(&principal.token_hash))
         .await?;
-    store
+    audit_own(&state, &meta, &principal, "password_changed").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Audit something a person did to their own account.
+async fn audit_own(
+    state: &AppState,
+    meta: &RequestMeta,
+    p: &Principal,
+    event: &str,
+) -> AppResult<()> {
+    state
+        .store
         .audit(&NewAuditEvent {
-            event: "password_changed",
-            actor_id: Some(principal.user.id),
-            target_user_id: Some(principal.user.id),
-            institution_id: Some(principal.institution.id),
-            institution_path: Some(&principal.path),
+            event,
+            actor_id: Some(p.user.id),
+            target_user_id: Some(p.user.id),
+            institution_id: Some(p.institution.id),
+            institution_path: Some(&p.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: String::new(),
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 pub fn me_of(p: &Principal) -> Me {

@@ -35,17 +35,11 @@ pub fn not_found() -> Text {
 
 /// Load an institution the caller may read, or the right error (403/404).
 pub async fn readable(state: &AppState, p: &Principal, id: Uuid) -> AppResult<StoredInstitution> {
-    let inst = match state.store.get_institution(id).await {
-        Ok(i) => i,
-        Err(sqlx::Error::RowNotFound) => return Err(AppError::NotFound(not_found())),
-        Err(e) => return Err(e.into()),
-    };
-    authz::read_institution(p, &inst.path).require(not_found())?;
-    Ok(inst)
+    checked(state, id, |path| authz::read_institution(p, path)).await
 }
 
 /// Look an institution up and apply `rule`; unknown ids are 404.
-async fn checked(
+pub async fn checked(
     state: &AppState,
     id: Uuid,
     rule: impl Fn(&str) -> Access,

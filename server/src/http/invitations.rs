@@ -19,7 +19,8 @@ use crate::auth::{Principal, RequestMeta, password};
 use crate::authz;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::http::auth::{me_of, session_cookie, set_cookie};
-use crate::http::users::{institution_for, roles_text, validate_roles};
+use crate::http::institutions::checked;
+use crate::http::users::{roles_text, validate_roles};
 use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
@@ -78,7 +79,7 @@ async fn create_invitation(
 ) -> AppResult<(StatusCode, axum::Json<Invitation>)> {
     let mut problems = Problems::new();
     let roles = validate_roles(&mut problems, &req.roles);
-    let inst = institution_for(&state, &p, req.institution_id, |path| {
+    let inst = checked(&state, req.institution_id, |path| {
         authz::invite(&p, path, &roles)
     })
     .await?;

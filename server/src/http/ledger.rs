@@ -275,10 +275,10 @@ async fn export_session(
     .await)?;
     let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT idx, kind, record_id, created_at_ms, payload FROM ledger_leaves WHERE kind = $1 AND record_id IN ({})",
-            placeholders.join(", ")
+            marks.join(", ")
         );
         let part: Vec<LeafRow> = with_db!(state.store, |pool| {
             let mut q = sqlx::query_as(&sql).bind("room_event");

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::authz;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
-use crate::http::institutions::not_found as institution_not_found;
+use crate::http::institutions::checked;
 use crate::i18n::Text;
 use crate::rooms::log::{Append, AppendError};
 use crate::state::AppState;
@@ -191,14 +191,7 @@ async fn create_session(
         );
     }
     for lab in &labs {
-        let inst = match state.store.get_institution(*lab).await {
-            Ok(i) => i,
-            Err(sqlx::Error::RowNotFound) => {
-                return Err(AppError::NotFound(institution_not_found()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        authz::schedule_with(&p, &inst.path).require(institution_not_found())?;
+        checked(&state, *lab, |path| authz::schedule_with(&p, path)).await?;
     }
     let mut people = req.participant_ids.clone();
     people.sort();

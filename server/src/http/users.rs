@@ -17,6 +17,7 @@ use crate::auth::token::{hash_token, random_token};
 use crate::auth::{Principal, RequestMeta, password};
 use crate::authz::{self, PeopleScope};
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
+use crate::http::institutions::checked;
 use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
@@ -183,7 +184,7 @@ async fn create_user(
     p: Principal,
     AppJson(req): AppJson<NewUserRequest>,
 ) -> AppResult<(StatusCode, axum::Json<User>)> {
-    let inst = institution_for(&state, &p, req.institution_id, |path| {
+    let inst = checked(&state, req.institution_id, |path| {
         authz::manage_user(&p, path)
     })
     .await?;
@@ -235,23 +236,6 @@ async fn create_user(
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
-}
-
-pub async fn institution_for(
-    state: &AppState,
-    _p: &Principal,
-    id: Uuid,
-    rule: impl Fn(&str) -> authz::Access,
-) -> AppResult<StoredInstitution> {
-    let inst = match state.store.get_institution(id).await {
-        Ok(i) => i,
-        Err(sqlx::Error::RowNotFound) => {
-            return Err(AppError::NotFound(crate::http::institutions::not_found()));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    rule(&inst.path).require(crate::http::institutions::not_found())?;
-    Ok(inst)
 }
 
 pub fn roles_text(roles: &[Role]) -> String {
@@ -331,9 +315,7 @@ async fn update_user(
         }
     }
     let new_inst = match update.institution_id {
-        Some(iid) => {
-            Some(institution_for(&state, &p, iid, |path| authz::manage_user(&p, path)).await?)
-        }
+        Some(iid) => Some(checked(&state, iid, |path| authz::manage_user(&p, path)).await?),
         None => None,
     };
     problems.into_result()?;

@@ -237,10 +237,10 @@ async fn room_events_by_id(
 ) -> Result<HashMap<Uuid, EventRow>, sqlx::Error> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT session_id, seq, id, at, author_id, client_id, body FROM room_events WHERE id IN ({})",
-            placeholders.join(", ")
+            marks.join(", ")
         );
         let rows: Vec<EventRow> = with_db!(store, |p| {
             let mut q = sqlx::query_as(&sql);
