@@ -229,6 +229,21 @@ impl Api {
         self.call("GET", path, None).await
     }
 
+    /// GET a document as the exact text the server sent (a ledger export
+    /// is saved and verified byte for byte, not re-encoded).
+    pub async fn get_text(self, path: &str) -> Result<String, ApiError> {
+        let lang = self.i18n.locale_untracked().tag();
+        let (status, text) = send("GET", path, lang, None, None).await?;
+        if status == 401 && self.session.logged_in_untracked() {
+            self.check_session_after_401().await;
+        }
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(server_error(status, &text))
+        }
+    }
+
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         self,
         path: &str,

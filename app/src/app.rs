@@ -12,10 +12,21 @@ use crate::components::lang_switch::LangSwitch;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
 use crate::pages::{
-    account::AccountPage, audit::AuditPage, help::HelpPage, home::HomePage,
-    institution::InstitutionPage, institutions::InstitutionsPage, invite::InvitePage,
-    login::LoginPage, not_found::NotFoundPage, people::PeoplePage, reset::ResetPage,
-    room::RoomPage, sessions::SessionsPage, status::StatusPage,
+    account::AccountPage,
+    audit::AuditPage,
+    help::HelpPage,
+    home::HomePage,
+    institution::InstitutionPage,
+    institutions::InstitutionsPage,
+    invite::InvitePage,
+    login::LoginPage,
+    not_found::NotFoundPage,
+    people::PeoplePage,
+    reset::ResetPage,
+    room::RoomPage,
+    sessions::SessionsPage,
+    status::StatusPage,
+    verify::{VerifyPage, VerifyRecordPage, provide_held_export},
 };
 use crate::session::{provide_session, use_session};
 
@@ -23,6 +34,7 @@ use crate::session::{provide_session, use_session};
 pub fn App() -> impl IntoView {
     let i18n = provide_i18n();
     provide_session(i18n);
+    provide_held_export();
     view! {
         <Router>
             <Shell/>
@@ -74,6 +86,7 @@ fn Shell() -> impl IntoView {
                 {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
                 {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
+                <A href="/verify">{t(Msg::NavVerify)}</A>
                 <A href="/status">{t(Msg::NavStatus)}</A>
             </nav>
         </header>
@@ -92,6 +105,8 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/sessions") view=|| view! { <RequireLogin><SessionsPage/></RequireLogin> }/>
                 <Route path=path!("/sessions/:id") view=|| view! { <RequireLogin><RoomPage/></RequireLogin> }/>
                 <Route path=path!("/help") view=|| view! { <RequireLogin><HelpPage/></RequireLogin> }/>
+                <Route path=path!("/verify") view=VerifyPage/>
+                <Route path=path!("/verify/:kind/:id") view=|| view! { <RequireLogin><VerifyRecordPage/></RequireLogin> }/>
             </Routes>
         </main>
         <footer class="footer">{t(Msg::Footer)}</footer>

@@ -264,3 +264,81 @@ pub fn duration_text(minutes: i64, locale: Locale) -> String {
             .replace("{m}", &format!("{m:02}"))
     }
 }
+
+/// The browser's offset from UTC now, as `UTC+08:00`.
+pub fn tz_label() -> String {
+    // `getTimezoneOffset` is minutes *behind* UTC (−480 in Beijing).
+    #[allow(clippy::cast_possible_truncation)]
+    let ahead = -(js_sys::Date::new_0().get_timezone_offset() as i64);
+    let sign = if ahead < 0 { '-' } else { '+' };
+    let a = ahead.abs();
+    format!("UTC{sign}{:02}:{:02}", a / 60, a % 60)
+}
+
+/// `2026-11-26 16:31:05` local, for milliseconds since the epoch.
+pub fn local_time_ms(ms: u64) -> String {
+    local_time_seconds(i64::try_from(ms / 1000).unwrap_or(i64::MAX / 1000))
+}
+
+/// A file size for people: `812 B`, `12.4 KB`, `3.1 MB`.
+pub fn byte_size(n: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KB", f / 1024.0)
+    } else {
+        format!("{:.1} MB", f / (1024.0 * 1024.0))
+    }
+}
+
+/// A long hex value shortened for reading (`3f2a91c077…d0b15a`); the full
+/// value goes in a title or behind a copy button.
+pub fn short_hex(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 20 {
+        return s.to_owned();
+    }
+    let head: String = s.chars().take(10).collect();
+    let tail: String = s.chars().skip(n - 6).collect();
+    format!("{head}…{tail}")
+}
+
+/// Hand `text` to the browser as a file download named `name`, through a
+/// Blob URL (no second request, the bytes exactly as given).
+pub fn save_text_file(name: &str, text: &str, mime: &str) -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    let err = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| "no document".to_owned())?;
+    let a: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(err)?
+        .dyn_into()
+        .map_err(|_| "not an anchor".to_owned())?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.set_hidden(true);
+    if let Some(body) = document.body() {
+        let _ = body.append_child(&a);
+        a.click();
+        let _ = body.remove_child(&a);
+    } else {
+        a.click();
+    }
+    // Revoke once the browser has taken the download over.
+    leptos::leptos_dom::helpers::set_timeout(
+        move || {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        },
+        std::time::Duration::from_secs(30),
+    );
+    Ok(())
+}

@@ -6,6 +6,7 @@ pub mod guard;
 pub mod health_badge;
 pub mod institution_actions;
 pub mod lang_switch;
+pub mod ledger_report;
 pub mod one_time_link;
 pub mod session_bits;
 pub mod states;

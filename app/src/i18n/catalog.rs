@@ -534,4 +534,175 @@ catalog! {
     QuickOpenHelp { zh: "个求助待处理", en: "open help requests" }
     QuickMyOpenHelp { zh: "{n} 个求助等待接受", en: "{n} waiting for an expert" }
     QuickLiveSessions { zh: "个会话进行中", en: "sessions live now" }
+
+    // Record verification (the ledger, checked in the browser)
+    NavVerify { zh: "核验记录", en: "Verify records" }
+    VerifyTitle { zh: "核验记录", en: "Verify records" }
+    VerifyIntro {
+        zh: "打开从计量协作网导出的记录文件，本浏览器逐条检查：每条记录的内容未被改动、确实在防篡改日志中，日志的树头由服务器签名。文件不会上传，无需登录。",
+        en: "Open a record export from Jiliang and this browser checks it record by record: each record's content is unaltered and really is in the tamper-evident log, and the log's tree head is signed by the server. The file is not uploaded; no login is needed."
+    }
+    VerifyOpenFile { zh: "打开导出文件", en: "Open an export file" }
+    VerifyOpenHint {
+        zh: "JSON 格式的导出文件（jiliang-ledger-export/1），可在已结束会话的页面下载。也可以把文件拖到这里。",
+        en: "A JSON export (jiliang-ledger-export/1), as downloaded from an ended session's page. You can also drop the file here."
+    }
+    VerifyPasteToggle { zh: "或粘贴文件内容", en: "Or paste the file's content" }
+    VerifyPasteLabel { zh: "导出文件的 JSON 内容", en: "The export's JSON text" }
+    VerifyPasteSubmit { zh: "核验粘贴的内容", en: "Verify the pasted text" }
+    VerifyReading { zh: "正在读取文件…", en: "Reading the file…" }
+    VerifyRunning { zh: "正在核验…", en: "Verifying…" }
+    VerifyNotExport { zh: "这不是计量协作网的导出文件。", en: "This is not a Jiliang export." }
+    VerifyNotJson { zh: "内容不是有效的 JSON。请打开从计量协作网下载的 .json 导出文件。", en: "The content is not valid JSON. Open the .json export downloaded from Jiliang." }
+    VerifyWrongShape { zh: "内容是 JSON，但缺少导出文件应有的字段。", en: "The content is JSON but lacks the fields of an export." }
+    VerifyTooLarge { zh: "文件过大（{size}），无法在浏览器中核验。请用 jiliang verify 命令核验。", en: "The file is too large ({size}) to verify in the browser. Use the jiliang verify command." }
+    VerifyEmptyPaste { zh: "请先粘贴导出文件的内容。", en: "Paste the export's content first." }
+    VerifyReadFailed { zh: "无法读取文件：", en: "Could not read the file:" }
+    TechnicalDetail { zh: "技术细节", en: "Technical detail" }
+    VerifyAnother { zh: "核验其他文件", en: "Verify another file" }
+    VerifyRecordTitle { zh: "核验单条记录", en: "Verify one record" }
+    VerifyRecordIntro {
+        zh: "从本服务器取得这条记录、它的包含性证明和签名树头，在本浏览器中核验。",
+        en: "The record, its inclusion proof and the signed tree head come from this server and are checked in this browser."
+    }
+
+    VerifyAllOk { zh: "全部 {n} 条记录已核验", en: "All {n} records verified" }
+    VerifyOneOk { zh: "该记录已核验", en: "The record is verified" }
+    VerifyEmptyOk { zh: "文件有效，但不含任何记录", en: "The file is valid but holds no records" }
+    VerifyOkText {
+        zh: "签名树头、导出签名和每条记录的包含性证明都在本浏览器中核验通过：内容未被改动，也没有记录被删除、增加或调换顺序。",
+        en: "The signed tree head, the export signature and every record's inclusion proof checked out in this browser: no content was altered and no record was removed, added or reordered."
+    }
+    VerifyProblems { zh: "发现 {m} 个问题", en: "{m} problems found" }
+    VerifyOneProblem { zh: "发现 1 个问题", en: "1 problem found" }
+    VerifyProblemsText {
+        zh: "{n} 条记录中有 {ok} 条通过核验。不要信任未通过核验的内容。",
+        en: "{ok} of {n} records pass. Do not rely on content that fails."
+    }
+    VerifyFileProblemsText {
+        zh: "文件整体未通过核验（见“文件整体的问题”），因此无法确认其中任何一条记录。",
+        en: "The file as a whole fails (see “Problems with the file as a whole”), so none of its records can be confirmed."
+    }
+    RecordUnconfirmed { zh: "? 无法确认", en: "? Unconfirmed" }
+    RecordUnconfirmedTitle {
+        zh: "这条记录自身没有发现问题，但文件的签名或密钥未通过核验，因此无法确认。",
+        en: "Nothing is wrong with this record itself, but the file's signatures or key fail, so it cannot be confirmed."
+    }
+    LogNotApplicable { zh: "不适用（文件不是由本服务器的密钥签名）", en: "Not applicable (the file is not signed with this server's key)" }
+    VerifyFailingRecords { zh: "未通过的记录：", en: "Records that fail:" }
+    VerifyGeneralProblems { zh: "文件整体的问题", en: "Problems with the file as a whole" }
+    VerifySource { zh: "来源", en: "Source" }
+    SourceFile { zh: "文件 {name}（{size}）", en: "File {name} ({size})" }
+    SourcePaste { zh: "粘贴的内容", en: "Pasted text" }
+    SourceSession { zh: "会话“{title}”的导出（来自本服务器）", en: "Export of the session “{title}” (from this server)" }
+    SourceRecord { zh: "本服务器上的记录", en: "A record from this server" }
+    TreeHeadTitle { zh: "签名树头", en: "Signed tree head" }
+    TreeSize { zh: "日志大小", en: "Log size" }
+    TreeSizeValue { zh: "{n} 条记录", en: "{n} records" }
+    SignedAt { zh: "签名时间", en: "Signed" }
+    LocalTimeLabel { zh: "本地时间", en: "local time" }
+    TimeOutOfRange { zh: "时间超出范围", en: "time out of range" }
+    RootHash { zh: "根哈希", en: "Root hash" }
+    SigningKey { zh: "签名密钥", en: "Signing key" }
+    KeyFingerprintHint { zh: "密钥指纹：公钥 SHA-256 的前 16 位", en: "Key fingerprint: the first 16 hex digits of the key's SHA-256" }
+    KeyUnreadable { zh: "文件中的公钥无法读取", en: "The key in the file cannot be read" }
+    KeyMatches { zh: "与本服务器公布的密钥一致", en: "Matches the key this server publishes" }
+    KeyDiffers { zh: "与本服务器公布的密钥不同", en: "Not the key this server publishes" }
+    KeyDiffersText {
+        zh: "此文件由另一把密钥（{found}）签名，本服务器公布的密钥是 {expected}。按本服务器的密钥核验，签名不能通过：文件可能来自其他服务器，也可能是伪造的。",
+        en: "This file was signed by another key ({found}); this server publishes {expected}. Checked against this server's key its signatures fail: it may come from another server, or be forged."
+    }
+    CheckWithServerKey { zh: "按本服务器的密钥核验", en: "Check against this server's key" }
+    CheckWithFileKey { zh: "按文件自带的密钥核验", en: "Check against the key in the file" }
+    CheckedWithServerKey { zh: "已按本服务器公布的密钥核验。", en: "Checked against the key this server publishes." }
+    FileKeyCaveat {
+        zh: "按文件自带的密钥核验只能说明文件自身前后一致，不能说明它来自本服务器。请把密钥指纹与签发机构公布的指纹比对。",
+        en: "Checking against the file's own key only shows the file is self-consistent, not that it comes from this server. Compare the key fingerprint with the one the issuing institution publishes."
+    }
+    ServerKeyUnavailable {
+        zh: "无法获取本服务器公布的密钥，已按文件自带的密钥核验。请把密钥指纹与签发机构公布的指纹比对。",
+        en: "Could not get the key this server publishes, so the file was checked against its own key. Compare the key fingerprint with the one the issuing institution publishes."
+    }
+    LogNow { zh: "本服务器的日志", en: "This server's log" }
+    LogExtends { zh: "当前日志（{n} 条）包含此树头，此后只有追加", en: "The current log ({n} records) contains this head; only appended to since" }
+    LogForked { zh: "本服务器当前的日志与此树头不一致：日志在此树头之后被改写过", en: "This server's current log does not extend this head: the log was rewritten after it" }
+    LogUnchecked { zh: "未能检查", en: "Could not check" }
+    Copy { zh: "复制", en: "Copy" }
+    CopyFull { zh: "复制完整值", en: "Copy the full value" }
+    CopiedShort { zh: "已复制", en: "Copied" }
+    CopyFailedShown { zh: "无法自动复制，请手动复制完整值：", en: "Could not copy automatically; copy the full value by hand:" }
+
+    RecordsTitle { zh: "记录", en: "Records" }
+    OnlyProblemRecords { zh: "只显示有问题的记录", en: "Only records with problems" }
+    RecordPosition { zh: "第 {n} 条", en: "No. {n}" }
+    LeafIndex { zh: "索引 {index}", en: "index {index}" }
+    RecordOk { zh: "✓ 已核验", en: "✓ Verified" }
+    RecordBad { zh: "✗ 未通过", en: "✗ Fails" }
+    RecordId { zh: "编号", en: "Id" }
+    RawPayload { zh: "原始内容（规范 JSON）", en: "Raw content (canonical JSON)" }
+    KindRoomEvent { zh: "会话事件", en: "Session event" }
+    EvChat { zh: "消息", en: "Message" }
+    EvJoin { zh: "进入会话", en: "Joined" }
+    EvLeave { zh: "离开会话", en: "Left" }
+    EvState { zh: "会话状态 {from} → {to}", en: "Session state {from} → {to}" }
+    EvSeq { zh: "会话记录第 {seq} 条", en: "Timeline entry {seq}" }
+    EvOther { zh: "事件 {kind}", en: "Event {kind}" }
+    OpenItsSession { zh: "所属会话", en: "Its session" }
+    PayloadUnreadable { zh: "内容无法解析为 JSON", en: "The content does not parse as JSON" }
+
+    LocBundle { zh: "文件", en: "File" }
+    LocPublicKey { zh: "公钥", en: "Public key" }
+    LocTreeHead { zh: "签名树头", en: "Signed tree head" }
+    LocExportSignature { zh: "导出签名", en: "Export signature" }
+    LocConsistency { zh: "一致性证明第 {n} 项（自大小 {size}）", en: "Consistency proof {n} (from size {size})" }
+    LocRecord { zh: "第 {n} 条记录（索引 {index}）", en: "Record No. {n} (index {index})" }
+    PrUnsupportedFormat { zh: "不支持的文件格式“{found}”（应为 jiliang-ledger-export/1）", en: "Unsupported format “{found}” (expected jiliang-ledger-export/1)" }
+    PrMalformedHex { zh: "字段 {field} 不是有效的十六进制：{detail}", en: "Field {field} is not valid hex: {detail}" }
+    HexOddLength { zh: "长度 {len} 为奇数", en: "odd length {len}" }
+    HexInvalidChar { zh: "第 {pos} 位是非法字符“{ch}”（只允许 0-9 和 a-f）", en: "invalid character “{ch}” at position {pos} (only 0-9 and a-f)" }
+    HexWrongLength { zh: "应为 {expected} 字节，实际 {actual} 字节", en: "{expected} bytes expected, {actual} found" }
+    PrInvalidPublicKey { zh: "不是有效的 Ed25519 公钥", en: "Not a valid Ed25519 public key" }
+    PrUntrustedKey { zh: "文件由密钥 {found} 签名，但本服务器公布的密钥是 {expected}", en: "The file is signed by key {found}, but this server publishes {expected}" }
+    PrBadSignatureHead { zh: "签名无效：树头不是由该密钥签发的，或已被改动", en: "Signature does not verify: the head was not signed with this key, or was altered" }
+    PrBadSignatureExport {
+        zh: "签名无效：文件中的记录被删除、增加或调换了顺序，或叶哈希被改动",
+        en: "Signature does not verify: records were removed, added or reordered, or leaf hashes changed"
+    }
+    PrBadSignature { zh: "签名无效", en: "Signature does not verify" }
+    PrUnverifiable { zh: "无法核验签名：所需的公钥、树头或叶哈希无法读取", en: "Signature not checked: the key, the tree head or a leaf hash it needs cannot be read" }
+    PrInvalidKind { zh: "记录类型“{kind}”无效", en: "Invalid record kind “{kind}”" }
+    PrInvalidId { zh: "记录编号无效", en: "Invalid record id" }
+    PrInvalidRecord { zh: "记录内容无效", en: "Invalid record content" }
+    PrNotCanonical { zh: "内容不是规范 JSON", en: "The content is not canonical JSON" }
+    PrLeafHashMismatch {
+        zh: "内容被改动：按内容计算的叶哈希 {computed} 与记录的叶哈希 {recorded} 不符",
+        en: "Content altered: it hashes to {computed}, but the recorded leaf hash is {recorded}"
+    }
+    PrIndexOutOfRange { zh: "索引 {index} 超出日志大小 {size}", en: "Index {index} is outside the log of size {size}" }
+    PrOutOfOrder { zh: "顺序错误：索引 {index} 排在索引 {previous} 之后（记录被调换或重复）", en: "Out of order: index {index} comes after index {previous} (records reordered or duplicated)" }
+    PrMissingRecords { zh: "完整导出缺少索引 {from}–{to} 的记录", en: "Records {from}–{to} are missing from a full export" }
+    PrInclusionProof { zh: "包含性证明不成立：{detail}", en: "Inclusion proof fails: {detail}" }
+    PrMissingInclusionProof { zh: "缺少包含性证明", en: "Inclusion proof missing" }
+    PrConsistencyProof { zh: "一致性证明不成立：{detail}", en: "Consistency proof fails: {detail}" }
+    PrRootMismatch { zh: "由全部记录重建的根哈希 {computed} 与签名的根哈希 {signed} 不符", en: "The root rebuilt from all records is {computed}; the signed root is {signed}" }
+    PfIndexOutOfRange { zh: "索引 {index} 超出大小 {size}", en: "index {index} is out of range for size {size}" }
+    PfSizeBeyondTree { zh: "大小 {size} 超过现有的 {available} 个叶", en: "size {size} is beyond the {available} leaves" }
+    PfOldSizeGreater { zh: "旧大小 {old} 大于新大小 {new}", en: "old size {old} is larger than new size {new}" }
+    PfWrongProofLength { zh: "证明有 {actual} 个哈希，应为 {expected} 个", en: "the proof has {actual} hashes, {expected} expected" }
+    PfRootMismatch { zh: "推出的根哈希 {computed} 与签名的根哈希 {expected} 不符", en: "it leads to root {computed}, but the signed root is {expected}" }
+    PfOldRootMismatch { zh: "推出的旧根 {computed} 与 {expected} 不符", en: "it leads to old root {computed}, expected {expected}" }
+    PfNewRootMismatch { zh: "推出的新根 {computed} 与 {expected} 不符", en: "it leads to new root {computed}, expected {expected}" }
+
+    // Exports from the room
+    VerifyLink { zh: "核验", en: "verify" }
+    VerifyLinkTitle { zh: "在浏览器中核验此记录的防篡改证明", en: "Check this record's tamper-evidence proof in the browser" }
+    VerifiableRecord { zh: "可核验记录", en: "Verifiable record" }
+    DownloadExport { zh: "下载可核验记录", en: "Download verifiable export" }
+    VerifyInBrowser { zh: "在浏览器中核验", en: "Verify in browser" }
+    ExportHint {
+        zh: "导出文件包含本会话的全部记录及其防篡改证明，可在“核验记录”页面或用 jiliang verify 命令离线核验。",
+        en: "The export holds every record of this session with its tamper-evidence proofs; check it on the “Verify records” page or offline with jiliang verify."
+    }
+    Preparing { zh: "正在准备…", en: "Preparing…" }
+    DownloadThis { zh: "下载此文件", en: "Download this file" }
 }

@@ -15,3 +15,4 @@ pub mod reset;
 pub mod room;
 pub mod sessions;
 pub mod status;
+pub mod verify;

@@ -22,18 +22,23 @@ use leptos::html;
 use leptos::leptos_dom::helpers::{request_animation_frame, window_event_listener};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::Deserialize;
 
 use crate::api::{ApiError, V1, encode, use_api};
 use crate::components::badges::RoleBadges;
+use crate::components::ledger_report::{Loaded, Source, parse_export};
 use crate::components::session_bits::{StateBadge, lab_names};
 use crate::components::states::{ErrorBox, Loading, failure_view};
 use crate::i18n::{I18n, Msg, use_i18n};
 use crate::net::room::{Conn, Pending, RoomHandle, Stop};
+use crate::pages::verify::use_hold_export;
 use crate::session::use_session;
-use crate::util::{dom_id, duration_text, local_hm, local_time, local_time_seconds};
+use crate::util::{
+    dom_id, duration_text, local_hm, local_time, local_time_seconds, save_text_file,
+};
 
 #[component]
 pub fn RoomPage() -> impl IntoView {
@@ -552,7 +557,7 @@ fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
                         <p class="chat-empty muted">{move || i18n.t(Msg::ChatEmpty)}</p>
                     })}
                     <For each=move || s.events.get() key=|e| e.seq let:e>
-                        {event_line(e, &me_ev, i18n)}
+                        {event_line(e, &me_ev, true, i18n)}
                     </For>
                     <For each=move || s.outbox.get() key=|p| p.client_id.clone() let:p>
                         <PendingLine p=p/>
@@ -572,7 +577,7 @@ fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
 }
 
 /// One line of the timeline: a chat message, or a small system line.
-fn event_line(e: RoomEvent, me: &str, i18n: I18n) -> AnyView {
+fn event_line(e: RoomEvent, me: &str, live: bool, i18n: I18n) -> AnyView {
     let at = e.at.unix_timestamp();
     let time = local_hm(at);
     let full = local_time_seconds(at);
@@ -583,12 +588,14 @@ fn event_line(e: RoomEvent, me: &str, i18n: I18n) -> AnyView {
         .unwrap_or_default();
     let mine = e.author.as_ref().is_some_and(|a| a.id.to_string() == me);
     let seq = e.seq.to_string();
+    let verify = verify_link(&e.id.to_string(), live, i18n);
     match e.body {
         EventBody::Chat { text } => view! {
             <div class="msg" class:mine=mine data-testid="chat-message" data-seq=seq>
                 <div class="msg-head">
                     <span class="msg-author">{name}</span>
                     <time class="msg-time" title=full>{time}</time>
+                    {verify}
                 </div>
                 <div class="msg-text" data-testid="chat-text">{text}</div>
             </div>
@@ -604,6 +611,7 @@ fn event_line(e: RoomEvent, me: &str, i18n: I18n) -> AnyView {
                 <p class="sys" data-testid="system-line" data-seq=seq>
                     {move || i18n.tf(msg, &[("name", &name)])}
                     " · "<time title=full>{time}</time>
+                    " · "{verify}
                 </p>
             }
             .into_any()
@@ -618,12 +626,36 @@ fn event_line(e: RoomEvent, me: &str, i18n: I18n) -> AnyView {
                 <p class="sys sys-state" data-testid="system-line" data-seq=seq>
                     {move || i18n.tf(msg, &[("name", &name), ("state", &to)])}
                     " · "<time title=full>{time}</time>
+                    " · "{verify}
                 </p>
             }
             .into_any()
         }
         // A kind from a newer server: nothing to show in this build.
         EventBody::Unknown => ().into_any(),
+    }
+}
+
+/// The small "verify" link of a stored event: its record in the ledger,
+/// checked in the browser.
+/// From the live room it opens in a new tab, so the room (and its
+/// socket) stays where it is.
+fn verify_link(event_id: &str, live: bool, i18n: I18n) -> AnyView {
+    let href = format!("/verify/room_event/{event_id}");
+    let title = move || i18n.t(Msg::VerifyLinkTitle);
+    if live {
+        view! {
+            <a href=href class="verify-link" data-testid="verify-link" title=title
+                target="_blank" rel="noopener">{move || i18n.t(Msg::VerifyLink)}</a>
+        }
+        .into_any()
+    } else {
+        view! {
+            <A href=href attr:class="verify-link" attr:data-testid="verify-link" attr:title=title>
+                {move || i18n.t(Msg::VerifyLink)}
+            </A>
+        }
+        .into_any()
     }
 }
 
@@ -727,6 +759,100 @@ async fn load_timeline(api: crate::api::Api, id: String) -> Result<Vec<RoomEvent
     Ok(all)
 }
 
+/// "Download verifiable export" and "Verify in browser": the session's
+/// ledger export, saved as a file or handed to `/verify` in memory.
+#[component]
+fn ExportActions(id: String, title: String) -> impl IntoView {
+    let i18n = use_i18n();
+    let api = use_api();
+    let navigate = use_navigate();
+    let hold_export = use_hold_export();
+    let busy = RwSignal::new(None::<&'static str>);
+    let error = RwSignal::new(None::<ApiError>);
+    let path = format!("{V1}/sessions/{}/export", encode(&id));
+    let fetch = {
+        let path = path.clone();
+        move || {
+            let path = path.clone();
+            async move { api.get_text(&path).await }
+        }
+    };
+    let download = {
+        let fetch = fetch.clone();
+        let id = id.clone();
+        move |_| {
+            let fetch = fetch.clone();
+            let name = format!("jiliang-session-{id}.json");
+            busy.set(Some("download"));
+            error.set(None);
+            spawn_local(async move {
+                let r = fetch().await;
+                busy.set(None);
+                match r {
+                    Ok(text) => {
+                        if let Err(e) = save_text_file(&name, &text, "application/json") {
+                            error.set(Some(ApiError::Network(e)));
+                        }
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+    };
+    let verify = move |_| {
+        let fetch = fetch.clone();
+        let id = id.clone();
+        let title = title.clone();
+        let navigate = navigate.clone();
+        let hold_export = hold_export.clone();
+        busy.set(Some("verify"));
+        error.set(None);
+        spawn_local(async move {
+            let r = fetch().await;
+            busy.set(None);
+            match r {
+                Ok(text) => match parse_export(&text) {
+                    Ok(bundle) => {
+                        hold_export(Loaded {
+                            bundle,
+                            text,
+                            source: Source::Session { id, title },
+                        });
+                        navigate("/verify", NavigateOptions::default());
+                    }
+                    Err(e) => error.set(Some(ApiError::Decode(format!("{e:?}")))),
+                },
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let label = move |which: &'static str, msg: Msg| {
+        move || {
+            if busy.get() == Some(which) {
+                i18n.t(Msg::Preparing)
+            } else {
+                i18n.t(msg)
+            }
+        }
+    };
+    view! {
+        <section class="export-actions" data-testid="export-actions" aria-label=move || i18n.t(Msg::VerifiableRecord)>
+            <div class="button-row">
+                <button type="button" class="secondary" data-testid="download-export"
+                    disabled=move || busy.get().is_some() on:click=download>
+                    {label("download", Msg::DownloadExport)}
+                </button>
+                <button type="button" class="secondary" data-testid="verify-export"
+                    disabled=move || busy.get().is_some() on:click=verify>
+                    "✓ "{label("verify", Msg::VerifyInBrowser)}
+                </button>
+            </div>
+            <p class="muted small">{move || i18n.t(Msg::ExportHint)}</p>
+            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+        </section>
+    }
+}
+
 /// The read-only record: an ended session, or one the person oversees.
 #[component]
 fn RecordView(
@@ -789,6 +915,7 @@ fn RecordView(
                 <dt>{move || i18n.t(Msg::Lasted)}</dt>
                 <dd data-testid="lasted">{move || lasted.map_or_else(|| "—".to_owned(), |m| duration_text(m, i18n.locale()))}</dd>
             </dl>
+            <ExportActions id=info.id.to_string() title=info.title.clone()/>
             {move || {
                 // A line can have reached the log just before the end (its
                 // answer still on the way when the page stopped): then it
@@ -837,7 +964,7 @@ fn RecordView(
                             }
                             view! {
                                 <div class="chat-log record-log" data-testid="chat-log" role="log">
-                                    {shown.into_iter().map(|e| event_line(e, &me, i18n)).collect_view()}
+                                    {shown.into_iter().map(|e| event_line(e, &me, false, i18n)).collect_view()}
                                 </div>
                             }.into_any()
                         }
