@@ -99,4 +99,7 @@ build_front_end() {
   # Trunk runs cargo with --offline, so the registry must be fetched first.
   cargo fetch --locked >/dev/null
   trunk build
+  # Pre-compressed copies: served as-is to browsers that accept gzip, so the
+  # server never compresses the 2 MB bundle per download.
+  gzip -9kf dist/*.wasm dist/*.js dist/*.css
 }

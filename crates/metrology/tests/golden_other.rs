@@ -459,7 +459,11 @@ fn arithmetic_mean_median_algorithm_a_and_bilateral() {
         },
     )
     .expect("median");
-    rel(asym.u, (std::f64::consts::PI / 2.0).sqrt() * 1.483 * 0.1 / 5f64.sqrt(), 1e-12);
+    rel(
+        asym.u,
+        (std::f64::consts::PI / 2.0).sqrt() * 1.483 * 0.1 / 5f64.sqrt(),
+        1e-12,
+    );
     rel(m.doe[1].u_d, (0.04 + m.u * m.u).sqrt(), 1e-14);
     let a = reference_value(&labs, &with_method(KcrvMethod::AlgorithmA)).expect("A");
     assert!(a.value > 9.9 && a.value < 10.5);

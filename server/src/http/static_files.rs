@@ -34,6 +34,8 @@ impl StaticFiles {
         Self {
             dir: dir.to_path_buf(),
             service: ServeDir::new(dir)
+                // scripts/ writes `*.gz` beside the hashed assets.
+                .precompressed_gzip()
                 .append_index_html_on_directories(true)
                 .fallback(ServeFile::new(index)),
         }
