@@ -22,7 +22,9 @@ export async function startServer({ seed = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' };
+  // The embedded default, whatever the CI environment names for the service tests.
   delete env.DATABASE_URL;
+  delete env.JILIANG_BUS;
   const run = (args) => new Promise((ok, fail) => {
     const p = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
