@@ -161,6 +161,17 @@ async fn writer(store: Store, bus: Bus, mut rx: mpsc::Receiver<Job>) {
 
 type DupKey = (Uuid, Uuid, String);
 
+/// The writer's transactions read before they write. On SQLite a deferred
+/// transaction that another connection commits under then fails to upgrade
+/// ("database is locked", SQLITE_BUSY_SNAPSHOT) without waiting; IMMEDIATE
+/// takes the write lock first, so it waits its turn (busy_timeout) instead.
+fn begin_write(store: &Store) -> &'static str {
+    match store.backend() {
+        crate::store::Backend::Sqlite => "BEGIN IMMEDIATE",
+        crate::store::Backend::Postgres => "BEGIN",
+    }
+}
+
 /// Store a batch of non-state events in one transaction with a handful of
 /// statements — one query for earlier copies of the batch's client
 /// messages, one counter update per room, one for the ledger, two
@@ -177,8 +188,9 @@ async fn store_bulk(
     let key = |a: &Append| -> Option<DupKey> {
         Some((a.session, a.author.as_ref()?.id, a.client_id.clone()?))
     };
+    let begin = begin_write(store);
     with_db!(store, |p| {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(begin).await?;
         // 1. Client messages stored before (a resend after a reconnect).
         // The three IN lists let both databases walk the unique index on
         // (session_id, author_id, client_id); exact keys are matched below.
@@ -451,8 +463,9 @@ async fn store_batch(
     store: &Store,
     appends: &[Append],
 ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+    let begin = begin_write(store);
     with_db!(store, |p| {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_with(begin).await?;
         let mut out = Vec::with_capacity(appends.len());
         for a in appends {
             let author_id = a.author.as_ref().map(|x| x.id);
