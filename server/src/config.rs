@@ -27,7 +27,7 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Create the demo province (institutions, people) if it is not there yet; prints the demo logins.
-    SeedDemo(DatabaseArgs),
+    SeedDemo(SeedArgs),
     /// Reference value, degrees of equivalence and PT scores (En, z, z′, ζ) from a CSV of results.
     Compare(CompareArgs),
     /// Combined and expanded uncertainty of a budget (GUM, JJF 1059.1) from a CSV.
@@ -45,6 +45,16 @@ pub struct DatabaseArgs {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Only seed a database that has no people yet (what `scripts/run` does),
+    /// so a demo that has been used and changed is left as it is.
+    #[arg(long)]
+    pub if_empty: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -237,16 +237,21 @@ impl fmt::Display for SeedReport {
             self.people_existing
         )?;
         writeln!(f, "demo logins (password for all: {DEMO_PASSWORD}):")?;
-        for (username, name, inst, roles, what) in PEOPLE {
-            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            writeln!(
-                f,
-                "  {username:<15} {name}  {inst}  [{}]  {what}",
-                roles.join(", ")
-            )?;
-        }
-        Ok(())
+        f.write_str(&logins())
     }
+}
+
+/// The demo accounts, one line each.
+pub fn logins() -> String {
+    let mut text = String::new();
+    for (username, name, inst, roles, what) in PEOPLE {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        text.push_str(&format!(
+            "  {username:<15} {name}  {inst}  [{}]  {what}\n",
+            roles.join(", ")
+        ));
+    }
+    text
 }
 
 #[derive(Debug, thiserror::Error)]

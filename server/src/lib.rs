@@ -70,6 +70,12 @@ pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunErro
         state.shutdown.clone(),
         &state.tasks,
     );
+    auth::sweeper::spawn(
+        state.store.clone(),
+        std::time::Duration::from_secs(15 * 60),
+        state.shutdown.clone(),
+        &state.tasks,
+    );
     let app = http::app(state.clone());
     let shutdown = state.shutdown.clone();
     // Room frames are small and latency matters more than packet count:

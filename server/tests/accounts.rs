@@ -109,6 +109,71 @@ backend_tests!(repeated_failures_lock_the_account, |backend| async move {
 });
 
 backend_tests!(
+    one_failure_counter_per_account_and_per_address,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let anon = Client::new(&server.base);
+        // Username and e-mail name the same account: they share its counter.
+        for login in [
+            "tech",
+            "tech",
+            "Tech@Demo.Jiliang.CN",
+            "tech@demo.jiliang.cn",
+        ] {
+            let bad = json!({"login": login, "password": "Not-the-password-1"});
+            assert_eq!(anon.post("/api/v1/auth/login", &bad).await.status(), 401);
+        }
+        let bad = json!({"login": "tech@demo.jiliang.cn", "password": "Not-the-password-1"});
+        assert_eq!(anon.post("/api/v1/auth/login", &bad).await.status(), 429);
+        let right = json!({"login": "tech", "password": DEMO_PASSWORD});
+        assert_eq!(
+            anon.post("/api/v1/auth/login", &right).await.status(),
+            429,
+            "locked by e-mail means locked by username too"
+        );
+
+        // Five failures so far from this address; 25 more, sent at once, make
+        // the 30 that lock it: every one is counted even when they race.
+        let mut tries = tokio::task::JoinSet::new();
+        for i in 0..25 {
+            let anon = anon.clone();
+            tries.spawn(async move {
+                let bad = json!({"login": format!("nobody{i}"), "password": "Not-the-password-1"});
+                anon.post("/api/v1/auth/login", &bad)
+                    .await
+                    .status()
+                    .as_u16()
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(status) = tries.join_next().await {
+            statuses.push(status.expect("task"));
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            1,
+            "exactly the 30th failure locks: {statuses:?}"
+        );
+        let res = anon
+            .post(
+                "/api/v1/auth/login",
+                &json!({"login": "expert", "password": DEMO_PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), 429, "the address is locked for everyone");
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("secs");
+        assert!((850..=900).contains(&retry), "{retry}");
+        server.stop().await;
+    }
+);
+
+backend_tests!(
     writes_need_the_csrf_token_and_the_same_origin,
     |backend| async move {
         let Some(server) = TestServer::start_seeded(backend).await else {
@@ -204,6 +269,61 @@ backend_tests!(
         let changed = events(&admin, "role_changed").await;
         assert_eq!(changed[0]["detail"], "technician → technician, trainee");
         assert_eq!(changed[0]["actor_name"], "王建国");
+        server.stop().await;
+    }
+);
+
+backend_tests!(
+    a_deactivated_institution_stops_its_people,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let admin = server.login("admin").await;
+        let tech = server.login("min.tech").await;
+        let min = server.institution_id("岷县计量检定所").await;
+        let res = admin
+            .patch(
+                &format!("/api/v1/institutions/{min}"),
+                &json!({"active": false}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let res = tech.get("/api/v1/auth/me").await;
+        assert_eq!(res.status(), 401, "their open session ends");
+        let login = json!({"login": "min.tech", "password": DEMO_PASSWORD});
+        let res = Client::new(&server.base)
+            .post("/api/v1/auth/login", &login)
+            .await;
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("机构已停用")),
+            "{body}"
+        );
+        // No new sessions with it either.
+        let expert = server.login("expert").await;
+        let res = expert
+            .post(
+                "/api/v1/sessions",
+                &json!({"title": "远程检定", "scheduled_start": "2030-01-01T08:00:00Z",
+                        "duration_minutes": 60, "lab_ids": [min]}),
+            )
+            .await;
+        assert_eq!(res.status(), 422);
+        let body: Value = res.json().await.expect("json");
+        assert!(body["message"].to_string().contains("已停用"), "{body}");
+        // Reactivated, the lab works again; nothing was lost.
+        let res = admin
+            .patch(
+                &format!("/api/v1/institutions/{min}"),
+                &json!({"active": true}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        Client::login(&server.base, "min.tech", DEMO_PASSWORD).await;
         server.stop().await;
     }
 );
@@ -314,8 +434,19 @@ backend_tests!(admin_reset_and_own_password_change, |backend| async move {
         401,
         "sessions end on reset"
     );
-
     let anon = Client::new(&server.base);
+    let before_link = anon
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "wen.tech", "password": DEMO_PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        before_link.status(),
+        401,
+        "the old password stops working as soon as a reset is issued"
+    );
+
     let info = anon.json(&format!("/api/v1/tokens/{token}")).await;
     assert_eq!(info["purpose"], "reset");
     assert_eq!(info["username"], "wen.tech");

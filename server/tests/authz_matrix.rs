@@ -361,11 +361,10 @@ async fn setup(server: &TestServer) -> Ids {
     }
 }
 
-#[tokio::test]
-async fn every_endpoint_by_every_role() {
-    let server = TestServer::start_seeded(Backend::Sqlite)
-        .await
-        .expect("sqlite");
+backend_tests!(every_endpoint_by_every_role, |backend| async move {
+    let Some(server) = TestServer::start_seeded(backend).await else {
+        return;
+    };
     let ids = setup(&server).await;
 
     // Every documented endpoint has a rule.
@@ -450,7 +449,7 @@ async fn every_endpoint_by_every_role() {
         assert_eq!(client.get("/healthz").await.status(), 200);
     }
     server.stop().await;
-}
+});
 
 /// An expert may invite technicians and trainees, never administrators or experts.
 #[tokio::test]

@@ -85,4 +85,16 @@ fn migrate_and_seed_demo_on_a_fresh_sqlite_file() {
     assert!(out.contains("12 institutions created"), "{out}");
     let o = jiliang(&["seed-demo", "--database-url", &url]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("0 institutions created"));
+    // What `scripts/run` does on every start: a used database is left alone.
+    let o = jiliang(&["seed-demo", "--if-empty", "--database-url", &url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("demo data left as it is"), "{out}");
+    assert!(
+        out.contains("expert"),
+        "the demo logins are still listed: {out}"
+    );
+    let other = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let o = jiliang(&["seed-demo", "--if-empty", "--database-url", &other]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("12 institutions created"));
 }

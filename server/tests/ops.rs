@@ -187,6 +187,17 @@ async fn static_front_end_with_spa_fallback_caching_and_compression() {
         res.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
+    // A hashed asset that is not there (an old bundle after a deploy) is a
+    // 404, not the page marked immutable.
+    let res = client
+        .get(server.url("/app-fedcba9876543210_bg.wasm"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get("cache-control").is_none());
+    let body: ErrorBody = res.json().await.expect("json");
+    assert_eq!(body.code, "not_found");
     // Compressed when the client accepts it (large enough responses only).
     let res = client
         .get(server.url("/api/openapi.json"))

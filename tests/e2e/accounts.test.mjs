@@ -86,6 +86,20 @@ test('each role logs in to its own dashboard and logs out', async (t) => {
   await page.getByTestId('dash-labs').getByText('通渭县计量检定所').waitFor();
   assert.equal(await page.getByTestId('dash-admin').count(), 0);
   assert.match(await page.getByTestId('userbar').innerText(), /李明华[\s\S]*专家/);
+  // Upcoming sessions: none yet, then the soonest first.
+  await page.getByTestId('upcoming-empty').waitFor();
+  const expertApi = await apiSession('expert');
+  const inHours = (h) => new Date(Date.now() + h * 3600e3).toISOString();
+  for (const [title, h] of [['压力表检定指导', 48], ['天平校准答疑', 2]]) {
+    await expertApi.post('/api/v1/sessions', {
+      title, scheduled_start: inHours(h), duration_minutes: 60, lab_ids: [ids['秦安县计量检定所']],
+    });
+  }
+  await page.reload();
+  const upcoming = page.getByTestId('upcoming-list').getByTestId('session-card');
+  await upcoming.first().waitFor();
+  assert.deepEqual(await upcoming.evaluateAll((els) => els.map((e) => e.dataset.title)),
+    ['天平校准答疑', '压力表检定指导']);
   await logout(page);
 
   await login(page, 'tech');
@@ -93,6 +107,8 @@ test('each role logs in to its own dashboard and logs out', async (t) => {
   await lab.getByText('秦安县计量检定所').waitFor();
   assert.match(await page.getByTestId('dash-chain').innerText(), /天水市计量测试所[\s\S]*甘肃省计量研究院[\s\S]*0931/);
   await page.getByTestId('dash-colleagues').getByText('吴晓燕').waitFor();
+  // The lab's technician sees the sessions scheduled with it.
+  await page.getByTestId('upcoming-list').getByText('天平校准答疑').waitFor();
   assert.equal(await page.getByTestId('dash-labs').count(), 0);
   assert.equal(await page.getByTestId('dash-admin').count(), 0);
   // Technicians see their lab's people but no audit log.
@@ -297,11 +313,24 @@ test('a session ended elsewhere sends the person to the login page with a notice
   // An administrator issues a reset link: the person's sessions end.
   const admin = await apiSession('admin');
   const { items: [person] } = await admin.get('/api/v1/users?q=min.tech');
-  await admin.post(`/api/v1/users/${person.id}/password-reset`);
+  const { link } = await admin.post(`/api/v1/users/${person.id}/password-reset`);
   await page.locator('.mainnav').getByRole('link', { name: '机构' }).click();
   await page.getByTestId('session-ended').waitFor();
   assert.match(page.url(), /\/login\?next=%2Finstitutions$/);
   assert.equal(await page.getByTestId('userbar').count(), 0);
+  // The old password stopped working with the reset; the person sets a new
+  // one through the link (here the same, so later tests can still log in).
+  await page.getByTestId('login-name').fill('min.tech');
+  await page.getByTestId('login-password').fill(PASSWORD);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('form-error').getByText('用户名或密码不正确。').waitFor();
+  const token = link.split('/').pop();
+  const done = await fetch(`${server.url}/api/v1/password-resets/${token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ password: PASSWORD }),
+  });
+  assert.equal(done.status, 204, await done.text());
   // Logging in again returns to where they were.
   await page.getByTestId('login-name').fill('min.tech');
   await page.getByTestId('login-password').fill(PASSWORD);
@@ -387,5 +416,25 @@ test('management pages fit a 360 px phone; screenshots', async (t) => {
   await noHorizontalScroll(page, 'technician dashboard');
   await screenshot(page, 'accounts-dashboard-tech-360');
   await logout(page);
+
+  // The pages people reach before they have an account fit too.
+  await page.goto(`${server.url}/login`);
+  await page.getByTestId('login-form').waitFor();
+  await noHorizontalScroll(page, '/login');
+  await screenshot(page, 'accounts-login-360');
+  const admin = await apiSession('admin');
+  const invitation = await admin.post('/api/v1/invitations', {
+    display_name: '窄屏测试', email: 'narrow-screen@example.cn',
+    institution_id: ids['秦安县计量检定所'], roles: ['trainee'],
+  });
+  await page.goto(invitation.link);
+  await page.getByTestId('accept-form').waitFor();
+  await noHorizontalScroll(page, 'an invitation link');
+  const { items: [person] } = await admin.get('/api/v1/users?q=wen.tech');
+  const reset = await admin.post(`/api/v1/users/${person.id}/password-reset`);
+  await page.goto(reset.link);
+  await page.getByTestId('reset-password-form').waitFor();
+  await noHorizontalScroll(page, 'a password-reset link');
+  await screenshot(page, 'accounts-reset-360');
   await page.setViewportSize({ width: 1280, height: 800 });
 });

@@ -195,6 +195,8 @@ catalog! {
     DashColleagues { zh: "我的同事", en: "My colleagues" }
     NoColleagues { zh: "您的实验室暂无其他成员。", en: "No one else works in your lab yet." }
     DashLearning { zh: "我的学习", en: "My learning" }
+    DashUpcoming { zh: "即将开始的会话", en: "Upcoming sessions" }
+    AllSessions { zh: "全部会话", en: "All sessions" }
     NoCoursesYet { zh: "尚未为您分配课程。分配后会显示在这里。", en: "No courses assigned yet. They will appear here once assigned." }
     DashProfile { zh: "我的资料", en: "My profile" }
     EditProfile { zh: "修改资料", en: "Edit profile" }
@@ -206,7 +208,7 @@ catalog! {
         zh: "您可以查看的计量机构。在您管理的机构上点击“管理”可添加下级、编辑、移动或停用。",
         en: "The metrology institutions you can see. Use “Manage” on one you administer to add a child, edit, move or deactivate it."
     }
-    NoInstitutions { zh: "暂无可显示的机构。", en: "No institutions to show." }
+    NoInstitutions { zh: "暂无可显示的机构。若这不符合预期，请联系管理员检查您账户所属的机构。", en: "No institutions to show. If that is unexpected, ask an administrator to check which institution your account belongs to." }
     ExpandAll { zh: "全部展开", en: "Expand all" }
     CollapseAll { zh: "全部折叠", en: "Collapse all" }
     ExpandNamed { zh: "展开 {name}", en: "Expand {name}" }
@@ -226,6 +228,7 @@ catalog! {
     ConfirmReactivateInstitution { zh: "确定重新启用“{name}”吗？", en: "Reactivate “{name}”?" }
     ChildInstitutions { zh: "下级机构", en: "Institutions below" }
     NoPeopleHere { zh: "该机构暂无人员。可在“人员”页面邀请。", en: "No one works here yet. Invite people from the People page." }
+    NoPeopleHereAsk { zh: "该机构暂无人员。如需添加，请联系上级机构的管理员。", en: "No one works here yet. To add people, ask an administrator of the institution above." }
 
     // People
     PeopleTitle { zh: "人员", en: "People" }
@@ -250,8 +253,8 @@ catalog! {
     ConfirmReactivatePerson { zh: "确定重新启用“{name}”的账户吗？", en: "Reactivate {name}'s account?" }
     IssueReset { zh: "签发重置链接", en: "Issue reset link" }
     ConfirmReset {
-        zh: "为“{name}”签发密码重置链接？其当前所有会话将立即结束。",
-        en: "Issue a password-reset link for {name}? All their current sessions end now."
+        zh: "为“{name}”签发密码重置链接？其当前密码立即失效，所有会话立即结束，直到其通过链接设置新密码。",
+        en: "Issue a password-reset link for {name}? Their current password stops working and all their sessions end now, until they set a new one through the link."
     }
     ResetLinkInstructions {
         zh: "请把此链接发送给{name}（服务器不会发送邮件或短信）。链接只显示这一次，只能使用一次。",

@@ -406,6 +406,62 @@ fn SessionsShortcuts() -> impl IntoView {
                 </A>
             </div>
         </section>
+        <UpcomingSessions can_host=caps.host_sessions/>
     }
     .into_any()
+}
+
+/// How many upcoming sessions the home page lists.
+const UPCOMING_ON_DASHBOARD: usize = 5;
+
+/// The next sessions the person hosts or whose lab takes part, soonest
+/// first, with the way to schedule one when there are none.
+#[component]
+fn UpcomingSessions(can_host: bool) -> impl IntoView {
+    use crate::components::session_bits::SessionCard;
+    use jiliang_protocol::sessions::SessionInfo;
+    let i18n = use_i18n();
+    let api = use_api();
+    let list = LocalResource::new(move || async move {
+        // The API lists newest first; the page needs the soonest, so take
+        // the whole (short) list of scheduled sessions and sort it here.
+        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=scheduled&limit=100"))
+            .await
+    });
+    let retry = Callback::new(move |_| list.refetch());
+    view! {
+        <section class="dash-section" data-testid="dash-upcoming">
+            <h2>{move || i18n.t(Msg::DashUpcoming)}</h2>
+            {move || match list.get() {
+                None => view! { <Loading/> }.into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e retry=retry/> }.into_any(),
+                Some(Ok(items)) if items.is_empty() => {
+                    let msg = if can_host { Msg::NoUpcomingSessionsHost } else { Msg::NoUpcomingSessions };
+                    view! {
+                        <div class="empty-note" data-testid="upcoming-empty">
+                            <p>{move || i18n.t(msg)}</p>
+                            <A href=if can_host { "/sessions" } else { "/help" } attr:class="button secondary">
+                                {move || i18n.t(if can_host { Msg::AllSessions } else { Msg::GoToHelp })}
+                            </A>
+                        </div>
+                    }
+                    .into_any()
+                }
+                Some(Ok(mut items)) => {
+                    items.sort_by_key(|s| s.scheduled_start);
+                    let more = items.len() > UPCOMING_ON_DASHBOARD;
+                    items.truncate(UPCOMING_ON_DASHBOARD);
+                    view! {
+                        <ul class="session-list" data-testid="upcoming-list">
+                            {items.into_iter().map(|s| view! { <SessionCard s=s/> }).collect_view()}
+                        </ul>
+                        {more.then(|| view! {
+                            <p><A href="/sessions">{move || i18n.t(Msg::AllSessions)}</A></p>
+                        })}
+                    }
+                    .into_any()
+                }
+            }}
+        </section>
+    }
 }

@@ -91,6 +91,7 @@ fn Detail(view: InstitutionView, all: Vec<InstitutionView>, reload: Callback<()>
         })
     });
     let manage = session.caps().manage_institutions && view.can_manage;
+    let can_invite = session.caps().invite;
     let children: Vec<InstitutionView> = all
         .iter()
         .filter(|v| v.institution.parent_id == Some(inst.id))
@@ -177,7 +178,7 @@ fn Detail(view: InstitutionView, all: Vec<InstitutionView>, reload: Callback<()>
                     None => view! { <Loading/> }.into_any(),
                     Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
                     Some(Ok(list)) if list.is_empty() => view! {
-                        <p class="muted">{move || i18n.t(Msg::NoPeopleHere)}</p>
+                        <p class="muted">{move || i18n.t(if can_invite { Msg::NoPeopleHere } else { Msg::NoPeopleHereAsk })}</p>
                     }.into_any(),
                     Some(Ok(list)) => view! {
                         <ul class="people-list">

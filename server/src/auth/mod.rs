@@ -6,6 +6,7 @@
 pub mod password;
 pub mod principal;
 pub mod request_meta;
+pub mod sweeper;
 pub mod token;
 
 pub use principal::Principal;

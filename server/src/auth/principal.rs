@@ -21,6 +21,9 @@ use crate::store::institutions::now;
 
 /// A session ends after this long without a request…
 pub const IDLE_TIMEOUT: Duration = Duration::hours(12);
+/// …or this long after login, however active. The cookie lives this long
+/// too: the server, not the browser, decides when a session is idle.
+pub const MAX_LIFETIME: Duration = Duration::days(30);
 /// …and is not extended more often than this (saves a write per request).
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
@@ -113,13 +116,18 @@ pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> 
     }
     let own = store.get_institution(user.institution_id).await?;
     let chain = store.institution_chain(&own.path).await?;
+    if chain.iter().any(|i| !i.institution.active) {
+        store.delete_user_sessions(user.id, None).await?;
+        return Err(institution_inactive());
+    }
     let directory = chain
         .iter()
         .find(|i| i.institution.level == InstitutionLevel::Provincial)
         .map(|i| i.path.clone())
         .unwrap_or_else(|| own.path.clone());
     if now - session.last_seen_at > TOUCH_EVERY {
-        store.touch_session(&token_hash, now + IDLE_TIMEOUT).await?;
+        let until = (now + IDLE_TIMEOUT).min(session.created_at + MAX_LIFETIME);
+        store.touch_session(&token_hash, until).await?;
     }
     Ok(Principal {
         user,
@@ -129,4 +137,12 @@ pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> 
         token_hash,
         csrf_token: session.csrf_token,
     })
+}
+
+/// Refusal for people whose institution (or one above it) is deactivated.
+pub fn institution_inactive() -> AppError {
+    AppError::UnauthenticatedBecause(Text::new(
+        "您所在的机构已停用，请联系上级机构的管理员。",
+        "Your institution has been deactivated; contact an administrator of the institution above it.",
+    ))
 }

@@ -67,7 +67,7 @@ impl Failure {
 enum ServerCommand {
     Serve(ServeArgs),
     Migrate(DatabaseArgs),
-    SeedDemo(DatabaseArgs),
+    SeedDemo(crate::config::SeedArgs),
     VerifyDb(crate::config::VerifyArgs),
 }
 
@@ -224,8 +224,21 @@ async fn migrate(args: DatabaseArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn seed_demo(args: DatabaseArgs) -> Result<(), String> {
-    let store = open_store(&args).await?;
+async fn seed_demo(args: crate::config::SeedArgs) -> Result<(), String> {
+    let store = open_store(&args.database).await?;
+    if args.if_empty {
+        let people = store.count_people().await.map_err(|e| e.to_string())?;
+        if people > 0 {
+            out(&format!(
+                "the database already holds {people} people: demo data left as it is\n\
+                 demo logins, unless changed since (password {}):\n{}",
+                crate::demo::DEMO_PASSWORD,
+                crate::demo::logins()
+            ));
+            store.close().await;
+            return Ok(());
+        }
+    }
     let report = crate::demo::seed(&store).await.map_err(|e| e.to_string())?;
     out(&report.to_string());
     store.close().await;

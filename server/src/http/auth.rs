@@ -9,7 +9,7 @@ use time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::principal::IDLE_TIMEOUT;
+use crate::auth::principal::{IDLE_TIMEOUT, MAX_LIFETIME};
 use crate::auth::token::{hash_token, random_token};
 use crate::auth::{Principal, RequestMeta, SESSION_COOKIE, password};
 use crate::authz;
@@ -64,7 +64,13 @@ async fn login(
         ));
     }
     let store = &state.store;
-    let account_key = format!("account:{key}");
+    let found = store.find_user_by_login(&key).await?;
+    // One counter per account whichever of username, e-mail or phone was
+    // typed; unknown logins are counted by what was typed.
+    let account_key = match &found {
+        Some(f) => account_throttle_key(f.user.id),
+        None => format!("login:{key}"),
+    };
     let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
     for k in [&account_key, &ip_key] {
         if let Some(secs) = store.throttle_locked(k).await? {
@@ -73,14 +79,18 @@ async fn login(
             });
         }
     }
-    let found = store.find_user_by_login(&key).await?;
     let verified = password::verify(
         req.password,
         found.as_ref().and_then(|f| f.password_hash.clone()),
     )
     .await?;
-    let Some(StoredUser { user, .. }) = found.filter(|_| verified) else {
-        return Err(login_failed(&state, &meta, &key, &account_key, &ip_key).await?);
+    let user = match found.as_ref() {
+        Some(f) if verified => f.user.clone(),
+        _ => {
+            return Err(
+                login_failed(&state, &meta, &key, found.as_ref(), &account_key, &ip_key).await?,
+            );
+        }
     };
     let institution = store.get_institution(user.institution_id).await?;
     if !user.active {
@@ -97,6 +107,23 @@ async fn login(
             "该账户已停用，请联系您所在机构的管理员。",
             "This account has been deactivated; contact your institution's administrator.",
         )));
+    }
+    if store
+        .institution_chain(&institution.path)
+        .await?
+        .iter()
+        .any(|i| !i.institution.active)
+    {
+        audit_login(
+            &state,
+            &meta,
+            "login_failed",
+            &user,
+            &institution.path,
+            "institution deactivated",
+        )
+        .await?;
+        return Err(crate::auth::principal::institution_inactive());
     }
     store.throttle_clear(&account_key).await?;
     let token = random_token();
@@ -125,7 +152,7 @@ async fn login(
     let mut res = axum::Json(body).into_response();
     set_cookie(
         &mut res,
-        &session_cookie(&token, IDLE_TIMEOUT.whole_seconds(), meta.secure),
+        &session_cookie(&token, MAX_LIFETIME.whole_seconds(), meta.secure),
     );
     Ok(res)
 }
@@ -134,12 +161,12 @@ async fn login_failed(
     state: &AppState,
     meta: &RequestMeta,
     key: &str,
+    known: Option<&StoredUser>,
     account_key: &str,
     ip_key: &str,
 ) -> AppResult<AppError> {
     let store = &state.store;
-    let known = store.find_user_by_login(key).await?;
-    let (target, path) = match &known {
+    let (target, path) = match known {
         Some(k) => (
             Some(k.user.id),
             Some(store.get_institution(k.user.institution_id).await?.path),
@@ -148,7 +175,7 @@ async fn login_failed(
     };
     // The login as typed is kept for unknown accounts so an administrator
     // can see what is being tried; passwords never are.
-    let detail = match &known {
+    let detail = match known {
         Some(_) => "wrong password".to_owned(),
         None => format!("unknown account {key:?}"),
     };
@@ -156,7 +183,7 @@ async fn login_failed(
         .audit(&NewAuditEvent {
             event: "login_failed",
             target_user_id: target,
-            institution_id: known.as_ref().map(|k| k.user.institution_id),
+            institution_id: known.map(|k| k.user.institution_id),
             institution_path: path.as_deref(),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
@@ -176,7 +203,7 @@ async fn login_failed(
             .audit(&NewAuditEvent {
                 event: "lockout",
                 target_user_id: target,
-                institution_id: known.as_ref().map(|k| k.user.institution_id),
+                institution_id: known.map(|k| k.user.institution_id),
                 institution_path: path.as_deref(),
                 ip: meta.ip.as_deref(),
                 user_agent: meta.user_agent.as_deref(),
@@ -254,7 +281,7 @@ async fn change_password(
     AppJson(req): AppJson<ChangePasswordRequest>,
 ) -> AppResult<StatusCode> {
     let store = &state.store;
-    let account_key = format!("account:{}", principal.user.username);
+    let account_key = account_throttle_key(principal.user.id);
     if let Some(secs) = store.throttle_locked(&account_key).await? {
         return Err(AppError::RateLimited {
             retry_after_s: secs,
@@ -303,6 +330,11 @@ async fn audit_own(
         })
         .await?;
     Ok(())
+}
+
+/// The failed-login counter of one account.
+pub fn account_throttle_key(user_id: uuid::Uuid) -> String {
+    format!("account:{user_id}")
 }
 
 pub fn me_of(p: &Principal) -> Me {

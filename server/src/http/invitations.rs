@@ -336,7 +336,7 @@ async fn complete_reset(
     store.set_password_hash(user.id, &hash).await?;
     store.delete_user_sessions(user.id, None).await?;
     store
-        .throttle_clear(&format!("account:{}", user.username))
+        .throttle_clear(&crate::http::auth::account_throttle_key(user.id))
         .await?;
     let inst = store.get_institution(user.institution_id).await?;
     store

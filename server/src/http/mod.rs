@@ -12,13 +12,14 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::{api_not_found, method_not_allowed};
+use crate::error::{AppError, api_not_found, method_not_allowed};
 use crate::state::AppState;
 
 pub mod audit;
@@ -98,6 +99,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(origin::same_origin_writes))
+        // A bug must not cost the client its connection without a word: a
+        // panicking handler answers 500 with the usual error document.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(crate::i18n::negotiate))
         .layer(middleware::from_fn_with_state(
@@ -126,7 +130,45 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned());
+    AppError::Internal(format!("handler panicked: {what}")).into_response()
+}
+
 /// How long a request may take before the client gets a 503-style answer is
 /// not limited here: sockets are long-lived by design. Individual handlers
 /// bound their own database work instead.
 pub const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_an_error_document() {
+        async fn boom() -> &'static str {
+            panic!("index out of range")
+        }
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let res = app
+            .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(res.status(), 500);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["code"], "internal");
+        assert!(v["message"].is_string());
+    }
+}

@@ -191,7 +191,25 @@ async fn create_session(
         );
     }
     for lab in &labs {
-        checked(&state, *lab, |path| authz::schedule_with(&p, path)).await?;
+        let inst = checked(&state, *lab, |path| authz::schedule_with(&p, path)).await?;
+        // A deactivated lab (or one under a deactivated institution) takes
+        // no new work; its past sessions stay readable.
+        let chain = state.store.institution_chain(&inst.path).await?;
+        if chain.iter().any(|i| !i.institution.active) {
+            problems.add(
+                "lab_ids",
+                Text::owned(
+                    format!("{}已停用，不能安排新会话。", inst.institution.name_zh),
+                    format!(
+                        "{} is deactivated and takes no new sessions.",
+                        inst.institution
+                            .name_en
+                            .as_deref()
+                            .unwrap_or(&inst.institution.name_zh)
+                    ),
+                ),
+            );
+        }
     }
     let mut people = req.participant_ids.clone();
     people.sort();

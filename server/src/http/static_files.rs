@@ -47,6 +47,16 @@ impl StaticFiles {
             Ok(res) => res.map(Body::new),
             Err(never) => match never {},
         };
+        if is_hashed_asset(&path) && is_html(&res) {
+            // A hashed asset that is not there (a browser holding an old
+            // index.html after a deploy) must not get the page instead: marked
+            // immutable, that wrong answer would stick for a year.
+            return AppError::NotFound(Text::owned(
+                format!("没有这个文件：{path}（可能是旧版本，请刷新页面）。"),
+                format!("No such file: {path} (perhaps from an older version; reload the page)."),
+            ))
+            .into_response();
+        }
         if res.status() == StatusCode::NOT_FOUND {
             return AppError::NotFound(Text::owned(
                 format!("前端尚未构建（{} 中没有 index.html）。", self.dir.display()),
@@ -59,6 +69,13 @@ impl StaticFiles {
         }
         with_cache_headers(&path, res)
     }
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn with_cache_headers(path: &str, mut res: Response) -> Response {

@@ -425,6 +425,9 @@ async fn reset_password(
             expires_at,
         })
         .await?;
+    // A reset is often issued because a password leaked: the old one must
+    // stop working now, not when the link is used.
+    state.store.clear_password_hash(user.id).await?;
     state.store.delete_user_sessions(user.id, None).await?;
     audit_user(
         &state,

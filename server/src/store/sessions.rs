@@ -11,6 +11,7 @@ use crate::with_db;
 pub struct SessionRow {
     pub user_id: Uuid,
     pub csrf_token: String,
+    pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
@@ -49,7 +50,7 @@ impl Store {
     pub async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
         with_db!(self, |p| {
             sqlx::query_as(
-            "SELECT user_id, csrf_token, last_seen_at, expires_at FROM auth_sessions WHERE token_hash = $1"
+            "SELECT user_id, csrf_token, created_at, last_seen_at, expires_at FROM auth_sessions WHERE token_hash = $1"
         )
         .bind(token_hash)
         .fetch_optional(p)

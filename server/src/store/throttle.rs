@@ -17,8 +17,6 @@ pub struct Limit {
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    failures: i64,
-    window_start: OffsetDateTime,
     locked_until: Option<OffsetDateTime>,
 }
 
@@ -26,7 +24,7 @@ impl Store {
     /// Seconds the key is still locked for, if it is.
     pub async fn throttle_locked(&self, key: &str) -> Result<Option<u64>, sqlx::Error> {
         let row: Option<Row> = with_db!(self, |p| sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1"
+            "SELECT locked_until FROM login_throttle WHERE key = $1"
         )
         .bind(key)
         .fetch_optional(p)
@@ -39,40 +37,56 @@ impl Store {
     }
 
     /// Count a failure; returns the lock duration in seconds if this failure
-    /// locked the key.
+    /// locked the key. Each step is one statement, so failures arriving in
+    /// parallel (a password-guessing script) are all counted.
     pub async fn throttle_fail(&self, key: &str, limit: Limit) -> Result<Option<u64>, sqlx::Error> {
         let now = now();
-        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1"
+        let window_opened_after = now - limit.window;
+        let failures: i64 = with_db!(self, |p| {
+            sqlx::query_scalar(
+            "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN login_throttle.window_start > $3 THEN login_throttle.failures + 1 ELSE 1 END, \
+               window_start = CASE WHEN login_throttle.window_start > $3 THEN login_throttle.window_start ELSE $2 END \
+             RETURNING failures"
         )
         .bind(key)
-        .fetch_optional(p)
-        .await)?;
-        let (failures, window_start) = match row {
-            Some(r) if now - r.window_start < limit.window => (r.failures + 1, r.window_start),
-            _ => (1, now),
-        };
-        let locked_until = (failures >= limit.max_failures).then_some(now + limit.lockout);
-        // A lock restarts the window, so the next lock needs a fresh run of failures.
-        let (failures, window_start) = if locked_until.is_some() {
-            (0, now)
-        } else {
-            (failures, window_start)
-        };
-        with_db!(self, |p| {
-            sqlx::query(
-            "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET failures = $2, window_start = $3, locked_until = COALESCE($4, login_throttle.locked_until)"
+        .bind(now)
+        .bind(window_opened_after)
+        .fetch_one(p)
+        .await
+        })?;
+        if failures < limit.max_failures {
+            return Ok(None);
+        }
+        // A lock restarts the window, so the next lock needs a fresh run of
+        // failures. Only the request that crosses the limit takes the lock.
+        let locked_until = now + limit.lockout;
+        let locked = with_db!(self, |p| sqlx::query(
+            "UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = $3 \
+             WHERE key = $1 AND failures >= $4"
         )
         .bind(key)
-        .bind(failures)
-        .bind(window_start)
+        .bind(now)
         .bind(locked_until)
+        .bind(limit.max_failures)
         .execute(p)
         .await
-        .map(|_| ())
-        })?;
-        Ok(locked_until.map(|u| remaining_secs(u - now)))
+        .map(|r| r.rows_affected()))?;
+        Ok((locked > 0).then(|| remaining_secs(locked_until - now)))
+    }
+
+    /// Forget counters whose window and lock are both over.
+    pub async fn purge_throttle(&self, older_than: OffsetDateTime) -> Result<u64, sqlx::Error> {
+        with_db!(self, |p| {
+            sqlx::query(
+            "DELETE FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1)"
+        )
+        .bind(older_than)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })
     }
 
     pub async fn throttle_clear(&self, key: &str) -> Result<(), sqlx::Error> {

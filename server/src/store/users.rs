@@ -296,7 +296,24 @@ impl Store {
         self.get_user(id).await
     }
 
+    /// Everyone with an account, active or not.
+    pub async fn count_people(&self) -> Result<i64, sqlx::Error> {
+        with_db!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(p)
+            .await)
+    }
+
+    /// Remove the password: nobody can log in to the account until its
+    /// reset or invitation link is used.
+    pub async fn clear_password_hash(&self, id: Uuid) -> Result<(), sqlx::Error> {
+        self.write_password_hash(id, None).await
+    }
+
     pub async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
+        self.write_password_hash(id, Some(hash)).await
+    }
+
+    async fn write_password_hash(&self, id: Uuid, hash: Option<&str>) -> Result<(), sqlx::Error> {
         let now = now();
         let res = with_db!(self, |p| {
             sqlx::query(
