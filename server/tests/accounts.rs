@@ -305,10 +305,13 @@ backend_tests!(
         );
         // No new sessions with it either.
         let expert = server.login("expert").await;
+        let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format");
         let res = expert
             .post(
                 "/api/v1/sessions",
-                &json!({"title": "远程检定", "scheduled_start": "2030-01-01T08:00:00Z",
+                &json!({"title": "远程检定", "scheduled_start": tomorrow,
                         "duration_minutes": 60, "lab_ids": [min]}),
             )
             .await;
