@@ -213,25 +213,65 @@ pub struct BudgetArgs {
     pub format: OutputFormat,
 }
 
+/// The MPE is given in exactly one form: `--mpe` (absolute), `--mpe-relative`
+/// (% of reading), `--mpe-fiducial` (% of full scale, accuracy class) or
+/// `--mpe-reading-percent` combined with `--mpe-range-percent`/`--range` or
+/// `--digits`/`--resolution`.
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("mpe_form").required(true).multiple(false)
+    .args(["mpe", "mpe_relative", "mpe_fiducial", "mpe_reading_percent"])))]
 pub struct ConformityArgs {
     /// Indication error Δ.
     #[arg(long, value_name = "E", allow_negative_numbers = true, value_parser = finite_number)]
     pub error: f64,
 
-    /// Maximum permissible error value MPEV (a magnitude, > 0).
-    #[arg(long, value_name = "MPEV", allow_negative_numbers = true, value_parser = positive_number,
-          required_unless_present = "mpe_relative", conflicts_with = "mpe_relative")]
+    /// Absolute MPE: the maximum permissible error value MPEV (a magnitude, > 0).
+    #[arg(long, value_name = "MPEV", allow_negative_numbers = true, value_parser = positive_number)]
     pub mpe: Option<f64>,
 
-    /// MPE as a percentage of the reading (needs --reading).
+    /// Relative MPE: ±PCT % of the reading (needs --reading).
     #[arg(long = "mpe-relative", value_name = "PCT", allow_negative_numbers = true, value_parser = positive_number,
           requires = "reading")]
     pub mpe_relative: Option<f64>,
 
-    /// Reading at which a relative MPE is evaluated.
-    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = finite_number,
-          requires = "mpe_relative")]
+    /// Fiducial MPE (accuracy class): ±PCT % of the fiducial value (needs --full-scale).
+    #[arg(long = "mpe-fiducial", value_name = "PCT", allow_negative_numbers = true, value_parser = positive_number,
+          requires = "full_scale")]
+    pub mpe_fiducial: Option<f64>,
+
+    /// Fiducial value of --mpe-fiducial: full scale or span of the range (> 0).
+    #[arg(long = "full-scale", value_name = "FS", allow_negative_numbers = true, value_parser = positive_number,
+          requires = "mpe_fiducial")]
+    pub full_scale: Option<f64>,
+
+    /// Combined MPE, the reading part: ±(P % of reading + …); needs --reading and either
+    /// --mpe-range-percent with --range, or --digits with --resolution.
+    #[arg(long = "mpe-reading-percent", value_name = "P", allow_negative_numbers = true,
+          value_parser = non_negative_number, requires = "reading")]
+    pub mpe_reading_percent: Option<f64>,
+
+    /// Combined MPE, the range part: + Q % of --range.
+    #[arg(long = "mpe-range-percent", value_name = "Q", allow_negative_numbers = true,
+          value_parser = non_negative_number, requires_all = ["mpe_reading_percent", "range"],
+          conflicts_with_all = ["digits", "resolution"])]
+    pub mpe_range_percent: Option<f64>,
+
+    /// Range (full scale) that --mpe-range-percent is a percentage of (> 0).
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = positive_number,
+          requires = "mpe_range_percent")]
+    pub range: Option<f64>,
+
+    /// Combined MPE, the digits part: + N digits of the display.
+    #[arg(long, value_name = "N", requires_all = ["mpe_reading_percent", "resolution"])]
+    pub digits: Option<u32>,
+
+    /// Value of one digit (the display's resolution) for --digits (> 0).
+    #[arg(long, value_name = "D", allow_negative_numbers = true, value_parser = positive_number,
+          requires = "digits")]
+    pub resolution: Option<f64>,
+
+    /// Reading at which a relative or combined MPE is evaluated.
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = finite_number)]
     pub reading: Option<f64>,
 
     /// Expanded uncertainty (p ≈ 95 %) of the error.

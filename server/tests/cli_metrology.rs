@@ -187,6 +187,59 @@ fn e3_atrazine_algorithm_a_with_sigma_pt_gives_z_verdicts() {
     assert_eq!(p34["verdict"], "unsatisfactory");
     assert_eq!(lab(&r, "P03")["verdict"], "questionable"); // z = −2.0003
     assert_eq!(lab(&r, "P33")["verdict"], "satisfactory"); // z = 1.87
+    // u(x_pt) = 0.0085 ≤ 0.3·0.0395: z, not z′, decides.
+    assert_eq!(p34["verdict_score"], "z");
+}
+
+#[test]
+fn verdict_uses_z_prime_when_u_x_pt_is_not_negligible() {
+    // d = 2.2, σ_pt = 1: z = 2.2 (questionable). With u(x_pt) = 0.5 > 0.3σ_pt,
+    // z′ = 2.2/√1.25 = 1.968 (satisfactory) decides (ISO 13528 9.5).
+    let t = Temp::new(
+        "z.csv",
+        b"lab,value
+A,2.2
+",
+    );
+    let run = |u: &str| {
+        json(&[
+            "compare",
+            "--input",
+            &t.p(),
+            "--assigned",
+            "0",
+            "--assigned-u",
+            u,
+            "--sigma-pt",
+            "1",
+        ])
+    };
+    let wide = run("0.5");
+    let a = &wide["labs"][0];
+    close(num(&a["z_prime"]), 2.2 / 1.25f64.sqrt(), 1e-12);
+    assert_eq!(
+        (&a["verdict"], &a["verdict_score"]),
+        (&"satisfactory".into(), &"z_prime".into())
+    );
+    let narrow = run("0.3");
+    let a = &narrow["labs"][0];
+    assert_eq!(
+        (&a["verdict"], &a["verdict_score"]),
+        (&"questionable".into(), &"z".into())
+    );
+    let text = stdout(&jiliang(&[
+        "compare",
+        "--input",
+        &t.p(),
+        "--assigned",
+        "0",
+        "--assigned-u",
+        "0.5",
+        "--sigma-pt",
+        "1",
+    ]));
+    let row = text.lines().find(|l| l.starts_with("A ")).expect("row A");
+    assert!(row.trim_end().ends_with("satisfactory  z'"), "{row:?}");
 }
 
 #[test]
@@ -405,7 +458,8 @@ fn weighted_mean_consistency_and_degrees_of_equivalence() {
         close(num(&l["u_d"]), (u * u - uy * uy).sqrt(), 1e-10);
         close(num(&l["U_d"]), 2.0 * num(&l["u_d"]), 1e-12);
         close(num(&l["en"]), (x - y) / num(&l["U_d"]), 1e-10);
-        close(num(&l["zeta"]), (x - y) / (u * u + uy * uy).sqrt(), 1e-10);
+        // ζ = d/u(d) with the same u(d), so ζ = 2·En.
+        close(num(&l["zeta"]), (x - y) / (u * u - uy * uy).sqrt(), 1e-10);
         assert_eq!(l["included"], true);
         assert_eq!(l["verdict"], "satisfactory");
     }
@@ -482,7 +536,14 @@ fn auto_switches_to_dersimonian_laird_on_an_inconsistent_set() {
         // Included, random effects: u²(d) = u² + τ² − u²(y).
         close(num(&l["u_d"]), (u * u + tau2 - uy * uy).sqrt(), 1e-10);
         close(num(&l["en"]), (x - y) / (2.0 * num(&l["u_d"])), 1e-10);
+        // ζ accounts for τ² and the correlation as u(d) does: ζ = 2·En, never
+        // "En 0.65 but ζ 2.28" (B, with d/√(u² + u²(y))).
+        close(num(&l["zeta"]), (x - y) / num(&l["u_d"]), 1e-10);
+        close(num(&l["zeta"]), 2.0 * num(&l["en"]), 1e-10);
+        assert_eq!(l["verdict_score"], "en");
     }
+    let b = lab(&r, "B");
+    assert!(num(&b["en"]) < 1.0 && num(&b["zeta"]) < 2.0, "{b}");
     assert_eq!(lab(&r, "F")["verdict"], "unsatisfactory");
     let text = stdout(&jiliang(&["compare", "--input", &f]));
     assert!(
@@ -528,6 +589,10 @@ fn robust_methods_with_uncertainties_use_the_key_comparison_path() {
     assert_eq!(num(&r["reference"]["value"]), 10.1);
     let y = 10.1;
     let uy = num(&r["reference"]["u"]);
+    // u(y) = 1.25·nIQR/√n: quartiles 9.95 and 10.35 (linear interpolation of
+    // 9.7 9.9 10.0 10.1 10.2 10.5 10.8), nIQR = 0.7413·0.4. (1.25·MADe/√n
+    // would be 1.25·1.483·0.2/√7, 3e-4 relatively larger.)
+    close(uy, 1.25 * 0.7413 * 0.4 / 7f64.sqrt(), 1e-9);
     // Not linear: u²(d) = u² + u²(y) for every lab.
     close(num(&lab(&r, "A")["u_d"]), (0.01f64 + uy * uy).sqrt(), 1e-10);
     close(num(&lab(&r, "A")["d"]), 10.0 - y, 1e-10);
@@ -570,6 +635,7 @@ fn compare_json_shape() {
         "zeta",
         "d_percent",
         "verdict",
+        "verdict_score",
     ]);
     for l in r["labs"].as_array().expect("labs") {
         assert_eq!(keys(l), lab_keys);
@@ -582,7 +648,11 @@ fn compare_json_shape() {
         "--method",
         "algorithm-a",
     ]);
-    assert_eq!(keys(&a["robust"]), set(&["x_star", "s_star", "iterations"]));
+    assert_eq!(
+        keys(&a["robust"]),
+        set(&["x_star", "s_star", "iterations", "converged"])
+    );
+    assert_eq!(a["robust"]["converged"], true);
     assert_eq!(keys(&a["labs"][0]), lab_keys);
     let dl = json(&["compare", "--input", &fixture("kc_inconsistent.csv")]);
     assert!(dl["tau"].is_number());
@@ -627,7 +697,8 @@ fn gum_h1_end_gauge_budget() {
 fn budget_infinite_dof_and_correlations() {
     let t = Temp::new("b.csv", b"name,u,c,dof\na,3,1,\nb,4,1,inf\n");
     let r = json(&["budget", "--input", &t.p()]);
-    assert_eq!(r["nu_eff"], "inf");
+    // Infinite ν_eff is null, so the field is always a number or null.
+    assert_eq!(r["nu_eff"], Value::Null);
     close(num(&r["u_c"]), 5.0, 1e-15);
     printed(num(&r["k95"]), "1.960");
     // Fully correlated: u_c = 3 + 4.
@@ -643,6 +714,68 @@ fn budget_infinite_dof_and_correlations() {
     ]));
     assert!(text.contains("nu_eff = inf"), "{text}");
     assert!(text.contains("correlation"), "{text}");
+}
+
+#[test]
+fn budget_expanded_uncertainty_with_k() {
+    // A certificate's U = 0.5 with k = 2 → u = 0.25; k defaults to 2; an
+    // explicit k = 2.5 → 0.4.
+    let t = Temp::new(
+        "b.csv",
+        b"name,u,U,k,distribution
+cert,,0.5,2,normal
+default,,0.5,,
+wide,,1.0,2.5,
+plain,0.1,,,
+",
+    );
+    let r = json(&["budget", "--input", &t.p()]);
+    let l = r["contributions"].as_array().expect("lines");
+    close(num(&l[0]["ci_ui"]), 0.25, 1e-15);
+    close(num(&l[1]["ci_ui"]), 0.25, 1e-15);
+    close(num(&l[2]["ci_ui"]), 0.4, 1e-15);
+    close(num(&l[3]["ci_ui"]), 0.1, 1e-15);
+    close(
+        num(&r["u_c"]),
+        (0.0625f64 + 0.0625 + 0.16 + 0.01).sqrt(),
+        1e-14,
+    );
+}
+
+#[test]
+fn budget_rejects_correlations_that_cannot_hold_together() {
+    let t = Temp::new(
+        "b.csv",
+        b"name,u
+a,1
+b,1
+c,1
+",
+    );
+    let run = |corr: &str| {
+        let c = Temp::new("corr.csv", corr.as_bytes());
+        jiliang(&["budget", "--input", &t.p(), "--correlations", &c.p()])
+    };
+    // Each |r| ≤ 1 and u_c² = 4.8 > 0, but no three quantities correlate so.
+    input_error(
+        &run("a,b,r
+a,b,0.9
+a,c,0.9
+b,c,-0.9
+"),
+        &["corr.csv", "positive semi-definite"],
+    );
+    // Singular is possible (a fully correlated with b and c).
+    let c = Temp::new(
+        "corr.csv",
+        b"a,b,r
+a,b,1
+a,c,1
+b,c,1
+",
+    );
+    let r = json(&["budget", "--input", &t.p(), "--correlations", &c.p()]);
+    close(num(&r["u_c"]), 3.0, 1e-12);
 }
 
 #[test]
@@ -682,6 +815,8 @@ fn conformity_both_rule_branches() {
             "rule",
             "error",
             "U95",
+            "mpe",
+            "reading",
             "mpev",
             "uncertainty_negligible",
             "acceptance_limit",
@@ -735,6 +870,161 @@ fn conformity_both_rule_branches() {
     let text = stdout(&o);
     assert!(text.starts_with("verdict: indeterminate"), "{text}");
     assert!(text.contains("guard band"), "{text}");
+}
+
+#[test]
+fn conformity_every_mpe_form() {
+    // Absolute: the MPE is echoed, no reading.
+    let r = conformity(&["--error", "0.012", "--mpe", "0.02", "--U95", "0.005"]);
+    assert_eq!(
+        r["mpe"],
+        serde_json::json!({"form": "absolute", "value": 0.02})
+    );
+    assert_eq!(r["reading"], Value::Null);
+    // Relative: ±0.5 % of 10 = 0.05.
+    let r = conformity(&[
+        "--error",
+        "0.04",
+        "--mpe-relative",
+        "0.5",
+        "--reading",
+        "10",
+        "--U95",
+        "0.01",
+    ]);
+    assert_eq!(
+        r["mpe"],
+        serde_json::json!({"form": "relative", "percent": 0.5})
+    );
+    assert_eq!(num(&r["reading"]), 10.0);
+    close(num(&r["mpev"]), 0.05, 1e-12);
+    // Fiducial, accuracy class 0.5 on a 100 full scale: MPEV = 0.5 at any
+    // reading. U95 = 0.1 ≤ 0.5/3: simple acceptance.
+    let r = conformity(&[
+        "--error",
+        "-0.3",
+        "--mpe-fiducial",
+        "0.5",
+        "--full-scale",
+        "100",
+        "--U95",
+        "0.1",
+    ]);
+    assert_eq!(
+        r["mpe"],
+        serde_json::json!({"form": "fiducial", "percent": 0.5, "span": 100.0})
+    );
+    assert_eq!(r["reading"], Value::Null);
+    close(num(&r["mpev"]), 0.5, 1e-12);
+    assert_eq!(
+        (&r["verdict"], &r["rule"]),
+        (&"pass".into(), &"simple".into())
+    );
+    let r = conformity(&[
+        "--error",
+        "0.51",
+        "--mpe-fiducial",
+        "0.5",
+        "--full-scale",
+        "100",
+        "--U95",
+        "0.1",
+    ]);
+    assert_eq!(r["verdict"], "fail");
+    // ±(0.05 % of reading + 0.01 % of range) at 50 on the 100 range:
+    // 0.025 + 0.01 = 0.035; U95 = 0.01 ≤ 0.035/3.
+    let args = |e: &'static str| {
+        conformity(&[
+            "--error",
+            e,
+            "--mpe-reading-percent",
+            "0.05",
+            "--reading",
+            "50",
+            "--mpe-range-percent",
+            "0.01",
+            "--range",
+            "100",
+            "--U95",
+            "0.01",
+        ])
+    };
+    let r = args("0.03");
+    assert_eq!(
+        r["mpe"],
+        serde_json::json!({"form": "reading-plus-range", "reading_percent": 0.05,
+                           "range_percent": 0.01, "range": 100.0})
+    );
+    close(num(&r["mpev"]), 0.035, 1e-12);
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(args("-0.036")["verdict"], "fail");
+    // ±(0.5 % of reading + 3 digits of 0.01) at −12.00: 0.06 + 0.03 = 0.09;
+    // U95 = 0.04 > 0.03: guard band [0.05, 0.13].
+    let args = |e: &'static str| {
+        conformity(&[
+            "--error",
+            e,
+            "--mpe-reading-percent",
+            "0.5",
+            "--reading=-12",
+            "--digits",
+            "3",
+            "--resolution",
+            "0.01",
+            "--U95",
+            "0.04",
+        ])
+    };
+    let r = args("0.06");
+    assert_eq!(
+        r["mpe"],
+        serde_json::json!({"form": "reading-plus-digits", "reading_percent": 0.5,
+                           "digits": 3.0, "resolution": 0.01})
+    );
+    assert_eq!(num(&r["reading"]), -12.0);
+    close(num(&r["mpev"]), 0.09, 1e-12);
+    assert_eq!(
+        (&r["verdict"], &r["rule"]),
+        (&"indeterminate".into(), &"guard-band".into())
+    );
+    assert_eq!(args("0.04")["verdict"], "pass");
+    assert_eq!(args("0.13")["verdict"], "fail");
+
+    let o = jiliang(&[
+        "conformity",
+        "--error",
+        "0.3",
+        "--mpe-fiducial",
+        "0.5",
+        "--full-scale",
+        "100",
+        "--U95",
+        "0.1",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("MPE: ±0.5 % of full scale 100 (fiducial) -> MPEV = 0.5"),
+        "{text}"
+    );
+    let text = stdout(&jiliang(&[
+        "conformity",
+        "--error",
+        "0.06",
+        "--mpe-reading-percent",
+        "0.5",
+        "--reading",
+        "12",
+        "--digits",
+        "3",
+        "--resolution",
+        "0.01",
+        "--U95",
+        "0.04",
+    ]));
+    assert!(
+        text.contains("MPE: ±(0.5 % of reading + 3 digits of 0.01) at reading 12 -> MPEV = 0.09"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -951,6 +1241,149 @@ fn budget_bad_inputs() {
         &["corr.csv row 1", "missing column \"r\""],
     );
     input_error(&run("name,u\n", None), &["no contributions"]);
+    input_error(
+        &run("name,u,U\na,0.1,0.2\n", None),
+        &["row 2, column \"U\"", "both u and U"],
+    );
+    input_error(
+        &run("name,U,half_width,distribution\na,0.2,0.1,\n", None),
+        &["row 2, column \"U\"", "both U and half_width"],
+    );
+    input_error(
+        &run("name,U,distribution\na,0.2,rectangular\n", None),
+        &["row 2, column \"U\"", "normal distribution"],
+    );
+    input_error(
+        &run("name,U,k\na,0.2,0\n", None),
+        &["row 2, column \"k\"", "greater than 0"],
+    );
+    input_error(
+        &run("name,u,U,k\na,0.2,,2\n", None),
+        &["row 2, column \"k\"", "U is empty"],
+    );
+    input_error(
+        &run("name,U\na,\n", None),
+        &["row 2, column \"U\"", "empty; U is needed"],
+    );
+}
+
+#[test]
+fn conformity_bad_mpe_combinations() {
+    let c = |args: &[&str]| {
+        let mut all = vec!["conformity", "--error", "0.1", "--U95", "0.01"];
+        all.extend_from_slice(args);
+        jiliang(&all)
+    };
+    // Two forms at once.
+    input_error(
+        &c(&["--mpe", "1", "--mpe-fiducial", "0.5", "--full-scale", "10"]),
+        &["--mpe", "--mpe-fiducial"],
+    );
+    // A form without its companion.
+    input_error(&c(&["--mpe-fiducial", "0.5"]), &["--full-scale"]);
+    input_error(&c(&["--full-scale", "10"]), &["--mpe-fiducial"]);
+    input_error(
+        &c(&["--mpe-reading-percent", "0.05", "--reading", "10"]),
+        &["--mpe-range-percent", "--digits"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0.05",
+            "--mpe-range-percent",
+            "0.01",
+            "--range",
+            "100",
+        ]),
+        &["--reading"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0.05",
+            "--reading",
+            "10",
+            "--mpe-range-percent",
+            "0.01",
+        ]),
+        &["--range"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0.05",
+            "--reading",
+            "10",
+            "--digits",
+            "2",
+        ]),
+        &["--resolution"],
+    );
+    // Both combined forms.
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0.05",
+            "--reading",
+            "10",
+            "--mpe-range-percent",
+            "0.01",
+            "--range",
+            "100",
+            "--digits",
+            "2",
+            "--resolution",
+            "0.01",
+        ]),
+        &["--digits"],
+    );
+    // A reading that the form does not use.
+    input_error(
+        &c(&["--mpe", "1", "--reading", "10"]),
+        &["--reading is not used"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-fiducial",
+            "0.5",
+            "--full-scale",
+            "10",
+            "--reading",
+            "10",
+        ]),
+        &["--reading is not used"],
+    );
+    // Bad values.
+    input_error(
+        &c(&["--mpe-fiducial", "0.5", "--full-scale", "0"]),
+        &["--full-scale"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0.05",
+            "--reading",
+            "10",
+            "--digits",
+            "1.5",
+            "--resolution",
+            "0.01",
+        ]),
+        &["--digits"],
+    );
+    input_error(
+        &c(&[
+            "--mpe-reading-percent",
+            "0",
+            "--reading",
+            "10",
+            "--digits",
+            "0",
+            "--resolution",
+            "0.01",
+        ]),
+        &["mpev"],
+    );
 }
 
 #[test]

@@ -51,14 +51,18 @@ fn bench(c: &mut Criterion) {
         b.iter(|| reference_value(black_box(&labs), &dl))
     });
 
-    // GUM H.2: R, X, Z from (V, I, φ) with the covariance of the means.
+    // GUM H.2: X = V/I·sin φ from the means of (V, I, φ) with GUM Table H.2's
+    // standard uncertainties u(V̄) = 0.0032 V, u(Ī) = 0.0095 mA,
+    // u(φ̄) = 0.00075 rad and correlations r(V, I) = −0.36, r(V, φ) = 0.86,
+    // r(I, φ) = −0.65; covariance u_i·r_ij·u_j.
+    let u = [0.0032, 0.0095e-3, 0.00075];
+    let r = [[1.0, -0.36, 0.86], [-0.36, 1.0, -0.65], [0.86, -0.65, 1.0]];
+    let covariance: Vec<Vec<f64>> = (0..3)
+        .map(|i| (0..3).map(|j| u[i] * r[i][j] * u[j]).collect())
+        .collect();
     let inputs = [Input::MultivariateNormal {
-        mean: vec![4.999, 19.661e-3, 1.04446],
-        covariance: vec![
-            vec![1.024e-5, -1.0e-8, 2.3e-8],
-            vec![-1.0e-8, 8.9e-11, -1.6e-10],
-            vec![2.3e-8, -1.6e-10, 5.6e-7],
-        ],
+        mean: vec![4.9990, 19.6610e-3, 1.04446],
+        covariance,
     }];
     let o = McOptions::default();
     g.bench_function("monte_carlo_1e6_gum_h2_reactance", |b| {

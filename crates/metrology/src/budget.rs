@@ -344,6 +344,25 @@ impl Budget {
                 "each pair at most once",
             ));
         }
+        if !self.correlations.is_empty() {
+            // Each r_ij within ±1 is not enough: together they must form a
+            // positive semi-definite matrix (r12 = r13 = 0.9 with r23 = −0.9
+            // is impossible), or u_c² can be wrong without turning negative.
+            let mut r = vec![vec![0.0; n]; n];
+            for (i, row) in r.iter_mut().enumerate() {
+                if let Some(d) = row.get_mut(i) {
+                    *d = 1.0;
+                }
+            }
+            for c in &self.correlations {
+                for (a, b) in [(c.i, c.j), (c.j, c.i)] {
+                    if let Some(v) = r.get_mut(a).and_then(|row| row.get_mut(b)) {
+                        *v = c.r;
+                    }
+                }
+            }
+            crate::montecarlo::cholesky(&r, "correlation matrix of the budget")?;
+        }
         let cu: Vec<f64> = self.contributions.iter().map(|c| c.c * c.u).collect();
         let diag: f64 = cu.iter().map(|v| v * v).sum();
         let mut cross = 0.0;

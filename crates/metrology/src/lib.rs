@@ -25,13 +25,14 @@
 //!
 //! # Layout
 //! * [`error`]: [`MetrologyError`] and validation helpers.
-//! * [`special`]: ln Γ, incomplete gamma and beta, normal, Student t and χ²
-//!   distribution and quantile functions.
+//! * [`special`]: ln Γ, incomplete gamma and beta, normal, Student t, χ² and
+//!   F distribution and quantile functions.
 //! * [`stats`]: mean, SD, median, type-7 quantiles, MADe, nIQR.
 //! * [`robust`]: ISO 13528 Algorithm A and Algorithm S.
 //! * [`scores`]: z, z′, ζ, En, D % and their classification.
-//! * [`pt`]: proficiency-testing rounds: assigned value, σ_pt, homogeneity,
-//!   stability.
+//! * [`pt`]: proficiency-testing rounds: assigned value, σ_pt, homogeneity
+//!   (g items × m replicates; 0.3σ_pt or the F1/F2 criterion), stability
+//!   (0.3σ_pt, or allowing for the uncertainty of both averages).
 //! * [`reference`](mod@reference): key-comparison reference values (weighted mean, DL, MP,
 //!   arithmetic mean, median, Algorithm A, auto) and degrees of equivalence.
 //! * [`comparison`]: live comparison at a test point, pairing of two reading

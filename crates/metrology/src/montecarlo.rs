@@ -133,7 +133,9 @@ enum Sampler {
 }
 
 /// Lower Cholesky factor (row-major n×n) of a symmetric PSD matrix; zero
-/// pivots (semi-definite) give zero columns.
+/// pivots (semi-definite) give zero columns. Doubles as the PSD check: a
+/// pivot below −1e-10·scale, or a zero pivot whose column is not zero too,
+/// means the matrix is not positive semi-definite.
 pub(crate) fn cholesky(cov: &[Vec<f64>], field: &str) -> Result<Vec<f64>> {
     let n = cov.len();
     for (i, row) in cov.iter().enumerate() {
@@ -178,6 +180,13 @@ pub(crate) fn cholesky(cov: &[Vec<f64>], field: &str) -> Result<Vec<f64>> {
             for k in 0..j {
                 s -= l.get(i * n + k).copied().unwrap_or(0.0)
                     * l.get(j * n + k).copied().unwrap_or(0.0);
+            }
+            // With a zero pivot a PSD matrix has a zero column below it
+            // (|s|² ≤ pivot·d_ii); the tolerance matches the pivot's.
+            if djj == 0.0 && s.abs() > 1e-5 * scale {
+                return Err(MetrologyError::NotPositiveSemiDefinite {
+                    what: field.to_owned(),
+                });
             }
             let v = if djj > 0.0 { s / djj } else { 0.0 };
             if let Some(x) = l.get_mut(i * n + j) {

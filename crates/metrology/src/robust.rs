@@ -16,10 +16,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StoppingRule {
-    /// ISO 13528:2022 C.3.1: stop when x* and s* (w* for S) no longer change
-    /// in the third significant figure (values rounded to three significant
-    /// figures are equal before and after an iteration; the newer values are
-    /// reported unrounded).
+    /// ISO 13528:2022 C.3.1: stop when there is no change "in the third
+    /// significant figure of the robust standard deviation and of the
+    /// equivalent figure in the robust average": s* (w* for S) rounded to
+    /// three significant figures, and x* rounded to the same decimal place
+    /// as that figure of s*, are equal before and after an iteration (the
+    /// newer values are reported unrounded). Rounding x* at a place set by
+    /// s* (not by x*'s own magnitude) keeps the rule location-equivariant:
+    /// shifting every value by a whole number of those units changes neither
+    /// s* nor the number of iterations.
     #[default]
     ThirdSignificantFigure,
     /// Iterate to numerical convergence: successive changes below
@@ -84,6 +89,28 @@ fn same_3sf(a: f64, b: f64) -> bool {
     round_sig(a, 3) == round_sig(b, 3)
 }
 
+/// `a` and `b` agree when rounded to the decimal place of the third
+/// significant figure of `scale` (the "equivalent figure" of ISO 13528 C.3.1).
+/// With `scale` = 0 there is no such place and only equality counts.
+fn same_at_third_figure_of(a: f64, b: f64, scale: f64) -> bool {
+    let s = round_sig(scale, 3).abs();
+    if s == 0.0 || !s.is_finite() {
+        return a == b;
+    }
+    // Place of the third significant figure: 10^(e − 2) with e the exponent
+    // of s. Divide by a power of ten ≥ 1 or multiply by one (exact up to
+    // 1e22), never by an inexact 10^−k.
+    let place = s.log10().floor() as i32 - 2;
+    let units = |v: f64| {
+        if place >= 0 {
+            (v / 10f64.powi(place)).round()
+        } else {
+            (v * 10f64.powi(-place)).round()
+        }
+    };
+    units(a) == units(b)
+}
+
 /// ISO 13528:2022 Algorithm A (C.3): robust average and standard deviation.
 ///
 /// Start: x* = median, s* = 1.483·median|x_i − x*| (the ordinary SD if that
@@ -133,7 +160,9 @@ pub fn algorithm_a(x: &[f64], options: &AlgorithmAOptions) -> Result<AlgorithmAR
             return Err(MetrologyError::overflow("Algorithm A"));
         }
         converged = match options.stopping {
-            StoppingRule::ThirdSignificantFigure => same_3sf(nx, xs) && same_3sf(ns, ss),
+            StoppingRule::ThirdSignificantFigure => {
+                same_3sf(ns, ss) && same_at_third_figure_of(nx, xs, ns)
+            }
             StoppingRule::FullConvergence => {
                 let tol = 1e-12 * ns + 1e-14 * nx.abs();
                 ((nx - xs).abs() <= tol && (ns - ss).abs() <= tol) || (nx == xs && ns == ss)

@@ -255,6 +255,42 @@ fn budget_correlation_type_b_and_fixed_k() {
 }
 
 #[test]
+fn budget_rejects_correlations_that_cannot_coexist() {
+    let three = |r12: f64, r13: f64, r23: f64| Budget {
+        contributions: vec![
+            Contribution::new("a", 1.0),
+            Contribution::new("b", 1.0),
+            Contribution::new("c", 1.0),
+        ],
+        correlations: vec![
+            Correlation { i: 0, j: 1, r: r12 },
+            Correlation { i: 0, j: 2, r: r13 },
+            Correlation { i: 1, j: 2, r: r23 },
+        ],
+    };
+    // Each |r| ≤ 1 and u_c² = 3 + 2(0.9 + 0.9 − 0.9) = 4.8 > 0, yet no three
+    // quantities have these correlations (eigenvalue 1 − 1.8 < 0).
+    for (r12, r13, r23) in [(0.9, 0.9, -0.9), (1.0, 1.0, -1.0), (0.99, 0.0, 0.99)] {
+        assert!(
+            matches!(
+                three(r12, r13, r23).evaluate(&BudgetOptions::default()),
+                Err(MetrologyError::NotPositiveSemiDefinite { .. })
+            ),
+            "{r12} {r13} {r23}"
+        );
+    }
+    // Semi-definite is possible: fully correlated, and a = b + c style.
+    let full = three(1.0, 1.0, 1.0)
+        .evaluate(&BudgetOptions::default())
+        .expect("r = 1 throughout");
+    rel(full.u_c, 3.0, 1e-15);
+    let singular = three(0.5, 0.5, -0.5)
+        .evaluate(&BudgetOptions::default())
+        .expect("det = 0");
+    rel(singular.u_c, (3.0f64 + 2.0 * 0.5).sqrt(), 1e-15);
+}
+
+#[test]
 fn rounding_for_display() {
     let r = round_result(12.345_67, 0.034_71, 2, RoundingMode::HalfEven).expect("round");
     assert_eq!(

@@ -94,6 +94,29 @@ proptest! {
         prop_assert!((b.s_star - scale.abs() * a.s_star).abs() <= 1e-7 * b.s_star.max(1e-12) + tol);
     }
 
+    /// The third-significant-figure rule compares x* at the decimal place of
+    /// s*'s third figure, so moving every value by a whole number of those
+    /// units (here a multiple of 1000 with s* between 0.1 and a few hundred,
+    /// whose third figure is at most the units' place) changes nothing: same
+    /// iterations, same s*, x* moved by the offset. Comparing x* at its own
+    /// third figure would stop a shifted run as soon as s* settled.
+    #[test]
+    fn algorithm_a_third_figure_rule_is_location_equivariant(
+        x in prop::collection::vec(-100.0..100.0f64, 3..40),
+        k in prop_oneof![1i32..1000, -1000i32..-1],
+    ) {
+        let o = AlgorithmAOptions::default();
+        let a = algorithm_a(&x, &o).expect("A");
+        prop_assume!(a.s_star >= 0.1);
+        let offset = 1000.0 * f64::from(k);
+        let y: Vec<f64> = x.iter().map(|v| v + offset).collect();
+        let b = algorithm_a(&y, &o).expect("A");
+        prop_assert!(a.converged && b.converged);
+        prop_assert_eq!(a.iterations, b.iterations);
+        prop_assert!((b.s_star - a.s_star).abs() <= 1e-7 * a.s_star, "{} vs {}", b.s_star, a.s_star);
+        prop_assert!((b.x_star - offset - a.x_star).abs() <= 1e-7 * a.s_star);
+    }
+
     #[test]
     fn en_sign_follows_e(x in -1e3..1e3f64, r in -1e3..1e3f64, ul in 1e-6..10.0f64, ur in 0.0..10.0f64) {
         let c = compare_point(x, ul, r, ur, EnRule::Jjf1117).expect("point");

@@ -8,14 +8,17 @@
 //! Type B `distribution` (normal | rectangular | triangular | arcsine | u)
 //! with `half_width`: rectangular a/√3, triangular a/√6, arcsine (`u`: the
 //! U-shaped distribution, JJF 1059.1 U形分布) a/√2. With one of those and a
-//! `half_width`, the `u` cell stays empty; `normal` takes `u` as given.
+//! `half_width`, the `u` cell stays empty; `normal` takes `u` as given, or
+//! an expanded uncertainty `U` with its coverage factor `k` (u = U/k, k
+//! defaults to 2 as in `jiliang compare`), as a certificate states it.
 
 use std::collections::HashMap;
 
+use jiliang_metrology::MetrologyError;
 use jiliang_metrology::budget::{
     Budget, BudgetOptions, BudgetResult, Contribution, Correlation, TypeB,
 };
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::Failure;
 use super::csv::{Case, Csv, quoted};
@@ -26,10 +29,9 @@ use crate::config::{BudgetArgs, OutputFormat};
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub u_c: f64,
-    /// Effective degrees of freedom; the string `"inf"` when infinite (the
-    /// metrology crate's convention for degrees of freedom).
-    #[serde(serialize_with = "dof")]
-    pub nu_eff: f64,
+    /// Effective degrees of freedom; null when infinite (every contribution
+    /// has ν = ∞), so the field is always a number or null.
+    pub nu_eff: Option<f64>,
     pub k95: f64,
     #[serde(rename = "U95")]
     pub big_u95: f64,
@@ -48,20 +50,21 @@ pub struct Line {
     pub share: f64,
 }
 
-fn dof<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if v.is_infinite() {
-        s.serialize_str("inf")
-    } else {
-        s.serialize_f64(*v)
-    }
-}
+/// Coverage factor of a `U` without `k`, as in `jiliang compare`.
+const DEFAULT_K: f64 = 2.0;
 
 pub fn run(args: &BudgetArgs) -> Result<String, Failure> {
     let csv = Csv::read(&args.input)?;
     let contributions = read_contributions(&csv)?;
-    let correlations = match &args.correlations {
-        Some(path) => read_correlations(&Csv::read(path)?, &contributions)?,
-        None => Vec::new(),
+    let (correlations, correlations_name) = match &args.correlations {
+        Some(path) => {
+            let c = Csv::read(path)?;
+            (
+                read_correlations(&c, &contributions)?,
+                Some(c.name().to_owned()),
+            )
+        }
+        None => (Vec::new(), None),
     };
     let has_correlations = !correlations.is_empty();
     let budget = Budget {
@@ -70,10 +73,16 @@ pub fn run(args: &BudgetArgs) -> Result<String, Failure> {
     };
     let result = budget
         .evaluate(&BudgetOptions::default())
-        .map_err(|e| Failure::input(format!("{}: cannot evaluate: {e}", csv.name())))?;
+        .map_err(|e| match (&e, &correlations_name) {
+            (MetrologyError::NotPositiveSemiDefinite { .. }, Some(name)) => Failure::input(format!(
+                "{name}: these correlation coefficients cannot hold together \
+                 (the correlation matrix is not positive semi-definite); check their signs and sizes"
+            )),
+            _ => Failure::input(format!("{}: cannot evaluate: {e}", csv.name())),
+        })?;
     let report = Report {
         u_c: result.u_c,
-        nu_eff: result.nu_eff,
+        nu_eff: Some(result.nu_eff).filter(|v| v.is_finite()),
         k95: result.k95,
         big_u95: result.big_u95,
         k99: result.k99,
@@ -103,6 +112,8 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
     let dof_col = csv.column("dof", Case::Insensitive)?;
     let dist_col = csv.column("distribution", Case::Insensitive)?;
     let hw_col = csv.column("half_width", Case::Insensitive)?;
+    let big_u_col = csv.column("U", Case::Sensitive)?;
+    let k_col = csv.column("k", Case::Insensitive)?;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(csv.rows().len());
     for row in csv.rows() {
@@ -131,6 +142,30 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
             Some(col) => non_negative(col, csv.optional_number(row, Some(col))?, "half_width")?,
             None => None,
         };
+        let big_u = match big_u_col {
+            Some(col) => non_negative(col, csv.optional_number(row, Some(col))?, "U")?,
+            None => None,
+        };
+        let k = match k_col {
+            Some(col) => match csv.optional_number(row, Some(col))? {
+                Some(k) if k <= 0.0 => {
+                    return Err(csv.error(
+                        row,
+                        col,
+                        format!("coverage factor must be greater than 0, got {k}"),
+                    ));
+                }
+                Some(_) if big_u.is_none() => {
+                    return Err(csv.error(
+                        row,
+                        col,
+                        "k is the coverage factor of U, but U is empty",
+                    ));
+                }
+                k => k,
+            },
+            None => None,
+        };
         let dist = csv.text(row, dist_col).to_ascii_lowercase();
         let from_half_width = |a: f64| match dist.as_str() {
             "rectangular" => Some(TypeB::Rectangular { half_width: a }),
@@ -153,7 +188,42 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
                 ),
             ));
         }
-        let u = match (u, half_width) {
+        if let (Some(_), Some(col)) = (big_u, big_u_col) {
+            if u.is_some() {
+                return Err(csv.error(
+                    row,
+                    col,
+                    "both u and U are given; give one (u is standard, U = k·u expanded)",
+                ));
+            }
+            if half_width.is_some() {
+                return Err(csv.error(row, col, "both U and half_width are given; give one"));
+            }
+            if !dist.is_empty() && dist != "normal" {
+                return Err(csv.error(
+                    row,
+                    col,
+                    format!(
+                        "U with k is a normal distribution, not {}; give half_width for it",
+                        quoted(csv.text(row, dist_col))
+                    ),
+                ));
+            }
+        }
+        // A standard uncertainty as stated, or from a certificate's U/k (the
+        // both-given case was refused above).
+        let stated = match (u, big_u) {
+            (None, Some(expanded)) => Some(
+                TypeB::Normal {
+                    expanded,
+                    k: k.unwrap_or(DEFAULT_K),
+                }
+                .standard_uncertainty()
+                .map_err(|e| Failure::input(format!("{}: {e}", csv.name())))?,
+            ),
+            (u, _) => u,
+        };
+        let u = match (stated, half_width) {
             (Some(_), Some(_)) => {
                 let col = hw_col.unwrap_or(name_col);
                 return Err(csv.error(row, col, "both u and half_width are given; give one"));
@@ -178,8 +248,18 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
                 } else {
                     "u"
                 };
-                return Err(match (u_col, hw_col) {
-                    (Some(col), _) if what == "u" => csv.error(row, col, "empty; u is needed"),
+                return Err(match (u_col.or(big_u_col), hw_col) {
+                    (Some(col), _) if what == "u" => csv.error(
+                        row,
+                        col,
+                        if u_col.is_some() && big_u_col.is_some() {
+                            "empty; u or U is needed"
+                        } else if u_col.is_some() {
+                            "empty; u is needed"
+                        } else {
+                            "empty; U is needed"
+                        },
+                    ),
                     (_, Some(col)) if what == "half_width" => {
                         csv.error(row, col, "empty; half_width is needed")
                     }

@@ -22,8 +22,16 @@
 //! In the last two, d = x − x_pt, u(d) = √(u² + u²(x_pt)) (so ζ = d/u(d)),
 //! U(d) = √(U² + U²(x_pt)) with each lab's own U (so En = d/U(d)).
 //!
-//! `verdict` is the En verdict under `--en-rule` when En exists, otherwise
-//! the classification of z (needs `--sigma-pt`), otherwise null.
+//! ζ is d/u(d) in every path. In the key-comparison path that is the CIPM
+//! u(d_i) (τ² and the lab's correlation with the reference included), so
+//! ζ = k·En and the two scores never contradict each other; the ISO 13528
+//! formula d/√(u² + u²(x_pt)) assumes a reference independent of the lab,
+//! which a weighted or random-effects mean of the labs is not.
+//!
+//! `verdict` is the En verdict under `--en-rule` when En exists; otherwise,
+//! with `--sigma-pt`, the classification of z if u(x_pt) ≤ 0.3 σ_pt and of
+//! z′ if not (ISO 13528 9.5: the assigned value's uncertainty is then not
+//! negligible); otherwise null. `verdict_score` says which score it was.
 
 use std::collections::HashMap;
 
@@ -86,6 +94,20 @@ pub struct Robust {
     pub x_star: f64,
     pub s_star: f64,
     pub iterations: usize,
+    /// False when Algorithm A stopped at its iteration limit before the
+    /// stopping rule was met.
+    pub converged: bool,
+}
+
+impl From<&AlgorithmAResult> for Robust {
+    fn from(a: &AlgorithmAResult) -> Self {
+        Self {
+            x_star: a.x_star,
+            s_star: a.s_star,
+            iterations: a.iterations,
+            converged: a.converged,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +129,8 @@ pub struct LabReport {
     /// D % = 100·d/reference (null when the reference is 0).
     pub d_percent: Option<f64>,
     pub verdict: Option<&'static str>,
+    /// The score the verdict classifies: `en`, `z`, `z_prime`, or null.
+    pub verdict_score: Option<&'static str>,
 }
 
 /// One row of the input.
@@ -365,18 +389,40 @@ fn reference(value: f64, u: f64) -> Reference {
     }
 }
 
-fn verdict(en: Option<f64>, z: Option<f64>, rule: EnRule) -> Option<&'static str> {
+/// The verdict and the score it classifies. En first; otherwise z, or z′
+/// when u(x_pt) > 0.3 σ_pt (ISO 13528 9.5); otherwise none.
+fn verdict(
+    en: Option<f64>,
+    z: Option<f64>,
+    z_prime: Option<f64>,
+    u_ref: f64,
+    sigma: Option<f64>,
+    rule: EnRule,
+) -> (Option<&'static str>, Option<&'static str>) {
     if let Some(en) = en {
-        return Some(match classify_en(en, rule) {
+        let v = match classify_en(en, rule) {
             EnVerdict::Satisfactory => "satisfactory",
             EnVerdict::Unsatisfactory => "unsatisfactory",
-        });
+        };
+        return (Some(v), Some("en"));
     }
-    z.map(|z| match classify_z(z) {
-        ZClass::Satisfactory => "satisfactory",
-        ZClass::Questionable => "questionable",
-        ZClass::Unsatisfactory => "unsatisfactory",
-    })
+    let negligible = sigma.is_some_and(|s| u_ref <= 0.3 * s);
+    let (score, name) = if negligible {
+        (z, "z")
+    } else {
+        (z_prime, "z_prime")
+    };
+    match score {
+        Some(v) => {
+            let class = match classify_z(v) {
+                ZClass::Satisfactory => "satisfactory",
+                ZClass::Questionable => "questionable",
+                ZClass::Unsatisfactory => "unsatisfactory",
+            };
+            (Some(class), Some(name))
+        }
+        None => (None, None),
+    }
 }
 
 /// z and z′ against (x_ref, u_ref) when σ_pt is given.
@@ -419,6 +465,7 @@ fn score_against(
                 .map(|big| en_score(x, big, x_pt, big_u_pt))
                 .transpose()
                 .map_err(|e| computation(csv, &e))?;
+            let (verdict, verdict_score) = verdict(en, z, z_prime, u_pt, sigma, rule);
             Ok(LabReport {
                 lab: lab.id.clone(),
                 value: x,
@@ -432,7 +479,8 @@ fn score_against(
                 z_prime,
                 zeta,
                 d_percent: d_percent(x, x_pt).ok(),
-                verdict: verdict(en, z, rule),
+                verdict,
+                verdict_score,
             })
         })
         .collect()
@@ -462,12 +510,7 @@ fn key_comparison(
     };
     let r: Kcrv = reference_value(&kc, &options).map_err(|e| computation(csv, &e))?;
     let robust = if r.method_used == KcrvMethod::AlgorithmA {
-        let a = robust_of_included(csv, labs)?;
-        Some(Robust {
-            x_star: a.x_star,
-            s_star: a.s_star,
-            iterations: a.iterations,
-        })
+        Some(Robust::from(&robust_of_included(csv, labs)?))
     } else {
         None
     };
@@ -475,11 +518,10 @@ fn key_comparison(
     for (lab, doe) in labs.iter().zip(&r.doe) {
         let x = lab.value;
         let (z, z_prime) = z_scores(csv, x, r.value, r.u, sigma)?;
-        let zeta = lab
-            .u
-            .map(|u| zeta_score(x, u, r.value, r.u))
-            .transpose()
-            .map_err(|e| computation(csv, &e))?;
+        // ζ = d/u(d) with the CIPM u(d) (see the module comment); null only
+        // when u(d) = 0, where En is null too.
+        let zeta = (doe.u_d > 0.0).then(|| doe.d / doe.u_d);
+        let (verdict, verdict_score) = verdict(doe.en, z, z_prime, r.u, sigma, rule);
         out.push(LabReport {
             lab: lab.id.clone(),
             value: x,
@@ -493,7 +535,8 @@ fn key_comparison(
             z_prime,
             zeta,
             d_percent: d_percent(x, r.value).ok(),
-            verdict: verdict(doe.en, z, rule),
+            verdict,
+            verdict_score,
         });
     }
     Ok(Report {
@@ -545,11 +588,7 @@ fn consensus_from_values(
         }
         CompareMethod::AlgorithmA => {
             let a = robust_of_included(csv, labs)?;
-            robust = Some(Robust {
-                x_star: a.x_star,
-                s_star: a.s_star,
-                iterations: a.iterations,
-            });
+            robust = Some(Robust::from(&a));
             (a.x_star, a.u_x_star)
         }
         _ => {
@@ -656,12 +695,7 @@ fn render(r: &Report, labs: &[Lab]) -> String {
         out.push_str(&format!("tau: {}\n", table::sig(tau, 2)));
     }
     if let Some(a) = &r.robust {
-        out.push_str(&format!(
-            "Algorithm A: x* = {}, s* = {} ({} iterations)\n",
-            table::sig(a.x_star, 5),
-            table::sig(a.s_star, 4),
-            a.iterations
-        ));
+        out.push_str(&algorithm_a_line(a));
     }
     if let Some(s) = r.sigma_pt {
         out.push_str(&format!("sigma_pt: {s}\n"));
@@ -682,6 +716,7 @@ fn render(r: &Report, labs: &[Lab]) -> String {
         ("zeta", Align::Right),
         ("D%", Align::Right),
         ("verdict", Align::Left),
+        ("by", Align::Left),
     ];
     let mut rows: Vec<Vec<String>> = r
         .labs
@@ -706,6 +741,13 @@ fn render(r: &Report, labs: &[Lab]) -> String {
                 table::opt(l.zeta, |v| table::fixed(v, 2)),
                 table::opt(l.d_percent, |v| table::fixed(v, 1)),
                 l.verdict.unwrap_or("-").to_owned(),
+                match l.verdict_score {
+                    Some("en") => "En",
+                    Some("z") => "z",
+                    Some("z_prime") => "z'",
+                    _ => "-",
+                }
+                .to_owned(),
             ]
         })
         .collect();
@@ -746,4 +788,60 @@ fn render(r: &Report, labs: &[Lab]) -> String {
         .collect();
     out.push_str(&table::render(&header, &rows));
     out
+}
+
+fn algorithm_a_line(a: &Robust) -> String {
+    format!(
+        "Algorithm A: x* = {}, s* = {} ({} iterations{})\n",
+        table::sig(a.x_star, 5),
+        table::sig(a.s_star, 4),
+        a.iterations,
+        if a.converged {
+            ""
+        } else {
+            ", NOT converged: stopped at the iteration limit"
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unconverged_algorithm_a_says_so() {
+        let mut a = Robust {
+            x_star: 0.25701,
+            s_star: 0.0395,
+            iterations: 1000,
+            converged: false,
+        };
+        assert!(algorithm_a_line(&a).contains("NOT converged"));
+        a.converged = true;
+        assert_eq!(
+            algorithm_a_line(&a),
+            "Algorithm A: x* = 0.25701, s* = 0.03950 (1000 iterations)\n"
+        );
+    }
+
+    #[test]
+    fn the_verdict_uses_z_prime_when_u_x_pt_is_not_negligible() {
+        let rule = EnRule::Iso13528;
+        // u(x_pt) = 0.3 σ_pt exactly: negligible, z decides.
+        assert_eq!(
+            verdict(None, Some(2.5), Some(1.9), 0.3, Some(1.0), rule),
+            (Some("questionable"), Some("z"))
+        );
+        // u(x_pt) > 0.3 σ_pt: z′ decides.
+        assert_eq!(
+            verdict(None, Some(2.5), Some(1.9), 0.31, Some(1.0), rule),
+            (Some("satisfactory"), Some("z_prime"))
+        );
+        // En always wins; nothing to classify without σ_pt.
+        assert_eq!(
+            verdict(Some(0.5), Some(4.0), Some(4.0), 0.0, Some(1.0), rule),
+            (Some("satisfactory"), Some("en"))
+        );
+        assert_eq!(verdict(None, None, None, 0.1, None, rule), (None, None));
+    }
 }
