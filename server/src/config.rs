@@ -93,10 +93,19 @@ pub struct ServeArgs {
     pub bus: String,
 
     /// File holding the ledger's Ed25519 signing key (created on first
-    /// start). Default: `ledger-key.hex` beside the SQLite file, or
-    /// `data/ledger-key.hex` with PostgreSQL. Every node needs the same key.
+    /// start; refused if group or others may read it). Default:
+    /// `ledger-key.hex` beside the SQLite file, or `data/ledger-key.hex`
+    /// relative to the working directory with PostgreSQL. Every node needs
+    /// the same key.
     #[arg(long, env = "JILIANG_LEDGER_KEY")]
     pub ledger_key: Option<PathBuf>,
+
+    /// Start even though the log's latest heads were signed by another key:
+    /// give it once, after deliberately replacing the key file (the server
+    /// otherwise refuses, since nodes with different keys make exports that
+    /// do not verify).
+    #[arg(long, env = "JILIANG_LEDGER_ACCEPT_NEW_KEY")]
+    pub ledger_accept_new_key: bool,
 
     /// How often to sign a new tree head while records arrive, in ms.
     #[arg(long, env = "JILIANG_LEDGER_INTERVAL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
@@ -403,6 +412,8 @@ pub struct Config {
     pub chat_rate: u32,
     /// Ledger signing key file (`None`: next to the database).
     pub ledger_key: Option<PathBuf>,
+    /// Accept a key other than the one that signed the latest heads.
+    pub ledger_accept_new_key: bool,
     pub ledger_interval_ms: u64,
 }
 
@@ -418,6 +429,7 @@ impl From<&ServeArgs> for Config {
             bus: a.bus.clone(),
             chat_rate: a.chat_rate,
             ledger_key: a.ledger_key.clone(),
+            ledger_accept_new_key: a.ledger_accept_new_key,
             ledger_interval_ms: a.ledger_interval_ms,
         }
     }
@@ -455,6 +467,7 @@ impl Config {
             bus: String::new(),
             chat_rate: 5,
             ledger_key: None,
+            ledger_accept_new_key: false,
             ledger_interval_ms: 2000,
         }
     }

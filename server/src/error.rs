@@ -56,6 +56,9 @@ pub enum AppError {
     RateLimited { retry_after_s: u64 },
     #[error("unavailable: {}", .0.en)]
     Unavailable(Text),
+    /// A ledger record newer than every signed tree head.
+    #[error("no signed tree head covers the record yet; retry after {retry_after_s} s")]
+    LedgerHeadPending { retry_after_s: u64 },
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("internal error: {0}")]
@@ -93,6 +96,7 @@ impl AppError {
             Self::UpgradeRequired => ErrorCode::UpgradeRequired,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::LedgerHeadPending { .. } => ErrorCode::LedgerHeadPending,
             Self::Database(e) => match classify_db_error(e) {
                 DbErrorClass::NotFound => ErrorCode::NotFound,
                 DbErrorClass::Conflict => ErrorCode::Conflict,
@@ -140,6 +144,12 @@ impl AppError {
                 format!("Too many requests; try again in {retry_after_s} s."),
             ),
             Self::Unavailable(what) => what.clone(),
+            Self::LedgerHeadPending { retry_after_s } => Text::owned(
+                format!("该记录刚刚写入，尚无签名树头覆盖它，请在 {retry_after_s} 秒后重试。"),
+                format!(
+                    "The record was stored moments ago and no signed tree head covers it yet; try again in {retry_after_s} s."
+                ),
+            ),
             Self::Database(e) => match classify_db_error(e) {
                 DbErrorClass::NotFound => Text::new("未找到该记录。", "No such record."),
                 DbErrorClass::Conflict => Text::new(
@@ -187,7 +197,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::LedgerHeadPending => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -219,7 +229,9 @@ impl IntoResponse for AppError {
             tracing::debug!(error = %self, "request rejected");
         }
         let mut res = (status, axum::Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after_s } = self {
+        if let Self::RateLimited { retry_after_s } | Self::LedgerHeadPending { retry_after_s } =
+            self
+        {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
         }

@@ -51,7 +51,12 @@ impl AppState {
     ) -> Result<Self, StateError> {
         let rooms = Hub::new(store.clone());
         let bus = Bus::connect(&config.bus, rooms).await?;
-        let ledger = Ledger::open(store.clone(), &config.ledger_key_path()).await?;
+        let ledger = Ledger::open(
+            store.clone(),
+            &config.ledger_key_path(),
+            config.ledger_accept_new_key,
+        )
+        .await?;
         Ok(Self::assemble(store, config, shutdown, bus, ledger))
     }
 

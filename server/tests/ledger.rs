@@ -6,11 +6,12 @@ mod common;
 
 use common::{Backend, Client, TestServer};
 use jiliang_ledger::{
-    Bundle, Hash, verify_bundle_with_key, verify_consistency, verify_inclusion,
+    Bundle, Hash, Record, RecordKind, verify_bundle_with_key, verify_consistency, verify_inclusion,
     verifying_key_from_hex,
 };
 use jiliang_protocol::rooms::{Author, EventBody};
 use jiliang_server::ledger::verify::verify_database;
+use jiliang_server::ledger::{Ledger, LedgerError};
 use jiliang_server::rooms::log::Append;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -167,8 +168,12 @@ backend_tests!(heads_proofs_and_exports_verify, |backend| async move {
 
 /// Run `;`-separated statements directly against the database.
 async fn sqlite_exec(server: &TestServer, sql: &str) {
+    db_exec(&server.state.store, sql).await;
+}
+
+async fn db_exec(store: &jiliang_server::Store, sql: &str) {
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        match server.state.store.db() {
+        match store.db() {
             jiliang_server::store::Db::Sqlite(p) => {
                 sqlx::query(stmt).execute(p).await.expect("tamper");
             }
@@ -179,75 +184,313 @@ async fn sqlite_exec(server: &TestServer, sql: &str) {
     }
 }
 
-/// Each tampering, on a fresh log of 5 events, is found and names the record.
-async fn tampered(sql: &str) -> Vec<String> {
-    let server = TestServer::start_seeded(Backend::Sqlite)
-        .await
-        .expect("sqlite");
-    let (_, _) = session_with_events(&server, 5).await;
+/// Record ids by ledger index.
+async fn leaf_ids(store: &jiliang_server::Store) -> Vec<String> {
+    let rows: Vec<(i64, String)> = match store.db() {
+        jiliang_server::store::Db::Sqlite(p) => {
+            sqlx::query_as("SELECT idx, record_id FROM ledger_leaves ORDER BY idx")
+                .fetch_all(p)
+                .await
+        }
+        jiliang_server::store::Db::Postgres(p) => {
+            sqlx::query_as("SELECT idx, record_id FROM ledger_leaves ORDER BY idx")
+                .fetch_all(p)
+                .await
+        }
+    }
+    .expect("leaves");
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (idx, id))| {
+            assert_eq!(usize::try_from(idx).ok(), Some(i));
+            id
+        })
+        .collect()
+}
+
+/// What a tampering left for the verifier to find.
+struct Tampered {
+    problems: Vec<String>,
+    /// Record id at each ledger index before the tampering.
+    ids: Vec<String>,
+}
+
+impl Tampered {
+    fn first(&self) -> &str {
+        self.problems.first().map_or("", String::as_str)
+    }
+
+    /// Some problem names the record that was at ledger index `was` before
+    /// the tampering, now found at `index`.
+    fn names_moved(&self, index: usize, was: usize, what: &str) -> bool {
+        let prefix = format!(
+            "record at index {index} (room_event {}): {what}",
+            self.ids[was]
+        );
+        self.problems.iter().any(|p| p.starts_with(&prefix))
+    }
+
+    fn names(&self, index: usize, what: &str) -> bool {
+        self.names_moved(index, index, what)
+    }
+}
+
+/// A log of `signed` events under a signed head, then `unsigned` more that
+/// no head covers yet (later heads removed, as if not yet published); then
+/// `sql` run directly against the database. Verification must fail.
+async fn tampered(backend: Backend, signed: usize, unsigned: usize, sql: &str) -> Option<Tampered> {
+    let server = TestServer::start_seeded(backend).await?;
+    let (_, session) = session_with_events(&server, signed).await;
+    let author = Author {
+        id: server.user_id("expert").await,
+        name: "李明华".into(),
+    };
+    for i in 0..unsigned {
+        server
+            .state
+            .log
+            .append(Append {
+                session,
+                author: Some(author.clone()),
+                client_id: Some(format!("late{i}")),
+                body: EventBody::Chat {
+                    text: format!("示值 {}.000 g", signed + i),
+                },
+            })
+            .await
+            .expect("append");
+    }
+    // Signed now, so the node's publisher has nothing left to sign, then
+    // unpublished: no head covers the late events.
+    server.state.ledger.publish().await.expect("publish");
+    db_exec(
+        &server.state.store,
+        &format!("DELETE FROM ledger_heads WHERE size > {signed}"),
+    )
+    .await;
     let key = *server.state.ledger.public_key();
     let clean = verify_database(&server.state.store, Some(key))
         .await
         .expect("verify");
     assert!(clean.ok, "{:?}", clean.problems);
-    sqlite_exec(&server, sql).await;
+    let ids = leaf_ids(&server.state.store).await;
+    assert_eq!(ids.len(), signed + unsigned);
+    db_exec(&server.state.store, sql).await;
     let report = verify_database(&server.state.store, Some(key))
         .await
         .expect("verify");
     assert!(!report.ok, "tampering went unnoticed: {sql}");
     server.stop().await;
-    report.problems
+    Some(Tampered {
+        problems: report.problems,
+        ids,
+    })
 }
 
-#[tokio::test]
-async fn one_changed_byte_in_an_event_is_found() {
-    let p = tampered("UPDATE room_events SET body = replace(body, '2.000', '2.001') WHERE seq = 3")
-        .await;
+/// Swap the leaves at ledger indices `a` and `b` (whole rows).
+fn swap_leaves(a: usize, b: usize) -> String {
+    format!(
+        "UPDATE ledger_leaves SET idx = -1 WHERE idx = {a}; UPDATE ledger_leaves SET idx = {a} WHERE idx = {b}; \
+         UPDATE ledger_leaves SET idx = {b} WHERE idx = -1"
+    )
+}
+
+backend_tests!(
+    one_changed_byte_in_an_event_is_found,
+    |backend| async move {
+        let Some(t) = tampered(
+            backend,
+            5,
+            0,
+            "UPDATE room_events SET body = replace(body, '2.000', '2.001') WHERE seq = 3",
+        )
+        .await
+        else {
+            return;
+        };
+        assert!(t.names(2, "the stored event differs"), "{:?}", t.problems);
+        assert!(
+            t.first().starts_with("record at index 2 ("),
+            "{:?}",
+            t.problems
+        );
+    }
+);
+
+backend_tests!(a_deleted_event_is_found, |backend| async move {
+    let Some(t) = tampered(backend, 5, 0, "DELETE FROM room_events WHERE seq = 4").await else {
+        return;
+    };
+    assert!(t.names(3, "missing from room_events"), "{:?}", t.problems);
     assert!(
-        p.iter()
-            .any(|m| m.contains("record at index 2") && m.contains("differs")),
-        "{p:?}"
+        t.first().starts_with("record at index 3 ("),
+        "{:?}",
+        t.problems
     );
-}
+});
 
-#[tokio::test]
-async fn a_deleted_event_is_found() {
-    let p = tampered("DELETE FROM room_events WHERE seq = 4").await;
-    assert!(
-        p.iter()
-            .any(|m| m.contains("record at index 3") && m.contains("missing")),
-        "{p:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_changed_byte_in_the_log_is_found() {
-    let p = tampered(
+backend_tests!(a_changed_byte_in_the_log_is_found, |backend| async move {
+    let Some(t) = tampered(
+        backend,
+        5,
+        0,
         "UPDATE ledger_leaves SET payload = replace(payload, '1.000', '1.009') WHERE idx = 1",
     )
-    .await;
-    assert!(p.iter().any(|m| m.contains("index 1")), "{p:?}");
-}
-
-#[tokio::test]
-async fn two_reordered_leaves_are_found() {
-    let p = tampered(
-        "UPDATE ledger_leaves SET idx = -1 WHERE idx = 1; UPDATE ledger_leaves SET idx = 1 WHERE idx = 3; \
-         UPDATE ledger_leaves SET idx = 3 WHERE idx = -1",
-    )
-    .await;
+    .await
+    else {
+        return;
+    };
+    assert!(t.names(1, "content altered"), "{:?}", t.problems);
     assert!(
-        p.iter().any(|m| m.contains("does not match signed head")),
-        "{p:?}"
+        t.first().starts_with("record at index 1 ("),
+        "{:?}",
+        t.problems
     );
-}
+});
 
-#[tokio::test]
-async fn a_deleted_leaf_is_found() {
-    let p = tampered("DELETE FROM ledger_leaves WHERE idx = 2").await;
-    assert!(p.iter().any(|m| m.contains("index 2 missing")), "{p:?}");
-    assert!(p.iter().any(|m| m.contains("is not in the log")), "{p:?}");
-}
+backend_tests!(
+    two_reordered_leaves_under_a_head_are_named,
+    |backend| async move {
+        let Some(t) = tampered(backend, 5, 0, &swap_leaves(1, 3)).await else {
+            return;
+        };
+        assert!(t.names_moved(1, 3, "out of order"), "{:?}", t.problems);
+        assert!(t.names_moved(3, 1, "out of order"), "{:?}", t.problems);
+        assert!(
+            t.first().starts_with("record at index 1 ("),
+            "{:?}",
+            t.problems
+        );
+        // The head sees it too, after the records it names.
+        assert!(
+            t.problems
+                .iter()
+                .any(|m| m.contains("does not match signed head")),
+            "{:?}",
+            t.problems
+        );
+    }
+);
+
+backend_tests!(
+    two_reordered_leaves_after_the_last_head_are_named,
+    |backend| async move {
+        let Some(t) = tampered(backend, 5, 3, &swap_leaves(5, 7)).await else {
+            return;
+        };
+        assert!(t.names_moved(5, 7, "out of order"), "{:?}", t.problems);
+        assert!(t.names_moved(7, 5, "out of order"), "{:?}", t.problems);
+        assert!(
+            t.first().starts_with("record at index 5 ("),
+            "{:?}",
+            t.problems
+        );
+        assert!(
+            !t.problems.iter().any(|m| m.contains("signed head")),
+            "no head covers them: {:?}",
+            t.problems
+        );
+    }
+);
+
+backend_tests!(two_swapped_events_are_named, |backend| async move {
+    // The source rows trade places (their sequence numbers), the log stays.
+    let Some(t) = tampered(
+        backend,
+        5,
+        0,
+        "UPDATE room_events SET seq = -1 WHERE seq = 2; UPDATE room_events SET seq = 2 WHERE seq = 4; \
+         UPDATE room_events SET seq = 4 WHERE seq = -1",
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(t.names(1, "the stored event differs"), "{:?}", t.problems);
+    assert!(t.names(3, "the stored event differs"), "{:?}", t.problems);
+    assert!(
+        t.first().starts_with("record at index 1 ("),
+        "{:?}",
+        t.problems
+    );
+});
+
+backend_tests!(a_deleted_leaf_is_found, |backend| async move {
+    let Some(t) = tampered(backend, 5, 0, "DELETE FROM ledger_leaves WHERE idx = 2").await else {
+        return;
+    };
+    assert!(t.first().starts_with("index 2 missing"), "{:?}", t.problems);
+    let orphan = format!("room event {} is not in the log", t.ids[2]);
+    assert!(t.problems.contains(&orphan), "{:?}", t.problems);
+});
+
+backend_tests!(
+    the_last_leaf_deleted_after_the_last_head_is_found,
+    |backend| async move {
+        // No gap is left and no head covered it: the log's counter still counts it.
+        let Some(t) = tampered(backend, 5, 2, "DELETE FROM ledger_leaves WHERE idx = 6").await
+        else {
+            return;
+        };
+        assert!(
+            t.first()
+                .starts_with("index 6 missing (the log's counter says 7"),
+            "{:?}",
+            t.problems
+        );
+        let orphan = format!("room event {} is not in the log", t.ids[6]);
+        assert!(t.problems.contains(&orphan), "{:?}", t.problems);
+    }
+);
+
+backend_tests!(a_record_removed_everywhere_is_found, |backend| async move {
+    // The last event, its leaf and the log's counter all rewound: the
+    // session's own count still says seq 7 existed.
+    let Some(t) = tampered(
+        backend,
+        5,
+        2,
+        "DELETE FROM ledger_leaves WHERE idx = 6; DELETE FROM room_events WHERE seq = 7; \
+         UPDATE ledger_state SET size = size - 1",
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(
+        t.first().contains(": seq 7 is not in the log"),
+        "{:?}",
+        t.problems
+    );
+});
+
+backend_tests!(
+    the_first_problem_is_the_earliest_record,
+    |backend| async move {
+        // Found by different checks (the log's hashes, the source rows); the
+        // report still starts with the lower index.
+        let Some(t) = tampered(
+            backend,
+            5,
+            0,
+            "UPDATE ledger_leaves SET payload = replace(payload, '3.000', '3.009') WHERE idx = 3; \
+         UPDATE room_events SET body = replace(body, '1.000', '1.001') WHERE seq = 2",
+        )
+        .await
+        else {
+            return;
+        };
+        assert!(t.names(3, "content altered"), "{:?}", t.problems);
+        assert!(
+            t.first().starts_with(&format!(
+                "record at index 1 (room_event {}): the stored event differs",
+                t.ids[1]
+            )),
+            "{:?}",
+            t.problems
+        );
+    }
+);
 
 #[tokio::test]
 async fn the_cli_reverifies_a_database_and_exits_1_on_tampering() {
@@ -281,3 +524,223 @@ async fn the_cli_reverifies_a_database_and_exits_1_on_tampering() {
     assert!(err.contains("record at index 1"), "{err}");
     server.stop().await;
 }
+
+/// Insert one leaf at `idx` directly (what another node's transaction
+/// commits); `None` appends it at the log's next index as a record's own
+/// transaction does.
+async fn put_leaf(store: &jiliang_server::Store, idx: Option<i64>, record: &Record) {
+    macro_rules! go {
+        ($pool:expr) => {{
+            let r: Result<(), sqlx::Error> = async {
+                let mut tx = $pool.begin().await?;
+                match idx {
+                    None => {
+                        jiliang_server::ledger_append!(tx, record);
+                    }
+                    Some(idx) => {
+                        sqlx::query(
+                            "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(idx)
+                        .bind(record.kind.as_str())
+                        .bind(record.id())
+                        .bind(i64::try_from(record.created_at_ms).expect("ms"))
+                        .bind(record.payload.as_str())
+                        .bind(record.leaf_hash().0.to_vec())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await
+            }
+            .await;
+            r.expect("leaf stored");
+        }};
+    }
+    match store.db() {
+        jiliang_server::store::Db::Sqlite(p) => go!(p),
+        jiliang_server::store::Db::Postgres(p) => go!(p),
+    }
+}
+
+fn reading(i: u64) -> Record {
+    Record::new(
+        RecordKind::READING_BATCH,
+        format!("r{i}"),
+        1_764_000_000_000 + i,
+        &json!({"batch": i, "values": ["1.000", "1.001"]}),
+    )
+    .expect("record")
+}
+
+/// Distinct milliseconds between steps whose order the key check reads
+/// from head and registration times.
+async fn tick() {
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+}
+
+backend_tests!(a_node_with_another_key_is_refused, |backend| async move {
+    let Some(db) = common::TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (a_key, b_key) = (dir.path().join("a.hex"), dir.path().join("b.hex"));
+    let a = Ledger::open(store.clone(), &a_key, false).await.expect("a");
+    put_leaf(&store, None, &reading(0)).await;
+    a.publish().await.expect("publish");
+    tick().await;
+
+    let err = Ledger::open(store.clone(), &b_key, false)
+        .await
+        .expect_err("a second key is refused");
+    assert!(
+        matches!(err, LedgerError::ForeignKey { size: 1, .. }),
+        "{err}"
+    );
+    let line = err.to_string();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(line.contains(&a.fingerprint()), "{line}");
+    assert!(line.contains("same --ledger-key file"), "{line}");
+
+    // A deliberate key change, accepted once.
+    let b = Ledger::open(store.clone(), &b_key, true)
+        .await
+        .expect("accepted");
+    // Until it signs, the latest head is the old key's, and says so.
+    let h = b.latest_stored_head().expect("head");
+    assert_eq!(h.public_key, a.public_key().to_bytes());
+    h.head.verify(a.public_key()).expect("signed by a");
+    tick().await;
+    put_leaf(&store, None, &reading(1)).await;
+    b.publish().await.expect("publish");
+    let h = b.latest_stored_head().expect("head");
+    assert_eq!((h.head.size, h.public_key), (2, b.public_key().to_bytes()));
+    drop(b);
+    tick().await;
+
+    // The new key restarts without the flag; the old one is now refused.
+    Ledger::open(store.clone(), &b_key, false)
+        .await
+        .expect("b restarts");
+    let err = Ledger::open(store.clone(), &a_key, false)
+        .await
+        .expect_err("the replaced key is refused");
+    assert!(
+        matches!(err, LedgerError::ForeignKey { size: 2, .. }),
+        "{err}"
+    );
+    store.close().await;
+    db.cleanup().await;
+});
+
+backend_tests!(
+    the_head_is_served_with_the_key_that_signed_it,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        session_with_events(&server, 2).await;
+        let dir = tempfile::tempdir().expect("dir");
+        // A misconfigured second node with a key of its own (let through by the
+        // override) signs the next size before this node does.
+        let other = Ledger::open(
+            server.state.store.clone(),
+            &dir.path().join("other.hex"),
+            true,
+        )
+        .await
+        .expect("other node");
+        let mut won = false;
+        for i in 0..20 {
+            put_leaf(&server.state.store, None, &reading(i)).await;
+            other.publish().await.expect("publish");
+            let h = other.latest_stored_head().expect("head");
+            if h.public_key == other.public_key().to_bytes() {
+                won = true;
+                break;
+            }
+        }
+        assert!(won, "the other node never signed first");
+        server.state.ledger.publish().await.expect("publish");
+        let head = Client::new(&server.base).json("/api/v1/ledger/head").await;
+        assert_eq!(
+            head["public_key"].as_str(),
+            Some(jiliang_ledger::hex::encode(&other.public_key().to_bytes()).as_str())
+        );
+        assert_eq!(
+            head["key_fingerprint"].as_str(),
+            Some(other.fingerprint().as_str())
+        );
+        let key = verifying_key_from_hex(head["public_key"].as_str().expect("key")).expect("key");
+        let signed = jiliang_ledger::SignedTreeHead {
+            size: head["size"].as_u64().expect("size"),
+            timestamp_ms: head["timestamp_ms"].as_u64().expect("ts"),
+            root_hash: Hash::from_hex(head["root_hash"].as_str().expect("root")).expect("hex"),
+            signature: jiliang_ledger::SignatureBytes::from_hex(
+                head["signature"].as_str().expect("sig"),
+            )
+            .expect("hex"),
+        };
+        signed
+            .verify(&key)
+            .expect("the served key verifies the served head");
+        server.stop().await;
+    }
+);
+
+backend_tests!(
+    a_record_newer_than_every_head_is_pending_not_left_out,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let (expert, session) = session_with_events(&server, 2).await;
+        let key = *server.state.ledger.public_key();
+        // Another node's transaction has taken index 2 and not committed yet:
+        // the event stored next (index 3) is beyond what any head can cover.
+        db_exec(
+            &server.state.store,
+            "UPDATE ledger_state SET size = size + 1",
+        )
+        .await;
+        let event = server
+            .state
+            .log
+            .append(Append {
+                session,
+                author: None,
+                client_id: None,
+                body: EventBody::Chat {
+                    text: "刚写入".into(),
+                },
+            })
+            .await
+            .expect("append");
+        let id = event.event().id;
+        let link = format!("/api/v1/ledger/records/room_event/{id}");
+        for path in [link.clone(), format!("/api/v1/sessions/{session}/export")] {
+            let res = expert.get(&path).await;
+            assert_eq!(res.status(), 503, "{path}");
+            assert_eq!(
+                res.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some("2"),
+                "{path}"
+            );
+            let body: Value = res.json().await.expect("json");
+            assert_eq!(body["code"], "ledger_head_pending", "{path}");
+        }
+        // The other transaction commits; the next head covers the record.
+        put_leaf(&server.state.store, Some(2), &reading(0)).await;
+        let one: Bundle = expert.get(&link).await.json().await.expect("bundle");
+        assert_eq!(one.records.len(), 1);
+        assert_eq!(one.records[0].id, id.to_string());
+        assert_eq!(one.records[0].index, 3);
+        let report = verify_bundle_with_key(&one, &key);
+        assert!(report.ok, "{report}");
+        server.stop().await;
+    }
+);

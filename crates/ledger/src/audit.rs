@@ -89,7 +89,10 @@ pub enum LogProblem {
         expected: u64,
     },
     /// The rebuilt root differs from the signed one.
-    #[error("root at size {size} does not match signed head (signed {signed}, rebuilt {computed})")]
+    #[error(
+        "root at size {size} does not match signed head (signed {signed}, rebuilt {computed}): a record at {} was altered, reordered or removed",
+        index_range(*since, size.saturating_sub(1))
+    )]
     RootMismatch {
         /// Head size.
         size: u64,
@@ -97,6 +100,11 @@ pub enum LogProblem {
         signed: Hash,
         /// Root rebuilt from the stored records.
         computed: Hash,
+        /// The largest smaller head that does match (0 if none): the change
+        /// is at an index in `since..size`. Heads are all a database keeps
+        /// of the original leaves, so this range is as close as the heads
+        /// alone can point.
+        since: u64,
     },
     /// A head's signature does not verify.
     #[error("signed head at size {size} has an invalid signature")]
@@ -128,6 +136,20 @@ pub enum LogProblem {
         /// Its (later) time.
         earlier_timestamp_ms: u64,
     },
+}
+
+impl LogProblem {
+    /// The earliest ledger index this finding implicates, for putting
+    /// findings in log order; `None` for findings about a head alone.
+    pub fn first_index(&self) -> Option<u64> {
+        match self {
+            Self::ContentAltered { index, .. } | Self::OutOfOrder { index, .. } => Some(*index),
+            Self::Missing { from, .. } => Some(*from),
+            Self::RootMismatch { since, .. } => Some(*since),
+            Self::HeadBeyondLog { verifiable, .. } => Some(*verifiable),
+            Self::BadHeadSignature { .. } | Self::HeadTimeRegression { .. } => None,
+        }
+    }
 }
 
 /// "index 4" or "indices 4..=6".
@@ -239,6 +261,8 @@ impl LogVerifier {
         let mut heads = core::mem::take(&mut self.heads);
         heads.sort_by_key(|h| (h.size, h.timestamp_ms));
         let mut latest: Option<(u64, u64)> = None; // (size, timestamp) with max timestamp so far
+        // Largest head size whose root the stored records reproduce.
+        let mut last_good = 0u64;
         for head in &heads {
             if let Some(key) = key
                 && head.verify(key).is_err()
@@ -261,11 +285,12 @@ impl LogVerifier {
                 latest = Some((head.size, head.timestamp_ms));
             }
             match self.tree.root_at(head.size) {
-                Ok(computed) if computed == head.root_hash => {}
+                Ok(computed) if computed == head.root_hash => last_good = last_good.max(head.size),
                 Ok(computed) => self.problems.push(LogProblem::RootMismatch {
                     size: head.size,
                     signed: head.root_hash,
                     computed,
+                    since: last_good,
                 }),
                 Err(_) => self.problems.push(LogProblem::HeadBeyondLog {
                     size: head.size,

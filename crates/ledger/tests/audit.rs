@@ -121,6 +121,19 @@ fn altered_content_and_stored_hash_caught_by_heads() {
             .to_string()
             .starts_with("root at size 12 does not match signed head")
     );
+    // The heads at 3 and 7 still match: the change is pinned to 7..12.
+    assert!(matches!(
+        report.problems[0],
+        LogProblem::RootMismatch { since: 7, .. }
+    ));
+    assert_eq!(report.problems[0].first_index(), Some(7));
+    assert!(
+        report.problems[0]
+            .to_string()
+            .ends_with("a record at indices 7..=11 was altered, reordered or removed"),
+        "{}",
+        report.problems[0]
+    );
 }
 
 #[test]

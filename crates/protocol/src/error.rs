@@ -47,11 +47,14 @@ pub enum ErrorCode {
     UpgradeRequired,
     RateLimited,
     Unavailable,
+    /// A ledger record is stored but no signed tree head covers it yet;
+    /// `Retry-After` says when to ask again.
+    LedgerHeadPending,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::InvalidInput,
         Self::MalformedJson,
         Self::Unauthenticated,
@@ -65,6 +68,7 @@ impl ErrorCode {
         Self::UpgradeRequired,
         Self::RateLimited,
         Self::Unavailable,
+        Self::LedgerHeadPending,
         Self::Internal,
     ];
 
@@ -83,6 +87,7 @@ impl ErrorCode {
             Self::UpgradeRequired => "upgrade_required",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::LedgerHeadPending => "ledger_head_pending",
             Self::Internal => "internal",
         }
     }

@@ -2,6 +2,8 @@
 //! reveal hashes only), and record exports (for people who may see the
 //! records) that anyone can then verify offline or in the browser.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use jiliang_ledger::{Bundle, CanonicalJson, Record, RecordKind, Scope, hex};
 use jiliang_protocol::ErrorBody;
@@ -13,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{AppError, AppPath, AppQuery, AppResult};
 use crate::i18n::Text;
+use crate::ledger::StoredHead;
 use crate::state::AppState;
 use crate::with_db;
 
@@ -36,21 +39,23 @@ pub struct HeadView {
     pub root_hash: String,
     /// Hex Ed25519 signature over the v1 head message.
     pub signature: String,
-    /// Hex Ed25519 public key.
+    /// Hex Ed25519 public key that signed this head (stored with it: on a
+    /// cluster, whichever node signed the size first).
     pub public_key: String,
-    /// Hex SHA-256 of the public key.
+    /// Hex SHA-256 of that public key.
     pub key_fingerprint: String,
 }
 
-fn head_view(state: &AppState, h: &jiliang_ledger::SignedTreeHead) -> HeadView {
+fn head_view(h: &StoredHead) -> HeadView {
+    let head = &h.head;
     HeadView {
-        size: h.size,
-        timestamp_ms: h.timestamp_ms,
-        timestamp: jiliang_ledger::format_rfc3339_ms(h.timestamp_ms).unwrap_or_default(),
-        root_hash: h.root_hash.to_hex(),
-        signature: h.signature.to_hex(),
-        public_key: hex::encode(&state.ledger.public_key().to_bytes()),
-        key_fingerprint: state.ledger.fingerprint(),
+        size: head.size,
+        timestamp_ms: head.timestamp_ms,
+        timestamp: jiliang_ledger::format_rfc3339_ms(head.timestamp_ms).unwrap_or_default(),
+        root_hash: head.root_hash.to_hex(),
+        signature: head.signature.to_hex(),
+        public_key: hex::encode(&h.public_key),
+        key_fingerprint: h.key_fingerprint(),
     }
 }
 
@@ -65,8 +70,8 @@ fn no_head() -> AppError {
 #[utoipa::path(get, path = "/api/v1/ledger/head", tag = "ledger", responses(
     (status = 200, body = HeadView), (status = 503, body = ErrorBody)))]
 async fn get_head(State(state): State<AppState>) -> AppResult<axum::Json<HeadView>> {
-    let head = state.ledger.latest_head().ok_or_else(no_head)?;
-    Ok(axum::Json(head_view(&state, &head)))
+    let head = state.ledger.latest_stored_head().ok_or_else(no_head)?;
+    Ok(axum::Json(head_view(&head)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -193,16 +198,45 @@ fn record_of(r: &LeafRow) -> AppResult<(u64, Record)> {
     Ok((u64::try_from(r.idx).unwrap_or(0), rec))
 }
 
-/// Make a selection export of `rows`, signed at the latest head (which must
-/// cover them: a record stored moments ago waits for the next head).
+/// How long an export waits for a head covering its records before it
+/// answers `ledger_head_pending`: a head is normally signed on the spot, so
+/// this only runs out when the log cannot be followed (a leaf of an earlier
+/// index not yet visible) or no head of this node's key covers the records.
+const HEAD_WAIT: Duration = Duration::from_millis(1500);
+const HEAD_POLL: Duration = Duration::from_millis(100);
+/// `Retry-After` of a `ledger_head_pending` answer, in seconds.
+const HEAD_RETRY_AFTER_S: u64 = 2;
+
+/// Make a selection export of `rows`, signed at a head of this node's key
+/// that covers every one of them — never a bundle that silently leaves a
+/// just-stored record out. Waits briefly for that head (signing it if this
+/// node can), then answers `ledger_head_pending`.
 async fn export(state: &AppState, rows: Vec<LeafRow>) -> AppResult<Bundle> {
-    state.ledger.publish().await.map_err(AppError::internal)?;
-    let head = state.ledger.latest_head().ok_or_else(no_head)?;
-    let mut records = Vec::with_capacity(rows.len());
-    for r in rows
+    let needed = rows
         .iter()
-        .filter(|r| u64::try_from(r.idx).is_ok_and(|i| i < head.size))
-    {
+        .filter_map(|r| u64::try_from(r.idx).ok())
+        .max()
+        .map_or(0, |i| i + 1);
+    let deadline = tokio::time::Instant::now() + HEAD_WAIT;
+    let head = loop {
+        state.ledger.publish().await.map_err(AppError::internal)?;
+        let head = state
+            .ledger
+            .own_head_covering(needed)
+            .await
+            .map_err(AppError::internal)?;
+        if let Some(head) = head {
+            break head;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(AppError::LedgerHeadPending {
+                retry_after_s: HEAD_RETRY_AFTER_S,
+            });
+        }
+        tokio::time::sleep(HEAD_POLL).await;
+    };
+    let mut records = Vec::with_capacity(rows.len());
+    for r in &rows {
         records.push(record_of(r)?);
     }
     let bundle = state.ledger.with_tree(|t| {
@@ -224,7 +258,8 @@ async fn export(state: &AppState, rows: Vec<LeafRow>) -> AppResult<Bundle> {
 #[utoipa::path(get, path = "/api/v1/ledger/records/{kind}/{id}", tag = "ledger",
     params(("kind" = String, Path), ("id" = String, Path)), responses(
     (status = 200, description = "A `jiliang-ledger-export/1` bundle"),
-    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "`ledger_head_pending`: the record is newer than every signed head; `Retry-After` says when to ask again")))]
 async fn get_record(
     State(state): State<AppState>,
     p: Principal,
@@ -260,7 +295,8 @@ async fn get_record(
 /// Every record of a session's log as one verifiable export.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "ledger", params(("id" = Uuid, Path)), responses(
     (status = 200, description = "A `jiliang-ledger-export/1` bundle of the session's events"),
-    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "`ledger_head_pending`: some event is newer than every signed head; `Retry-After` says when to ask again")))]
 async fn export_session(
     State(state): State<AppState>,
     p: Principal,

@@ -69,6 +69,30 @@ pub enum LedgerError {
     Key(#[from] key::KeyError),
     #[error("stored leaf {index} has a malformed hash")]
     BadLeafHash { index: u64 },
+    #[error(
+        "ledger key: the signed head at size {size} was signed by another key (fingerprint {theirs}) since this node's key ({ours}) was last used; every node must be given the same --ledger-key file (after a deliberate key change, start once with --ledger-accept-new-key)"
+    )]
+    ForeignKey {
+        size: u64,
+        theirs: String,
+        ours: String,
+    },
+}
+
+/// A signed head as stored, with the public key that signed it — which is
+/// this node's only if every node shares the key (or another node lost the
+/// race to sign that size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredHead {
+    pub head: SignedTreeHead,
+    pub public_key: [u8; 32],
+}
+
+impl StoredHead {
+    /// Hex SHA-256 of the signing key (the same as `key_fingerprint`).
+    pub fn key_fingerprint(&self) -> String {
+        fingerprint_of(&self.public_key)
+    }
 }
 
 pub struct Ledger {
@@ -78,7 +102,10 @@ pub struct Ledger {
     // Readers (proofs) vastly outnumber writers (the publisher); std locks,
     // never held across an await.
     tree: RwLock<MerkleTree>,
-    latest: RwLock<Option<SignedTreeHead>>,
+    latest: RwLock<Option<StoredHead>>,
+    // One publish at a time per node: two racing ones would sign twice and
+    // could leave the smaller head as the latest.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -105,25 +132,92 @@ struct HeadRow {
     timestamp_ms: i64,
     root_hash: Vec<u8>,
     signature: Vec<u8>,
+    public_key: Vec<u8>,
 }
 
-fn head_from(r: HeadRow) -> Option<SignedTreeHead> {
+const HEAD_COLUMNS: &str = "size, timestamp_ms, root_hash, signature, public_key";
+
+fn head_from(r: HeadRow) -> Option<StoredHead> {
     let sig: [u8; 64] = r.signature.as_slice().try_into().ok()?;
-    Some(SignedTreeHead {
-        size: u64::try_from(r.size).ok()?,
-        timestamp_ms: u64::try_from(r.timestamp_ms).ok()?,
-        root_hash: Hash::from_slice(&r.root_hash).ok()?,
-        signature: SignatureBytes(sig),
+    Some(StoredHead {
+        head: SignedTreeHead {
+            size: u64::try_from(r.size).ok()?,
+            timestamp_ms: u64::try_from(r.timestamp_ms).ok()?,
+            root_hash: Hash::from_slice(&r.root_hash).ok()?,
+            signature: SignatureBytes(sig),
+        },
+        public_key: r.public_key.as_slice().try_into().ok()?,
     })
 }
 
+fn fingerprint_of(key: &[u8]) -> String {
+    jiliang_ledger::hash::sha256(key).to_hex()
+}
+
+fn unix_ms_now() -> u64 {
+    records::unix_ms(now())
+}
+
+/// Refuse to sign next to heads of another key. Two nodes with different
+/// keys would both sign heads of one log, and an export signed by one node
+/// could carry a head signed by the other: unverifiable. A key change is
+/// accepted once deliberately (`accept_new_key`); from then on only heads
+/// of another key dated after this key was first registered count.
+async fn check_key(
+    store: &Store,
+    public: &VerifyingKey,
+    accept_new_key: bool,
+) -> Result<(), LedgerError> {
+    let ours = public.to_bytes().to_vec();
+    let foreign: Option<(i64, i64, Vec<u8>)> = with_db!(store, |p| {
+        sqlx::query_as(
+            "SELECT size, timestamp_ms, public_key FROM ledger_heads WHERE public_key <> $1 \
+             ORDER BY timestamp_ms DESC, size DESC LIMIT 1",
+        )
+        .bind(&ours)
+        .fetch_optional(p)
+        .await
+    })?;
+    let Some((size, timestamp_ms, theirs)) = foreign else {
+        return Ok(());
+    };
+    let registered: Option<time::OffsetDateTime> = with_db!(store, |p| {
+        sqlx::query_scalar("SELECT created_at FROM ledger_keys WHERE public_key = $1")
+            .bind(&ours)
+            .fetch_optional(p)
+            .await
+    })?;
+    let foreign_ms = u64::try_from(timestamp_ms).unwrap_or(0);
+    // Heads of another key from before this key joined: a key change
+    // accepted earlier, not a second key signing now.
+    if registered.is_some_and(|r| foreign_ms <= records::unix_ms(r)) {
+        return Ok(());
+    }
+    let (theirs, ours) = (fingerprint_of(&theirs), key_fingerprint(public));
+    let size = u64::try_from(size).unwrap_or(0);
+    if accept_new_key {
+        tracing::warn!(
+            previous_key = %theirs, new_key = %ours, head_size = size,
+            "the ledger key changed (accepted by --ledger-accept-new-key): heads from here on are signed by the new key; publish its fingerprint"
+        );
+        return Ok(());
+    }
+    Err(LedgerError::ForeignKey { size, theirs, ours })
+}
+
 impl Ledger {
-    /// Load the key (creating it on first start), register its public half,
-    /// rebuild the tree from the stored leaf hashes, and sign a head if the
-    /// log has none for its current size.
-    pub async fn open(store: Store, key_path: &std::path::Path) -> Result<Arc<Self>, LedgerError> {
+    /// Load the key (creating it on first start), refuse it if the log's
+    /// recent heads were signed by another key (see [`check_key`]), register
+    /// its public half, rebuild the tree from the stored leaf hashes, and
+    /// sign a head if the log has none for its current size.
+    pub async fn open(
+        store: Store,
+        key_path: &std::path::Path,
+        accept_new_key: bool,
+    ) -> Result<Arc<Self>, LedgerError> {
         let key = key::load_or_create(key_path)?;
         let public = key.verifying_key();
+        check_key(&store, &public, accept_new_key).await?;
         let now = now();
         with_db!(store, |p| {
             sqlx::query(
@@ -141,14 +235,12 @@ impl Ledger {
             public,
             tree: RwLock::new(MerkleTree::new()),
             latest: RwLock::new(None),
+            publishing: tokio::sync::Mutex::new(()),
         });
         ledger.sync().await?;
+        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads ORDER BY size DESC LIMIT 1");
         let stored: Option<HeadRow> = with_db!(ledger.store, |p| {
-            sqlx::query_as(
-            "SELECT size, timestamp_ms, root_hash, signature FROM ledger_heads ORDER BY size DESC LIMIT 1"
-        )
-        .fetch_optional(p)
-        .await
+            sqlx::query_as(&sql).fetch_optional(p).await
         })?;
         *write(&ledger.latest) = stored.and_then(head_from);
         ledger.publish().await?;
@@ -168,7 +260,21 @@ impl Ledger {
     }
 
     pub fn latest_head(&self) -> Option<SignedTreeHead> {
+        read(&self.latest).map(|h| h.head)
+    }
+
+    /// The latest head with the key that signed it.
+    pub fn latest_stored_head(&self) -> Option<StoredHead> {
         *read(&self.latest)
+    }
+
+    /// Raise the latest head; never lower it (a slower publisher, or a
+    /// head read back late, must not hide records already covered).
+    fn raise_latest(&self, head: StoredHead) {
+        let mut latest = write(&self.latest);
+        if latest.is_none_or(|l| l.head.size < head.head.size) {
+            *latest = Some(head);
+        }
     }
 
     /// Run `f` with the in-memory tree (for proofs and exports).
@@ -207,6 +313,7 @@ impl Ledger {
 
     /// Sign and store a head if the log grew since the last one.
     pub async fn publish(&self) -> Result<Option<SignedTreeHead>, LedgerError> {
+        let _one_at_a_time = self.publishing.lock().await;
         let size = self.sync().await?;
         if self.latest_head().is_some_and(|h| h.size >= size) {
             return Ok(None);
@@ -214,7 +321,7 @@ impl Ledger {
         let root = read(&self.tree)
             .root_at(size)
             .map_err(|_| LedgerError::BadLeafHash { index: size })?;
-        let ts = u64::try_from((now().unix_timestamp_nanos() / 1_000_000).max(0)).unwrap_or(0);
+        let ts = unix_ms_now();
         let head = TreeHead {
             size,
             timestamp_ms: ts,
@@ -241,27 +348,70 @@ impl Ledger {
         .await
         .map(|_| ())
         })?;
-        let stored: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(
-            "SELECT size, timestamp_ms, root_hash, signature FROM ledger_heads WHERE size = $1"
-        )
-        .bind(s)
-        .fetch_optional(p)
-        .await)?;
-        let head = stored.and_then(head_from).unwrap_or(head);
-        *write(&self.latest) = Some(head);
-        Ok(Some(head))
+        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE size = $1");
+        let stored: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
+            .bind(s)
+            .fetch_optional(p)
+            .await)?;
+        let stored = stored.and_then(head_from).unwrap_or(StoredHead {
+            head,
+            public_key: self.public.to_bytes(),
+        });
+        if stored.public_key != self.public.to_bytes() {
+            // Not refused at start (both nodes began at the same time, or
+            // one runs with --ledger-accept-new-key): say it every time.
+            tracing::error!(
+                size = stored.head.size,
+                other_key = %stored.key_fingerprint(),
+                this_key = %self.fingerprint(),
+                "another node signs this ledger with a different key; every node must use the same --ledger-key file"
+            );
+        }
+        self.raise_latest(stored);
+        Ok(Some(stored.head))
     }
 
     /// A signed head of exactly `size`, if one was published.
     pub async fn head_at(&self, size: u64) -> Result<Option<SignedTreeHead>, LedgerError> {
         let s = i64::try_from(size).unwrap_or(i64::MAX);
-        let row: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(
-            "SELECT size, timestamp_ms, root_hash, signature FROM ledger_heads WHERE size = $1"
-        )
-        .bind(s)
-        .fetch_optional(p)
-        .await)?;
-        Ok(row.and_then(head_from))
+        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE size = $1");
+        let row: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
+            .bind(s)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.and_then(head_from).map(|h| h.head))
+    }
+
+    /// The largest head signed by this node's key that covers the first
+    /// `needed` leaves and that this node's tree can prove against — what an
+    /// export made here must be signed at. `None` while no such head exists
+    /// yet (the records are newer than every head, or another key signed).
+    pub async fn own_head_covering(
+        &self,
+        needed: u64,
+    ) -> Result<Option<SignedTreeHead>, LedgerError> {
+        let have = read(&self.tree).len();
+        if let Some(h) = self.latest_stored_head()
+            && h.public_key == self.public.to_bytes()
+            && h.head.size >= needed
+            && h.head.size <= have
+        {
+            return Ok(Some(h.head));
+        }
+        if needed > have {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE public_key = $1 AND size >= $2 AND size <= $3 \
+             ORDER BY size DESC LIMIT 1"
+        );
+        let row: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
+            .bind(self.public.to_bytes().to_vec())
+            .bind(i64::try_from(needed).unwrap_or(i64::MAX))
+            .bind(i64::try_from(have).unwrap_or(i64::MAX))
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.and_then(head_from).map(|h| h.head))
     }
 
     /// Publish heads while records arrive, until `shutdown`.

@@ -1,20 +1,38 @@
 //! Re-verify a whole database: every leaf re-derived from its stored
-//! content, every record re-derived from its source row, the tree rebuilt
-//! and compared with every signed head.
+//! content, every record re-derived from its source row, the order of each
+//! session's records, the tree rebuilt and compared with every signed head.
 //!
 //! What it catches, and how it names it:
 //! - a byte changed in a source row (a room event) → "record at index i
 //!   (room_event <id>): the stored event differs from the recorded one";
+//! - a byte changed in a leaf → "record at index i (room_event <id>):
+//!   content altered";
 //! - a source row deleted → "… missing from room_events"; an event with no
 //!   leaf → "room event <id> is not in the log";
-//! - a leaf changed, deleted, or two swapped → content altered / gap / out of
-//!   order / root at size n does not match the signed head.
+//! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
+//!   against the log's own counter; a leaf deleted with its event and the
+//!   counters rewound → "session s: seq k is not in the log";
+//! - two leaves swapped → each named: a session's sequence numbers must grow
+//!   with the ledger index, so both misplaced records stand out, whether or
+//!   not a signed head covers them yet;
+//! - anything else under a signed head → "root at size n does not match
+//!   signed head", narrowed to the indices between the last head that still
+//!   matches and this one.
+//!
+//! The findings about records are sorted by ledger index and come before
+//! those about heads: the first one is the earliest altered, missing or
+//! misplaced record (what the CLI prints on stderr).
+//!
+//! Not caught: two records of *different* sessions swapped after the last
+//! signed head, when neither session has another record in between — no
+//! stored fact orders them. Heads are signed every `--ledger-interval-ms`,
+//! so that window is a few seconds long.
 
 use std::collections::{HashMap, HashSet};
 
 use jiliang_ledger::{
-    CanonicalJson, Hash, LogEntry, LogReport, LogVerifier, Record, RecordKind, SignatureBytes,
-    SignedTreeHead, VerifyingKey,
+    CanonicalJson, Hash, LogEntry, LogProblem, LogReport, LogVerifier, Record, RecordKind,
+    SignatureBytes, SignedTreeHead, VerifyingKey,
 };
 use jiliang_protocol::rooms::{Author, EventBody, RoomEvent};
 use serde::Serialize;
@@ -33,9 +51,55 @@ pub struct DbReport {
     pub ok: bool,
     pub leaves: u64,
     pub heads: u64,
-    /// Every problem, in the order found; the first is the earliest record.
+    /// Every problem: those about records in ledger index order, then
+    /// those about signed heads by the range they point to. The first names
+    /// the earliest altered, missing or misplaced record.
     pub problems: Vec<String>,
     pub log: LogReport,
+}
+
+/// A problem and where in the log it is, for sorting.
+struct Finding {
+    /// The earliest ledger index implicated; `u64::MAX` when none is known.
+    at: u64,
+    /// 0: a finding about records; 1: about a head. Record findings come
+    /// first: a head that no longer matches only says a change lies in a
+    /// range, while the record findings say which record it is.
+    rank: u8,
+    text: String,
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn record(&mut self, at: u64, text: String) {
+        self.0.push(Finding { at, rank: 0, text });
+    }
+
+    fn head(&mut self, at: u64, text: String) {
+        self.0.push(Finding { at, rank: 1, text });
+    }
+
+    fn into_sorted(mut self) -> Vec<String> {
+        // Stable: findings at the same place keep the order they were found.
+        self.0.sort_by_key(|f| (f.rank, f.at));
+        self.0.into_iter().map(|f| f.text).collect()
+    }
+}
+
+/// Where a room event record sits in its session, from the leaf's payload.
+#[derive(serde::Deserialize)]
+struct SessionSeq {
+    session: Uuid,
+    seq: u64,
+}
+
+/// One room event leaf, for the per-session order check.
+struct Placed {
+    index: u64,
+    seq: u64,
+    id: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -66,10 +130,12 @@ pub async fn verify_database(
     store: &Store,
     pinned: Option<VerifyingKey>,
 ) -> Result<DbReport, LedgerError> {
-    let mut problems = Vec::new();
+    let mut found = Findings::default();
     let mut verifier = LogVerifier::new();
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
+    let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
     let mut after: i64 = -1;
+    let mut next_index = 0u64;
     let mut leaves = 0u64;
     loop {
         let rows: Vec<LeafRow> = with_db!(store, |p| {
@@ -92,7 +158,24 @@ pub async fn verify_database(
         for row in rows {
             leaves += 1;
             let index = u64::try_from(row.idx).unwrap_or(u64::MAX);
+            // Found here rather than taken from the audit, so a gap sorts
+            // ahead of what else is said about the same index.
+            if index > next_index {
+                found.record(
+                    next_index,
+                    LogProblem::Missing {
+                        from: next_index,
+                        to: index - 1,
+                    }
+                    .to_string(),
+                );
+            }
+            next_index = index.saturating_add(1);
+            let name = format!("record at index {index} ({} {})", row.kind, row.record_id);
             let recorded = Hash::from_slice(&row.leaf_hash).ok();
+            if recorded.is_none() {
+                found.record(index, format!("{name}: the stored leaf hash is malformed"));
+            }
             let record = RecordKind::new(row.kind.clone())
                 .map_err(|e| e.to_string())
                 .and_then(|kind| {
@@ -108,6 +191,15 @@ pub async fn verify_database(
                 });
             match record {
                 Ok(record) => {
+                    let computed = record.leaf_hash();
+                    if let Some(stored) = recorded.filter(|h| *h != computed) {
+                        found.record(
+                            index,
+                            format!(
+                                "{name}: content altered (stored leaf hash {stored}, content hashes to {computed})"
+                            ),
+                        );
+                    }
                     verifier.push(LogEntry::from_record(index, &record, recorded));
                     if record.kind == RecordKind::ROOM_EVENT {
                         check_room_event(
@@ -115,15 +207,20 @@ pub async fn verify_database(
                             &record,
                             &sources,
                             &mut recorded_events,
-                            &mut problems,
+                            &mut found,
                         );
+                        if let Ok(at) = serde_json::from_str::<SessionSeq>(record.payload.as_str())
+                        {
+                            sessions.entry(at.session).or_default().push(Placed {
+                                index,
+                                seq: at.seq,
+                                id: row.record_id.clone(),
+                            });
+                        }
                     }
                 }
                 Err(why) => {
-                    problems.push(format!(
-                        "record at index {index} ({} {}): malformed: {why}",
-                        row.kind, row.record_id
-                    ));
+                    found.record(index, format!("{name}: malformed: {why}"));
                     // Still occupies its index; its content cannot match.
                     verifier.push(LogEntry {
                         index,
@@ -134,6 +231,9 @@ pub async fn verify_database(
             }
         }
     }
+    check_counter(store, next_index, &mut found).await?;
+    check_session_order(store, &sessions, &mut found).await?;
+
     // Events stored without a leaf (a leaf deleted, or written around the log).
     let mut after_id: Option<Uuid> = None;
     loop {
@@ -151,7 +251,7 @@ pub async fn verify_database(
         let Some(last) = ids.last() else { break };
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_events.contains(id)) {
-            problems.push(format!("room event {id} is not in the log"));
+            found.record(u64::MAX, format!("room event {id} is not in the log"));
         }
     }
 
@@ -165,30 +265,160 @@ pub async fn verify_database(
         };
         let sig_ok = key_ok && head.verify_with_key_bytes(&key_bytes).is_ok();
         if !sig_ok {
-            problems.push(format!(
-                "signed head at size {}: signature does not verify with {}",
-                head.size,
-                if pinned.is_some() {
-                    "the pinned key"
-                } else {
-                    "a registered key"
-                }
-            ));
+            found.head(
+                u64::MAX,
+                format!(
+                    "signed head at size {}: signature does not verify with {}",
+                    head.size,
+                    if pinned.is_some() {
+                        "the pinned key"
+                    } else {
+                        "a registered key"
+                    }
+                ),
+            );
         }
         verifier.add_head(head);
     }
     let log = verifier.finish(None);
-    // Structural findings (gaps, order, altered content, root mismatches)
-    // come from the log audit; put them in index order with ours.
-    let mut all: Vec<String> = log.problems.iter().map(ToString::to_string).collect();
-    all.extend(problems);
+    for p in &log.problems {
+        let at = p.first_index().unwrap_or(u64::MAX);
+        match p {
+            // Reported above (content with the record named).
+            LogProblem::ContentAltered { .. } | LogProblem::Missing { .. } => {}
+            LogProblem::OutOfOrder { .. } => found.record(at, p.to_string()),
+            _ => found.head(at, p.to_string()),
+        }
+    }
+    let problems = found.into_sorted();
     Ok(DbReport {
-        ok: all.is_empty(),
+        ok: problems.is_empty(),
         leaves,
         heads: head_count,
-        problems: all,
+        problems,
         log,
     })
+}
+
+/// The log's own counter (`ledger_state.size`, bumped in every appending
+/// transaction) against the leaves present: a leaf deleted from the end of
+/// the log leaves no gap, but the counter still counts it.
+async fn check_counter(
+    store: &Store,
+    present: u64,
+    found: &mut Findings,
+) -> Result<(), LedgerError> {
+    let size: Option<i64> = with_db!(store, |p| sqlx::query_scalar(
+        "SELECT size FROM ledger_state WHERE id = 1"
+    )
+    .fetch_optional(p)
+    .await)?;
+    let Some(size) = size.and_then(|s| u64::try_from(s).ok()) else {
+        found.record(
+            u64::MAX,
+            "the log's counter (ledger_state) is missing".into(),
+        );
+        return Ok(());
+    };
+    if size > present {
+        found.record(
+            present,
+            format!(
+                "{} missing (the log's counter says {size} records were written)",
+                if size - present == 1 {
+                    format!("index {present}")
+                } else {
+                    format!("indices {present}..={}", size - 1)
+                }
+            ),
+        );
+    } else if size < present {
+        found.record(
+            size,
+            format!(
+                "record at index {size} and after: beyond the log's counter ({size} records written)"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Each session's records must carry seq 1, 2, 3, … in ledger index order,
+/// up to the session's `last_seq`: events are numbered and logged in one
+/// transaction, in order. A record out of place is named (both of a swapped
+/// pair); seqs absent from the log are named by session.
+async fn check_session_order(
+    store: &Store,
+    sessions: &HashMap<Uuid, Vec<Placed>>,
+    found: &mut Findings,
+) -> Result<(), LedgerError> {
+    for (session, placed) in sessions {
+        let mut sorted: Vec<u64> = placed.iter().map(|p| p.seq).collect();
+        sorted.sort_unstable();
+        for (p, expected) in placed.iter().zip(&sorted) {
+            if p.seq != *expected {
+                found.record(
+                    p.index,
+                    format!(
+                        "record at index {} (room_event {}): out of order: session {session}'s seq {} is logged where seq {expected} belongs",
+                        p.index, p.id, p.seq
+                    ),
+                );
+            }
+        }
+        let mut by_seq: Vec<&Placed> = placed.iter().collect();
+        by_seq.sort_by_key(|p| (p.seq, p.index));
+        for pair in by_seq.windows(2) {
+            if pair[0].seq == pair[1].seq {
+                found.record(
+                    pair[1].index,
+                    format!(
+                        "record at index {} (room_event {}): session {session}'s seq {} is logged twice (also at index {})",
+                        pair[1].index, pair[1].id, pair[1].seq, pair[0].index
+                    ),
+                );
+            }
+        }
+    }
+    // Seqs 1..=last_seq that no leaf carries, sessions without any leaf included.
+    let counters: Vec<(Uuid, i64)> = with_db!(store, |p| sqlx::query_as(
+        "SELECT id, last_seq FROM live_sessions WHERE last_seq > 0"
+    )
+    .fetch_all(p)
+    .await)?;
+    let empty = Vec::new();
+    for (session, last_seq) in counters {
+        let last_seq = u64::try_from(last_seq).unwrap_or(0);
+        let placed = sessions.get(&session).unwrap_or(&empty);
+        let have: HashSet<u64> = placed.iter().map(|p| p.seq).collect();
+        let mut missing = (1..=last_seq).filter(|k| !have.contains(k)).peekable();
+        while let Some(from) = missing.next() {
+            let mut to = from;
+            while missing.peek() == Some(&(to + 1)) {
+                to += 1;
+                missing.next();
+            }
+            // Where it belonged: just after the session's previous record.
+            let at = placed
+                .iter()
+                .filter(|p| p.seq < from)
+                .map(|p| p.index + 1)
+                .max()
+                .unwrap_or(0);
+            let seqs = if from == to {
+                format!("seq {from} is")
+            } else {
+                format!("seqs {from}..={to} are")
+            };
+            found.record(
+                at,
+                format!(
+                    "session {session}: {seqs} not in the log (the session counted {last_seq})"
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_room_event(
@@ -196,20 +426,24 @@ fn check_room_event(
     record: &Record,
     sources: &HashMap<Uuid, EventRow>,
     seen: &mut HashSet<Uuid>,
-    problems: &mut Vec<String>,
+    found: &mut Findings,
 ) {
     let Ok(id) = record.id().parse::<Uuid>() else {
-        problems.push(format!(
-            "record at index {index} (room_event {}): not an event id",
-            record.id()
-        ));
+        found.record(
+            index,
+            format!(
+                "record at index {index} (room_event {}): not an event id",
+                record.id()
+            ),
+        );
         return;
     };
     seen.insert(id);
     let Some(row) = sources.get(&id) else {
-        problems.push(format!(
-            "record at index {index} (room_event {id}): missing from room_events"
-        ));
+        found.record(
+            index,
+            format!("record at index {index} (room_event {id}): missing from room_events"),
+        );
         return;
     };
     let event = RoomEvent {
@@ -225,9 +459,12 @@ fn check_room_event(
     };
     match records::room_event(row.session_id, &event) {
         Ok(now) if now.leaf_hash() == record.leaf_hash() => {}
-        _ => problems.push(format!(
-            "record at index {index} (room_event {id}): the stored event differs from the recorded one"
-        )),
+        _ => found.record(
+            index,
+            format!(
+                "record at index {index} (room_event {id}): the stored event differs from the recorded one"
+            ),
+        ),
     }
 }
 
