@@ -96,6 +96,12 @@ pub struct ServeArgs {
     /// (bursts of four times as many are allowed).
     #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub chat_rate: u32,
+
+    /// How often each room connection re-checks its login and that the
+    /// person still takes part, in ms: a deactivated or logged-out person
+    /// is disconnected within this time.
+    #[arg(long, env = "JILIANG_ROOM_RECHECK_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub room_recheck_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -354,6 +360,8 @@ pub struct Config {
     /// Ledger signing key file (`None`: next to the database).
     pub ledger_key: Option<PathBuf>,
     pub ledger_interval_ms: u64,
+    /// How often a room connection re-checks its login and participation.
+    pub room_recheck_ms: u64,
 }
 
 impl From<&ServeArgs> for Config {
@@ -369,6 +377,7 @@ impl From<&ServeArgs> for Config {
             chat_rate: a.chat_rate,
             ledger_key: a.ledger_key.clone(),
             ledger_interval_ms: a.ledger_interval_ms,
+            room_recheck_ms: a.room_recheck_ms,
         }
     }
 }
@@ -406,6 +415,7 @@ impl Config {
             chat_rate: 5,
             ledger_key: None,
             ledger_interval_ms: 2000,
+            room_recheck_ms: 30_000,
         }
     }
 }
