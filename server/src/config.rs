@@ -115,6 +115,12 @@ pub struct ServeArgs {
     /// (bursts of four times as many are allowed).
     #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub chat_rate: u32,
+
+    /// How often each room connection re-checks its login and that the
+    /// person still takes part, in ms: a deactivated or logged-out person
+    /// is disconnected within this time.
+    #[arg(long, env = "JILIANG_ROOM_RECHECK_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub room_recheck_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -415,6 +421,8 @@ pub struct Config {
     /// Accept a key other than the one that signed the latest heads.
     pub ledger_accept_new_key: bool,
     pub ledger_interval_ms: u64,
+    /// How often a room connection re-checks its login and participation.
+    pub room_recheck_ms: u64,
 }
 
 impl From<&ServeArgs> for Config {
@@ -431,6 +439,7 @@ impl From<&ServeArgs> for Config {
             ledger_key: a.ledger_key.clone(),
             ledger_accept_new_key: a.ledger_accept_new_key,
             ledger_interval_ms: a.ledger_interval_ms,
+            room_recheck_ms: a.room_recheck_ms,
         }
     }
 }
@@ -469,6 +478,7 @@ impl Config {
             ledger_key: None,
             ledger_accept_new_key: false,
             ledger_interval_ms: 2000,
+            room_recheck_ms: 30_000,
         }
     }
 }

@@ -540,53 +540,62 @@ backend_tests!(help_requests_open_sessions, |backend| async move {
     server.stop().await;
 });
 
-/// Two `jiliang serve` nodes on one PostgreSQL database, fanned out by NATS:
-/// clients on either node see one identical ordered log.
-#[tokio::test]
-async fn two_nodes_share_one_ordered_log() {
-    let (Some(pg), Ok(nats)) = (common::postgres_url(), std::env::var("JILIANG_BUS")) else {
+/// The NATS URL when PostgreSQL and NATS are both configured (CI requires
+/// them); `None` skips a cluster test.
+fn cluster_bus() -> Option<String> {
+    let (Some(_), Ok(nats)) = (common::postgres_url(), std::env::var("JILIANG_BUS")) else {
         eprintln!("skipped: needs DATABASE_URL (PostgreSQL) and JILIANG_BUS (NATS)");
         if std::env::var_os("JILIANG_REQUIRE_POSTGRES").is_some() {
-            panic!("CI must run the two-node test: set JILIANG_BUS");
+            panic!("CI must run the cluster tests: set JILIANG_BUS");
         }
-        return;
+        return None;
     };
-    let _ = pg;
-    let db = common::TestDb::postgres().await.expect("pg");
-    let url = db.url.clone();
-    // Every node of a cluster signs with the same ledger key.
-    let key_dir = tempfile::tempdir().expect("key dir");
-    let key = key_dir.path().join("ledger-key.hex");
-    let node = |bus: String| {
-        let url = url.clone();
-        let key = key.clone();
-        async move {
-            let store = jiliang_server::Store::open(&url).await.expect("store");
-            let config = jiliang_server::Config {
-                bus,
-                ledger_key: Some(key),
-                ..jiliang_server::Config::for_database(url)
-            };
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let state = jiliang_server::AppState::build(store, config, shutdown.clone())
-                .await
-                .expect("bus");
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let base = format!("http://{}", listener.local_addr().expect("addr"));
-            let h = tokio::spawn(jiliang_server::serve(state.clone(), listener));
-            (base, state, shutdown, h)
+    Some(nats)
+}
+
+/// One `jiliang serve` node of a cluster.
+struct Node {
+    base: String,
+    state: jiliang_server::AppState,
+    stop: tokio_util::sync::CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), jiliang_server::RunError>>,
+}
+
+impl Node {
+    /// Every node of a cluster signs with the same ledger key.
+    async fn start(url: &str, key: &std::path::Path, bus: &str) -> Self {
+        let store = jiliang_server::Store::open(url).await.expect("store");
+        let config = jiliang_server::Config {
+            bus: bus.to_owned(),
+            ledger_key: Some(key.to_owned()),
+            ..jiliang_server::Config::for_database(url)
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let state = jiliang_server::AppState::build(store, config, stop.clone())
+            .await
+            .expect("bus");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let handle = tokio::spawn(jiliang_server::serve(state.clone(), listener));
+        Self {
+            base,
+            state,
+            stop,
+            handle,
         }
-    };
-    let (base1, state1, stop1, h1) = node(nats.clone()).await;
-    jiliang_server::demo::seed(&state1.store)
-        .await
-        .expect("seed");
-    let (base2, _state2, stop2, h2) = node(nats).await;
-    let expert = Client::login(&base1, "expert", common::DEMO_PASSWORD).await;
-    let tech = Client::login(&base2, "tech", common::DEMO_PASSWORD).await;
-    let qinan = state1
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.handle.await;
+    }
+}
+
+async fn qinan_session(node: &Node, expert: &Client, title: &str) -> Uuid {
+    let qinan = node
+        .state
         .store
         .list_institutions()
         .await
@@ -595,15 +604,37 @@ async fn two_nodes_share_one_ordered_log() {
         .find(|i| i.institution.name_zh == "秦安县计量检定所")
         .map(|i| i.institution.id)
         .expect("qinan");
-    let res = expert.post("/api/v1/sessions", &json!({"title": "两节点", "scheduled_start":
+    let res = expert.post("/api/v1/sessions", &json!({"title": title, "scheduled_start":
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("fmt"),
         "duration_minutes": 30, "lab_ids": [qinan]})).await;
-    let id: Uuid = res.json::<Value>().await.expect("json")["id"]
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.expect("json")["id"]
         .as_str()
         .and_then(|s| s.parse().ok())
-        .expect("id");
-    let (mut a, _) = join(&base1, &expert, id, 0).await;
-    let (mut b, _) = join(&base2, &tech, id, 0).await;
+        .expect("id")
+}
+
+/// Two `jiliang serve` nodes on one PostgreSQL database, fanned out by NATS:
+/// clients on either node see one identical ordered log, resume on either
+/// node, and a message re-sent through the other node is stored once.
+#[tokio::test]
+async fn two_nodes_share_one_ordered_log() {
+    let Some(nats) = cluster_bus() else {
+        return;
+    };
+    let db = common::TestDb::postgres().await.expect("pg");
+    let key_dir = tempfile::tempdir().expect("key dir");
+    let key = key_dir.path().join("ledger-key.hex");
+    let n1 = Node::start(&db.url, &key, &nats).await;
+    jiliang_server::demo::seed(&n1.state.store)
+        .await
+        .expect("seed");
+    let n2 = Node::start(&db.url, &key, &nats).await;
+    let expert = Client::login(&n1.base, "expert", common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n2.base, "tech", common::DEMO_PASSWORD).await;
+    let id = qinan_session(&n1, &expert, "两节点").await;
+    let (mut a, _) = join(&n1.base, &expert, id, 0).await;
+    let (mut b, _) = join(&n2.base, &tech, id, 0).await;
     for i in 0..20 {
         chat(&mut a, &format!("a{i}"), &format!("节点一 {i}")).await;
         chat(&mut b, &format!("b{i}"), &format!("节点二 {i}")).await;
@@ -615,10 +646,107 @@ async fn two_nodes_share_one_ordered_log() {
         ea.iter().map(|e| e.0).collect::<Vec<_>>(),
         (1..=42).collect::<Vec<_>>()
     );
-    stop1.cancel();
-    stop2.cancel();
-    let _ = h1.await;
-    let _ = h2.await;
+    let b3 = ea
+        .iter()
+        .find(|e| e.2 == "节点二 3")
+        .map(|e| e.0)
+        .expect("b3 stored");
+
+    // The technician's link drops after seq 20; the expert goes on; the
+    // technician comes back through the *other* node.
+    drop(b);
+    // (After a burst of 20 the chat rate allows 5 a second.)
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for i in 20..25 {
+        chat(&mut a, &format!("a{i}"), &format!("节点一 {i}")).await;
+        accepted(&mut a, &format!("a{i}")).await;
+    }
+    let (mut b, snap) = join(&n1.base, &tech, id, 20).await;
+    let last = snap["last_seq"].as_u64().expect("last");
+    let replay = events(&mut b, usize::try_from(last - 20).expect("small")).await;
+    assert_eq!(
+        replay.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (21..=last).collect::<Vec<_>>(),
+        "resumed on the other node: no gap, no duplicate"
+    );
+    assert_eq!(replay[..22], ea[20..], "the same log on both nodes");
+    // It re-sends a message it had sent through node 2: stored once.
+    chat(&mut b, "b3", "节点二 3").await;
+    assert_eq!(
+        accepted(&mut b, "b3").await,
+        b3,
+        "a resend via another node is stored once"
+    );
+    chat(&mut b, "b20", "回来了").await;
+    let seq = accepted(&mut b, "b20").await;
+    let page = tech
+        .json(&format!("/api/v1/sessions/{id}/events?limit=1000"))
+        .await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.last().and_then(|e| e["seq"].as_u64()), Some(seq));
+    assert_eq!(
+        items.iter().filter(|e| e["client_id"] == "b3").count(),
+        1,
+        "stored once"
+    );
+    n1.stop().await;
+    n2.stop().await;
+    db.cleanup().await;
+}
+
+/// An event stored but never carried by the bus — the last of a burst, with
+/// nothing after it to reveal the gap — still reaches every node's clients,
+/// from the database.
+#[tokio::test]
+async fn an_event_the_bus_never_carried_still_arrives() {
+    let Some(nats) = cluster_bus() else {
+        return;
+    };
+    let db = common::TestDb::postgres().await.expect("pg");
+    let key_dir = tempfile::tempdir().expect("key dir");
+    let key = key_dir.path().join("ledger-key.hex");
+    let n1 = Node::start(&db.url, &key, &nats).await;
+    jiliang_server::demo::seed(&n1.state.store)
+        .await
+        .expect("seed");
+    // A writer whose publications never reach the bus: as if NATS dropped
+    // every message it sent.
+    let silent = Node::start(&db.url, &key, "").await;
+    let expert = Client::login(&n1.base, "expert", common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n1.base, "tech", common::DEMO_PASSWORD).await;
+    let id = qinan_session(&n1, &expert, "总线丢失").await;
+    let (mut a, _) = join(&n1.base, &expert, id, 0).await;
+    let (mut b, _) = join(&n1.base, &tech, id, 0).await;
+    assert_eq!(events(&mut b, 2).await.len(), 2);
+    let author = n1
+        .state
+        .store
+        .find_user_by_login("expert")
+        .await
+        .expect("q")
+        .expect("expert")
+        .user
+        .id;
+    let stored = silent
+        .state
+        .log
+        .append(chat_from(author, id, "lost-1", "总线上丢失的消息"))
+        .await
+        .expect("append");
+    assert_eq!(stored.event().seq, 3);
+    let got = tokio::time::timeout(Duration::from_secs(5), events(&mut b, 1))
+        .await
+        .expect("the event never arrived: a silent gap went unnoticed");
+    assert_eq!(
+        got[0],
+        (3, "chat".to_owned(), "总线上丢失的消息".to_owned())
+    );
+    let got = tokio::time::timeout(Duration::from_secs(5), events(&mut a, 3))
+        .await
+        .expect("arrives at every client");
+    assert_eq!(got[2].0, 3);
+    silent.stop().await;
+    n1.stop().await;
     db.cleanup().await;
 }
 
@@ -726,3 +854,364 @@ backend_tests!(
         server.stop().await;
     }
 );
+
+/// Read frames until the server closes; returns the close code.
+async fn close_code(ws: &mut Ws, within: Duration) -> u16 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => panic!("not closed within {within:?}"),
+            Ok(Some(Ok(Message::Close(Some(c))))) => return u16::from(c.code),
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+fn chat_from(author: Uuid, session: Uuid, client_id: &str, text: &str) -> Append {
+    Append {
+        session,
+        author: Some(jiliang_protocol::rooms::Author {
+            id: author,
+            name: "李明华".into(),
+        }),
+        client_id: Some(client_id.to_owned()),
+        body: EventBody::Chat {
+            text: text.to_owned(),
+        },
+    }
+}
+
+// A connection entering a room while the last other one leaves it must end
+// up in the room this node delivers to, never in one just taken out of the
+// map (it would silently receive nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entering_while_others_leave_never_orphans_a_connection() {
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let expert = server.login("expert").await;
+    let id = session(&server, &expert).await;
+    let author = server.user_id("expert").await;
+    let (hub, bus) = (server.state.rooms.clone(), server.state.bus.clone());
+    let keeper = Uuid::now_v7();
+    for round in 0..150 {
+        let mut others = Vec::new();
+        for _ in 0..3 {
+            let (hub, bus) = (hub.clone(), bus.clone());
+            others.push(tokio::spawn(async move {
+                let who = Uuid::now_v7();
+                let (room, _) = hub.enter(&bus, id, who).await.expect("enter");
+                tokio::task::yield_now().await;
+                hub.leave(&room, who);
+            }));
+        }
+        let (room, _) = hub.enter(&bus, id, keeper).await.expect("enter");
+        let mut live = room.subscribe();
+        for t in others {
+            t.await.expect("task");
+        }
+        assert!(
+            hub.is_open(&room),
+            "round {round}: the connection holds a room this node no longer delivers to"
+        );
+        let stored = server
+            .state
+            .log
+            .append(chat_from(author, id, &format!("r{round}"), "在吗"))
+            .await
+            .expect("append");
+        let got = tokio::time::timeout(Duration::from_secs(5), live.recv())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no live event"))
+            .expect("event");
+        assert_eq!(got.event.seq, stored.event().seq);
+        hub.leave(&room, keeper);
+    }
+    assert_eq!(hub.active_rooms(), 0);
+
+    // The same over real sockets: one person reconnecting again and again,
+    // the old socket closing as the new one joins, still hears the room.
+    let tech = server.login("tech").await;
+    let (mut old, _) = join(&server.base, &tech, id, 0).await;
+    for _ in 0..20 {
+        let (new, _) = join(&server.base, &tech, id, u64::MAX).await;
+        drop(old);
+        old = new;
+    }
+    let stored = server
+        .state
+        .log
+        .append(chat_from(author, id, "final", "最后一条"))
+        .await
+        .expect("append");
+    let seq = stored.event().seq;
+    loop {
+        let f = next_json(&mut old).await;
+        if f["type"] == "event" && f["seq"].as_u64() == Some(seq) {
+            break;
+        }
+    }
+    server.stop().await;
+}
+
+// A room whose log cannot be read does not stay behind half-open: later
+// joiners must not be handed a room that never delivers.
+#[tokio::test]
+async fn a_room_that_cannot_open_is_not_left_behind() {
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let (hub, bus) = (server.state.rooms.clone(), server.state.bus.clone());
+    let missing = Uuid::now_v7(); // no stored log: reading it fails
+    let mut tries = Vec::new();
+    for _ in 0..5 {
+        let (hub, bus) = (hub.clone(), bus.clone());
+        tries.push(tokio::spawn(async move {
+            hub.enter(&bus, missing, Uuid::now_v7()).await.map(|_| ())
+        }));
+    }
+    for t in tries {
+        assert!(
+            t.await.expect("task").is_err(),
+            "entered a room that never opened"
+        );
+    }
+    assert_eq!(hub.active_rooms(), 0, "a room that failed to open stayed");
+    server.stop().await;
+}
+
+/// A stand-in NATS server that completes the handshake, then hangs up and
+/// stops listening: the client is left reconnecting.
+async fn nats_that_goes_away() -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((sock, _)) = listener.accept().await else {
+            return;
+        };
+        drop(listener);
+        let mut sock = tokio::io::BufReader::new(sock);
+        let info = format!(
+            "INFO {{\"server_id\":\"fake\",\"server_name\":\"fake\",\"version\":\"2.10.0\",\"go\":\"go1.22\",\"host\":\"127.0.0.1\",\"port\":{},\"headers\":true,\"max_payload\":1048576,\"proto\":1}}\r\n",
+            addr.port()
+        );
+        if sock.get_mut().write_all(info.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match sock.read_line(&mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line.starts_with("PING") => {
+                    let _ = sock.get_mut().write_all(b"PONG\r\n").await;
+                    break;
+                }
+                Ok(_) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    });
+    format!("nats://{addr}")
+}
+
+// A NATS that is down (reconnecting) must not stall the room log: events are
+// stored and delivered on this node whatever the bus does.
+#[tokio::test]
+async fn a_bus_that_is_down_never_stalls_the_room_log() {
+    let nats = nats_that_goes_away().await;
+    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| c.bus = nats).await;
+    jiliang_server::demo::seed(&server.state.store)
+        .await
+        .expect("seed");
+    let expert = server.login("expert").await;
+    let id = session(&server, &expert).await;
+    let author = server.user_id("expert").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.state.bus.healthy() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bus never went down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = 5000;
+    let log = server.state.log.clone();
+    let stored = tokio::time::timeout(Duration::from_secs(60), async move {
+        let mut pending = Vec::with_capacity(n);
+        for i in 0..n {
+            pending.push(
+                log.submit(chat_from(author, id, &format!("m{i}"), "总线断开"))
+                    .await
+                    .expect("queued"),
+            );
+        }
+        for p in pending {
+            p.await.expect("stored");
+        }
+    })
+    .await;
+    assert!(stored.is_ok(), "a disconnected bus stalled the room log");
+    // The node's rooms still work.
+    let (mut ws, snap) = join(&server.base, &expert, id, u64::MAX).await;
+    assert!(snap["last_seq"].as_u64() >= Some(n as u64));
+    chat(&mut ws, "after", "总线断开后").await;
+    accepted(&mut ws, "after").await;
+    server.stop().await;
+}
+
+// Access ends while a socket is open: a deactivated person and an ended
+// login are closed with 4002, someone no longer taking part with 4001.
+#[tokio::test]
+async fn sockets_close_when_access_ends() {
+    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| {
+        c.room_recheck_ms = 200;
+    })
+    .await;
+    jiliang_server::demo::seed(&server.state.store)
+        .await
+        .expect("seed");
+    let admin = server.login("admin").await;
+    let expert = server.login("expert").await;
+    let tech = server.login("tech").await;
+    let trainee = server.login("trainee").await;
+    let id = session(&server, &expert).await;
+    let (mut e, _) = join(&server.base, &expert, id, 0).await;
+    let (mut t, _) = join(&server.base, &tech, id, 0).await;
+    let (mut r, _) = join(&server.base, &trainee, id, 0).await;
+    let within = Duration::from_secs(5);
+
+    let tech_id = server.user_id("tech").await;
+    let res = admin
+        .patch(
+            &format!("/api/v1/users/{tech_id}"),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(close_code(&mut t, within).await, 4002, "deactivated");
+
+    let res = expert.post("/api/v1/auth/logout", &json!({})).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(close_code(&mut e, within).await, 4002, "logged out");
+
+    // The trainee took part as a member of the lab; moved to another lab,
+    // they no longer do.
+    let gangu = server.institution_id("甘谷县计量检定所").await;
+    let trainee_id = server.user_id("trainee").await;
+    let res = admin
+        .patch(
+            &format!("/api/v1/users/{trainee_id}"),
+            &json!({"institution_id": gangu}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(
+        close_code(&mut r, within).await,
+        4001,
+        "no longer taking part"
+    );
+    server.stop().await;
+}
+
+// Accepting a help request claims it, opens the session and writes the
+// state event that made it live, all at once: a failure half-way leaves the
+// request open and nothing else behind.
+backend_tests!(accepting_help_is_atomic_and_logged, |backend| async move {
+    let Some(server) = TestServer::start_seeded(backend).await else {
+        return;
+    };
+    let tech = server.login("tech").await;
+    let expert = server.login("expert").await;
+    let res = tech
+        .post(
+            "/api/v1/help-requests",
+            &json!({"topic": "砝码检定", "instrument": "F1 级砝码 1 kg", "urgency": "normal"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let help: Value = res.json().await.expect("json");
+    let help_id: Uuid = help["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let accept = format!("/api/v1/help-requests/{help_id}/accept");
+
+    // Make opening the session fail after the point where the claim used
+    // to be committed.
+    let (install, remove): (&[&str], &[&str]) = match backend {
+        Backend::Sqlite => (
+            &[
+                "CREATE TRIGGER refuse_sessions BEFORE INSERT ON live_sessions \
+               BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            ],
+            &["DROP TRIGGER refuse_sessions"],
+        ),
+        Backend::Postgres => (
+            &[
+                "CREATE FUNCTION refuse_sessions() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_sessions BEFORE INSERT ON live_sessions \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_sessions()",
+            ],
+            &["DROP TRIGGER refuse_sessions ON live_sessions"],
+        ),
+    };
+    let exec = |sql: &'static [&'static str]| {
+        let store = server.state.store.clone();
+        async move {
+            for q in sql {
+                match store.db() {
+                    jiliang_server::store::Db::Sqlite(p) => {
+                        sqlx::query(q).execute(p).await.expect("sql");
+                    }
+                    jiliang_server::store::Db::Postgres(p) => {
+                        sqlx::query(q).execute(p).await.expect("sql");
+                    }
+                }
+            }
+        }
+    };
+    exec(install).await;
+    assert_eq!(expert.post(&accept, &json!({})).await.status(), 500);
+    let stored = server.state.store.get_help(help_id).await.expect("help");
+    assert_eq!(
+        stored.request.state,
+        jiliang_protocol::sessions::HelpState::Open,
+        "a failed accept left the request claimed"
+    );
+    assert_eq!(stored.request.session_id, None);
+    exec(remove).await;
+
+    let res = expert.post(&accept, &json!({})).await;
+    assert_eq!(res.status(), 201);
+    let s: Value = res.json().await.expect("json");
+    assert_eq!(s["state"], "live");
+    assert_eq!(s["last_seq"], 1);
+    let sid = s["id"].as_str().expect("id").to_owned();
+    let page = tech.json(&format!("/api/v1/sessions/{sid}/events")).await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["seq"], 1);
+    assert_eq!(
+        items[0]["body"],
+        json!({"kind": "state", "from": "scheduled", "to": "live"})
+    );
+    assert_eq!(items[0]["author"]["name"], "李明华");
+    // The room continues the log after it; the ledger holds every event.
+    let (mut ws, snap) = join(&server.base, &tech, sid.parse().expect("uuid"), 0).await;
+    assert_eq!(snap["last_seq"], 2, "the state change, then this join");
+    let got = events(&mut ws, 2).await;
+    assert_eq!((got[0].0, got[0].1.as_str()), (1, "state"));
+    assert_eq!((got[1].0, got[1].1.as_str()), (2, "join"));
+    server.state.ledger.publish().await.expect("publish");
+    let report = jiliang_server::ledger::verify::verify_database(&server.state.store, None)
+        .await
+        .expect("verify");
+    assert!(report.ok, "{:?}", report.problems);
+    server.stop().await;
+});

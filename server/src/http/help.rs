@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
+use jiliang_protocol::rooms::Author;
 use jiliang_protocol::sessions::{
     HelpRequest, HelpState, NewHelpRequest, SessionDetail, SessionKind, SessionState,
 };
@@ -133,35 +134,40 @@ async fn accept_help(
 ) -> AppResult<(StatusCode, axum::Json<SessionDetail>)> {
     let help = load(&state, &p, id).await?;
     authz::accept_help(&p, &help.institution_path).require(help_not_found())?;
-    // Claim first: of two experts accepting at once, one wins cleanly.
-    if !state
+    let r = &help.request;
+    // One transaction: the claim, the live session and its first event
+    // (the state change, so the log shows when it went live). A failure
+    // leaves the request open for the next expert.
+    let accepted = state
         .store
-        .close_help(id, HelpState::Accepted, Some(p.user.id), None)
-        .await?
-    {
+        .accept_help(
+            id,
+            &Author {
+                id: p.user.id,
+                name: p.user.display_name.clone(),
+            },
+            &NewSession {
+                kind: SessionKind::Help,
+                title: format!("{} · {}", r.topic, r.institution_name),
+                description: format!("{}\n{}", r.instrument, r.details).trim().to_owned(),
+                state: SessionState::Live,
+                scheduled_start: now(),
+                duration_minutes: 60,
+                host_id: p.user.id,
+                host_institution_path: p.path.clone(),
+                help_request_id: Some(id),
+                lab_ids: vec![r.institution_id],
+                participant_ids: vec![r.requested_by],
+            },
+        )
+        .await?;
+    let Some(session) = accepted else {
         return Err(AppError::Conflict(Text::new(
             "该求助已被处理。",
             "This help request has already been handled.",
         )));
-    }
-    let r = &help.request;
-    let session = state
-        .store
-        .insert_live_session(&NewSession {
-            kind: SessionKind::Help,
-            title: format!("{} · {}", r.topic, r.institution_name),
-            description: format!("{}\n{}", r.instrument, r.details).trim().to_owned(),
-            state: SessionState::Live,
-            scheduled_start: now(),
-            duration_minutes: 60,
-            host_id: p.user.id,
-            host_institution_path: p.path.clone(),
-            help_request_id: Some(id),
-            lab_ids: vec![r.institution_id],
-            participant_ids: vec![r.requested_by],
-        })
-        .await?;
-    state.store.set_help_session(id, session).await?;
+    };
+    tracing::info!(help = %id, %session, "help request accepted");
     let s = state.store.get_live_session(session).await?;
     let participants = state.store.session_participants(session).await?;
     Ok((

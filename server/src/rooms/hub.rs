@@ -6,6 +6,18 @@
 //! from other nodes in any order and more than once; late ones wait in a
 //! small buffer and a gap that does not close by itself is filled from the
 //! database, which holds every event.
+//!
+//! With several nodes a gap can also be silent: the *last* event of a burst
+//! lost on the bus leaves nothing behind it to reveal the hole. So each room
+//! open here under a NATS bus also compares, every [`CHECK_EVERY`] and after
+//! every bus reconnect, what it has delivered with the room's stored
+//! `last_seq` (one single-row read) and fills the difference from the
+//! database (see `bus::follow`).
+//!
+//! The room map and every room's head count change together, under the map
+//! lock: a connection entering a room and the last one leaving it can never
+//! interleave so that the newcomer holds a room no longer in the map (and
+//! would never receive a live event).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -13,7 +25,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use jiliang_protocol::rooms::{Ephemeral, RoomEvent, ServerFrame};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -25,13 +37,33 @@ use crate::store::Store;
 pub const ROOM_BUFFER: usize = 1024;
 /// How long a gap may stay open before the database is asked.
 const GAP_WAIT: Duration = Duration::from_millis(150);
+/// How often a room fed by other nodes compares what it delivered with the
+/// stored end of its log. Bounds how late an event lost on the bus arrives.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Events read per gap-filling query.
+const FILL_PAGE: u64 = 500;
 
 #[derive(Debug)]
 struct Sequencer {
-    /// Next sequence number to deliver.
+    /// Next sequence number to deliver (`u64::MAX` while the room starts).
     next: u64,
     pending: BTreeMap<u64, Arc<RoomEvent>>,
+    /// The highest sequence number known to be stored (from the database),
+    /// whether or not its event has arrived.
+    stored: u64,
     filling: bool,
+}
+
+impl Sequencer {
+    /// The last sequence number a gap fill must reach, if there is a gap.
+    fn gap_end(&self) -> Option<u64> {
+        if self.next == u64::MAX {
+            return None;
+        }
+        let before_pending = self.pending.keys().next().map(|first| first - 1);
+        let end = before_pending.unwrap_or(0).max(self.stored);
+        (end >= self.next).then_some(end)
+    }
 }
 
 /// An event ready to go out: serialised once, shared by every connection
@@ -53,14 +85,26 @@ impl Outgoing {
     }
 }
 
+/// How far a room got in opening on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    Pending,
+    Open,
+    Failed,
+}
+
 pub struct Room {
     pub id: Uuid,
     events: broadcast::Sender<Arc<Outgoing>>,
     ephemeral: broadcast::Sender<Arc<Ephemeral>>,
     // Held only for in-memory bookkeeping, never across an await.
     seq: Mutex<Sequencer>,
-    /// Connections per person on this node (for join/leave events).
+    /// Connections per person on this node (for join/leave events). Only
+    /// changed while the hub's map lock is held (lock order: map, people).
     people: Mutex<HashMap<Uuid, usize>>,
+    /// Set once by the connection that created the room; the others wait.
+    opening: watch::Sender<Opening>,
+    /// Receives other nodes' events and watches the stored log (NATS only).
     follower: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -72,21 +116,42 @@ impl std::fmt::Debug for Room {
 
 impl Drop for Room {
     fn drop(&mut self) {
-        if let Ok(mut f) = self.follower.lock()
-            && let Some(h) = f.take()
-        {
-            h.abort();
-        }
+        self.stop_follower();
     }
 }
 
 impl Room {
+    fn new(id: Uuid) -> Arc<Self> {
+        let (events, _) = broadcast::channel(ROOM_BUFFER);
+        let (ephemeral, _) = broadcast::channel(64);
+        Arc::new(Self {
+            id,
+            events,
+            ephemeral,
+            seq: Mutex::new(Sequencer {
+                next: u64::MAX,
+                pending: BTreeMap::new(),
+                stored: 0,
+                filling: false,
+            }),
+            people: Mutex::new(HashMap::new()),
+            opening: watch::Sender::new(Opening::Pending),
+            follower: Mutex::new(None),
+        })
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
         self.events.subscribe()
     }
 
     pub fn subscribe_ephemeral(&self) -> broadcast::Receiver<Arc<Ephemeral>> {
         self.ephemeral.subscribe()
+    }
+
+    fn stop_follower(&self) {
+        if let Some(h) = lock(&self.follower).take() {
+            h.abort();
+        }
     }
 }
 
@@ -98,9 +163,20 @@ pub enum Presence {
     Other,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum EnterError {
+    #[error("cannot read the room's log: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("the room failed to open on this node")]
+    NotOpened,
+}
+
 pub struct Hub {
     store: Store,
     rooms: Mutex<HashMap<Uuid, Arc<Room>>>,
+    /// Bumped when the bus reconnects: whatever it carried meanwhile is
+    /// lost, so every room checks the stored log at once.
+    resync: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -116,11 +192,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// Closes a room that its creator could not open — also if the creating
+/// connection's task is dropped half-way — so no later joiner is handed a
+/// room that never delivers.
+struct OpenGuard<'a> {
+    hub: &'a Hub,
+    room: Arc<Room>,
+    done: bool,
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.hub.discard(&self.room);
+        }
+    }
+}
+
 impl Hub {
     pub fn new(store: Store) -> Arc<Self> {
         Arc::new(Self {
             store,
             rooms: Mutex::new(HashMap::new()),
+            resync: watch::Sender::new(0),
         })
     }
 
@@ -129,97 +223,125 @@ impl Hub {
         lock(&self.rooms).len()
     }
 
+    /// Whether `room` is the instance this node delivers to (a room that is
+    /// not can never deliver again).
+    pub fn is_open(&self, room: &Arc<Room>) -> bool {
+        lock(&self.rooms)
+            .get(&room.id)
+            .is_some_and(|r| Arc::ptr_eq(r, room))
+    }
+
     /// Enter a room (creating it on this node if needed) as `user`.
     pub async fn enter(
         self: &Arc<Self>,
         bus: &crate::bus::Bus,
         session: Uuid,
         user: Uuid,
-    ) -> Result<(Arc<Room>, Presence), sqlx::Error> {
-        let existing = lock(&self.rooms).get(&session).cloned();
-        let room = match existing {
-            Some(r) => r,
-            None => {
-                let (events, _) = broadcast::channel(ROOM_BUFFER);
-                let (ephemeral, _) = broadcast::channel(64);
-                let fresh = Arc::new(Room {
-                    id: session,
-                    events,
-                    ephemeral,
-                    seq: Mutex::new(Sequencer {
-                        next: u64::MAX,
-                        pending: BTreeMap::new(),
-                        filling: false,
-                    }),
-                    people: Mutex::new(HashMap::new()),
-                    follower: Mutex::new(None),
-                });
-                // Another connection may have created it meanwhile.
-                let (room, created) = {
-                    let mut rooms = lock(&self.rooms);
-                    match rooms.get(&session) {
-                        Some(r) => (r.clone(), false),
-                        None => {
-                            rooms.insert(session, fresh.clone());
-                            (fresh, true)
-                        }
-                    }
-                };
-                if created {
-                    // Follow other nodes first, then read where the log
-                    // stands: whatever is stored after that arrives by the
-                    // bus or is filled from the database.
-                    let follower = bus.follow(session).await;
-                    *lock(&room.follower) = follower;
-                    let last = self.store.session_last_seq(session).await?;
-                    let mut seq = lock(&room.seq);
-                    if seq.next == u64::MAX {
-                        seq.next = last + 1;
-                        seq.pending.retain(|s, _| *s > last);
-                    }
-                    let ready = drain(&mut seq, &room.events);
-                    drop(seq);
-                    if ready > 0 {
-                        tracing::debug!(%session, ready, "delivered events that arrived during room start");
-                    }
+    ) -> Result<(Arc<Room>, Presence), EnterError> {
+        // Find or create the room and count the person in one critical
+        // section: `leave` cannot remove it in between.
+        let (room, created, presence) = {
+            let mut rooms = lock(&self.rooms);
+            let (room, created) = match rooms.get(&session) {
+                Some(r) => (r.clone(), false),
+                None => {
+                    let fresh = Room::new(session);
+                    rooms.insert(session, fresh.clone());
+                    (fresh, true)
                 }
-                room
-            }
-        };
-        let presence = {
+            };
             let mut people = lock(&room.people);
             let n = people.entry(user).or_insert(0);
             *n += 1;
-            if *n == 1 {
+            let presence = if *n == 1 {
                 Presence::First
             } else {
                 Presence::Other
-            }
+            };
+            drop(people);
+            (room, created, presence)
         };
+        if created {
+            self.open(bus, &room).await?;
+        } else {
+            let mut opening = room.opening.subscribe();
+            let state = opening
+                .wait_for(|s| *s != Opening::Pending)
+                .await
+                .map(|s| *s)
+                .unwrap_or(Opening::Failed);
+            if state != Opening::Open {
+                return Err(EnterError::NotOpened);
+            }
+        }
         Ok((room, presence))
+    }
+
+    /// Start a room just created here: follow other nodes first, then read
+    /// where the log stands; whatever is stored after that arrives by the
+    /// bus or is filled from the database.
+    async fn open(
+        self: &Arc<Self>,
+        bus: &crate::bus::Bus,
+        room: &Arc<Room>,
+    ) -> Result<(), EnterError> {
+        let mut guard = OpenGuard {
+            hub: self,
+            room: room.clone(),
+            done: false,
+        };
+        let follower = bus.follow(room.id).await;
+        *lock(&room.follower) = follower;
+        let last = self.store.session_last_seq(room.id).await?;
+        {
+            let mut seq = lock(&room.seq);
+            seq.next = last + 1;
+            seq.stored = seq.stored.max(last);
+            seq.pending.retain(|s, _| *s > last);
+            let ready = drain(&mut seq, &room.events);
+            if ready > 0 {
+                tracing::debug!(session = %room.id, ready, "delivered events that arrived during room start");
+            }
+            self.start_fill(&mut seq, room);
+        }
+        guard.done = true;
+        room.opening.send_replace(Opening::Open);
+        Ok(())
+    }
+
+    /// Take a room that failed to open out of service.
+    fn discard(&self, room: &Arc<Room>) {
+        {
+            let mut rooms = lock(&self.rooms);
+            if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+                rooms.remove(&room.id);
+            }
+        }
+        room.stop_follower();
+        room.opening.send_replace(Opening::Failed);
     }
 
     /// Leave a room; the room closes on this node with its last connection.
     pub fn leave(&self, room: &Arc<Room>, user: Uuid) -> Presence {
-        let presence = {
-            let mut people = lock(&room.people);
-            match people.get_mut(&user) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    Presence::Other
-                }
-                Some(_) => {
-                    people.remove(&user);
-                    Presence::Last
-                }
-                None => Presence::Other,
-            }
-        };
         let mut rooms = lock(&self.rooms);
-        if lock(&room.people).is_empty()
-            && rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room))
-        {
+        let mut people = lock(&room.people);
+        let presence = match people.get_mut(&user) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                Presence::Other
+            }
+            Some(_) => {
+                people.remove(&user);
+                Presence::Last
+            }
+            None => Presence::Other,
+        };
+        let close = people.is_empty() && rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room));
+        drop(people);
+        if close {
             rooms.remove(&room.id);
+            drop(rooms);
+            room.stop_follower();
         }
         presence
     }
@@ -235,15 +357,10 @@ impl Hub {
         }
         seq.pending.insert(event.seq, event);
         if seq.next == u64::MAX {
-            return; // room still starting; `enter` drains
+            return; // room still starting; `open` drains
         }
         drain(&mut seq, &room.events);
-        if !seq.pending.is_empty() && !seq.filling {
-            seq.filling = true;
-            let hub = self.clone();
-            let room = room.clone();
-            tokio::spawn(async move { hub.fill_gap(room).await });
-        }
+        self.start_fill(&mut seq, &room);
     }
 
     pub fn deliver_ephemeral(&self, session: Uuid, e: Arc<Ephemeral>) {
@@ -252,23 +369,64 @@ impl Hub {
         }
     }
 
+    /// Compare what `session`'s room delivered here with the stored end of
+    /// its log, and fetch what is missing. Cheap: one single-row read.
+    pub async fn check(self: &Arc<Self>, session: Uuid) {
+        let Some(room) = lock(&self.rooms).get(&session).cloned() else {
+            return;
+        };
+        match self.store.session_last_seq(session).await {
+            Ok(last) => {
+                let mut seq = lock(&room.seq);
+                seq.stored = seq.stored.max(last);
+                self.start_fill(&mut seq, &room);
+            }
+            Err(e) => tracing::warn!(error = %e, %session, "cannot read the room's last sequence"),
+        }
+    }
+
+    /// Ask every room open here to check the stored log (after a bus
+    /// reconnect).
+    pub fn resync_all(&self) {
+        self.resync.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn resync_signal(&self) -> watch::Receiver<u64> {
+        self.resync.subscribe()
+    }
+
+    /// Start the gap filler if there is a gap and none is running.
+    fn start_fill(self: &Arc<Self>, seq: &mut Sequencer, room: &Arc<Room>) {
+        if seq.filling || seq.gap_end().is_none() {
+            return;
+        }
+        seq.filling = true;
+        let hub = self.clone();
+        let room = room.clone();
+        tokio::spawn(async move { hub.fill_gap(room).await });
+    }
+
     /// Wait briefly for late events; then read what is still missing.
     /// `filling` is cleared under the same lock that sees the gap closed, so
     /// a new gap always finds either a running filler or none.
     async fn fill_gap(self: Arc<Self>, room: Arc<Room>) {
+        let mut wait = true;
         loop {
-            tokio::time::sleep(GAP_WAIT).await;
+            if wait {
+                tokio::time::sleep(GAP_WAIT).await;
+            }
             let (from, upto) = {
                 let mut seq = lock(&room.seq);
-                match seq.pending.keys().next() {
-                    Some(first) => (seq.next, *first),
+                match seq.gap_end() {
+                    Some(end) => (seq.next, end),
                     None => {
                         seq.filling = false;
                         return;
                     }
                 }
             };
-            let wanted = i64::try_from(upto.saturating_sub(from)).unwrap_or(i64::MAX);
+            let wanted = (upto - from + 1).min(FILL_PAGE);
+            let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
             match self.store.read_events(room.id, from - 1, wanted).await {
                 Ok(events) => {
                     let mut seq = lock(&room.seq);
@@ -277,13 +435,19 @@ impl Hub {
                             seq.pending.insert(e.seq, Arc::new(e));
                         }
                     }
+                    let before = seq.next;
                     drain(&mut seq, &room.events);
-                    if seq.pending.is_empty() {
+                    if seq.gap_end().is_none() {
                         seq.filling = false;
                         return;
                     }
+                    // Keep paging while it helps; pause when it did not.
+                    wait = seq.next == before;
                 }
-                Err(e) => tracing::warn!(error = %e, room = %room.id, "gap fill failed; retrying"),
+                Err(e) => {
+                    wait = true;
+                    tracing::warn!(error = %e, room = %room.id, "gap fill failed; retrying");
+                }
             }
         }
     }
@@ -303,5 +467,43 @@ fn drain(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<Outgoing>>) -> usize {
     // Anything older than `next` is a duplicate.
     let next = seq.next;
     seq.pending.retain(|s, _| *s >= next);
+    seq.stored = seq.stored.max(next - 1);
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_is_seen_behind_pending_events_and_before_the_stored_end() {
+        let mut s = Sequencer {
+            next: u64::MAX,
+            pending: BTreeMap::new(),
+            stored: 9,
+            filling: false,
+        };
+        assert_eq!(s.gap_end(), None, "a starting room has no gap yet");
+        s.next = 5;
+        assert_eq!(s.gap_end(), Some(9), "stored but never arrived");
+        s.stored = 4;
+        assert_eq!(s.gap_end(), None);
+        s.pending.insert(8, Arc::new(event(8)));
+        assert_eq!(s.gap_end(), Some(7));
+        let (tx, _rx) = broadcast::channel(8);
+        s.pending.insert(5, Arc::new(event(5)));
+        assert_eq!(drain(&mut s, &tx), 1);
+        assert_eq!((s.next, s.gap_end()), (6, Some(7)));
+    }
+
+    fn event(seq: u64) -> RoomEvent {
+        RoomEvent {
+            seq,
+            id: Uuid::now_v7(),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            author: None,
+            client_id: None,
+            body: jiliang_protocol::rooms::EventBody::Join,
+        }
+    }
 }

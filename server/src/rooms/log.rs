@@ -3,10 +3,12 @@
 //! One task per node owns all appends. It takes whatever requests are
 //! waiting (up to a batch), stores them in one transaction — each event gets
 //! `last_seq + 1` of its room, counted in the same transaction, so sequence
-//! numbers never repeat or skip whichever node writes — commits, answers the
-//! callers, and only then publishes the events. Batching is what lets the
-//! embedded SQLite keep up with thousands of messages a second: the commit,
-//! not the statements, is the cost.
+//! numbers never repeat or skip whichever node writes — commits, and only
+//! then publishes the events and answers the callers. Publishing never
+//! waits: events go to this node's rooms at once and into a bounded queue
+//! for the other nodes, so a slow or reconnecting bus cannot stall appends.
+//! Batching is what lets the embedded SQLite keep up with thousands of
+//! messages a second: the commit, not the statements, is the cost.
 
 use std::sync::Arc;
 
@@ -151,8 +153,10 @@ async fn writer(store: Store, bus: Bus, mut rx: mpsc::Receiver<Job>) {
             }
         };
         for (job, result) in batch.drain(..).zip(results) {
+            // Delivered here before the caller hears back; other nodes get
+            // it from a queue that never makes this loop wait.
             if let Ok(Appended::New(event)) = &result {
-                bus.publish_event(job.append.session, event.clone()).await;
+                bus.publish_event(job.append.session, event.clone());
             }
             let _ = job.reply.send(result);
         }
@@ -160,17 +164,6 @@ async fn writer(store: Store, bus: Bus, mut rx: mpsc::Receiver<Job>) {
 }
 
 type DupKey = (Uuid, Uuid, String);
-
-/// The writer's transactions read before they write. On SQLite a deferred
-/// transaction that another connection commits under then fails to upgrade
-/// ("database is locked", SQLITE_BUSY_SNAPSHOT) without waiting; IMMEDIATE
-/// takes the write lock first, so it waits its turn (busy_timeout) instead.
-fn begin_write(store: &Store) -> &'static str {
-    match store.backend() {
-        crate::store::Backend::Sqlite => "BEGIN IMMEDIATE",
-        crate::store::Backend::Postgres => "BEGIN",
-    }
-}
 
 /// Store a batch of non-state events in one transaction with a handful of
 /// statements — one query for earlier copies of the batch's client
@@ -188,7 +181,7 @@ async fn store_bulk(
     let key = |a: &Append| -> Option<DupKey> {
         Some((a.session, a.author.as_ref()?.id, a.client_id.clone()?))
     };
-    let begin = begin_write(store);
+    let begin = store.begin_write();
     with_db!(store, |p| {
         let mut tx = p.begin_with(begin).await?;
         // 1. Client messages stored before (a resend after a reconnect).
@@ -463,7 +456,7 @@ async fn store_batch(
     store: &Store,
     appends: &[Append],
 ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
-    let begin = begin_write(store);
+    let begin = store.begin_write();
     with_db!(store, |p| {
         let mut tx = p.begin_with(begin).await?;
         let mut out = Vec::with_capacity(appends.len());

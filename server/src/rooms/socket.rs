@@ -20,8 +20,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::{
-    Author, CLOSE_RESUME, CLOSE_VERSION, ClientFrame, Ephemeral, EphemeralBody, EventBody,
-    MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
+    Author, CLOSE_GONE, CLOSE_RESUME, CLOSE_UNAUTHENTICATED, CLOSE_VERSION, ClientFrame, Ephemeral,
+    EphemeralBody, EventBody, MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::timesync::TimePong;
 use tokio::sync::broadcast::error::RecvError;
@@ -35,6 +35,7 @@ use crate::clock;
 use crate::error::AppError;
 use crate::i18n::Text;
 use crate::state::AppState;
+use crate::store::rooms::RoomAccess;
 
 /// Unanswered appends one connection may have.
 const MAX_INFLIGHT: usize = 64;
@@ -203,6 +204,12 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "cannot open room");
+            let _ = conn
+                .error(AppError::Unavailable(Text::new(
+                    "暂时无法打开会话室，请稍后重连。",
+                    "The room cannot be opened right now; reconnect shortly.",
+                )))
+                .await;
             return Exit::Close(1011, "storage unavailable; resume shortly");
         }
     };
@@ -248,11 +255,29 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
     // This connection's messages being stored, answered in order; the loop
     // keeps delivering the room meanwhile.
     let mut inflight: FuturesOrdered<InFlight> = FuturesOrdered::new();
+    // The login and the participation were checked at the upgrade; they can
+    // end while the socket stays open (deactivation, logout, password
+    // reset, removal), so look again now and then. Connections start their
+    // rhythm at random offsets so thousands of them do not ask at once.
+    let every = Duration::from_millis(state.config.room_recheck_ms.max(1));
+    let offset = Duration::from_millis(
+        rand_core::RngCore::next_u64(&mut rand_core::OsRng) % state.config.room_recheck_ms.max(1),
+    );
+    let mut recheck =
+        tokio::time::interval_at(tokio::time::Instant::now() + offset.min(every), every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut active_since_check = false;
     loop {
         tokio::select! {
             biased;
             () = state.shutdown.cancelled() => return Exit::Close(1001, "server shutting down"),
+            _ = recheck.tick() => {
+                if let Some(exit) = recheck_access(state, &conn.principal.token_hash, conn.session, std::mem::take(&mut active_since_check)).await {
+                    return exit;
+                }
+            }
             incoming = conn.socket.recv() => {
+                active_since_check = true;
                 let text = match incoming {
                     None | Some(Ok(Message::Close(_))) => return Exit::Gone,
                     Some(Err(e)) => {
@@ -318,7 +343,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                         state.bus.publish_ephemeral(conn.session, Ephemeral {
                             author: author(&conn.principal),
                             body: EphemeralBody::Typing,
-                        }).await;
+                        });
                         Ok(())
                     }
                     ClientFrame::Ping(ping) => {
@@ -379,6 +404,43 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                     return e;
                 }
             }
+        }
+    }
+}
+
+/// Whether the connection may go on: `Some(exit)` closes it with 4002 when
+/// the login ended (logout, expiry, reset, deactivation) and 4001 when the
+/// person no longer takes part. A connection in use keeps its login alive,
+/// as HTTP requests do.
+async fn recheck_access(
+    state: &AppState,
+    token_hash: &[u8; 32],
+    session: Uuid,
+    active: bool,
+) -> Option<Exit> {
+    match state.store.room_access(token_hash, session).await {
+        Ok(RoomAccess::Allowed { last_seen_at }) => {
+            let now = crate::store::institutions::now();
+            if active && now - last_seen_at > time::Duration::minutes(1) {
+                let until = now + crate::auth::principal::IDLE_TIMEOUT;
+                if let Err(e) = state.store.touch_session(token_hash, until).await {
+                    tracing::warn!(error = %e, "cannot extend the login of a room connection");
+                }
+            }
+            None
+        }
+        Ok(RoomAccess::LoginEnded) => Some(Exit::Close(
+            CLOSE_UNAUTHENTICATED,
+            "login ended; sign in again",
+        )),
+        Ok(RoomAccess::NotTakingPart) => Some(Exit::Close(
+            CLOSE_GONE,
+            "you no longer take part in this session",
+        )),
+        // A database hiccup is no reason to drop a person: ask next time.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot re-check a room connection's access");
+            None
         }
     }
 }

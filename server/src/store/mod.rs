@@ -97,10 +97,13 @@ impl Store {
                 .map_err(StoreError::InvalidUrl)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // WAL + NORMAL is durable against process crashes, and against
-                // power loss up to the last checkpoint; FULL costs an fsync per
-                // commit, which the room log's write rate cannot afford.
-                .synchronous(SqliteSynchronous::Normal)
+                // FULL: a commit is on disk before the room log fans the
+                // event out. With WAL, NORMAL survives a process crash but a
+                // power loss can drop the last commits — events clients have
+                // already seen, whose sequence numbers would then be handed
+                // out again. The writer batches, so it is one fsync per batch
+                // (docs/BENCHMARKS.md, "Durable ledger rate").
+                .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             ensure_parent_dir(options.get_filename())?;
@@ -155,6 +158,18 @@ impl Store {
         match self.db {
             Db::Sqlite(_) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// How to open a transaction that reads before it writes. On SQLite a
+    /// deferred transaction that another connection commits under then
+    /// fails to upgrade ("database is locked", SQLITE_BUSY_SNAPSHOT) without
+    /// waiting; IMMEDIATE takes the write lock first, so it waits its turn
+    /// (busy_timeout) instead.
+    pub fn begin_write(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
         }
     }
 

@@ -181,6 +181,18 @@ const HELP_SELECT: &str = "SELECT h.id, h.institution_id, i.name_zh AS instituti
      FROM help_requests h JOIN institutions i ON i.id = h.institution_id JOIN users r ON r.id = h.requested_by \
      LEFT JOIN users a ON a.id = h.accepted_by";
 
+/// See [`Store::room_access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAccess {
+    Allowed {
+        last_seen_at: OffsetDateTime,
+    },
+    /// Logged out, expired, reset, or the person was deactivated.
+    LoginEnded,
+    /// No longer named in the session nor working in one of its labs.
+    NotTakingPart,
+}
+
 pub struct NewHelp<'a> {
     pub institution_id: Uuid,
     pub institution_path: &'a str,
@@ -191,59 +203,147 @@ pub struct NewHelp<'a> {
     pub details: &'a str,
 }
 
+/// Insert a session's row, labs and participants inside the caller's
+/// transaction `$tx` (so it works for both pools' transaction types).
+macro_rules! insert_session_rows {
+    ($tx:ident, $id:expr, $s:expr, $now:expr, $last_seq:expr) => {{
+        let s: &NewSession = $s;
+        let (id, now): (Uuid, OffsetDateTime) = ($id, $now);
+        let started = (s.state == SessionState::Live).then_some(now);
+        sqlx::query(
+            "INSERT INTO live_sessions (id, kind, title, description, state, scheduled_start, duration_minutes, host_id, \
+             host_institution_path, help_request_id, created_at, started_at, last_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(id)
+        .bind(match s.kind {
+            SessionKind::Help => "help",
+            SessionKind::Scheduled => "scheduled",
+        })
+        .bind(&s.title)
+        .bind(&s.description)
+        .bind(s.state.as_str())
+        .bind(s.scheduled_start)
+        .bind(s.duration_minutes)
+        .bind(s.host_id)
+        .bind(&s.host_institution_path)
+        .bind(s.help_request_id)
+        .bind(now)
+        .bind(started)
+        .bind(i64::from($last_seq))
+        .execute(&mut *$tx)
+        .await?;
+        for lab in &s.lab_ids {
+            sqlx::query("INSERT INTO session_labs (session_id, institution_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(lab)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO session_participants (session_id, user_id, host) VALUES ($1, $2, TRUE)",
+        )
+        .bind(id)
+        .bind(s.host_id)
+        .execute(&mut *$tx)
+        .await?;
+        for user in s.participant_ids.iter().filter(|u| **u != s.host_id) {
+            sqlx::query(
+                "INSERT INTO session_participants (session_id, user_id, host) VALUES ($1, $2, FALSE)",
+            )
+            .bind(id)
+            .bind(user)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 impl Store {
     pub async fn insert_live_session(&self, s: &NewSession) -> Result<Uuid, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = now();
-        let started = (s.state == SessionState::Live).then_some(now);
         with_db!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO live_sessions (id, kind, title, description, state, scheduled_start, duration_minutes, host_id, \
-                 host_institution_path, help_request_id, created_at, started_at, last_seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
-            )
-            .bind(id)
-            .bind(match s.kind {
-                SessionKind::Help => "help",
-                SessionKind::Scheduled => "scheduled",
-            })
-            .bind(&s.title)
-            .bind(&s.description)
-            .bind(s.state.as_str())
-            .bind(s.scheduled_start)
-            .bind(s.duration_minutes)
-            .bind(s.host_id)
-            .bind(&s.host_institution_path)
-            .bind(s.help_request_id)
-            .bind(now)
-            .bind(started)
-            .execute(&mut *tx)
-            .await?;
-            for lab in &s.lab_ids {
-                sqlx::query(
-                    "INSERT INTO session_labs (session_id, institution_id) VALUES ($1, $2)",
-                )
-                .bind(id)
-                .bind(lab)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query("INSERT INTO session_participants (session_id, user_id, host) VALUES ($1, $2, TRUE)")
-                .bind(id)
-                .bind(s.host_id)
-                .execute(&mut *tx)
-                .await?;
-            for user in s.participant_ids.iter().filter(|u| **u != s.host_id) {
-                sqlx::query("INSERT INTO session_participants (session_id, user_id, host) VALUES ($1, $2, FALSE)")
-                    .bind(id)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_session_rows!(tx, id, s, now, 0);
             tx.commit().await
         })?;
         Ok(id)
+    }
+
+    /// Accept an open help request: claim it, open its session live and
+    /// write the session's first event (the state change that made it
+    /// live, with its ledger leaf) in one transaction. `None` if the request
+    /// was no longer open — then nothing is stored.
+    pub async fn accept_help(
+        &self,
+        help_id: Uuid,
+        expert: &Author,
+        s: &NewSession,
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        let id = Uuid::now_v7();
+        let now = now();
+        let live = SessionState::Live;
+        let event = RoomEvent {
+            seq: 1,
+            id: Uuid::now_v7(),
+            at: now,
+            author: Some(expert.clone()),
+            client_id: None,
+            body: EventBody::State {
+                from: SessionState::Scheduled.as_str().to_owned(),
+                to: live.as_str().to_owned(),
+            },
+        };
+        let record = crate::ledger::records::room_event(id, &event)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let body =
+            serde_json::to_string(&event.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let s = NewSession {
+            state: live,
+            help_request_id: Some(help_id),
+            ..s.clone()
+        };
+        let begin = self.begin_write();
+        let claimed = with_db!(self, |p| {
+            let mut tx = p.begin_with(begin).await?;
+            insert_session_rows!(tx, id, &s, now, 1);
+            sqlx::query(
+                "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) \
+                 VALUES ($1, 1, $2, $3, $4, NULL, $5, $6)",
+            )
+            .bind(id)
+            .bind(event.id)
+            .bind(event.at)
+            .bind(expert.id)
+            .bind(event.body.kind())
+            .bind(&body)
+            .execute(&mut *tx)
+            .await?;
+            crate::ledger_append!(tx, &record);
+            // The claim comes last but decides: of two experts accepting at
+            // once, the second finds the request no longer open and rolls
+            // back everything it wrote.
+            let claimed = sqlx::query(
+                "UPDATE help_requests SET state = 'accepted', accepted_by = $2, accepted_at = $3, session_id = $4 \
+                 WHERE id = $1 AND state = 'open'",
+            )
+            .bind(help_id)
+            .bind(expert.id)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<bool, sqlx::Error>(claimed)
+        })?;
+        Ok(claimed.then_some(id))
     }
 
     pub async fn get_live_session(&self, id: Uuid) -> Result<StoredSession, sqlx::Error> {
@@ -445,6 +545,39 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// What a room connection's login may still do, in one read: whether
+    /// its login session exists and has not expired, whether the person is
+    /// active, and whether they still take part in `session_id` (named, or
+    /// working in one of its labs).
+    pub async fn room_access(
+        &self,
+        token_hash: &[u8],
+        session_id: Uuid,
+    ) -> Result<RoomAccess, sqlx::Error> {
+        let row: Option<(bool, OffsetDateTime, OffsetDateTime, i64)> = with_db!(self, |p| {
+            sqlx::query_as(
+                "SELECT u.active, a.expires_at, a.last_seen_at, \
+                        (SELECT COUNT(*) FROM session_participants sp WHERE sp.session_id = $2 AND sp.user_id = u.id) + \
+                        (SELECT COUNT(*) FROM session_labs sl WHERE sl.session_id = $2 AND sl.institution_id = u.institution_id) \
+                 FROM auth_sessions a JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
+            )
+            .bind(token_hash)
+            .bind(session_id)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(match row {
+            Some((true, expires_at, last_seen_at, member)) if expires_at > now() => {
+                if member > 0 {
+                    RoomAccess::Allowed { last_seen_at }
+                } else {
+                    RoomAccess::NotTakingPart
+                }
+            }
+            _ => RoomAccess::LoginEnded,
+        })
+    }
+
     pub async fn insert_help(&self, h: &NewHelp<'_>) -> Result<StoredHelp, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = now();
@@ -504,17 +637,6 @@ impl Store {
             .fetch_all(p)
             .await)?;
         Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    pub async fn set_help_session(&self, id: Uuid, session: Uuid) -> Result<(), sqlx::Error> {
-        with_db!(self, |p| sqlx::query(
-            "UPDATE help_requests SET session_id = $2 WHERE id = $1"
-        )
-        .bind(id)
-        .bind(session)
-        .execute(p)
-        .await
-        .map(|_| ()))
     }
 
     /// Move an open request to `to`; `false` if it was no longer open.

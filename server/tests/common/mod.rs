@@ -119,15 +119,21 @@ impl TestServer {
     }
 
     pub async fn start_on(db: TestDb) -> Self {
+        Self::start_configured(db, |_| {}).await
+    }
+
+    /// Start with the test configuration changed by `tweak`.
+    pub async fn start_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
         let store = db.store().await;
         let key_dir = tempfile::tempdir().expect("key dir");
-        let config = Config {
+        let mut config = Config {
             static_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/dist"),
             ledger_key: Some(key_dir.path().join("ledger-key.hex")),
             ledger_interval_ms: 200,
             ..Config::for_database(db.url.clone())
         };
+        tweak(&mut config);
         let shutdown = CancellationToken::new();
         let state = AppState::build(store, config, shutdown.clone())
             .await
