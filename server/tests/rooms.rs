@@ -1118,6 +1118,42 @@ async fn sockets_close_when_access_ends() {
     server.stop().await;
 }
 
+// Deactivating a lab ends its people's logins, so their open sockets close
+// like any ended login's.
+#[tokio::test]
+async fn sockets_close_when_the_lab_is_deactivated() {
+    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| {
+        c.room_recheck_ms = 200;
+    })
+    .await;
+    jiliang_server::demo::seed(&server.state.store)
+        .await
+        .expect("seed");
+    let admin = server.login("admin").await;
+    let expert = server.login("expert").await;
+    let tech = server.login("tech").await;
+    let id = session(&server, &expert).await;
+    let (mut e, _) = join(&server.base, &expert, id, 0).await;
+    let (mut t, _) = join(&server.base, &tech, id, 0).await;
+    let qinan = server.institution_id("秦安县计量检定所").await;
+    let res = admin
+        .patch(
+            &format!("/api/v1/institutions/{qinan}"),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(
+        close_code(&mut t, Duration::from_secs(5)).await,
+        4002,
+        "the lab's technician"
+    );
+    // The expert, of the province, stays.
+    chat(&mut e, "still-here", "仍在会话中").await;
+    accepted(&mut e, "still-here").await;
+    server.stop().await;
+}
+
 // Accepting a help request claims it, opens the session and writes the
 // state event that made it live, all at once: a failure half-way leaves the
 // request open and nothing else behind.

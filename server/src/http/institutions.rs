@@ -316,6 +316,9 @@ async fn update_institution(
     }
     match (target.institution.active, current.institution.active) {
         (true, false) => {
+            // Its people (and those of the labs below) stop now, not at their
+            // next request: open room sockets see the session gone and close.
+            store.delete_sessions_under(&current.path).await?;
             audit(
                 &state,
                 &meta,

@@ -102,6 +102,20 @@ impl Store {
         .map(|r| r.rows_affected()))
     }
 
+    /// End the sessions of everyone in an institution subtree (`path` is
+    /// its materialised path).
+    pub async fn delete_sessions_under(&self, path: &str) -> Result<u64, sqlx::Error> {
+        with_db!(self, |p| sqlx::query(
+            "DELETE FROM auth_sessions WHERE user_id IN \
+               (SELECT u.id FROM users u JOIN institutions i ON i.id = u.institution_id \
+                WHERE i.path LIKE $1 || '%')"
+        )
+        .bind(path)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+    }
+
     pub async fn purge_expired_sessions(&self) -> Result<u64, sqlx::Error> {
         let now = now();
         with_db!(self, |p| sqlx::query(
