@@ -246,6 +246,8 @@ test('a technician asks for help; the expert accepts from the top of the queue a
   const expert = await person(t, 'tianshui.admin');
   const E = expert.page;
   await E.getByTestId('dash-help-queue').waitFor();
+  // The count loads after the card shows ("…" until then).
+  await E.waitForFunction(() => /\d/.test(document.querySelector('[data-testid=dash-help-queue] .quick-count')?.textContent ?? ''));
   assert.match(await E.getByTestId('dash-help-queue').innerText(), /2\s*个求助待处理/);
   await E.getByTestId('dash-help-queue').click();
   const first = E.locator('[data-testid=queue-list] [data-testid=help-item]').first();
