@@ -88,6 +88,10 @@ test('each role logs in to its own dashboard and logs out', async (t) => {
   assert.match(await page.getByTestId('userbar').innerText(), /李明华[\s\S]*专家/);
   // Upcoming sessions: none yet, then the soonest first.
   await page.getByTestId('upcoming-empty').waitFor();
+  // Its action opens the scheduling form.
+  await page.getByTestId('upcoming-action').click();
+  await page.getByTestId('schedule-form').waitFor();
+  await page.goto(`${server.url}/`);
   const expertApi = await apiSession('expert');
   const inHours = (h) => new Date(Date.now() + h * 3600e3).toISOString();
   for (const [title, h] of [['压力表检定指导', 48], ['天平校准答疑', 2]]) {

@@ -440,8 +440,9 @@ fn UpcomingSessions(can_host: bool) -> impl IntoView {
                     view! {
                         <div class="empty-note" data-testid="upcoming-empty">
                             <p>{move || i18n.t(msg)}</p>
-                            <A href=if can_host { "/sessions" } else { "/help" } attr:class="button secondary">
-                                {move || i18n.t(if can_host { Msg::AllSessions } else { Msg::GoToHelp })}
+                            <A href=if can_host { "/sessions?schedule" } else { "/help" } attr:class="button secondary"
+                                attr:data-testid="upcoming-action">
+                                {move || i18n.t(if can_host { Msg::ScheduleSession } else { Msg::GoToHelp })}
                             </A>
                         </div>
                     }

@@ -78,7 +78,9 @@ pub fn SessionsPage() -> impl IntoView {
     let view_sel = Memo::new(move |_| {
         query_map.with(|q| View::from_key(q.get("view").as_deref().unwrap_or("")))
     });
-    let show_form = RwSignal::new(false);
+    // `?schedule` (the dashboard's "schedule a session") opens the form.
+    let show_form =
+        RwSignal::new(can_host && query_map.with_untracked(|q| q.get("schedule").is_some()));
     let live = LocalResource::new(move || async move {
         api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=live&limit=50"))
             .await
