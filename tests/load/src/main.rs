@@ -388,7 +388,7 @@ async fn connect(server: &Server, room: &str, n: usize) -> Ws {
 
 /// The payload a sender sends: "<sender> <send-time-µs>".
 fn encode(kind: &Kind, sender: usize, seq: u64) -> Message {
-    let text = format!("{sender} {}", now_us());
+    let text = format!("{sender} {} {seq}", now_us());
     match kind {
         Kind::Baseline => Message::text(text),
         Kind::Product { .. } => Message::text(
@@ -397,28 +397,81 @@ fn encode(kind: &Kind, sender: usize, seq: u64) -> Message {
     }
 }
 
-/// The send time in a received frame, if it carries a load message.
-fn decode(kind: &Kind, frame: &str) -> Option<u64> {
-    let text = match kind {
-        Kind::Baseline => frame.to_owned(),
-        Kind::Product { .. } => {
-            if !frame.contains("\"chat\"") {
-                return None;
-            }
-            let v: Value = serde_json::from_str(frame).ok()?;
-            if v["type"] != "event" {
-                return None;
-            }
-            v["body"]["text"].as_str()?.to_owned()
-        }
+/// What a received frame says: the room sequence number of a stored event
+/// (product only), and for a load message its sender, the sender's own
+/// counter and the send time.
+#[derive(Default)]
+struct Received {
+    room_seq: Option<u64>,
+    load: Option<(usize, u64, u64)>,
+}
+
+fn decode(kind: &Kind, frame: &str) -> Received {
+    let parse_load = |text: &str| {
+        let mut parts = text.split(' ');
+        let sender = parts.next()?.parse().ok()?;
+        let sent_at = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        Some((sender, seq, sent_at))
     };
-    text.split(' ').nth(1)?.parse().ok()
+    match kind {
+        Kind::Baseline => Received {
+            room_seq: None,
+            load: parse_load(frame),
+        },
+        Kind::Product { .. } => {
+            let Ok(v) = serde_json::from_str::<Value>(frame) else {
+                return Received::default();
+            };
+            if v["type"] != "event" {
+                return Received::default();
+            }
+            Received {
+                room_seq: v["seq"].as_u64(),
+                load: (v["body"]["kind"] == "chat")
+                    .then(|| v["body"]["text"].as_str().and_then(parse_load))
+                    .flatten(),
+            }
+        }
+    }
+}
+
+/// Per receiver: every sender's messages must arrive once each, in the
+/// order sent, and (product) the room's events with no gap in their
+/// sequence numbers. Anything else is counted as disorder.
+#[derive(Default)]
+struct OrderCheck {
+    last_by_sender: HashMap<usize, u64>,
+    last_room_seq: Option<u64>,
+}
+
+impl OrderCheck {
+    /// Returns how many violations this frame shows (0 or more).
+    fn check(&mut self, r: &Received) -> u64 {
+        let mut bad = 0;
+        if let Some(seq) = r.room_seq {
+            if self.last_room_seq.is_some_and(|last| seq != last + 1) {
+                bad += 1;
+            }
+            self.last_room_seq = Some(seq);
+        }
+        if let Some((sender, seq, _)) = r.load {
+            let last = self.last_by_sender.entry(sender).or_insert(0);
+            if seq != *last + 1 {
+                bad += 1;
+            }
+            *last = (*last).max(seq);
+        }
+        bad
+    }
 }
 
 struct Outcome {
     sent: u64,
     expected: u64,
     delivered: u64,
+    /// Gaps, duplicates or reorderings seen by any receiver.
+    disorder: u64,
     hist: Histogram<u64>,
     seconds: f64,
 }
@@ -435,6 +488,7 @@ async fn traffic(
 ) -> Outcome {
     let room_paths = make_rooms(server, rooms).await;
     let delivered = Arc::new(AtomicU64::new(0));
+    let disorder = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let hists: Arc<Mutex<Vec<Histogram<u64>>>> = Arc::default();
     // Watch channels, not Notify: a task busy sending when the stop comes
@@ -452,10 +506,15 @@ async fn traffic(
             let ws = connect(server, path, n).await;
             let (mut sink, mut stream) = ws.split();
             let kind = server.kind.clone();
-            let (delivered, hists, mut stop) =
-                (delivered.clone(), hists.clone(), stop_recv.clone());
+            let (delivered, disorder, hists, mut stop) = (
+                delivered.clone(),
+                disorder.clone(),
+                hists.clone(),
+                stop_recv.clone(),
+            );
             receivers.push(tokio::spawn(async move {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut order = OrderCheck::default();
                 loop {
                     let m = tokio::select! {
                         _ = stop.changed() => break,
@@ -463,7 +522,12 @@ async fn traffic(
                     };
                     match m {
                         Some(Ok(Message::Text(t))) => {
-                            if let Some(sent_at) = decode(&kind, &t) {
+                            let r = decode(&kind, &t);
+                            let bad = order.check(&r);
+                            if bad > 0 {
+                                disorder.fetch_add(bad, Ordering::Relaxed);
+                            }
+                            if let Some((_, _, sent_at)) = r.load {
                                 let _ = h.record(now_us().saturating_sub(sent_at).max(1));
                                 delivered.fetch_add(1, Ordering::Relaxed);
                             }
@@ -538,6 +602,7 @@ async fn traffic(
         sent,
         expected,
         delivered: delivered.load(Ordering::Relaxed),
+        disorder: disorder.load(Ordering::Relaxed),
         hist,
         seconds: elapsed,
     }
@@ -565,16 +630,17 @@ fn report(name: &str, server: &str, o: &Outcome) -> Value {
     let loss = o.expected.saturating_sub(o.delivered);
     let row = json!({
         "load": name, "server": server, "sent": o.sent, "expected": o.expected, "delivered": o.delivered,
-        "lost": loss, "delivered_per_s": (o.delivered as f64 / o.seconds).round(),
+        "lost": loss, "out_of_order": o.disorder, "delivered_per_s": (o.delivered as f64 / o.seconds).round(),
         "p50_ms": ms(o.hist.value_at_quantile(0.5)), "p99_ms": ms(o.hist.value_at_quantile(0.99)),
         "max_ms": ms(o.hist.max()),
     });
     println!(
-        "{name:<7} {server:<8} sent {:>7}  delivered {:>8}/{:<8} lost {:>5}  {:>8.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
+        "{name:<7} {server:<8} sent {:>7}  delivered {:>8}/{:<8} lost {:>5}  out of order {:>3}  {:>8.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
         o.sent,
         o.delivered,
         o.expected,
         loss,
+        o.disorder,
         o.delivered as f64 / o.seconds,
         ms(o.hist.value_at_quantile(0.5)),
         ms(o.hist.value_at_quantile(0.99)),
@@ -648,4 +714,50 @@ fn main() {
             Cmd::Run(args) => run(args).await,
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(sender: usize, seq: u64) -> Received {
+        Received {
+            room_seq: None,
+            load: Some((sender, seq, 0)),
+        }
+    }
+
+    #[test]
+    fn order_check_counts_gaps_duplicates_and_reordering() {
+        let mut c = OrderCheck::default();
+        assert_eq!(c.check(&load(1, 1)), 0);
+        assert_eq!(c.check(&load(2, 1)), 0);
+        assert_eq!(c.check(&load(1, 2)), 0);
+        assert_eq!(c.check(&load(1, 2)), 1, "duplicate");
+        assert_eq!(c.check(&load(1, 4)), 1, "gap");
+        assert_eq!(c.check(&load(1, 3)), 1, "late");
+        let room = |seq| Received {
+            room_seq: Some(seq),
+            load: None,
+        };
+        assert_eq!(c.check(&room(7)), 0, "the first event sets the start");
+        assert_eq!(c.check(&room(8)), 0);
+        assert_eq!(c.check(&room(10)), 1, "a gap in the room log");
+    }
+
+    #[test]
+    fn product_frames_decode_to_room_seq_and_load() {
+        let kind = Kind::Product {
+            cookies: Vec::new(),
+            host: String::new(),
+        };
+        let frame =
+            r#"{"type":"event","seq":12,"body":{"kind":"chat","text":"3 1700000000000000 5"}}"#;
+        let r = decode(&kind, frame);
+        assert_eq!(r.room_seq, Some(12));
+        assert_eq!(r.load, Some((3, 5, 1_700_000_000_000_000)));
+        let join = r#"{"type":"event","seq":13,"body":{"kind":"join"}}"#;
+        let r = decode(&kind, join);
+        assert_eq!((r.room_seq, r.load), (Some(13), None));
+    }
 }
