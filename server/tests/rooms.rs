@@ -1064,10 +1064,8 @@ async fn a_bus_that_is_down_never_stalls_the_room_log() {
     server.stop().await;
 }
 
-// Access ends while a socket is open: a deactivated person and an ended
-// login are closed with 4002, someone no longer taking part with 4001.
-#[tokio::test]
-async fn sockets_close_when_access_ends() {
+/// A seeded SQLite server whose room sockets re-check access every 200 ms.
+async fn rechecking_server() -> TestServer {
     let server = TestServer::start_configured(common::TestDb::sqlite(), |c| {
         c.room_recheck_ms = 200;
     })
@@ -1075,6 +1073,14 @@ async fn sockets_close_when_access_ends() {
     jiliang_server::demo::seed(&server.state.store)
         .await
         .expect("seed");
+    server
+}
+
+// Access ends while a socket is open: a deactivated person and an ended
+// login are closed with 4002, someone no longer taking part with 4001.
+#[tokio::test]
+async fn sockets_close_when_access_ends() {
+    let server = rechecking_server().await;
     let admin = server.login("admin").await;
     let expert = server.login("expert").await;
     let tech = server.login("tech").await;
@@ -1122,13 +1128,7 @@ async fn sockets_close_when_access_ends() {
 // like any ended login's.
 #[tokio::test]
 async fn sockets_close_when_the_lab_is_deactivated() {
-    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| {
-        c.room_recheck_ms = 200;
-    })
-    .await;
-    jiliang_server::demo::seed(&server.state.store)
-        .await
-        .expect("seed");
+    let server = rechecking_server().await;
     let admin = server.login("admin").await;
     let expert = server.login("expert").await;
     let tech = server.login("tech").await;

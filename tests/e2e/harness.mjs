@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -153,4 +154,33 @@ export async function screenshot(page, name) {
   const path = join(artifacts, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** Password of every demo account (`jiliang seed-demo`). */
+export const DEMO_PASSWORD = 'Jiliang-demo-2026';
+
+/**
+ * A logged-in API client (no browser), for setting up and checking: `get`
+ * and `post` answer the parsed JSON (null for 204) and fail the test on any
+ * error status.
+ */
+export async function apiLogin(baseUrl, username, password = DEMO_PASSWORD) {
+  const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login: username, password }),
+  });
+  assert.equal(res.status, 200, `API login as ${username}`);
+  const cookie = res.headers.get('set-cookie').split(';')[0];
+  const { csrf_token: csrf } = await res.json();
+  const call = async (method, path, body) => {
+    const r = await fetch(baseUrl + path, {
+      method,
+      headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    assert.ok(r.ok, `${method} ${path} answered ${r.status}: ${await r.clone().text()}`);
+    return r.status === 204 ? null : r.json();
+  };
+  return { get: (p) => call('GET', p), post: (p, b) => call('POST', p, b) };
 }

@@ -4,7 +4,7 @@
 // indicator, and the 360 px layout of the session pages.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowserForPeople, openPage, screenshot } from './harness.mjs';
+import { startServer, launchBrowserForPeople, openPage, screenshot, apiLogin } from './harness.mjs';
 
 const PASSWORD = 'Jiliang-demo-2026';
 const QINAN = '秦安县计量检定所';
@@ -25,26 +25,7 @@ after(async () => {
 });
 
 /** A logged-in API client (no browser), for setting up and checking. */
-async function apiSession(username) {
-  const res = await fetch(`${server.url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ login: username, password: PASSWORD }),
-  });
-  assert.equal(res.status, 200, `API login as ${username}`);
-  const cookie = res.headers.get('set-cookie').split(';')[0];
-  const { csrf_token: csrf } = await res.json();
-  const call = async (method, path, body) => {
-    const r = await fetch(server.url + path, {
-      method,
-      headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    assert.ok(r.ok, `${method} ${path} answered ${r.status}: ${await r.clone().text()}`);
-    return r.status === 204 ? null : r.json();
-  };
-  return { get: (p) => call('GET', p), post: (p, b) => call('POST', p, b) };
-}
+const apiSession = (username) => apiLogin(server.url, username);
 
 /** A live session hosted by `host` with the Qin'an lab, made over the API. */
 async function liveSession(host, title) {

@@ -108,12 +108,7 @@ async fn login(
             "This account has been deactivated; contact your institution's administrator.",
         )));
     }
-    if store
-        .institution_chain(&institution.path)
-        .await?
-        .iter()
-        .any(|i| !i.institution.active)
-    {
+    if !store.in_service(&institution.path).await? {
         audit_login(
             &state,
             &meta,

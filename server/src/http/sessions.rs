@@ -194,8 +194,7 @@ async fn create_session(
         let inst = checked(&state, *lab, |path| authz::schedule_with(&p, path)).await?;
         // A deactivated lab (or one under a deactivated institution) takes
         // no new work; its past sessions stay readable.
-        let chain = state.store.institution_chain(&inst.path).await?;
-        if chain.iter().any(|i| !i.institution.active) {
+        if !state.store.in_service(&inst.path).await? {
             problems.add(
                 "lab_ids",
                 Text::owned(

@@ -173,6 +173,18 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Whether the institution at `path` and every one above it are active:
+    /// a deactivated institution stops its whole subtree.
+    pub async fn in_service(&self, path: &str) -> Result<bool, sqlx::Error> {
+        let stopped: i64 = with_db!(self, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM institutions WHERE $1 LIKE path || '%' AND active = FALSE"
+        )
+        .bind(path)
+        .fetch_one(p)
+        .await)?;
+        Ok(stopped == 0)
+    }
+
     /// Rename, change contact details, (de)activate. `name_en`: `Some(None)` clears.
     pub async fn update_institution(
         &self,
