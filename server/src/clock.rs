@@ -3,13 +3,25 @@
 //! The server reads the operating system's realtime clock, which the host
 //! keeps on UTC with NTP/PTP (chrony, systemd-timesyncd). Its own traceability
 //! is therefore the host's; what we can check here is that it is plausible.
+//!
+//! Every timestamp the server stores or compares comes from [`now`]; nothing
+//! here reads or writes the database.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jiliang_protocol::ReadinessCheck;
+use time::OffsetDateTime;
 
 /// A clock earlier than this is certainly unset (e.g. a board without RTC).
 const PLAUSIBLE_AFTER: Duration = Duration::from_secs(1_735_689_600); // 2025-01-01T00:00:00Z
+
+/// The current UTC time at microsecond precision — PostgreSQL's — so a
+/// value read back from either database compares equal to the value written.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
+}
 
 /// Milliseconds since the Unix epoch, UTC, with sub-millisecond resolution.
 pub fn now_ms() -> f64 {
@@ -49,5 +61,12 @@ mod tests {
         let a = now_ms();
         let b = now_ms();
         assert!(b >= a);
+    }
+
+    #[test]
+    fn now_is_whole_microseconds() {
+        let t = now();
+        assert_eq!(t.nanosecond() % 1000, 0);
+        assert_eq!(t.offset(), time::UtcOffset::UTC);
     }
 }

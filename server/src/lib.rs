@@ -5,12 +5,14 @@
 //! - [`run`] / [`serve`]: start serving on a listener until a shutdown token fires.
 //! - [`config`]: command line and environment.
 //! - [`http`]: routes by feature (ops, time, …), static front end, OpenAPI.
-//! - [`store`]: SQLite/PostgreSQL storage and migrations.
-//! - [`rooms`], [`bus`]: live session rooms and fan-out between nodes.
+//! - [`store`]: SQLite/PostgreSQL storage and migrations; all SQL is there.
+//! - [`rooms`], [`bus`]: live session rooms (which follow the other nodes)
+//!   and the bus that carries messages between nodes (and knows no rooms).
 //! - [`ledger`]: the tamper-evident log of records, its key and signed heads.
 //! - [`error`]: the one error type and its `{code, message}` responses.
 //! - [`i18n`]: language negotiation for messages.
-//! - [`metrics`], [`clock`]: Prometheus metrics and the server's UTC clock.
+//! - [`metrics`], [`clock`]: Prometheus metrics (one registry per server)
+//!   and the server's UTC clock (every timestamp it stores).
 //! - [`demo`]: the demo province.
 //! - [`auth`], [`authz`]: who is calling, and what they may do.
 //! - [`cli`]: the `jiliang` subcommands.

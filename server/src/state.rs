@@ -49,8 +49,7 @@ impl AppState {
         config: Config,
         shutdown: CancellationToken,
     ) -> Result<Self, StateError> {
-        let rooms = Hub::new(store.clone());
-        let bus = Bus::connect(&config.bus, rooms).await?;
+        let bus = Bus::connect(&config.bus).await?;
         let ledger = Ledger::open(
             store.clone(),
             &config.ledger_key_path(),
@@ -67,14 +66,16 @@ impl AppState {
         bus: Bus,
         ledger: Arc<Ledger>,
     ) -> Self {
+        let rooms = Hub::new(store.clone());
+        let metrics = Metrics::new(store.metrics(), rooms.metrics(), bus.metrics());
         Self {
             ledger,
-            log: EventLog::start(store.clone(), bus.clone()),
-            rooms: bus.hub().clone(),
+            log: EventLog::start(store.clone(), rooms.clone(), bus.clone()),
+            rooms,
             bus,
             store,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(metrics),
             shutdown,
             tasks: TaskTracker::new(),
         }

@@ -173,37 +173,21 @@ async fn sqlite_exec(server: &TestServer, sql: &str) {
 
 async fn db_exec(store: &jiliang_server::Store, sql: &str) {
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        match store.db() {
-            jiliang_server::store::Db::Sqlite(p) => {
-                sqlx::query(stmt).execute(p).await.expect("tamper");
-            }
-            jiliang_server::store::Db::Postgres(p) => {
-                sqlx::query(stmt).execute(p).await.expect("tamper");
-            }
-        }
+        jiliang_server::store::testing::execute(store, stmt)
+            .await
+            .expect("tamper");
     }
 }
 
 /// Record ids by ledger index.
 async fn leaf_ids(store: &jiliang_server::Store) -> Vec<String> {
-    let rows: Vec<(i64, String)> = match store.db() {
-        jiliang_server::store::Db::Sqlite(p) => {
-            sqlx::query_as("SELECT idx, record_id FROM ledger_leaves ORDER BY idx")
-                .fetch_all(p)
-                .await
-        }
-        jiliang_server::store::Db::Postgres(p) => {
-            sqlx::query_as("SELECT idx, record_id FROM ledger_leaves ORDER BY idx")
-                .fetch_all(p)
-                .await
-        }
-    }
-    .expect("leaves");
-    rows.into_iter()
+    let leaves = store.ledger_leaves(None, i64::MAX).await.expect("leaves");
+    leaves
+        .into_iter()
         .enumerate()
-        .map(|(i, (idx, id))| {
-            assert_eq!(usize::try_from(idx).ok(), Some(i));
-            id
+        .map(|(i, leaf)| {
+            assert_eq!(usize::try_from(leaf.index).ok(), Some(i));
+            leaf.record_id
         })
         .collect()
 }
@@ -529,39 +513,10 @@ async fn the_cli_reverifies_a_database_and_exits_1_on_tampering() {
 /// commits); `None` appends it at the log's next index as a record's own
 /// transaction does.
 async fn put_leaf(store: &jiliang_server::Store, idx: Option<i64>, record: &Record) {
-    macro_rules! go {
-        ($pool:expr) => {{
-            let r: Result<(), sqlx::Error> = async {
-                let mut tx = $pool.begin().await?;
-                match idx {
-                    None => {
-                        jiliang_server::ledger_append!(tx, record);
-                    }
-                    Some(idx) => {
-                        sqlx::query(
-                            "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) \
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(idx)
-                        .bind(record.kind.as_str())
-                        .bind(record.id())
-                        .bind(i64::try_from(record.created_at_ms).expect("ms"))
-                        .bind(record.payload.as_str())
-                        .bind(record.leaf_hash().0.to_vec())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                tx.commit().await
-            }
-            .await;
-            r.expect("leaf stored");
-        }};
-    }
-    match store.db() {
-        jiliang_server::store::Db::Sqlite(p) => go!(p),
-        jiliang_server::store::Db::Postgres(p) => go!(p),
-    }
+    let idx = idx.map(|i| u64::try_from(i).expect("a leaf index"));
+    jiliang_server::store::testing::insert_leaf(store, idx, record)
+        .await
+        .expect("leaf stored");
 }
 
 fn reading(i: u64) -> Record {

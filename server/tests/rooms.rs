@@ -1201,14 +1201,9 @@ backend_tests!(accepting_help_is_atomic_and_logged, |backend| async move {
         let store = server.state.store.clone();
         async move {
             for q in sql {
-                match store.db() {
-                    jiliang_server::store::Db::Sqlite(p) => {
-                        sqlx::query(q).execute(p).await.expect("sql");
-                    }
-                    jiliang_server::store::Db::Postgres(p) => {
-                        sqlx::query(q).execute(p).await.expect("sql");
-                    }
-                }
+                jiliang_server::store::testing::execute(&store, q)
+                    .await
+                    .expect("sql");
             }
         }
     };

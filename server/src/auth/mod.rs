@@ -12,7 +12,8 @@ pub mod token;
 pub use principal::Principal;
 pub use request_meta::RequestMeta;
 
-/// Name of the session cookie (HttpOnly; the page's script never sees it).
-pub const SESSION_COOKIE: &str = "jiliang_session";
+/// Name of the login (auth session) cookie (HttpOnly; the page's script
+/// never sees it). The value is a contract with browsers already holding it.
+pub const AUTH_SESSION_COOKIE: &str = "jiliang_session";
 /// Header carrying the session's CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";

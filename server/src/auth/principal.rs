@@ -1,4 +1,5 @@
-//! The signed-in person behind a request, loaded from the session cookie.
+//! The signed-in person behind a request, loaded from the login (auth
+//! session) cookie.
 //!
 //! Taking a [`Principal`] makes a handler require login, and — for every
 //! method that changes state — a matching `X-CSRF-Token` header: the cookie
@@ -13,13 +14,13 @@ use jiliang_protocol::institutions::{Institution, InstitutionLevel};
 use time::Duration;
 
 use super::token::{constant_time_eq, hash_token, looks_like_token};
-use super::{CSRF_HEADER, SESSION_COOKIE};
+use super::{AUTH_SESSION_COOKIE, CSRF_HEADER};
+use crate::clock::now;
 use crate::error::AppError;
 use crate::i18n::Text;
 use crate::state::AppState;
-use crate::store::institutions::now;
 
-/// A session ends after this long without a request…
+/// A login session ends after this long without a request…
 pub const IDLE_TIMEOUT: Duration = Duration::hours(12);
 /// …or this long after login, however active. The cookie lives this long
 /// too: the server, not the browser, decides when a session is idle.
@@ -47,7 +48,7 @@ impl Principal {
     }
 }
 
-pub fn session_token(parts: &Parts) -> Option<String> {
+pub fn auth_session_token(parts: &Parts) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -55,7 +56,7 @@ pub fn session_token(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == AUTH_SESSION_COOKIE)
         .map(|(_, v)| v.to_owned())
         .filter(|v| looks_like_token(v))
 }
@@ -76,7 +77,7 @@ where
             return Ok(p.clone());
         }
         let state = AppState::from_ref(state);
-        let token = session_token(parts).ok_or(AppError::Unauthenticated)?;
+        let token = auth_session_token(parts).ok_or(AppError::Unauthenticated)?;
         let principal = load(&state, &token).await?;
         if state_changing(&parts.method) {
             let sent = parts
@@ -96,28 +97,28 @@ where
     }
 }
 
-/// Resolve a session token to its principal, or `Unauthenticated`.
+/// Resolve a login token to its principal, or `Unauthenticated`.
 pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> {
     let store = &state.store;
     let token_hash = hash_token(token);
     let session = store
-        .get_session(&token_hash)
+        .get_auth_session(&token_hash)
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let now = now();
     if session.expires_at <= now {
-        store.delete_session(&token_hash).await?;
+        store.delete_auth_session(&token_hash).await?;
         return Err(AppError::Unauthenticated);
     }
     let user = store.get_user(session.user_id).await?;
     if !user.active {
-        store.delete_user_sessions(user.id, None).await?;
+        store.delete_user_auth_sessions(user.id, None).await?;
         return Err(AppError::Unauthenticated);
     }
     let own = store.get_institution(user.institution_id).await?;
     let chain = store.institution_chain(&own.path).await?;
     if chain.iter().any(|i| !i.institution.active) {
-        store.delete_user_sessions(user.id, None).await?;
+        store.delete_user_auth_sessions(user.id, None).await?;
         return Err(institution_inactive());
     }
     let directory = chain
@@ -127,7 +128,7 @@ pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> 
         .unwrap_or_else(|| own.path.clone());
     if now - session.last_seen_at > TOUCH_EVERY {
         let until = (now + IDLE_TIMEOUT).min(session.created_at + MAX_LIFETIME);
-        store.touch_session(&token_hash, until).await?;
+        store.touch_auth_session(&token_hash, until).await?;
     }
     Ok(Principal {
         user,

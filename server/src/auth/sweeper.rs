@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::now;
 use crate::store::Store;
-use crate::store::institutions::now;
 
 /// Counters older than this are past every window and lock.
 const THROTTLE_KEEP: time::Duration = time::Duration::hours(1);
@@ -21,12 +21,12 @@ pub fn spawn(store: Store, every: Duration, shutdown: CancellationToken, tasks: 
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            // A failed sweep is retried at the next tick; expired sessions
+            // A failed sweep is retried at the next tick; expired logins
             // are refused on use anyway, so nothing is at risk meanwhile.
-            match store.purge_expired_sessions().await {
-                Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions removed"),
+            match store.purge_expired_auth_sessions().await {
+                Ok(n) if n > 0 => tracing::debug!(auth_sessions = n, "expired logins removed"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove expired logins"),
             }
             if let Err(e) = store.purge_throttle(now() - THROTTLE_KEEP).await {
                 tracing::warn!(error = %e, "cannot remove old login counters");

@@ -1,63 +1,68 @@
-//! Fan-out of room events between nodes.
+//! Fan-out of room messages between nodes: the bus only carries messages.
 //!
-//! `Local` (the default) delivers to this node's rooms only. `Nats` also
-//! publishes each stored event on `jiliang.room.<session>` so every node
-//! with a connection to that room receives it; events from NATS go through
-//! the same per-room sequencer as local ones, which drops what it has
-//! already delivered and fills gaps from the database, so NATS may lose,
-//! duplicate or reorder without a client ever seeing it. A loss with no
-//! later event behind it is caught by each room's periodic check of the
-//! stored log (see [`crate::rooms::hub`]).
+//! `Local` (the default) has no other nodes to carry to. `Nats` publishes
+//! each stored event on `jiliang.room.<session>` and hands a room's
+//! [`Subscription`] the other nodes' messages; what a room does with them
+//! (sequencing, gap fills, the periodic check of the stored log) is the
+//! room hub's business (`crate::rooms::hub`), which also decides when to
+//! subscribe. NATS may lose, duplicate or reorder: rooms drop what they
+//! have already delivered and read the rest from the database.
 //!
-//! Publishing never makes the room log wait: events are delivered on this
-//! node first, then queued for a separate publisher task. A slow or
-//! reconnecting NATS fills that bounded queue; what does not fit is dropped
-//! (counted in `jiliang_bus_dropped_total`) and reaches the other nodes
-//! through their stored-log check instead.
+//! Publishing never makes the room log wait: messages are queued for a
+//! separate publisher task. A slow or reconnecting NATS fills that bounded
+//! queue; what does not fit is dropped (counted in
+//! `jiliang_bus_dropped_total`) and reaches the other nodes through their
+//! stored-log check instead.
 //!
+//! Every retry here — NATS reconnecting, a room resubscribing — waits a
+//! randomised backoff (see [`Backoff`]), so nodes that lost NATS together do
+//! not return in lockstep.
+//!
+//! This module must never import the rooms: it knows sessions by id only.
 //! An enum rather than a trait object: there are two implementations, both
 //! known here, and an enum keeps the async methods free of boxing.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use jiliang_protocol::rooms::{Ephemeral, RoomEvent};
+use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::rooms::Hub;
-use crate::rooms::hub::CHECK_EVERY;
+use crate::metrics::BusMetrics;
 
 /// Messages waiting for the NATS publisher. Beyond this the bus is not
 /// keeping up; the stored log is the fallback.
-const PUBLISH_QUEUE: usize = 4096;
+pub const PUBLISH_QUEUE: usize = 4096;
 /// A subscription that does not answer within this time is retried.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Backoff between subscription attempts.
-const RETRY_MIN: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(10);
+/// NATS reconnect delays: the first retry at once (most drops are a blip),
+/// then doubling from this up to `RECONNECT_MAX`, each randomised.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(4);
 
 #[derive(Clone)]
 pub enum Bus {
-    Local(Arc<Hub>),
+    Local {
+        metrics: BusMetrics,
+    },
     Nats {
-        hub: Arc<Hub>,
         client: async_nats::Client,
         node: Uuid,
         outbox: mpsc::Sender<(Uuid, Wire)>,
-        dropped: Arc<AtomicU64>,
+        /// Bumped on every (re)connection: whatever NATS carried while it
+        /// was down is lost for this node.
+        connected: watch::Receiver<u64>,
+        metrics: BusMetrics,
     },
 }
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Local(_) => f.write_str("Bus::Local"),
+            Self::Local { .. } => f.write_str("Bus::Local"),
             Self::Nats { node, .. } => write!(f, "Bus::Nats({node})"),
         }
     }
@@ -82,29 +87,40 @@ pub enum Wire {
     Ephemeral { node: Uuid, ephemeral: Ephemeral },
 }
 
+/// A message from another node, for one room.
+#[derive(Debug)]
+pub enum Inbound {
+    Event(RoomEvent),
+    Ephemeral(Ephemeral),
+}
+
 fn subject(session: Uuid) -> String {
     format!("jiliang.room.{}", session.simple())
 }
 
 impl Bus {
-    pub async fn connect(url: &str, hub: Arc<Hub>) -> Result<Self, BusError> {
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let metrics = BusMetrics::default();
         if url.trim().is_empty() {
-            return Ok(Self::Local(hub));
+            return Ok(Self::Local { metrics });
         }
         if !url.starts_with("nats://") {
             return Err(BusError::Unsupported(url.to_owned()));
         }
-        let on_event = hub.clone();
+        let (bump, connected) = watch::channel(0u64);
         let client = async_nats::ConnectOptions::new()
             .name("jiliang")
             .connection_timeout(Duration::from_secs(5))
+            .reconnect_delay_callback(reconnect_delay)
             // Whatever was published while the connection was down is lost
             // for this node: every open room checks the stored log.
             .event_callback(move |event| {
-                let hub = on_event.clone();
+                let bump = bump.clone();
                 async move {
                     match event {
-                        async_nats::Event::Connected => hub.resync_all(),
+                        async_nats::Event::Connected => {
+                            bump.send_modify(|n| *n = n.wrapping_add(1));
+                        }
                         async_nats::Event::Disconnected => {
                             tracing::warn!("NATS connection lost; reconnecting");
                         }
@@ -123,75 +139,92 @@ impl Bus {
         // sender) is dropped.
         tokio::spawn(publisher(client.clone(), queued));
         Ok(Self::Nats {
-            hub,
             client,
             node: Uuid::now_v7(),
             outbox,
-            dropped: Arc::new(AtomicU64::new(0)),
+            connected,
+            metrics,
         })
-    }
-
-    pub fn hub(&self) -> &Arc<Hub> {
-        match self {
-            Self::Local(hub) | Self::Nats { hub, .. } => hub,
-        }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Local(_) => "in-process",
+            Self::Local { .. } => "in-process",
             Self::Nats { .. } => "nats",
         }
+    }
+
+    /// Whether other nodes may be sending this node messages (a room then
+    /// subscribes and checks the stored log).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Nats { .. })
     }
 
     /// Whether the bus can deliver right now.
     pub fn healthy(&self) -> bool {
         match self {
-            Self::Local(_) => true,
+            Self::Local { .. } => true,
             Self::Nats { client, .. } => {
                 client.connection_state() == async_nats::connection::State::Connected
             }
         }
     }
 
-    /// Messages not handed to NATS because its queue was full.
-    pub fn dropped(&self) -> u64 {
+    pub fn metrics(&self) -> &BusMetrics {
         match self {
-            Self::Local(_) => 0,
-            Self::Nats { dropped, .. } => dropped.load(Ordering::Relaxed),
+            Self::Local { metrics } | Self::Nats { metrics, .. } => metrics,
         }
     }
 
-    /// This bus's lines of `/metrics` (Prometheus text format).
-    pub fn render_metrics(&self) -> String {
-        format!(
-            "# HELP jiliang_bus_dropped_total Room messages not handed to NATS because its queue was full (other nodes read them from the database).\n\
-             # TYPE jiliang_bus_dropped_total counter\n\
-             jiliang_bus_dropped_total {}\n",
-            self.dropped()
-        )
+    /// Messages not handed to NATS because its queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.metrics().dropped()
     }
 
-    /// Deliver a stored event here, then (with NATS) queue it for the other
-    /// nodes. Never waits.
-    pub fn publish_event(&self, session: Uuid, event: Arc<RoomEvent>) {
-        self.hub().deliver(session, event.clone());
+    /// Messages waiting for the NATS publisher, and how many may wait
+    /// (`(0, 0)` for the local bus, which has no queue).
+    pub fn queue_depth(&self) -> (usize, usize) {
+        match self {
+            Self::Local { .. } => (0, 0),
+            Self::Nats { outbox, .. } => {
+                let capacity = outbox.max_capacity();
+                (capacity - outbox.capacity(), capacity)
+            }
+        }
+    }
+
+    /// Changes on every (re)connection to NATS; never for the local bus.
+    pub fn reconnections(&self) -> watch::Receiver<u64> {
+        match self {
+            // A sender dropped at once: `changed()` then fails, which a
+            // caller treats as "nothing will ever come".
+            Self::Local { .. } => watch::channel(0).1,
+            Self::Nats { connected, .. } => {
+                let mut rx = connected.clone();
+                // Only reconnections from now on.
+                rx.mark_unchanged();
+                rx
+            }
+        }
+    }
+
+    /// Queue a stored event for the other nodes. Never waits.
+    pub fn publish_event(&self, session: Uuid, event: &RoomEvent) {
         if let Self::Nats { node, .. } = self {
             let wire = Wire::Event {
                 node: *node,
-                event: (*event).clone(),
+                event: event.clone(),
             };
             self.enqueue(session, wire);
         }
     }
 
-    pub fn publish_ephemeral(&self, session: Uuid, ephemeral: Ephemeral) {
-        let ephemeral = Arc::new(ephemeral);
-        self.hub().deliver_ephemeral(session, ephemeral.clone());
+    /// Queue an ephemeral message for the other nodes. Never waits.
+    pub fn publish_ephemeral(&self, session: Uuid, ephemeral: &Ephemeral) {
         if let Self::Nats { node, .. } = self {
             let wire = Wire::Ephemeral {
                 node: *node,
-                ephemeral: (*ephemeral).clone(),
+                ephemeral: ephemeral.clone(),
             };
             self.enqueue(session, wire);
         }
@@ -199,7 +232,7 @@ impl Bus {
 
     fn enqueue(&self, session: Uuid, wire: Wire) {
         let Self::Nats {
-            outbox, dropped, ..
+            outbox, metrics, ..
         } = self
         else {
             return;
@@ -207,7 +240,7 @@ impl Bus {
         if outbox.try_send((session, wire)).is_err() {
             // Events still reach the other nodes through their check of the
             // stored log; ephemeral ones are meant to be lossy.
-            let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = metrics.dropped_one();
             if n.is_power_of_two() {
                 tracing::warn!(
                     dropped = n,
@@ -217,106 +250,120 @@ impl Bus {
         }
     }
 
-    /// Receive other nodes' events for `session` and watch its stored log
-    /// while the returned task runs (`None` for the local bus: there are no
-    /// other nodes, and every event is delivered here by the writer).
-    pub async fn follow(&self, session: Uuid) -> Option<JoinHandle<()>> {
-        let Self::Nats {
-            client, node, hub, ..
-        } = self
-        else {
+    /// One attempt to receive the other nodes' messages for `session`:
+    /// `None` for the local bus, or when NATS refused or did not answer in
+    /// time (logged; the caller retries with a [`Backoff`]).
+    pub async fn subscribe(&self, session: Uuid) -> Option<Subscription> {
+        let Self::Nats { client, node, .. } = self else {
             return None;
         };
-        // One attempt before the room reads its log, so that normally
-        // nothing stored afterwards depends on the slower periodic check.
-        let sub = subscribe(client, session).await;
-        Some(tokio::spawn(follow(
-            hub.clone(),
-            client.clone(),
-            *node,
-            session,
-            sub,
-        )))
-    }
-}
-
-async fn subscribe(client: &async_nats::Client, session: Uuid) -> Option<async_nats::Subscriber> {
-    match tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.subscribe(subject(session))).await {
-        Ok(Ok(sub)) => Some(sub),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, %session, "cannot subscribe to room on NATS; retrying");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(%session, "subscribing to room on NATS timed out; retrying");
-            None
+        match tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.subscribe(subject(session))).await {
+            Ok(Ok(inner)) => Some(Subscription { inner, me: *node }),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, %session, "cannot subscribe to room on NATS; retrying");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%session, "subscribing to room on NATS timed out; retrying");
+                None
+            }
         }
     }
 }
 
-/// One room's follower: NATS messages into the sequencer, a periodic and
-/// a post-reconnect check of the stored log, and resubscription with
-/// backoff while NATS refuses.
-async fn follow(
-    hub: Arc<Hub>,
-    client: async_nats::Client,
+/// The other nodes' messages for one room.
+pub struct Subscription {
+    inner: async_nats::Subscriber,
     me: Uuid,
-    session: Uuid,
-    mut sub: Option<async_nats::Subscriber>,
-) {
-    // The room reads the log's end itself as it opens; the first check is
-    // due a period later.
-    let mut check = tokio::time::interval_at(Instant::now() + CHECK_EVERY, CHECK_EVERY);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut resync = hub.resync_signal();
-    let mut backoff = RETRY_MIN;
-    let mut retry_at = Instant::now() + backoff;
-    loop {
-        match sub.as_mut() {
-            Some(s) => tokio::select! {
-                msg = s.next() => match msg {
-                    Some(msg) => match serde_json::from_slice::<Wire>(&msg.payload) {
-                        Ok(Wire::Event { node, event }) if node != me => {
-                            hub.deliver(session, Arc::new(event));
-                        }
-                        Ok(Wire::Ephemeral { node, ephemeral }) if node != me => {
-                            hub.deliver_ephemeral(session, Arc::new(ephemeral));
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "undecodable message on the bus"),
-                    },
-                    None => {
-                        tracing::warn!(%session, "room subscription ended; resubscribing");
-                        sub = None;
-                        backoff = RETRY_MIN;
-                        retry_at = Instant::now() + backoff;
-                    }
-                },
-                _ = check.tick() => hub.check(session).await,
-                changed = resync.changed() => {
-                    if changed.is_err() {
-                        return; // the hub is gone
-                    }
-                    hub.check(session).await;
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subscription")
+    }
+}
+
+impl Subscription {
+    /// The next message from another node; `None` once the subscription has
+    /// ended (resubscribe). This node's own messages and undecodable ones
+    /// are skipped. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        loop {
+            let msg = self.inner.next().await?;
+            match serde_json::from_slice::<Wire>(&msg.payload) {
+                Ok(Wire::Event { node, event }) if node != self.me => {
+                    return Some(Inbound::Event(event));
                 }
-            },
-            None => tokio::select! {
-                () = tokio::time::sleep_until(retry_at) => {
-                    sub = subscribe(&client, session).await;
-                    if sub.is_some() {
-                        backoff = RETRY_MIN;
-                        // Anything published before the subscription is
-                        // only in the database.
-                        hub.check(session).await;
-                    } else {
-                        backoff = (backoff * 2).min(RETRY_MAX);
-                        retry_at = Instant::now() + backoff;
-                    }
+                Ok(Wire::Ephemeral { node, ephemeral }) if node != self.me => {
+                    return Some(Inbound::Ephemeral(ephemeral));
                 }
-                _ = check.tick() => hub.check(session).await,
-            },
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "undecodable message on the bus"),
+            }
         }
     }
+}
+
+/// Exponential backoff with jitter for retries against the bus.
+///
+/// Each wait is drawn uniformly from the upper half of the current step
+/// ("equal jitter"): never less than half the step, so a node still backs
+/// off, and spread over the other half, so nodes that failed together
+/// retry apart.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    step: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            step: min,
+            min,
+            max: max.max(min),
+        }
+    }
+
+    /// The wait before the next attempt; the step doubles for the one after.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = jittered(self.step, OsRng.next_u64());
+        self.step = (self.step * 2).min(self.max);
+        delay
+    }
+
+    /// Back to the shortest step (after a success).
+    pub fn reset(&mut self) {
+        self.step = self.min;
+    }
+}
+
+/// `step` with its upper half replaced by a random fraction of it.
+fn jittered(step: Duration, random: u64) -> Duration {
+    let half = step / 2;
+    let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    let extra = if spread == 0 {
+        0
+    } else {
+        random % (spread + 1)
+    };
+    half + Duration::from_nanos(extra)
+}
+
+/// async-nats' reconnect schedule with jitter: attempt 1 at once, then
+/// doubling from [`RECONNECT_MIN`] to [`RECONNECT_MAX`]. (The library's own
+/// schedule has no jitter: every node would redial a restarted NATS on the
+/// same milliseconds.)
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(16);
+    let step = RECONNECT_MIN
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(RECONNECT_MAX);
+    jittered(step, OsRng.next_u64())
 }
 
 /// Hands queued messages to NATS, one at a time, off the room log's path.
@@ -329,6 +376,55 @@ async fn publisher(client: async_nats::Client, mut queued: mpsc::Receiver<(Uuid,
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot encode bus message"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_the_upper_half_of_the_step() {
+        let step = Duration::from_millis(800);
+        assert_eq!(jittered(step, 0), Duration::from_millis(400));
+        assert_eq!(jittered(step, 400_000_000), step);
+        for r in [1, 7, u64::MAX, 123_456_789_012] {
+            let d = jittered(step, r);
+            assert!(d >= step / 2 && d <= step, "{d:?}");
+        }
+        assert_eq!(jittered(Duration::ZERO, 5), Duration::ZERO);
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_spread_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let mut steps = Vec::new();
+        for _ in 0..12 {
+            steps.push(b.next_delay());
+        }
+        let mut bound = Duration::from_millis(200);
+        for d in &steps {
+            assert!(*d >= bound / 2 && *d <= bound, "{d:?} outside {bound:?}");
+            bound = (bound * 2).min(Duration::from_secs(10));
+        }
+        // At the cap, waits differ from draw to draw (OS randomness: a
+        // repeat of eight identical draws is a 2^-200 event).
+        let capped: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
+        assert!(capped.iter().any(|d| *d != capped[0]), "{capped:?}");
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn reconnects_start_at_once_then_back_off_to_the_cap() {
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        let second = reconnect_delay(2);
+        assert!(second >= RECONNECT_MIN / 2 && second <= RECONNECT_MIN);
+        for attempts in [10, 100, usize::MAX] {
+            let d = reconnect_delay(attempts);
+            assert!(d >= RECONNECT_MAX / 2 && d <= RECONNECT_MAX, "{d:?}");
         }
     }
 }

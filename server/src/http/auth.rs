@@ -11,14 +11,14 @@ use utoipa_axum::routes;
 
 use crate::auth::principal::{IDLE_TIMEOUT, MAX_LIFETIME};
 use crate::auth::token::{hash_token, random_token};
-use crate::auth::{Principal, RequestMeta, SESSION_COOKIE, password};
+use crate::auth::{AUTH_SESSION_COOKIE, Principal, RequestMeta, password};
 use crate::authz;
+use crate::clock::now;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
-use crate::store::institutions::now;
-use crate::store::sessions::NewSession;
+use crate::store::auth_sessions::NewAuthSession;
 use crate::store::throttle::Limit;
 use crate::store::users::StoredUser;
 use crate::validate;
@@ -124,7 +124,7 @@ async fn login(
     let token = random_token();
     let csrf = random_token();
     store
-        .insert_session(&NewSession {
+        .insert_auth_session(&NewAuthSession {
             token_hash: &hash_token(&token),
             user_id: user.id,
             csrf_token: &csrf,
@@ -147,7 +147,7 @@ async fn login(
     let mut res = axum::Json(body).into_response();
     set_cookie(
         &mut res,
-        &session_cookie(&token, MAX_LIFETIME.whole_seconds(), meta.secure),
+        &auth_session_cookie(&token, MAX_LIFETIME.whole_seconds(), meta.secure),
     );
     Ok(res)
 }
@@ -249,10 +249,13 @@ async fn logout(
     meta: RequestMeta,
     principal: Principal,
 ) -> AppResult<Response> {
-    state.store.delete_session(&principal.token_hash).await?;
+    state
+        .store
+        .delete_auth_session(&principal.token_hash)
+        .await?;
     audit_own(&state, &meta, &principal, "logout").await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    set_cookie(&mut res, &session_cookie("", 0, meta.secure));
+    set_cookie(&mut res, &auth_session_cookie("", 0, meta.secure));
     Ok(res)
 }
 
@@ -298,7 +301,7 @@ async fn change_password(
     let hash = password::hash(req.new_password).await?;
     store.set_password_hash(principal.user.id, &hash).await?;
     store
-        .delete_user_sessions(principal.user.id, Some(&principal.token_hash))
+        .delete_user_auth_sessions(principal.user.id, Some(&principal.token_hash))
         .await?;
     audit_own(&state, &meta, &principal, "password_changed").await?;
     Ok(StatusCode::NO_CONTENT)
@@ -341,11 +344,11 @@ pub fn me_of(p: &Principal) -> Me {
     }
 }
 
-pub fn session_cookie(token: &str, max_age: i64, secure: bool) -> String {
+pub fn auth_session_cookie(token: &str, max_age: i64, secure: bool) -> String {
     // Lax, not Strict: a link to Jiliang in an e-mail or chat must open the
     // app logged in. Cross-site writes are stopped by the CSRF token.
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        "{AUTH_SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     )
 }

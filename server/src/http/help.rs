@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::authz::{self, PeopleScope};
+use crate::clock::now;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::http::sessions::bounded;
 use crate::i18n::Text;
 use crate::state::AppState;
-use crate::store::institutions::now;
 use crate::store::rooms::{NewHelp, NewSession, StoredHelp};
 use crate::validate::{self, Problems};
 

@@ -318,7 +318,7 @@ async fn update_institution(
         (true, false) => {
             // Its people (and those of the labs below) stop now, not at their
             // next request: open room sockets see the session gone and close.
-            store.delete_sessions_under(&current.path).await?;
+            store.delete_auth_sessions_under(&current.path).await?;
             audit(
                 &state,
                 &meta,

@@ -17,15 +17,15 @@ use crate::auth::principal::IDLE_TIMEOUT;
 use crate::auth::token::{hash_token, looks_like_token, random_token};
 use crate::auth::{Principal, RequestMeta, password};
 use crate::authz;
+use crate::clock::now;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::http::auth::{me_of, session_cookie, set_cookie};
+use crate::http::auth::{auth_session_cookie, me_of, set_cookie};
 use crate::http::institutions::checked;
 use crate::http::users::{roles_text, validate_roles};
 use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
-use crate::store::institutions::now;
-use crate::store::sessions::NewSession;
+use crate::store::auth_sessions::NewAuthSession;
 use crate::store::tokens::{NewToken, Purpose, StoredToken};
 use crate::store::users::NewUser;
 use crate::validate::{self, Problems};
@@ -291,10 +291,10 @@ async fn accept_invitation(
             detail: format!("as {}", roles_text(&user.roles)),
         })
         .await?;
-    let session = random_token();
+    let login_token = random_token();
     store
-        .insert_session(&NewSession {
-            token_hash: &hash_token(&session),
+        .insert_auth_session(&NewAuthSession {
+            token_hash: &hash_token(&login_token),
             user_id: user.id,
             csrf_token: &random_token(),
             expires_at: now() + IDLE_TIMEOUT,
@@ -302,11 +302,11 @@ async fn accept_invitation(
             user_agent: meta.user_agent.as_deref(),
         })
         .await?;
-    let principal = crate::auth::principal::load(&state, &session).await?;
+    let principal = crate::auth::principal::load(&state, &login_token).await?;
     let mut res = (StatusCode::CREATED, axum::Json(me_of(&principal))).into_response();
     set_cookie(
         &mut res,
-        &session_cookie(&session, IDLE_TIMEOUT.whole_seconds(), meta.secure),
+        &auth_session_cookie(&login_token, IDLE_TIMEOUT.whole_seconds(), meta.secure),
     );
     Ok(res)
 }
@@ -334,7 +334,7 @@ async fn complete_reset(
         return Err(link_gone());
     }
     store.set_password_hash(user.id, &hash).await?;
-    store.delete_user_sessions(user.id, None).await?;
+    store.delete_user_auth_sessions(user.id, None).await?;
     store
         .throttle_clear(&crate::http::auth::account_throttle_key(user.id))
         .await?;

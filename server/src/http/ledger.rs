@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use jiliang_ledger::{Bundle, CanonicalJson, Record, RecordKind, Scope, hex};
+use jiliang_ledger::{Bundle, Record, RecordKind, Scope, hex};
 use jiliang_protocol::ErrorBody;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,7 +17,7 @@ use crate::error::{AppError, AppPath, AppQuery, AppResult};
 use crate::i18n::Text;
 use crate::ledger::StoredHead;
 use crate::state::AppState;
-use crate::with_db;
+use crate::store::ledger::StoredLeaf;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -176,26 +176,9 @@ async fn consistency_proof(
     }))
 }
 
-#[derive(sqlx::FromRow)]
-struct LeafRow {
-    idx: i64,
-    kind: String,
-    record_id: String,
-    created_at_ms: i64,
-    payload: String,
-}
-
-fn record_of(r: &LeafRow) -> AppResult<(u64, Record)> {
-    let kind = RecordKind::new(r.kind.clone()).map_err(AppError::internal)?;
-    let payload = CanonicalJson::from_canonical(r.payload.clone()).map_err(AppError::internal)?;
-    let rec = Record::from_parts(
-        kind,
-        r.record_id.clone(),
-        u64::try_from(r.created_at_ms).unwrap_or(0),
-        payload,
-    )
-    .map_err(AppError::internal)?;
-    Ok((u64::try_from(r.idx).unwrap_or(0), rec))
+fn record_of(leaf: &StoredLeaf) -> AppResult<(u64, Record)> {
+    let record = leaf.record().map_err(AppError::internal)?;
+    Ok((leaf.index, record))
 }
 
 /// How long an export waits for a head covering its records before it
@@ -211,12 +194,8 @@ const HEAD_RETRY_AFTER_S: u64 = 2;
 /// that covers every one of them — never a bundle that silently leaves a
 /// just-stored record out. Waits briefly for that head (signing it if this
 /// node can), then answers `ledger_head_pending`.
-async fn export(state: &AppState, rows: Vec<LeafRow>) -> AppResult<Bundle> {
-    let needed = rows
-        .iter()
-        .filter_map(|r| u64::try_from(r.idx).ok())
-        .max()
-        .map_or(0, |i| i + 1);
+async fn export(state: &AppState, rows: Vec<StoredLeaf>) -> AppResult<Bundle> {
+    let needed = rows.iter().map(|r| r.index).max().map_or(0, |i| i + 1);
     let deadline = tokio::time::Instant::now() + HEAD_WAIT;
     let head = loop {
         state.ledger.publish().await.map_err(AppError::internal)?;
@@ -266,25 +245,15 @@ async fn get_record(
     AppPath((kind, id)): AppPath<(String, String)>,
 ) -> AppResult<axum::Json<Bundle>> {
     let not_found = || AppError::not_found("找不到该记录。", "No such record.");
-    let row: Option<LeafRow> = with_db!(state.store, |pool| {
-        sqlx::query_as(
-        "SELECT idx, kind, record_id, created_at_ms, payload FROM ledger_leaves WHERE kind = $1 AND record_id = $2"
-    )
-    .bind(&kind)
-    .bind(&id)
-    .fetch_optional(pool)
-    .await
-    })?;
-    let row = row.ok_or_else(not_found)?;
+    let row = state
+        .store
+        .ledger_leaf(&kind, &id)
+        .await?
+        .ok_or_else(not_found)?;
     // Who may see a record is decided by what it belongs to.
     if row.kind == RecordKind::ROOM_EVENT.as_str() {
         let event: Uuid = id.parse().map_err(|_| not_found())?;
-        let session: Option<Uuid> = with_db!(state.store, |pool| sqlx::query_scalar(
-            "SELECT session_id FROM room_events WHERE id = $1"
-        )
-        .bind(event)
-        .fetch_optional(pool)
-        .await)?;
+        let session = state.store.event_session(event).await?;
         crate::http::sessions::visible(&state, &p, session.ok_or_else(not_found)?).await?;
     } else {
         return Err(not_found());
@@ -303,28 +272,6 @@ async fn export_session(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<Bundle>> {
     crate::http::sessions::visible(&state, &p, id).await?;
-    let ids: Vec<Uuid> = with_db!(state.store, |pool| sqlx::query_scalar(
-        "SELECT id FROM room_events WHERE session_id = $1 ORDER BY seq"
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await)?;
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT idx, kind, record_id, created_at_ms, payload FROM ledger_leaves WHERE kind = $1 AND record_id IN ({})",
-            marks.join(", ")
-        );
-        let part: Vec<LeafRow> = with_db!(state.store, |pool| {
-            let mut q = sqlx::query_as(&sql).bind("room_event");
-            for e in chunk {
-                q = q.bind(e.to_string());
-            }
-            q.fetch_all(pool).await
-        })?;
-        rows.extend(part);
-    }
-    rows.sort_by_key(|r| r.idx);
+    let rows = state.store.session_event_leaves(id).await?;
     Ok(axum::Json(export(&state, rows).await?))
 }

@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::authz;
+use crate::clock::now;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::http::institutions::checked;
 use crate::i18n::Text;
 use crate::rooms::log::{Append, AppendError};
 use crate::state::AppState;
-use crate::store::institutions::now;
 use crate::store::rooms::{NewSession, SessionQuery, StoredSession};
 use crate::validate::{self, Problems};
 

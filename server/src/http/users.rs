@@ -16,12 +16,13 @@ use uuid::Uuid;
 use crate::auth::token::{hash_token, random_token};
 use crate::auth::{Principal, RequestMeta, password};
 use crate::authz::{self, PeopleScope};
+use crate::clock::now;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::http::institutions::checked;
 use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
-use crate::store::institutions::{StoredInstitution, now};
+use crate::store::institutions::StoredInstitution;
 use crate::store::tokens::{NewToken, Purpose};
 use crate::store::users::{NewUser, UserQuery, UserUpdate};
 use crate::validate::{self, Problems};
@@ -344,7 +345,7 @@ async fn update_user(
         .await?;
     }
     if before.active && !after.active {
-        store.delete_user_sessions(id, None).await?;
+        store.delete_user_auth_sessions(id, None).await?;
         audit_user(
             &state,
             &meta,
@@ -428,7 +429,7 @@ async fn reset_password(
     // A reset is often issued because a password leaked: the old one must
     // stop working now, not when the link is used.
     state.store.clear_password_hash(user.id).await?;
-    state.store.delete_user_sessions(user.id, None).await?;
+    state.store.delete_user_auth_sessions(user.id, None).await?;
     audit_user(
         &state,
         &meta,

@@ -1,7 +1,8 @@
 //! The server side of the tamper-evident log (`jiliang_ledger`).
 //!
 //! Every durable record is a leaf, appended in the same database
-//! transaction as the record itself (see [`ledger_append!`]); a record that
+//! transaction as the record itself (by the store operation that stores
+//! the record); a record that
 //! exists is therefore always in the log, and the log never holds a record
 //! that was rolled back. Each node keeps the Merkle tree in memory (rebuilt
 //! from the leaf hashes at start, then followed from the database), signs a
@@ -11,9 +12,12 @@
 //! # Layout
 //! - [`key`]: the Ed25519 signing key file.
 //! - [`records`]: how each kind of record becomes a leaf. Adding a kind is a
-//!   constructor there and one `ledger_append!` where the record is stored.
+//!   constructor there and one `append_leaf!` in the store operation that
+//!   stores the record.
 //! - [`verify`]: full re-verification of a database (the `jiliang verify
 //!   --database-url` command).
+//!
+//! No SQL here: the tables are read and written through `crate::store`.
 
 pub mod key;
 pub mod records;
@@ -23,43 +27,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jiliang_ledger::{
-    Hash, MerkleTree, SignatureBytes, SignedTreeHead, SigningKey, TreeHead, VerifyingKey,
-    key_fingerprint,
+    Hash, MerkleTree, SignedTreeHead, SigningKey, TreeHead, VerifyingKey, key_fingerprint,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now;
 use crate::store::Store;
-use crate::store::institutions::now;
-use crate::with_db;
+pub use crate::store::ledger::StoredHead;
+use crate::store::ledger::fingerprint_of;
 
-/// Append one [`jiliang_ledger::Record`] inside the caller's transaction
-/// `$tx`, at the next index. Expands to statements using `?`, so the
-/// caller's error type must accept `sqlx::Error`.
-#[macro_export]
-macro_rules! ledger_append {
-    ($tx:ident, $record:expr) => {{
-        let record: &jiliang_ledger::Record = $record;
-        let idx: i64 = sqlx::query_scalar(
-            "UPDATE ledger_state SET size = size + 1 WHERE id = 1 RETURNING size - 1",
-        )
-        .fetch_one(&mut *$tx)
-        .await?;
-        let created = i64::try_from(record.created_at_ms).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(idx)
-        .bind(record.kind.as_str())
-        .bind(record.id())
-        .bind(created)
-        .bind(record.payload.as_str())
-        .bind(record.leaf_hash().0.to_vec())
-        .execute(&mut *$tx)
-        .await?;
-        idx
-    }};
-}
+/// Leaf hashes read per query while following the log.
+const SYNC_PAGE: i64 = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -77,22 +55,6 @@ pub enum LedgerError {
         theirs: String,
         ours: String,
     },
-}
-
-/// A signed head as stored, with the public key that signed it — which is
-/// this node's only if every node shares the key (or another node lost the
-/// race to sign that size).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredHead {
-    pub head: SignedTreeHead,
-    pub public_key: [u8; 32],
-}
-
-impl StoredHead {
-    /// Hex SHA-256 of the signing key (the same as `key_fingerprint`).
-    pub fn key_fingerprint(&self) -> String {
-        fingerprint_of(&self.public_key)
-    }
 }
 
 pub struct Ledger {
@@ -126,34 +88,6 @@ fn to_hash(bytes: &[u8], index: u64) -> Result<Hash, LedgerError> {
     Hash::from_slice(bytes).map_err(|_| LedgerError::BadLeafHash { index })
 }
 
-#[derive(sqlx::FromRow)]
-struct HeadRow {
-    size: i64,
-    timestamp_ms: i64,
-    root_hash: Vec<u8>,
-    signature: Vec<u8>,
-    public_key: Vec<u8>,
-}
-
-const HEAD_COLUMNS: &str = "size, timestamp_ms, root_hash, signature, public_key";
-
-fn head_from(r: HeadRow) -> Option<StoredHead> {
-    let sig: [u8; 64] = r.signature.as_slice().try_into().ok()?;
-    Some(StoredHead {
-        head: SignedTreeHead {
-            size: u64::try_from(r.size).ok()?,
-            timestamp_ms: u64::try_from(r.timestamp_ms).ok()?,
-            root_hash: Hash::from_slice(&r.root_hash).ok()?,
-            signature: SignatureBytes(sig),
-        },
-        public_key: r.public_key.as_slice().try_into().ok()?,
-    })
-}
-
-fn fingerprint_of(key: &[u8]) -> String {
-    jiliang_ledger::hash::sha256(key).to_hex()
-}
-
 fn unix_ms_now() -> u64 {
     records::unix_ms(now())
 }
@@ -168,33 +102,18 @@ async fn check_key(
     public: &VerifyingKey,
     accept_new_key: bool,
 ) -> Result<(), LedgerError> {
-    let ours = public.to_bytes().to_vec();
-    let foreign: Option<(i64, i64, Vec<u8>)> = with_db!(store, |p| {
-        sqlx::query_as(
-            "SELECT size, timestamp_ms, public_key FROM ledger_heads WHERE public_key <> $1 \
-             ORDER BY timestamp_ms DESC, size DESC LIMIT 1",
-        )
-        .bind(&ours)
-        .fetch_optional(p)
-        .await
-    })?;
-    let Some((size, timestamp_ms, theirs)) = foreign else {
+    let ours = public.to_bytes();
+    let Some(foreign) = store.newest_foreign_ledger_head(&ours).await? else {
         return Ok(());
     };
-    let registered: Option<time::OffsetDateTime> = with_db!(store, |p| {
-        sqlx::query_scalar("SELECT created_at FROM ledger_keys WHERE public_key = $1")
-            .bind(&ours)
-            .fetch_optional(p)
-            .await
-    })?;
-    let foreign_ms = u64::try_from(timestamp_ms).unwrap_or(0);
+    let registered = store.ledger_key_registered_at(&ours).await?;
     // Heads of another key from before this key joined: a key change
     // accepted earlier, not a second key signing now.
-    if registered.is_some_and(|r| foreign_ms <= records::unix_ms(r)) {
+    if registered.is_some_and(|r| foreign.timestamp_ms <= records::unix_ms(r)) {
         return Ok(());
     }
-    let (theirs, ours) = (fingerprint_of(&theirs), key_fingerprint(public));
-    let size = u64::try_from(size).unwrap_or(0);
+    let (theirs, ours) = (fingerprint_of(&foreign.public_key), key_fingerprint(public));
+    let size = foreign.size;
     if accept_new_key {
         tracing::warn!(
             previous_key = %theirs, new_key = %ours, head_size = size,
@@ -218,17 +137,7 @@ impl Ledger {
         let key = key::load_or_create(key_path)?;
         let public = key.verifying_key();
         check_key(&store, &public, accept_new_key).await?;
-        let now = now();
-        with_db!(store, |p| {
-            sqlx::query(
-            "INSERT INTO ledger_keys (public_key, created_at) VALUES ($1, $2) ON CONFLICT (public_key) DO NOTHING"
-        )
-        .bind(public.to_bytes().to_vec())
-        .bind(now)
-        .execute(p)
-        .await
-        .map(|_| ())
-        })?;
+        store.register_ledger_key(&public.to_bytes(), now()).await?;
         let ledger = Arc::new(Self {
             store,
             key,
@@ -238,11 +147,7 @@ impl Ledger {
             publishing: tokio::sync::Mutex::new(()),
         });
         ledger.sync().await?;
-        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads ORDER BY size DESC LIMIT 1");
-        let stored: Option<HeadRow> = with_db!(ledger.store, |p| {
-            sqlx::query_as(&sql).fetch_optional(p).await
-        })?;
-        *write(&ledger.latest) = stored.and_then(head_from);
+        *write(&ledger.latest) = ledger.store.latest_ledger_head().await?;
         ledger.publish().await?;
         Ok(ledger)
     }
@@ -277,6 +182,11 @@ impl Ledger {
         }
     }
 
+    /// Leaves in this node's tree (as of its last sync with the database).
+    pub fn tree_size(&self) -> u64 {
+        read(&self.tree).len()
+    }
+
     /// Run `f` with the in-memory tree (for proofs and exports).
     pub fn with_tree<T>(&self, f: impl FnOnce(&MerkleTree) -> T) -> T {
         f(&read(&self.tree))
@@ -286,21 +196,12 @@ impl Ledger {
     pub async fn sync(&self) -> Result<u64, LedgerError> {
         loop {
             let have = read(&self.tree).len();
-            let from = i64::try_from(have).unwrap_or(i64::MAX);
-            let rows: Vec<(i64, Vec<u8>)> = with_db!(self.store, |p| {
-                sqlx::query_as(
-                "SELECT idx, leaf_hash FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT 50000"
-            )
-            .bind(from)
-            .fetch_all(p)
-            .await
-            })?;
+            let rows = self.store.ledger_leaf_hashes(have, SYNC_PAGE).await?;
             if rows.is_empty() {
                 return Ok(have);
             }
             let mut tree = write(&self.tree);
             for (idx, hash) in rows {
-                let idx = u64::try_from(idx).unwrap_or(u64::MAX);
                 // A leaf whose transaction committed after a later one may
                 // be missing for a moment: stop at the gap, retry next time.
                 if idx != tree.len() {
@@ -328,32 +229,13 @@ impl Ledger {
             root_hash: root,
         }
         .sign(&self.key);
-        let (s, t) = (
-            i64::try_from(head.size).unwrap_or(i64::MAX),
-            i64::try_from(head.timestamp_ms).unwrap_or(i64::MAX),
-        );
         // Another node may have signed this size first; both heads are
         // valid, the stored one is the one everybody serves.
-        with_db!(self.store, |p| {
-            sqlx::query(
-            "INSERT INTO ledger_heads (size, timestamp_ms, root_hash, signature, public_key) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (size) DO NOTHING"
-        )
-        .bind(s)
-        .bind(t)
-        .bind(head.root_hash.0.to_vec())
-        .bind(head.signature.0.to_vec())
-        .bind(self.public.to_bytes().to_vec())
-        .execute(p)
-        .await
-        .map(|_| ())
-        })?;
-        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE size = $1");
-        let stored: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
-            .bind(s)
-            .fetch_optional(p)
-            .await)?;
-        let stored = stored.and_then(head_from).unwrap_or(StoredHead {
+        self.store
+            .insert_ledger_head(&head, &self.public.to_bytes())
+            .await?;
+        let stored = self.store.ledger_head_at(head.size).await?;
+        let stored = stored.unwrap_or(StoredHead {
             head,
             public_key: self.public.to_bytes(),
         });
@@ -373,13 +255,7 @@ impl Ledger {
 
     /// A signed head of exactly `size`, if one was published.
     pub async fn head_at(&self, size: u64) -> Result<Option<SignedTreeHead>, LedgerError> {
-        let s = i64::try_from(size).unwrap_or(i64::MAX);
-        let sql = format!("SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE size = $1");
-        let row: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
-            .bind(s)
-            .fetch_optional(p)
-            .await)?;
-        Ok(row.and_then(head_from).map(|h| h.head))
+        Ok(self.store.ledger_head_at(size).await?.map(|h| h.head))
     }
 
     /// The largest head signed by this node's key that covers the first
@@ -401,17 +277,11 @@ impl Ledger {
         if needed > have {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT {HEAD_COLUMNS} FROM ledger_heads WHERE public_key = $1 AND size >= $2 AND size <= $3 \
-             ORDER BY size DESC LIMIT 1"
-        );
-        let row: Option<HeadRow> = with_db!(self.store, |p| sqlx::query_as(&sql)
-            .bind(self.public.to_bytes().to_vec())
-            .bind(i64::try_from(needed).unwrap_or(i64::MAX))
-            .bind(i64::try_from(have).unwrap_or(i64::MAX))
-            .fetch_optional(p)
-            .await)?;
-        Ok(row.and_then(head_from).map(|h| h.head))
+        let head = self
+            .store
+            .ledger_head_of_key_between(&self.public.to_bytes(), needed, have)
+            .await?;
+        Ok(head.map(|h| h.head))
     }
 
     /// Publish heads while records arrive, until `shutdown`.

@@ -31,18 +31,15 @@
 use std::collections::{HashMap, HashSet};
 
 use jiliang_ledger::{
-    CanonicalJson, Hash, LogEntry, LogProblem, LogReport, LogVerifier, Record, RecordKind,
-    SignatureBytes, SignedTreeHead, VerifyingKey,
+    Hash, LogEntry, LogProblem, LogReport, LogVerifier, Record, RecordKind, VerifyingKey,
 };
-use jiliang_protocol::rooms::{Author, EventBody, RoomEvent};
 use serde::Serialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::LedgerError;
 use super::records;
 use crate::store::Store;
-use crate::with_db;
+use crate::store::rooms::SessionEvent;
 
 const PAGE: i64 = 2000;
 
@@ -102,27 +99,6 @@ struct Placed {
     id: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct LeafRow {
-    idx: i64,
-    kind: String,
-    record_id: String,
-    created_at_ms: i64,
-    payload: String,
-    leaf_hash: Vec<u8>,
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    session_id: Uuid,
-    seq: i64,
-    id: Uuid,
-    at: OffsetDateTime,
-    author_id: Option<Uuid>,
-    client_id: Option<String>,
-    body: String,
-}
-
 /// Verify the log in `store`. Head signatures are checked against `pinned`
 /// if given (a key published out of band), else against each head's own key,
 /// which must be one the database has registered.
@@ -134,30 +110,22 @@ pub async fn verify_database(
     let mut verifier = LogVerifier::new();
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
     let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
-    let mut after: i64 = -1;
+    let mut after: Option<u64> = None;
     let mut next_index = 0u64;
     let mut leaves = 0u64;
     loop {
-        let rows: Vec<LeafRow> = with_db!(store, |p| {
-            sqlx::query_as(
-            "SELECT idx, kind, record_id, created_at_ms, payload, leaf_hash FROM ledger_leaves WHERE idx > $1 ORDER BY idx LIMIT $2"
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(p)
-        .await
-        })?;
+        let rows = store.ledger_leaves(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
-        after = last.idx;
+        after = Some(last.index);
         let ids: Vec<Uuid> = rows
             .iter()
             .filter(|r| r.kind == RecordKind::ROOM_EVENT.as_str())
             .filter_map(|r| r.record_id.parse().ok())
             .collect();
-        let sources = room_events_by_id(store, &ids).await?;
+        let sources = store.events_by_id(&ids).await?;
         for row in rows {
             leaves += 1;
-            let index = u64::try_from(row.idx).unwrap_or(u64::MAX);
+            let index = row.index;
             // Found here rather than taken from the audit, so a gap sorts
             // ahead of what else is said about the same index.
             if index > next_index {
@@ -176,20 +144,7 @@ pub async fn verify_database(
             if recorded.is_none() {
                 found.record(index, format!("{name}: the stored leaf hash is malformed"));
             }
-            let record = RecordKind::new(row.kind.clone())
-                .map_err(|e| e.to_string())
-                .and_then(|kind| {
-                    let payload = CanonicalJson::from_canonical(row.payload.clone())
-                        .map_err(|e| e.to_string())?;
-                    Record::from_parts(
-                        kind,
-                        row.record_id.clone(),
-                        u64::try_from(row.created_at_ms).unwrap_or(0),
-                        payload,
-                    )
-                    .map_err(|e| e.to_string())
-                });
-            match record {
+            match row.record() {
                 Ok(record) => {
                     let computed = record.leaf_hash();
                     if let Some(stored) = recorded.filter(|h| *h != computed) {
@@ -237,17 +192,7 @@ pub async fn verify_database(
     // Events stored without a leaf (a leaf deleted, or written around the log).
     let mut after_id: Option<Uuid> = None;
     loop {
-        let mut sql = String::from(
-            "SELECT id FROM room_events WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
-        );
-        if store.backend() == crate::store::Backend::Postgres {
-            sql = sql.replace("$1 IS NULL", "$1::uuid IS NULL");
-        }
-        let ids: Vec<Uuid> = with_db!(store, |p| sqlx::query_scalar(&sql)
-            .bind(after_id)
-            .bind(PAGE)
-            .fetch_all(p)
-            .await)?;
+        let ids = store.event_ids_after(after_id, PAGE).await?;
         let Some(last) = ids.last() else { break };
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_events.contains(id)) {
@@ -255,9 +200,11 @@ pub async fn verify_database(
         }
     }
 
-    let (heads, keys) = load_heads(store).await?;
+    let heads = store.ledger_heads().await?;
+    let keys: HashSet<[u8; 32]> = store.ledger_keys().await?.into_iter().collect();
     let mut head_count = 0;
-    for (head, key_bytes) in heads {
+    for stored in heads {
+        let (head, key_bytes) = (stored.head, stored.public_key);
         head_count += 1;
         let key_ok = match &pinned {
             Some(k) => k.to_bytes() == key_bytes,
@@ -308,12 +255,7 @@ async fn check_counter(
     present: u64,
     found: &mut Findings,
 ) -> Result<(), LedgerError> {
-    let size: Option<i64> = with_db!(store, |p| sqlx::query_scalar(
-        "SELECT size FROM ledger_state WHERE id = 1"
-    )
-    .fetch_optional(p)
-    .await)?;
-    let Some(size) = size.and_then(|s| u64::try_from(s).ok()) else {
+    let Some(size) = store.ledger_size().await? else {
         found.record(
             u64::MAX,
             "the log's counter (ledger_state) is missing".into(),
@@ -381,14 +323,9 @@ async fn check_session_order(
         }
     }
     // Seqs 1..=last_seq that no leaf carries, sessions without any leaf included.
-    let counters: Vec<(Uuid, i64)> = with_db!(store, |p| sqlx::query_as(
-        "SELECT id, last_seq FROM live_sessions WHERE last_seq > 0"
-    )
-    .fetch_all(p)
-    .await)?;
+    let counters = store.session_counters().await?;
     let empty = Vec::new();
     for (session, last_seq) in counters {
-        let last_seq = u64::try_from(last_seq).unwrap_or(0);
         let placed = sessions.get(&session).unwrap_or(&empty);
         let have: HashSet<u64> = placed.iter().map(|p| p.seq).collect();
         let mut missing = (1..=last_seq).filter(|k| !have.contains(k)).peekable();
@@ -424,7 +361,7 @@ async fn check_session_order(
 fn check_room_event(
     index: u64,
     record: &Record,
-    sources: &HashMap<Uuid, EventRow>,
+    sources: &HashMap<Uuid, SessionEvent>,
     seen: &mut HashSet<Uuid>,
     found: &mut Findings,
 ) {
@@ -439,25 +376,15 @@ fn check_room_event(
         return;
     };
     seen.insert(id);
-    let Some(row) = sources.get(&id) else {
+    let Some(stored) = sources.get(&id) else {
         found.record(
             index,
             format!("record at index {index} (room_event {id}): missing from room_events"),
         );
         return;
     };
-    let event = RoomEvent {
-        seq: u64::try_from(row.seq).unwrap_or(0),
-        id: row.id,
-        at: row.at,
-        author: row.author_id.map(|id| Author {
-            id,
-            name: String::new(),
-        }),
-        client_id: row.client_id.clone(),
-        body: serde_json::from_str(&row.body).unwrap_or(EventBody::Unknown),
-    };
-    match records::room_event(row.session_id, &event) {
+    // Re-derived from the stored row: what the record would be today.
+    match records::room_event(stored.session_id, &stored.event) {
         Ok(now) if now.leaf_hash() == record.leaf_hash() => {}
         _ => found.record(
             index,
@@ -466,72 +393,4 @@ fn check_room_event(
             ),
         ),
     }
-}
-
-async fn room_events_by_id(
-    store: &Store,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, EventRow>, sqlx::Error> {
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT session_id, seq, id, at, author_id, client_id, body FROM room_events WHERE id IN ({})",
-            marks.join(", ")
-        );
-        let rows: Vec<EventRow> = with_db!(store, |p| {
-            let mut q = sqlx::query_as(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(p).await
-        })?;
-        out.extend(rows.into_iter().map(|r| (r.id, r)));
-    }
-    Ok(out)
-}
-
-#[derive(sqlx::FromRow)]
-struct HeadRow {
-    size: i64,
-    timestamp_ms: i64,
-    root_hash: Vec<u8>,
-    signature: Vec<u8>,
-    public_key: Vec<u8>,
-}
-
-async fn load_heads(
-    store: &Store,
-) -> Result<(Vec<(SignedTreeHead, [u8; 32])>, HashSet<[u8; 32]>), sqlx::Error> {
-    let rows: Vec<HeadRow> = with_db!(store, |p| {
-        sqlx::query_as(
-        "SELECT size, timestamp_ms, root_hash, signature, public_key FROM ledger_heads ORDER BY size"
-    )
-    .fetch_all(p)
-    .await
-    })?;
-    let keys: Vec<Vec<u8>> = with_db!(store, |p| sqlx::query_scalar(
-        "SELECT public_key FROM ledger_keys"
-    )
-    .fetch_all(p)
-    .await)?;
-    let keys = keys
-        .into_iter()
-        .filter_map(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .collect();
-    let heads = rows
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                SignedTreeHead {
-                    size: u64::try_from(r.size).ok()?,
-                    timestamp_ms: u64::try_from(r.timestamp_ms).ok()?,
-                    root_hash: Hash::from_slice(&r.root_hash).ok()?,
-                    signature: SignatureBytes(r.signature.as_slice().try_into().ok()?),
-                },
-                <[u8; 32]>::try_from(r.public_key.as_slice()).ok()?,
-            ))
-        })
-        .collect();
-    Ok((heads, keys))
 }

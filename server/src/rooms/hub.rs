@@ -9,10 +9,12 @@
 //!
 //! With several nodes a gap can also be silent: the *last* event of a burst
 //! lost on the bus leaves nothing behind it to reveal the hole. So each room
-//! open here under a NATS bus also compares, every [`CHECK_EVERY`] and after
-//! every bus reconnect, what it has delivered with the room's stored
-//! `last_seq` (one single-row read) and fills the difference from the
-//! database (see `bus::follow`).
+//! open here under a NATS bus has a follower task (owned by the hub, see
+//! `Hub::follow`) that hands the room the other nodes' messages and
+//! compares, every [`CHECK_EVERY`] and after every bus reconnect, what the
+//! room has delivered with its stored `last_seq` (one single-row read),
+//! filling the difference from the database. The bus only carries messages;
+//! it never calls into the hub.
 //!
 //! The room map and every room's head count change together, under the map
 //! lock: a connection entering a room and the last one leaving it can never
@@ -27,8 +29,11 @@ use axum::extract::ws::Utf8Bytes;
 use jiliang_protocol::rooms::{Ephemeral, RoomEvent, ServerFrame};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::bus::{Backoff, Bus, Inbound, Subscription};
+use crate::metrics::{RoomEvents, RoomMetrics};
 use crate::store::Store;
 
 /// Events buffered per room for its connections. A connection further
@@ -42,6 +47,9 @@ const GAP_WAIT: Duration = Duration::from_millis(150);
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Events read per gap-filling query.
 const FILL_PAGE: u64 = 500;
+/// Backoff between attempts to subscribe a room on the bus.
+const RESUBSCRIBE_MIN: Duration = Duration::from_millis(200);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 struct Sequencer {
@@ -106,6 +114,8 @@ pub struct Room {
     opening: watch::Sender<Opening>,
     /// Receives other nodes' events and watches the stored log (NATS only).
     follower: Mutex<Option<JoinHandle<()>>>,
+    /// Events delivered here (`jiliang_room_events_total`).
+    delivered: RoomEvents,
 }
 
 impl std::fmt::Debug for Room {
@@ -121,7 +131,7 @@ impl Drop for Room {
 }
 
 impl Room {
-    fn new(id: Uuid) -> Arc<Self> {
+    fn new(id: Uuid, delivered: RoomEvents) -> Arc<Self> {
         let (events, _) = broadcast::channel(ROOM_BUFFER);
         let (ephemeral, _) = broadcast::channel(64);
         Arc::new(Self {
@@ -137,6 +147,7 @@ impl Room {
             people: Mutex::new(HashMap::new()),
             opening: watch::Sender::new(Opening::Pending),
             follower: Mutex::new(None),
+            delivered,
         })
     }
 
@@ -174,9 +185,7 @@ pub enum EnterError {
 pub struct Hub {
     store: Store,
     rooms: Mutex<HashMap<Uuid, Arc<Room>>>,
-    /// Bumped when the bus reconnects: whatever it carried meanwhile is
-    /// lost, so every room checks the stored log at once.
-    resync: watch::Sender<u64>,
+    metrics: RoomMetrics,
 }
 
 impl std::fmt::Debug for Hub {
@@ -214,13 +223,30 @@ impl Hub {
         Arc::new(Self {
             store,
             rooms: Mutex::new(HashMap::new()),
-            resync: watch::Sender::new(0),
+            metrics: RoomMetrics::default(),
         })
+    }
+
+    /// The rooms' instruments (registered by `Metrics`).
+    pub fn metrics(&self) -> &RoomMetrics {
+        &self.metrics
     }
 
     /// Number of rooms with connections on this node.
     pub fn active_rooms(&self) -> usize {
         lock(&self.rooms).len()
+    }
+
+    /// Events buffered for the slowest connection of the most backed-up
+    /// room here, and the buffer's size (at which that connection is told
+    /// to resume).
+    pub fn max_backlog(&self) -> (usize, usize) {
+        let depth = lock(&self.rooms)
+            .values()
+            .map(|r| r.events.len())
+            .max()
+            .unwrap_or(0);
+        (depth, ROOM_BUFFER)
     }
 
     /// Whether `room` is the instance this node delivers to (a room that is
@@ -231,10 +257,11 @@ impl Hub {
             .is_some_and(|r| Arc::ptr_eq(r, room))
     }
 
-    /// Enter a room (creating it on this node if needed) as `user`.
+    /// Enter a room (creating it on this node if needed, following `bus`)
+    /// as `user`.
     pub async fn enter(
         self: &Arc<Self>,
-        bus: &crate::bus::Bus,
+        bus: &Bus,
         session: Uuid,
         user: Uuid,
     ) -> Result<(Arc<Room>, Presence), EnterError> {
@@ -245,7 +272,7 @@ impl Hub {
             let (room, created) = match rooms.get(&session) {
                 Some(r) => (r.clone(), false),
                 None => {
-                    let fresh = Room::new(session);
+                    let fresh = Room::new(session, self.metrics.room_opened(session));
                     rooms.insert(session, fresh.clone());
                     (fresh, true)
                 }
@@ -280,25 +307,26 @@ impl Hub {
     /// Start a room just created here: follow other nodes first, then read
     /// where the log stands; whatever is stored after that arrives by the
     /// bus or is filled from the database.
-    async fn open(
-        self: &Arc<Self>,
-        bus: &crate::bus::Bus,
-        room: &Arc<Room>,
-    ) -> Result<(), EnterError> {
+    async fn open(self: &Arc<Self>, bus: &Bus, room: &Arc<Room>) -> Result<(), EnterError> {
         let mut guard = OpenGuard {
             hub: self,
             room: room.clone(),
             done: false,
         };
-        let follower = bus.follow(room.id).await;
-        *lock(&room.follower) = follower;
+        if bus.is_shared() {
+            // One attempt before the room reads its log, so that normally
+            // nothing stored afterwards depends on the slower periodic check.
+            let sub = bus.subscribe(room.id).await;
+            let follower = tokio::spawn(self.clone().follow(bus.clone(), room.id, sub));
+            *lock(&room.follower) = Some(follower);
+        }
         let last = self.store.session_last_seq(room.id).await?;
         {
             let mut seq = lock(&room.seq);
             seq.next = last + 1;
             seq.stored = seq.stored.max(last);
             seq.pending.retain(|s, _| *s > last);
-            let ready = drain(&mut seq, &room.events);
+            let ready = drain(&mut seq, room);
             if ready > 0 {
                 tracing::debug!(session = %room.id, ready, "delivered events that arrived during room start");
             }
@@ -315,6 +343,7 @@ impl Hub {
             let mut rooms = lock(&self.rooms);
             if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
                 rooms.remove(&room.id);
+                self.metrics.room_closed(&room.delivered);
             }
         }
         room.stop_follower();
@@ -340,14 +369,29 @@ impl Hub {
         drop(people);
         if close {
             rooms.remove(&room.id);
+            self.metrics.room_closed(&room.delivered);
             drop(rooms);
             room.stop_follower();
         }
         presence
     }
 
+    /// A stored event: to this node's room now, and on `bus` to the others.
+    /// Never waits.
+    pub fn publish_event(self: &Arc<Self>, bus: &Bus, session: Uuid, event: Arc<RoomEvent>) {
+        bus.publish_event(session, &event);
+        self.deliver(session, event);
+    }
+
+    /// An ephemeral message (typing): to this node's room now, and on `bus`
+    /// to the others. Never stored, never waits.
+    pub fn publish_ephemeral(&self, bus: &Bus, session: Uuid, ephemeral: Ephemeral) {
+        bus.publish_ephemeral(session, &ephemeral);
+        self.deliver_ephemeral(session, Arc::new(ephemeral));
+    }
+
     /// Hand a stored event to the room's sequencer (if the room is open here).
-    pub fn deliver(self: &Arc<Self>, session: Uuid, event: Arc<RoomEvent>) {
+    fn deliver(self: &Arc<Self>, session: Uuid, event: Arc<RoomEvent>) {
         let Some(room) = lock(&self.rooms).get(&session).cloned() else {
             return;
         };
@@ -359,11 +403,11 @@ impl Hub {
         if seq.next == u64::MAX {
             return; // room still starting; `open` drains
         }
-        drain(&mut seq, &room.events);
+        drain(&mut seq, &room);
         self.start_fill(&mut seq, &room);
     }
 
-    pub fn deliver_ephemeral(&self, session: Uuid, e: Arc<Ephemeral>) {
+    fn deliver_ephemeral(&self, session: Uuid, e: Arc<Ephemeral>) {
         if let Some(room) = lock(&self.rooms).get(&session) {
             let _ = room.ephemeral.send(e);
         }
@@ -371,7 +415,7 @@ impl Hub {
 
     /// Compare what `session`'s room delivered here with the stored end of
     /// its log, and fetch what is missing. Cheap: one single-row read.
-    pub async fn check(self: &Arc<Self>, session: Uuid) {
+    async fn check(self: &Arc<Self>, session: Uuid) {
         let Some(room) = lock(&self.rooms).get(&session).cloned() else {
             return;
         };
@@ -385,14 +429,58 @@ impl Hub {
         }
     }
 
-    /// Ask every room open here to check the stored log (after a bus
-    /// reconnect).
-    pub fn resync_all(&self) {
-        self.resync.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn resync_signal(&self) -> watch::Receiver<u64> {
-        self.resync.subscribe()
+    /// One room's follower, for as long as the room is open here: the
+    /// other nodes' messages into the sequencer, a periodic and a
+    /// post-reconnect check of the stored log, and resubscription with
+    /// backoff while the bus refuses. The room aborts it when it closes.
+    async fn follow(self: Arc<Self>, bus: Bus, session: Uuid, mut sub: Option<Subscription>) {
+        // The room reads the log's end itself as it opens; the first check
+        // is due a period later.
+        let mut check = tokio::time::interval_at(Instant::now() + CHECK_EVERY, CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconnected = bus.reconnections();
+        let mut reconnects_open = true;
+        let mut backoff = Backoff::new(RESUBSCRIBE_MIN, RESUBSCRIBE_MAX);
+        let mut retry_at = Instant::now() + backoff.next_delay();
+        loop {
+            match sub.as_mut() {
+                Some(s) => tokio::select! {
+                    msg = s.recv() => match msg {
+                        Some(Inbound::Event(event)) => self.deliver(session, Arc::new(event)),
+                        Some(Inbound::Ephemeral(e)) => self.deliver_ephemeral(session, Arc::new(e)),
+                        None => {
+                            tracing::warn!(%session, "room subscription ended; resubscribing");
+                            sub = None;
+                            backoff.reset();
+                            retry_at = Instant::now() + backoff.next_delay();
+                        }
+                    },
+                    _ = check.tick() => self.check(session).await,
+                    changed = reconnected.changed(), if reconnects_open => {
+                        // Whatever the bus carried while it was down is lost
+                        // here; a closed signal means no more reconnects.
+                        match changed {
+                            Ok(()) => self.check(session).await,
+                            Err(_) => reconnects_open = false,
+                        }
+                    }
+                },
+                None => tokio::select! {
+                    () = tokio::time::sleep_until(retry_at) => {
+                        sub = bus.subscribe(session).await;
+                        if sub.is_some() {
+                            backoff.reset();
+                            // Anything published before the subscription is
+                            // only in the database.
+                            self.check(session).await;
+                        } else {
+                            retry_at = Instant::now() + backoff.next_delay();
+                        }
+                    }
+                    _ = check.tick() => self.check(session).await,
+                },
+            }
+        }
     }
 
     /// Start the gap filler if there is a gap and none is running.
@@ -436,7 +524,7 @@ impl Hub {
                         }
                     }
                     let before = seq.next;
-                    drain(&mut seq, &room.events);
+                    drain(&mut seq, &room);
                     if seq.gap_end().is_none() {
                         seq.filling = false;
                         return;
@@ -454,7 +542,16 @@ impl Hub {
 }
 
 /// Deliver every buffered event that is next in line.
-fn drain(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<Outgoing>>) -> usize {
+fn drain(seq: &mut Sequencer, room: &Room) -> usize {
+    let n = drain_into(seq, &room.events);
+    if n > 0 {
+        room.delivered
+            .delivered(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+    n
+}
+
+fn drain_into(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<Outgoing>>) -> usize {
     let mut n = 0;
     while let Some(e) = seq.pending.remove(&seq.next) {
         // Nobody listening (the last connection just left) is not an error.
@@ -492,7 +589,7 @@ mod tests {
         assert_eq!(s.gap_end(), Some(7));
         let (tx, _rx) = broadcast::channel(8);
         s.pending.insert(5, Arc::new(event(5)));
-        assert_eq!(drain(&mut s, &tx), 1);
+        assert_eq!(drain_into(&mut s, &tx), 1);
         assert_eq!((s.next, s.gap_end()), (6, Some(7)));
     }
 

@@ -157,6 +157,10 @@ pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket:
             })
             .await;
     }
+    state.metrics.room_socket_closed(match &exit {
+        Exit::Close(code, _) => Some(*code),
+        Exit::Gone => None,
+    });
     if let Exit::Close(code, reason) = exit {
         let _ = conn
             .socket
@@ -340,7 +344,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                         }
                     }
                     ClientFrame::Typing => {
-                        state.bus.publish_ephemeral(conn.session, Ephemeral {
+                        state.rooms.publish_ephemeral(&state.bus, conn.session, Ephemeral {
                             author: author(&conn.principal),
                             body: EphemeralBody::Typing,
                         });
@@ -381,6 +385,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                     if let Err(e) = conn.send_text(out.frame.clone()).await {
                         return e;
                     }
+                    state.metrics.observe_fanout(out.event.at);
                     conn.last_sent = seq;
                     if conn.acked.is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED) {
                         return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
@@ -420,10 +425,10 @@ async fn recheck_access(
 ) -> Option<Exit> {
     match state.store.room_access(token_hash, session).await {
         Ok(RoomAccess::Allowed { last_seen_at }) => {
-            let now = crate::store::institutions::now();
+            let now = clock::now();
             if active && now - last_seen_at > time::Duration::minutes(1) {
                 let until = now + crate::auth::principal::IDLE_TIMEOUT;
-                if let Err(e) = state.store.touch_session(token_hash, until).await {
+                if let Err(e) = state.store.touch_auth_session(token_hash, until).await {
                     tracing::warn!(error = %e, "cannot extend the login of a room connection");
                 }
             }

@@ -5,8 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
-use super::institutions::now;
-use crate::with_db;
+use crate::clock::now;
 
 /// One event to record. `institution` scopes who may read it (the admins
 /// above that institution).
@@ -53,7 +52,7 @@ struct Row {
 impl Store {
     pub async fn audit(&self, e: &NewAuditEvent<'_>) -> Result<(), sqlx::Error> {
         let now = now();
-        with_db!(self, |p| {
+        with_db!(self, "audit.insert", |p| {
             sqlx::query(
             "INSERT INTO audit_log (id, at, event, actor_id, target_user_id, institution_id, institution_path, ip, user_agent, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -95,7 +94,7 @@ impl Store {
                 .replace("$5 IS NULL", "$5::timestamptz IS NULL")
                 .replace("$6 IS NULL", "$6::uuid IS NULL");
         }
-        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let rows: Vec<Row> = with_db!(self, "audit.list", |p| sqlx::query_as(&sql)
             .bind(format!("{}%", q.path_prefix))
             .bind(&q.event)
             .bind(q.user_id)

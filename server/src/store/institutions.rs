@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
-use crate::with_db;
+use crate::clock::now;
 
 /// What a caller supplies to create an institution; validated before this point.
 #[derive(Debug, Clone)]
@@ -83,14 +83,6 @@ impl TryFrom<Row> for StoredInstitution {
 
 const COLUMNS: &str = "id, parent_id, path, level, name_zh, name_en, region_code, contact, active, created_at, updated_at";
 
-/// Timestamps are stored at microsecond precision (PostgreSQL's), so values
-/// read back compare equal to values written.
-pub fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
-        .unwrap_or(t)
-}
-
 impl Store {
     pub async fn insert_institution(
         &self,
@@ -106,7 +98,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO institutions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $9, $9) RETURNING {COLUMNS}"
         );
-        let row: Row = with_db!(self, |p| sqlx::query_as(&sql)
+        let row: Row = with_db!(self, "institutions.insert", |p| sqlx::query_as(&sql)
             .bind(id)
             .bind(new.parent_id)
             .bind(&path)
@@ -123,7 +115,10 @@ impl Store {
 
     pub async fn get_institution(&self, id: Uuid) -> Result<StoredInstitution, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM institutions WHERE id = $1");
-        let row: Row = with_db!(self, |p| sqlx::query_as(&sql).bind(id).fetch_one(p).await)?;
+        let row: Row = with_db!(self, "institutions.get", |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_one(p)
+            .await)?;
         row.try_into()
     }
 
@@ -140,7 +135,7 @@ impl Store {
         };
         let sql =
             format!("SELECT {COLUMNS} FROM institutions WHERE parent_id {cmp} $1 AND name_zh = $2");
-        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let row: Option<Row> = with_db!(self, "institutions.find", |p| sqlx::query_as(&sql)
             .bind(parent_id)
             .bind(name_zh)
             .fetch_optional(p)
@@ -154,7 +149,7 @@ impl Store {
         prefix: &str,
     ) -> Result<Vec<StoredInstitution>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM institutions WHERE path LIKE $1 ORDER BY path");
-        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let rows: Vec<Row> = with_db!(self, "institutions.list_under", |p| sqlx::query_as(&sql)
             .bind(format!("{prefix}%"))
             .fetch_all(p)
             .await)?;
@@ -168,15 +163,17 @@ impl Store {
     ) -> Result<Vec<StoredInstitution>, sqlx::Error> {
         let sql =
             format!("SELECT {COLUMNS} FROM institutions WHERE $1 LIKE path || '%' ORDER BY path");
-        let rows: Vec<Row> =
-            with_db!(self, |p| sqlx::query_as(&sql).bind(path).fetch_all(p).await)?;
+        let rows: Vec<Row> = with_db!(self, "institutions.chain", |p| sqlx::query_as(&sql)
+            .bind(path)
+            .fetch_all(p)
+            .await)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// Whether the institution at `path` and every one above it are active:
     /// a deactivated institution stops its whole subtree.
     pub async fn in_service(&self, path: &str) -> Result<bool, sqlx::Error> {
-        let stopped: i64 = with_db!(self, |p| sqlx::query_scalar(
+        let stopped: i64 = with_db!(self, "institutions.in_service", |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM institutions WHERE $1 LIKE path || '%' AND active = FALSE"
         )
         .bind(path)
@@ -192,7 +189,7 @@ impl Store {
         u: &InstitutionUpdate,
     ) -> Result<StoredInstitution, sqlx::Error> {
         let now = now();
-        let n = with_db!(self, |p| sqlx::query(
+        let n = with_db!(self, "institutions.update", |p| sqlx::query(
             "UPDATE institutions SET \
                name_zh = COALESCE($2, name_zh), \
                name_en = CASE WHEN $3 THEN $4 ELSE name_en END, \
@@ -234,7 +231,7 @@ impl Store {
         // Paths are ASCII (hex ids and slashes), so byte and character
         // positions agree for SUBSTR in both dialects.
         let tail_from = i32::try_from(old_path.len() + 1).unwrap_or(i32::MAX);
-        with_db!(self, |p| {
+        with_db!(self, "institutions.move", |p| {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE institutions SET parent_id = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
@@ -256,7 +253,9 @@ impl Store {
     /// Every institution, parents before children.
     pub async fn list_institutions(&self) -> Result<Vec<StoredInstitution>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM institutions ORDER BY path");
-        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+        let rows: Vec<Row> = with_db!(self, "institutions.list", |p| sqlx::query_as(&sql)
+            .fetch_all(p)
+            .await)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 }

@@ -1,13 +1,26 @@
 //! Storage: one `Store` over SQLite (embedded default) or PostgreSQL (scale-out).
 //!
-//! Both backends run the same SQL text: statements use `$1`-style parameters,
-//! which SQLite and PostgreSQL both accept, and only portable types (UUID,
-//! text, integers, doubles, booleans, timestamps) cross the boundary. Where
-//! the dialects differ (DDL), each backend has its own `migrations/` folder.
-//! Query code is written once and compiled for both pools by [`with_db!`].
+//! ALL SQL of the server lives in this module. Both backends run the same
+//! SQL text: statements use `$1`-style parameters, which SQLite and
+//! PostgreSQL both accept, and only portable types (UUID, text, integers,
+//! doubles, booleans, timestamps) cross the boundary. Where the dialects
+//! differ (DDL), each backend has its own `migrations/` folder. Query code is
+//! written once and compiled for both pools by `with_db!`, which also times
+//! every operation (`jiliang_db_query_duration_seconds{op}`).
 //!
-//! This module must never hold a lock across an `.await` or cache rows: the
-//! database is the source of truth for every node.
+//! # Layout
+//! - [`institutions`], [`users`], [`auth_sessions`] (logins), [`tokens`],
+//!   [`throttle`], [`audit`]: accounts and who may do what.
+//! - [`rooms`]: live sessions, help requests, room events and their appends.
+//! - [`ledger`]: leaves, signed heads and keys of the tamper-evident log.
+//! - `tx`: statements run inside another operation's transaction (a record
+//!   and its ledger leaf commit together or not at all).
+//! - [`testing`]: hooks for tests that tamper with the database.
+//!
+//! The pool is private to this module: nothing outside it sees a
+//! connection, a transaction or a line of SQL. This module must never hold
+//! a lock across an `.await` or cache rows: the database is the source of
+//! truth for every node.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,13 +32,41 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::metrics::StoreMetrics;
+
+/// Run the same code against whichever pool the store holds, timed as
+/// operation `$op` (a name from this module's source: label values stay
+/// bounded). The body is compiled once per backend, so it must only use
+/// types both support. Private to the store: defined before the submodules
+/// so that they, and nothing else, can use it.
+macro_rules! with_db {
+    ($store:expr, $op:literal, |$pool:ident| $body:expr) => {{
+        let store: &$crate::store::Store = &$store;
+        let _timer = store.metrics.time($op);
+        match &store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    }};
+}
+
+// Macros for statements inside a caller's transaction; must come before the
+// modules that use them.
+#[macro_use]
+mod tx;
+
 pub mod audit;
+pub mod auth_sessions;
 pub mod institutions;
+pub mod ledger;
 pub mod rooms;
-pub mod sessions;
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+
+#[cfg(test)]
+mod test_db;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,26 +85,23 @@ impl Backend {
 }
 
 #[derive(Debug, Clone)]
-pub enum Db {
+enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// Run the same code against whichever pool the store holds. The body is
-/// compiled once per backend, so it must only use types both support.
-#[macro_export]
-macro_rules! with_db {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match $store.db() {
-            $crate::store::Db::Sqlite($pool) => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    metrics: StoreMetrics,
+}
+
+/// How the connection pool is used right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,9 +151,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
-            Ok(Self {
-                db: Db::Sqlite(pool),
-            })
+            Ok(Self::with(Db::Sqlite(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(StoreError::InvalidUrl)?;
             // One direct attempt first: a pool only reports "timed out", while
@@ -135,9 +171,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
-            Ok(Self {
-                db: Db::Postgres(pool),
-            })
+            Ok(Self::with(Db::Postgres(pool)))
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(url)))
         }
@@ -150,8 +184,30 @@ impl Store {
         Ok(store)
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    fn with(db: Db) -> Self {
+        Self {
+            db,
+            metrics: StoreMetrics::default(),
+        }
+    }
+
+    /// The store's query-latency instruments (registered by `Metrics`).
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
+    /// Connections of the pool in use and idle, and its maximum.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match &self.db {
+            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        PoolStats {
+            in_use: size.saturating_sub(idle),
+            idle,
+            max,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -166,7 +222,7 @@ impl Store {
     /// fails to upgrade ("database is locked", SQLITE_BUSY_SNAPSHOT) without
     /// waiting; IMMEDIATE takes the write lock first, so it waits its turn
     /// (busy_timeout) instead.
-    pub fn begin_write(&self) -> &'static str {
+    fn begin_write(&self) -> &'static str {
         match self.backend() {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -186,7 +242,7 @@ impl Store {
     /// Round-trip a trivial query; returns how long it took.
     pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
         let start = Instant::now();
-        with_db!(self, |p| sqlx::query("SELECT 1")
+        with_db!(self, "ping", |p| sqlx::query("SELECT 1")
             .execute(p)
             .await
             .map(|_| ()))?;
@@ -194,7 +250,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_db!(self, |p| p.close().await);
+        match &self.db {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
     }
 }
 

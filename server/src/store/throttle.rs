@@ -4,8 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::Store;
-use super::institutions::now;
-use crate::with_db;
+use crate::clock::now;
 
 /// How many failures in which window lock a key, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +22,7 @@ struct Row {
 impl Store {
     /// Seconds the key is still locked for, if it is.
     pub async fn throttle_locked(&self, key: &str) -> Result<Option<u64>, sqlx::Error> {
-        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(
+        let row: Option<Row> = with_db!(self, "throttle.locked", |p| sqlx::query_as(
             "SELECT locked_until FROM login_throttle WHERE key = $1"
         )
         .bind(key)
@@ -42,7 +41,7 @@ impl Store {
     pub async fn throttle_fail(&self, key: &str, limit: Limit) -> Result<Option<u64>, sqlx::Error> {
         let now = now();
         let window_opened_after = now - limit.window;
-        let failures: i64 = with_db!(self, |p| {
+        let failures: i64 = with_db!(self, "throttle.fail", |p| {
             sqlx::query_scalar(
             "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
              ON CONFLICT (key) DO UPDATE SET \
@@ -62,7 +61,7 @@ impl Store {
         // A lock restarts the window, so the next lock needs a fresh run of
         // failures. Only the request that crosses the limit takes the lock.
         let locked_until = now + limit.lockout;
-        let locked = with_db!(self, |p| sqlx::query(
+        let locked = with_db!(self, "throttle.lock", |p| sqlx::query(
             "UPDATE login_throttle SET failures = 0, window_start = $2, locked_until = $3 \
              WHERE key = $1 AND failures >= $4"
         )
@@ -78,7 +77,7 @@ impl Store {
 
     /// Forget counters whose window and lock are both over.
     pub async fn purge_throttle(&self, older_than: OffsetDateTime) -> Result<u64, sqlx::Error> {
-        with_db!(self, |p| {
+        with_db!(self, "throttle.purge", |p| {
             sqlx::query(
             "DELETE FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1)"
         )
@@ -90,7 +89,7 @@ impl Store {
     }
 
     pub async fn throttle_clear(&self, key: &str) -> Result<(), sqlx::Error> {
-        with_db!(self, |p| sqlx::query(
+        with_db!(self, "throttle.clear", |p| sqlx::query(
             "DELETE FROM login_throttle WHERE key = $1"
         )
         .bind(key)

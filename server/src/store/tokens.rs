@@ -5,9 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
-use super::institutions::now;
 use super::users::{join_roles, parse_roles};
-use crate::with_db;
+use crate::clock::now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -110,7 +109,7 @@ impl Store {
     pub async fn insert_token(&self, t: &NewToken<'_>) -> Result<StoredToken, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = now();
-        with_db!(self, |p| {
+        with_db!(self, "tokens.insert", |p| {
             sqlx::query(
             "INSERT INTO one_time_tokens (id, token_hash, purpose, user_id, institution_id, display_name, email, phone, roles, created_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -132,13 +131,16 @@ impl Store {
         .map(|_| ())
         })?;
         let sql = format!("{SELECT} WHERE t.id = $1");
-        let row: Row = with_db!(self, |p| sqlx::query_as(&sql).bind(id).fetch_one(p).await)?;
+        let row: Row = with_db!(self, "tokens.get_by_id", |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_one(p)
+            .await)?;
         Ok(row.into())
     }
 
     pub async fn get_token(&self, token_hash: &[u8]) -> Result<Option<StoredToken>, sqlx::Error> {
         let sql = format!("{SELECT} WHERE t.token_hash = $1");
-        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let row: Option<Row> = with_db!(self, "tokens.get", |p| sqlx::query_as(&sql)
             .bind(token_hash)
             .fetch_optional(p)
             .await)?;
@@ -148,7 +150,7 @@ impl Store {
     /// Mark a token used; `false` if it was already used (a race lost).
     pub async fn use_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool, sqlx::Error> {
         let now = now();
-        let n = with_db!(self, |p| {
+        let n = with_db!(self, "tokens.use", |p| {
             sqlx::query(
             "UPDATE one_time_tokens SET used_at = $2, user_id = COALESCE($3, user_id) WHERE id = $1 AND used_at IS NULL"
         )
@@ -171,7 +173,7 @@ impl Store {
         let sql = format!(
             "{SELECT} WHERE t.purpose = 'invite' AND i.path LIKE $1 ORDER BY t.id DESC LIMIT $2"
         );
-        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let rows: Vec<Row> = with_db!(self, "tokens.list_invitations", |p| sqlx::query_as(&sql)
             .bind(format!("{path_prefix}%"))
             .bind(limit)
             .fetch_all(p)

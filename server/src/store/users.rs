@@ -5,8 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
-use super::institutions::now;
-use crate::with_db;
+use crate::clock::now;
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -125,7 +124,7 @@ impl Store {
     pub async fn insert_user(&self, new: &NewUser) -> Result<User, sqlx::Error> {
         let id = Uuid::now_v7();
         let now = now();
-        with_db!(self, |p| {
+        with_db!(self, "users.insert", |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO users (id, username, display_name, email, phone, institution_id, password_hash, active, created_at, updated_at, password_changed_at) \
@@ -160,7 +159,10 @@ impl Store {
 
     pub async fn get_user_auth(&self, id: Uuid) -> Result<StoredUser, sqlx::Error> {
         let sql = format!("SELECT {} FROM users u WHERE u.id = $1", user_columns(self));
-        let row: Row = with_db!(self, |p| sqlx::query_as(&sql).bind(id).fetch_one(p).await)?;
+        let row: Row = with_db!(self, "users.get", |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_one(p)
+            .await)?;
         Ok(row.into())
     }
 
@@ -170,7 +172,7 @@ impl Store {
             "SELECT {} FROM users u WHERE u.username = $1 OR u.email = $1 OR u.phone = $1 ORDER BY u.id LIMIT 1",
             user_columns(self)
         );
-        let row: Option<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let row: Option<Row> = with_db!(self, "users.find_by_login", |p| sqlx::query_as(&sql)
             .bind(login)
             .fetch_optional(p)
             .await)?;
@@ -178,7 +180,7 @@ impl Store {
     }
 
     pub async fn username_taken(&self, username: &str) -> Result<bool, sqlx::Error> {
-        let n: i64 = with_db!(self, |p| sqlx::query_scalar(
+        let n: i64 = with_db!(self, "users.username_taken", |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE username = $1"
         )
         .bind(username)
@@ -213,7 +215,7 @@ impl Store {
                 .replace("$6 IS NULL", "$6::uuid IS NULL"),
             super::Backend::Sqlite => sql,
         };
-        let rows: Vec<Row> = with_db!(self, |p| sqlx::query_as(&sql)
+        let rows: Vec<Row> = with_db!(self, "users.list", |p| sqlx::query_as(&sql)
             .bind(&like_path)
             .bind(q.institution_id)
             .bind(q.role.map(|r| r.as_str()))
@@ -230,7 +232,7 @@ impl Store {
     pub async fn count_users_by_institution(
         &self,
     ) -> Result<std::collections::HashMap<Uuid, i64>, sqlx::Error> {
-        let rows: Vec<(Uuid, i64)> = with_db!(self, |p| {
+        let rows: Vec<(Uuid, i64)> = with_db!(self, "users.count_by_institution", |p| {
             sqlx::query_as(
             "SELECT institution_id, COUNT(*) FROM users WHERE active = TRUE GROUP BY institution_id"
         )
@@ -241,7 +243,7 @@ impl Store {
     }
 
     pub async fn count_users_in(&self, institution_id: Uuid) -> Result<i64, sqlx::Error> {
-        with_db!(self, |p| sqlx::query_scalar(
+        with_db!(self, "users.count_in", |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE institution_id = $1 AND active = TRUE"
         )
         .bind(institution_id)
@@ -252,7 +254,7 @@ impl Store {
     /// Apply a partial update; `roles`, if given, replaces the set.
     pub async fn update_user(&self, id: Uuid, u: &UserUpdate) -> Result<User, sqlx::Error> {
         let now = now();
-        with_db!(self, |p| {
+        with_db!(self, "users.update", |p| {
             let mut tx = p.begin().await?;
             let res = sqlx::query(
                 "UPDATE users SET \
@@ -298,9 +300,11 @@ impl Store {
 
     /// Everyone with an account, active or not.
     pub async fn count_people(&self) -> Result<i64, sqlx::Error> {
-        with_db!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(p)
-            .await)
+        with_db!(self, "users.count_people", |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users"
+        )
+        .fetch_one(p)
+        .await)
     }
 
     /// Remove the password: nobody can log in to the account until its
@@ -315,7 +319,7 @@ impl Store {
 
     async fn write_password_hash(&self, id: Uuid, hash: Option<&str>) -> Result<(), sqlx::Error> {
         let now = now();
-        let res = with_db!(self, |p| {
+        let res = with_db!(self, "users.write_password_hash", |p| {
             sqlx::query(
             "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1"
         )

@@ -1,14 +1,15 @@
-//! Server-side login sessions.
+//! Login sessions (`auth_sessions`): who is signed in, with which CSRF
+//! token, until when. Not to be confused with live sessions (rooms), which
+//! are [`super::rooms::sessions`].
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
-use super::institutions::now;
-use crate::with_db;
+use crate::clock::now;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionRow {
+pub struct StoredAuthSession {
     pub user_id: Uuid,
     pub csrf_token: String,
     pub created_at: OffsetDateTime,
@@ -17,7 +18,7 @@ pub struct SessionRow {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewSession<'a> {
+pub struct NewAuthSession<'a> {
     pub token_hash: &'a [u8],
     pub user_id: Uuid,
     pub csrf_token: &'a str,
@@ -27,9 +28,9 @@ pub struct NewSession<'a> {
 }
 
 impl Store {
-    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+    pub async fn insert_auth_session(&self, s: &NewAuthSession<'_>) -> Result<(), sqlx::Error> {
         let now = now();
-        with_db!(self, |p| {
+        with_db!(self, "auth_sessions.insert", |p| {
             sqlx::query(
             "INSERT INTO auth_sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $4, $4, $5, $6, $7)"
@@ -47,8 +48,11 @@ impl Store {
         })
     }
 
-    pub async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
-        with_db!(self, |p| {
+    pub async fn get_auth_session(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<StoredAuthSession>, sqlx::Error> {
+        with_db!(self, "auth_sessions.get", |p| {
             sqlx::query_as(
             "SELECT user_id, csrf_token, created_at, last_seen_at, expires_at FROM auth_sessions WHERE token_hash = $1"
         )
@@ -59,13 +63,13 @@ impl Store {
     }
 
     /// Slide the idle expiry forward.
-    pub async fn touch_session(
+    pub async fn touch_auth_session(
         &self,
         token_hash: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
         let now = now();
-        with_db!(self, |p| sqlx::query(
+        with_db!(self, "auth_sessions.touch", |p| sqlx::query(
             "UPDATE auth_sessions SET last_seen_at = $2, expires_at = $3 WHERE token_hash = $1"
         )
         .bind(token_hash)
@@ -76,8 +80,8 @@ impl Store {
         .map(|_| ()))
     }
 
-    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), sqlx::Error> {
-        with_db!(self, |p| sqlx::query(
+    pub async fn delete_auth_session(&self, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+        with_db!(self, "auth_sessions.delete", |p| sqlx::query(
             "DELETE FROM auth_sessions WHERE token_hash = $1"
         )
         .bind(token_hash)
@@ -86,13 +90,13 @@ impl Store {
         .map(|_| ()))
     }
 
-    /// End every session of a user, optionally keeping one (the caller's).
-    pub async fn delete_user_sessions(
+    /// End every login of a user, optionally keeping one (the caller's).
+    pub async fn delete_user_auth_sessions(
         &self,
         user_id: Uuid,
         keep: Option<&[u8]>,
     ) -> Result<u64, sqlx::Error> {
-        with_db!(self, |p| sqlx::query(
+        with_db!(self, "auth_sessions.delete_user", |p| sqlx::query(
             "DELETE FROM auth_sessions WHERE user_id = $1 AND ($2 IS NULL OR token_hash <> $2)"
         )
         .bind(user_id)
@@ -102,10 +106,10 @@ impl Store {
         .map(|r| r.rows_affected()))
     }
 
-    /// End the sessions of everyone in an institution subtree (`path` is
+    /// End the logins of everyone in an institution subtree (`path` is
     /// its materialised path).
-    pub async fn delete_sessions_under(&self, path: &str) -> Result<u64, sqlx::Error> {
-        with_db!(self, |p| sqlx::query(
+    pub async fn delete_auth_sessions_under(&self, path: &str) -> Result<u64, sqlx::Error> {
+        with_db!(self, "auth_sessions.delete_under", |p| sqlx::query(
             "DELETE FROM auth_sessions WHERE user_id IN \
                (SELECT u.id FROM users u JOIN institutions i ON i.id = u.institution_id \
                 WHERE i.path LIKE $1 || '%')"
@@ -116,9 +120,9 @@ impl Store {
         .map(|r| r.rows_affected()))
     }
 
-    pub async fn purge_expired_sessions(&self) -> Result<u64, sqlx::Error> {
+    pub async fn purge_expired_auth_sessions(&self) -> Result<u64, sqlx::Error> {
         let now = now();
-        with_db!(self, |p| sqlx::query(
+        with_db!(self, "auth_sessions.purge", |p| sqlx::query(
             "DELETE FROM auth_sessions WHERE expires_at < $1"
         )
         .bind(now)

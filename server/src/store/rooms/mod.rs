@@ -1,0 +1,23 @@
+//! Live sessions and their rooms: the sessions themselves, help requests
+//! that become sessions, the room logs (reads and appends) and the check of
+//! a room connection's access.
+//!
+//! # Layout
+//! - [`sessions`]: live sessions, labs, participants, sequence counters.
+//! - [`help`]: help requests, and accepting one (a session opened live with
+//!   its first event and ledger leaf, in one transaction).
+//! - [`events`]: reading room logs; events by id.
+//! - [`append`]: appending to room logs, each event with its ledger leaf.
+//! - [`access`]: whether a room connection's login and participation hold.
+
+pub mod access;
+pub mod append;
+pub mod events;
+pub mod help;
+pub mod sessions;
+
+pub use access::RoomAccess;
+pub use append::{EventOutcome, NewEvent};
+pub use events::SessionEvent;
+pub use help::{NewHelp, StoredHelp};
+pub use sessions::{NewSession, SessionQuery, StoredSession};
