@@ -1,7 +1,11 @@
 //! The `jiliang` binary as a user runs it: usage errors and failures are one
 //! line on stderr with a non-zero exit; the happy paths work.
 
+use std::path::Path;
 use std::process::{Command, Output};
+
+#[path = "fixtures/cli/golden/check.rs"]
+mod golden;
 
 fn jiliang(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jiliang"))
@@ -97,4 +101,12 @@ fn migrate_and_seed_demo_on_a_fresh_sqlite_file() {
     let other = format!("sqlite://{}", dir.path().join("empty.db").display());
     let o = jiliang(&["seed-demo", "--if-empty", "--database-url", &other]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("12 institutions created"));
+}
+
+/// Every offline tool prints exactly the recorded bytes (stdout, stderr and
+/// exit code): the contract `jiliang-tools` is held to as well.
+#[test]
+fn offline_tools_print_the_golden_outputs() {
+    let dir = golden::fixture_dir(env!("CARGO_MANIFEST_DIR"), ".");
+    golden::check_all(Path::new(env!("CARGO_BIN_EXE_jiliang")), &dir);
 }

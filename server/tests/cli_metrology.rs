@@ -1086,9 +1086,14 @@ fn compare_bad_inputs() {
         &compare_file("lab,value,u\nA,1,0.1\n,2,0.1\n", &[]),
         &["row 3, column \"lab\"", "empty"],
     );
+    // u, U and k together must agree within the rounding of the printed U.
     input_error(
-        &compare_file("lab,value,u,U\nA,1,0.1,\nB,2,0.1,0.2\n", &[]),
-        &["row 3, column \"U\"", "both u and U"],
+        &compare_file("lab,value,u,U,k\nA,1,0.1,,\nB,2,0.1,0.25,2\n", &[]),
+        &[
+            "row 3, column \"U\"",
+            "U = 0.25 disagrees with k·u = 2 × 0.1 = 0.2",
+            "(±0.005)",
+        ],
     );
     input_error(
         &compare_file("lab,value,u\nA,1,0.1\nB,2\n", &[]),
@@ -1143,6 +1148,114 @@ fn compare_bad_inputs() {
     let r = compare_file("lab,value,U\nA,1,0.2\nB,1.1,0.2\n", &["--format", "json"]);
     let v: Value = serde_json::from_slice(&r.stdout).expect("json");
     close(num(&lab(&v, "A")["u"]), 0.1, 1e-15);
+}
+
+/// A published table prints u, k and U together: the stated figures are
+/// used when U agrees with k·u within the rounding of U as printed (half a
+/// unit of its last digit), and refused with both figures when not.
+#[test]
+fn compare_accepts_u_k_and_big_u_together() {
+    let run = |csv: &str| {
+        let t = Temp::new("table.csv", csv.as_bytes());
+        let o = jiliang(&[
+            "compare",
+            "--input",
+            &t.p(),
+            "--assigned",
+            "1.0",
+            "--assigned-u",
+            "0.01",
+            "--format",
+            "json",
+        ]);
+        (o, t)
+    };
+    // A: 2 × 0.0263 = 0.0526 prints as 0.053. B: k = 2.2 exactly.
+    // C: no k, so k = U/u. D: exactly half a unit off (0.0525 as 0.052).
+    // E: U in exponent form, 5.3e-2 = 0.053 ± 0.0005.
+    let (o, _t) = run("lab,value,u,k,U
+A,1.030,0.0263,2,0.053
+B,1.010,0.030,2.2,0.066
+C,0.995,0.012,,0.025
+D,1.020,0.02625,2,0.052
+E,1.040,0.0263,2,5.3e-2
+");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let u_pt: f64 = 0.01;
+    let big_u_pt = 2.0 * u_pt;
+    for (id, x, u, big_u) in [
+        ("A", 1.030, 0.0263, 0.053),
+        ("B", 1.010, 0.030, 0.066),
+        ("C", 0.995, 0.012, 0.025),
+        ("D", 1.020, 0.02625, 0.052),
+        ("E", 1.040, 0.0263, 0.053),
+    ] {
+        let l = lab(&r, id);
+        // The stated u for ζ, the stated U (not k·u) for En.
+        assert_eq!(num(&l["u"]), u, "{id}");
+        close(num(&l["zeta"]), (x - 1.0) / u.hypot(u_pt), 1e-12);
+        close(num(&l["U_d"]), f64::hypot(big_u, big_u_pt), 1e-12);
+        close(
+            num(&l["en"]),
+            (x - 1.0) / f64::hypot(big_u, big_u_pt),
+            1e-12,
+        );
+    }
+    // One more printed digit claims ± 0.00005: 0.0526 is then 0.0004 off.
+    let (o, _t) = run("lab,value,u,k,U\nA,1.03,0.0263,2,0.0530\n");
+    input_error(
+        &o,
+        &[
+            "table.csv row 2, column \"U\"",
+            "U = 0.0530 disagrees with k·u = 2 × 0.0263 = 0.0526",
+            "(±0.00005)",
+            "leave u or U empty",
+        ],
+    );
+    // Just beyond half a unit.
+    let (o, _t) = run("lab,value,u,k,U\nA,1.03,0.02624,2,0.053\n");
+    input_error(
+        &o,
+        &["U = 0.053 disagrees with k·u = 2 × 0.02624 = 0.05248"],
+    );
+    // A key comparison weighs by the stated u.
+    let t = Temp::new(
+        "kc.csv",
+        b"lab,value,u,U,k\nA,10.0,0.1,0.2,2\nB,10.3,0.1,0.22,\nC,10.1,0.2,,\n",
+    );
+    let r = json(&["compare", "--input", &t.p(), "--method", "weighted-mean"]);
+    let w: [f64; 3] = [100.0, 100.0, 25.0];
+    let y = (10.0 * w[0] + 10.3 * w[1] + 10.1 * w[2]) / w.iter().sum::<f64>();
+    close(num(&r["reference"]["value"]), y, 1e-12);
+    assert_eq!(num(&lab(&r, "B")["u"]), 0.1);
+}
+
+/// `budget` reads u, U and k by the same rule as `compare`.
+#[test]
+fn budget_accepts_u_k_and_big_u_together() {
+    let t = Temp::new(
+        "b.csv",
+        b"name,u,U,k
+cert,0.0263,0.053,2
+implied,0.1,0.2,
+",
+    );
+    let r = json(&["budget", "--input", &t.p()]);
+    let l = r["contributions"].as_array().expect("lines");
+    assert_eq!(num(&l[0]["ci_ui"]), 0.0263);
+    assert_eq!(num(&l[1]["ci_ui"]), 0.1);
+    // u = 0 implies no k: the default applies, and only U = 0 agrees.
+    let t = Temp::new("b.csv", b"name,u,U\nzero,0,0\n");
+    assert_eq!(num(&json(&["budget", "--input", &t.p()])["u_c"]), 0.0);
+    let t = Temp::new("b.csv", b"name,u,U\nzero,0,0.1\n");
+    input_error(
+        &jiliang(&["budget", "--input", &t.p()]),
+        &[
+            "b.csv row 2, column \"U\"",
+            "U = 0.1 disagrees with k·u = 2 (the default) × 0 = 0",
+        ],
+    );
 }
 
 #[test]
@@ -1242,8 +1355,11 @@ fn budget_bad_inputs() {
     );
     input_error(&run("name,u\n", None), &["no contributions"]);
     input_error(
-        &run("name,u,U\na,0.1,0.2\n", None),
-        &["row 2, column \"U\"", "both u and U"],
+        &run("name,u,U,k\na,0.1,0.3,2\n", None),
+        &[
+            "row 2, column \"U\"",
+            "U = 0.3 disagrees with k·u = 2 × 0.1 = 0.2",
+        ],
     );
     input_error(
         &run("name,U,half_width,distribution\na,0.2,0.1,\n", None),

@@ -1,6 +1,9 @@
 //! The crate's one error type.
 //!
-//! Every fallible function returns [`MetrologyError`]. Variants name the
+//! Every fallible function returns [`MetrologyError`], except
+//! [`crate::interlab::evaluate`], whose [`crate::interlab::CompareError`]
+//! wraps it with the outcomes a caller words for its own users (too few
+//! participants, a missing uncertainty). Variants name the
 //! offending field and, for list inputs, the zero-based element index so that
 //! a CLI or a web form can point at the row. Errors are plain data
 //! (serialisable) so the server can pass them to the browser unchanged.
@@ -67,6 +70,16 @@ pub enum MetrologyError {
     /// An option value is invalid (e.g. zero trials, coverage factor ≤ 0).
     #[error("invalid option {option}: {reason}")]
     InvalidOption { option: String, reason: String },
+    /// A stated expanded uncertainty U disagrees with k·u by more than the
+    /// rounding of the printed U ([`crate::stated::reconcile`]).
+    #[error("U = {big_u} disagrees with k·u = {k} × {u} beyond the rounding of U (±{tolerance})")]
+    InconsistentUncertainty {
+        u: f64,
+        big_u: f64,
+        k: f64,
+        /// Half a unit of U's last printed digit.
+        tolerance: f64,
+    },
 }
 
 fn fmt_index(index: Option<usize>) -> String {

@@ -12,7 +12,9 @@
 //!
 //! It must never panic or return NaN: inputs are validated (errors name the
 //! field and the element index), outputs are checked finite, and iterative
-//! procedures have iteration limits. Every setting a standard leaves open is
+//! procedures have iteration limits. Every rule lives in one place here
+//! (the 0.3 σ_pt criterion in [`scores`], 1.25·s/√p in [`robust`], the
+//! u/U/k rule in [`stated`]); callers use it rather than restate it. Every setting a standard leaves open is
 //! an option that is echoed in the result, so a stored result says how it
 //! was computed.
 //!
@@ -35,6 +37,11 @@
 //!   (0.3σ_pt, or allowing for the uncertainty of both averages).
 //! * [`reference`](mod@reference): key-comparison reference values (weighted mean, DL, MP,
 //!   arithmetic mean, median, Algorithm A, auto) and degrees of equivalence.
+//! * [`interlab`]: the whole evaluation of an interlaboratory comparison
+//!   (reference value or assigned value, DoE, En, z, z′, ζ, verdicts), the
+//!   one function behind `jiliang compare`, server rounds and the browser.
+//! * [`stated`]: a stated uncertainty (any of u, U and k) reconciled into
+//!   all three.
 //! * [`comparison`]: live comparison at a test point, pairing of two reading
 //!   streams by timestamp, repeated paired differences.
 //! * [`conformity`]: MPE forms and JJF 1094 pass / fail / indeterminate.
@@ -50,6 +57,7 @@ pub mod comparison;
 pub mod conformity;
 mod dof_serde;
 pub mod error;
+pub mod interlab;
 pub mod montecarlo;
 pub mod propagation;
 pub mod pt;
@@ -58,6 +66,7 @@ pub mod rng;
 pub mod robust;
 pub mod scores;
 pub mod special;
+pub mod stated;
 pub mod stats;
 
 pub use error::{MetrologyError, Result};

@@ -138,7 +138,6 @@ pub fn evaluate_round(labs: &[LabResult], options: &PtOptions) -> Result<PtRound
     }
     let summary = stats::summary(&values)?;
     let alg_a = robust::algorithm_a(&values, &options.algorithm_a)?;
-    let p = values.len() as f64;
     let (x_pt, u_x_pt) = match options.assigned {
         AssignedMethod::Given { x_pt, u_x_pt } => {
             (finite("x_pt", x_pt)?, non_negative("u_x_pt", u_x_pt)?)
@@ -146,7 +145,10 @@ pub fn evaluate_round(labs: &[LabResult], options: &PtOptions) -> Result<PtRound
         AssignedMethod::AlgorithmA => (alg_a.x_star, alg_a.u_x_star),
         AssignedMethod::Median => (
             summary.median,
-            out("u(x_pt)", 1.25 * summary.niqr / p.sqrt())?,
+            out(
+                "u(x_pt)",
+                robust::consensus_uncertainty(summary.niqr, values.len()),
+            )?,
         ),
     };
     let sigma_pt = match options.sigma_pt {
@@ -189,7 +191,7 @@ pub fn evaluate_round(labs: &[LabResult], options: &PtOptions) -> Result<PtRound
         u_x_pt,
         big_u_x_pt,
         sigma_pt,
-        u_x_pt_negligible: u_x_pt <= 0.3 * sigma_pt,
+        u_x_pt_negligible: scores::u_x_pt_is_negligible(u_x_pt, sigma_pt),
         summary,
         algorithm_a: alg_a,
         scores,

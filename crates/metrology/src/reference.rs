@@ -485,13 +485,14 @@ pub fn reference_value(labs: &[KcLab], options: &KcrvOptions) -> Result<Kcrv> {
         KcrvMethod::Median => {
             let s = stats::sorted(&x);
             let med = stats::median_sorted(&s);
-            let spread = match options.median_uncertainty {
-                MedianUncertainty::Iso13528 => 1.25 * stats::niqr(&x)?,
+            let uy = match options.median_uncertainty {
+                MedianUncertainty::Iso13528 => robust::consensus_uncertainty(stats::niqr(&x)?, n),
                 MedianUncertainty::Asymptotic => {
                     (core::f64::consts::PI / 2.0).sqrt() * stats::made_sorted(&s, med)
+                        / (n as f64).sqrt()
                 }
             };
-            (med, spread / (n as f64).sqrt(), None)
+            (med, uy, None)
         }
         KcrvMethod::AlgorithmA => {
             let r = robust::algorithm_a(&x, &options.algorithm_a)?;

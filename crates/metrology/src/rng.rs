@@ -15,6 +15,18 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Maps 64 random bits to the open interval (0, 1): the top 53 bits k give
+/// (k + ½)/2⁵³ rounded to a double. Above ½ doubles are 2⁻⁵³ apart, so
+/// k + ½ rounds to an even neighbour there, and for k = 2⁵³ − 1 that
+/// neighbour is 2⁵³, i.e. exactly 1: that one pattern (odds 2⁻⁵³) is mapped
+/// to the largest double below 1 instead. Every other pattern keeps the
+/// value it always had, so a seed still gives the same Monte Carlo results.
+#[inline]
+fn open_unit(bits: u64) -> f64 {
+    let u = ((bits >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0);
+    if u < 1.0 { u } else { 1.0 - f64::EPSILON / 2.0 }
+}
+
 /// xoshiro256++ generator with a cached second normal variate.
 #[derive(Debug, Clone)]
 pub struct Xoshiro256pp {
@@ -61,10 +73,11 @@ impl Xoshiro256pp {
     }
 
     /// Uniform on the open interval (0, 1): 53 random bits, offset by half a
-    /// step so that neither 0 nor 1 occurs (logs and divisions stay finite).
+    /// step, so that neither 0 nor 1 occurs (logs and divisions stay finite;
+    /// see `open_unit` for the one pattern that needs more than the offset).
     #[inline]
     pub fn next_f64(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0)
+        open_unit(self.next_u64())
     }
 
     /// Standard normal variate by Marsaglia's polar method (exact, no
@@ -132,7 +145,37 @@ mod tests {
     }
 
     #[test]
-    fn uniform_open_interval_and_moments() {
+    fn uniform_never_reaches_zero_or_one() {
+        // The extreme bit patterns give the extreme values, strictly inside.
+        let lowest = open_unit(0);
+        assert_eq!(lowest, 2f64.powi(-54));
+        assert!(lowest > 0.0);
+        // All 53 bits set: (2⁵³ − ½)/2⁵³ would round to 1.
+        let highest = open_unit(u64::MAX);
+        assert!(highest < 1.0, "{highest}");
+        assert_eq!(highest, 1.0 - 2f64.powi(-53), "the largest double below 1");
+        // Its neighbour rounds down and is left as it was.
+        assert_eq!(open_unit(((1u64 << 53) - 2) << 11), 1.0 - 2f64.powi(-52));
+        // Bits below the top 53 do not matter.
+        assert_eq!(open_unit(u64::MAX >> 11 << 11), highest);
+        // And so is every draw, with a mean and variance of U(0, 1).
+        let mut r = Xoshiro256pp::new(7);
+        let n = 200_000;
+        let (mut s, mut s2) = (0.0, 0.0);
+        for _ in 0..n {
+            let u = r.next_f64();
+            assert!(u > 0.0 && u < 1.0, "{u}");
+            s += u;
+            s2 += u * u;
+        }
+        let m = s / n as f64;
+        let v = s2 / n as f64 - m * m;
+        assert!((m - 0.5).abs() < 0.005, "mean {m}");
+        assert!((v - 1.0 / 12.0).abs() < 0.002, "var {v}");
+    }
+
+    #[test]
+    fn normal_moments() {
         let mut r = Xoshiro256pp::new(0);
         let n = 200_000;
         let mut s = 0.0;

@@ -72,6 +72,15 @@ pub struct AlgorithmAResult {
     pub options: AlgorithmAOptions,
 }
 
+/// Standard uncertainty of a consensus value from p results with robust
+/// standard deviation `robust_sd`: u(x_pt) = 1.25·s*/√p (ISO 13528:2022
+/// 7.7.3; 1.25 is the efficiency penalty of a robust estimator against the
+/// mean). The one place this factor lives: Algorithm A, the median of a PT
+/// round and the median reference value all use it.
+pub fn consensus_uncertainty(robust_sd: f64, p: usize) -> f64 {
+    1.25 * robust_sd / (p as f64).sqrt()
+}
+
 /// Round to `digits` significant figures (0 stays 0).
 pub(crate) fn round_sig(v: f64, digits: i32) -> f64 {
     if v == 0.0 || !v.is_finite() {
@@ -178,7 +187,7 @@ pub fn algorithm_a(x: &[f64], options: &AlgorithmAOptions) -> Result<AlgorithmAR
         iterations,
         converged,
         started_from_sd,
-        u_x_star: out("u(x*)", 1.25 * ss / nf.sqrt())?,
+        u_x_star: out("u(x*)", consensus_uncertainty(ss, n))?,
         options: *options,
     })
 }

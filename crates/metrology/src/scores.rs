@@ -34,6 +34,17 @@ pub fn classify_z(z: f64) -> ZClass {
     }
 }
 
+/// Largest u(x_pt)/σ_pt at which the uncertainty of the assigned value is
+/// negligible (ISO 13528:2022 9.2.1).
+pub const NEGLIGIBLE_U_X_PT: f64 = 0.3;
+
+/// Whether u(x_pt) is negligible against σ_pt, u(x_pt) ≤ 0.3 σ_pt
+/// (ISO 13528:2022 9.2.1): then z is the score to judge by; otherwise z′,
+/// which allows for u(x_pt) (9.5).
+pub fn u_x_pt_is_negligible(u_x_pt: f64, sigma_pt: f64) -> bool {
+    u_x_pt <= NEGLIGIBLE_U_X_PT * sigma_pt
+}
+
 /// Where the En boundary |En| = 1 falls; a per-scheme setting.
 ///
 /// Serialised kebab-case: `"iso13528"`, `"jjf1117"`.

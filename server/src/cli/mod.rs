@@ -6,62 +6,24 @@
 //! export bundle that fails verification.
 //!
 //! # Layout
-//! - this module: parsing, dispatch, the server subcommands.
-//! - [`compare`], [`budget`], [`conformity`]: the metrology tools over the
-//!   `jiliang-metrology` crate.
-//! - [`ledger`]: `ledger root|prove-inclusion|prove-consistency` and `verify`
-//!   over the `jiliang-ledger` crate.
-//! - `csv`, `table`: the CSV reader (row/column errors) and text tables.
-//!
-//! The offline tools are pure: they read files, compute with the crates
-//! and print; they never open a database, start the async runtime or log.
-//! Each returns its stdout text or a [`Failure`]; [`main`] does the printing.
+//! - this module: parsing, dispatch, the server subcommands (`serve`,
+//!   `migrate`, `seed-demo`, `verify --database-url`).
+//! - the offline tools (`compare`, `budget`, `conformity`, `ledger`,
+//!   `verify EXPORT`) are the `jiliang-tools` crate's, which also builds
+//!   them as a binary of their own; they are dispatched to it unchanged, so
+//!   both binaries print the same bytes. They never open a database, start
+//!   the async runtime or log.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use clap::error::ErrorKind;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cli, Command, Config, DatabaseArgs, LogFormat, ServeArgs};
 use crate::store::{Store, redact_url};
 
-pub mod budget;
-pub mod compare;
-pub mod conformity;
-mod csv;
-pub mod ledger;
-mod table;
-
-/// Why an offline subcommand failed: one line for stderr, the exit code, and
-/// optionally a report for stdout (a failed verification prints both).
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub line: String,
-    pub stdout: Option<String>,
-}
-
-impl Failure {
-    /// Bad input (file, value or combination of flags): exit code 2.
-    pub fn input(line: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            line: line.into(),
-            stdout: None,
-        }
-    }
-
-    /// The input was read but fails a check (a tampered export): exit code 1.
-    pub fn failed(line: impl Into<String>, stdout: String) -> Self {
-        Self {
-            code: 1,
-            line: line.into(),
-            stdout: Some(stdout),
-        }
-    }
-}
+use jiliang_tools::write_stdout as out;
 
 /// The server subcommands (need the async runtime and usually a database).
 enum ServerCommand {
@@ -74,29 +36,16 @@ enum ServerCommand {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!(
-                "{} (see `jiliang --help`)",
-                one_line(&e.render().to_string())
-            );
-            return ExitCode::from(2);
-        }
+        Err(e) => return jiliang_tools::usage_error(&e, "jiliang"),
     };
     let command = match cli.command {
         Command::Serve(args) => ServerCommand::Serve(args),
         Command::Migrate(args) => ServerCommand::Migrate(args),
         Command::SeedDemo(args) => ServerCommand::SeedDemo(args),
-        Command::Compare(args) => return finish(compare::run(&args)),
-        Command::Budget(args) => return finish(budget::run(&args)),
-        Command::Conformity(args) => return finish(conformity::run(&args)),
-        Command::Ledger(args) => return finish(ledger::run(&args)),
+        Command::Offline(command) => return jiliang_tools::finish(jiliang_tools::run(&command)),
         Command::Verify(args) => match &args.export {
             Some(path) if args.database_url.is_none() => {
-                return finish(ledger::verify(path, &args));
+                return jiliang_tools::finish(jiliang_tools::ledger::verify(path, &args.options));
             }
             _ => ServerCommand::VerifyDb(args),
         },
@@ -126,47 +75,6 @@ pub fn main() -> ExitCode {
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Prints an offline tool's result: stdout on success; on failure any
-/// report on stdout and exactly one line on stderr.
-fn finish(result: Result<String, Failure>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            out(&text);
-            ExitCode::SUCCESS
-        }
-        Err(failure) => {
-            if let Some(text) = &failure.stdout {
-                out(text);
-            }
-            // One line, whatever the message picked up from a file name.
-            let line: String = failure
-                .line
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            eprintln!("error: {line}");
-            ExitCode::from(failure.code)
-        }
-    }
-}
-
-/// A clap error as one line: its first paragraph (the message, and for a
-/// missing argument the list of what is missing), without the usage and tip
-/// paragraphs.
-fn one_line(rendered: &str) -> String {
-    let joined = rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if joined.is_empty() {
-        "error: invalid arguments".to_owned()
-    } else {
-        joined
     }
 }
 
@@ -254,6 +162,7 @@ async fn verify_database(args: crate::config::VerifyArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     let pinned = match args
+        .options
         .public_key
         .as_deref()
         .map(|k| jiliang_ledger::verifying_key_from_hex(k.trim()))
@@ -279,7 +188,7 @@ async fn verify_database(args: crate::config::VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match args.format {
+    let text = match args.options.format {
         crate::config::OutputFormat::Json => {
             serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
         }
@@ -307,14 +216,6 @@ async fn verify_database(args: crate::config::VerifyArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Write to stdout; a closed pipe (`jiliang seed-demo | head`) is not an error.
-fn out(text: &str) {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

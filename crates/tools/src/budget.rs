@@ -1,4 +1,4 @@
-//! `jiliang budget`: combined standard uncertainty, Welch–Satterthwaite
+//! `budget`: combined standard uncertainty, Welch–Satterthwaite
 //! ν_eff, k95/U95 and k99/U99 of an uncertainty budget given as CSV, by the
 //! `jiliang-metrology` crate's `Budget::evaluate` (GUM 5.1–5.2, G.4;
 //! JJF 1059.1). k is t_p(ν_eff) with ν_eff truncated to an integer.
@@ -10,7 +10,10 @@
 //! U-shaped distribution, JJF 1059.1 U形分布) a/√2. With one of those and a
 //! `half_width`, the `u` cell stays empty; `normal` takes `u` as given, or
 //! an expanded uncertainty `U` with its coverage factor `k` (u = U/k, k
-//! defaults to 2 as in `jiliang compare`), as a certificate states it.
+//! defaults to 2 as in `compare`), as a certificate states it. A row with
+//! both `u` and `U` is read by the same rule as in `compare` (see
+//! `uncertainty`): the stated u, when U agrees with k·u within the rounding
+//! of U as printed.
 
 use std::collections::HashMap;
 
@@ -20,10 +23,11 @@ use jiliang_metrology::budget::{
 };
 use serde::Serialize;
 
-use super::Failure;
-use super::csv::{Case, Csv, quoted};
-use super::table::{self, Align};
-use crate::config::{BudgetArgs, OutputFormat};
+use crate::Failure;
+use crate::args::{BudgetArgs, OutputFormat};
+use crate::csv::{Case, Csv, quoted};
+use crate::table::{self, Align};
+use crate::uncertainty::{StatedColumns, stated_uncertainty};
 
 /// The JSON document (see docs/CLI.md).
 #[derive(Debug, Serialize)]
@@ -50,7 +54,7 @@ pub struct Line {
     pub share: f64,
 }
 
-/// Coverage factor of a `U` without `k`, as in `jiliang compare`.
+/// Coverage factor of a `U` without `k`, as in `compare`.
 const DEFAULT_K: f64 = 2.0;
 
 pub fn run(args: &BudgetArgs) -> Result<String, Failure> {
@@ -98,9 +102,7 @@ pub fn run(args: &BudgetArgs) -> Result<String, Failure> {
             .collect(),
     };
     match args.format {
-        OutputFormat::Json => serde_json::to_string_pretty(&report)
-            .map(|s| s + "\n")
-            .map_err(|e| Failure::input(format!("cannot write JSON: {e}"))),
+        OutputFormat::Json => crate::json(&report),
         OutputFormat::Text => Ok(render(&result, &budget, has_correlations)),
     }
 }
@@ -189,13 +191,6 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
             ));
         }
         if let (Some(_), Some(col)) = (big_u, big_u_col) {
-            if u.is_some() {
-                return Err(csv.error(
-                    row,
-                    col,
-                    "both u and U are given; give one (u is standard, U = k·u expanded)",
-                ));
-            }
             if half_width.is_some() {
                 return Err(csv.error(row, col, "both U and half_width are given; give one"));
             }
@@ -210,18 +205,18 @@ fn read_contributions(csv: &Csv) -> Result<Vec<Contribution>, Failure> {
                 ));
             }
         }
-        // A standard uncertainty as stated, or from a certificate's U/k (the
-        // both-given case was refused above).
-        let stated = match (u, big_u) {
-            (None, Some(expanded)) => Some(
-                TypeB::Normal {
-                    expanded,
-                    k: k.unwrap_or(DEFAULT_K),
-                }
-                .standard_uncertainty()
-                .map_err(|e| Failure::input(format!("{}: {e}", csv.name())))?,
-            ),
-            (u, _) => u,
+        // A standard uncertainty as stated, from a certificate's U/k, or
+        // both when they agree.
+        let stated = match big_u {
+            None => u,
+            Some(_) => {
+                let cols = StatedColumns {
+                    u: u_col,
+                    big_u: big_u_col,
+                    k: k_col,
+                };
+                stated_uncertainty(csv, row, cols, u, big_u, k, DEFAULT_K)?.map(|s| s.u)
+            }
         };
         let u = match (stated, half_width) {
             (Some(_), Some(_)) => {

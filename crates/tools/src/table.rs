@@ -3,6 +3,7 @@
 //! carries full precision.
 
 use jiliang_metrology::budget::{RoundingMode, round_result};
+use unicode_width::UnicodeWidthStr;
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,25 +54,10 @@ pub(crate) fn render(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Display width: East Asian wide characters take two columns.
+/// Display width in terminal columns (UAX #11: CJK and other wide
+/// characters take two, combining marks none).
 pub(crate) fn width(text: &str) -> usize {
-    text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum()
-}
-
-fn is_wide(c: char) -> bool {
-    matches!(u32::from(c),
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x20000..=0x3FFFD)
+    UnicodeWidthStr::width(text)
 }
 
 /// A value and its uncertainty for display: the uncertainty to two
@@ -172,6 +158,28 @@ mod tests {
         assert_eq!(lines[0], "lab         value");
         assert_eq!(lines[2], "中国计量院    1.5");
         assert_eq!(lines[3], "L2          10.25");
+    }
+
+    #[test]
+    fn widths_follow_unicode() {
+        // Ideographs, full-width forms and Hangul take two columns; accents
+        // written as combining marks take none.
+        assert_eq!(width("中国计量院"), 10);
+        assert_eq!(width("ＡＢ"), 4);
+        assert_eq!(width("한국"), 4);
+        assert_eq!(width("e\u{301}"), 1);
+        assert_eq!(width("INRIM, Torino"), 13);
+        let t = render(
+            &[("lab", Align::Left), ("verdict", Align::Left)],
+            &[
+                vec!["Cafe\u{301}".to_owned(), "ok".to_owned()],
+                vec!["计量院".to_owned(), "ok".to_owned()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "------  -------");
+        assert_eq!(lines[2], "Cafe\u{301}    ok");
+        assert_eq!(lines[3], "计量院  ok");
     }
 
     #[test]

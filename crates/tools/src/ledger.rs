@@ -1,9 +1,9 @@
 //! The auditor's tools over the `jiliang-ledger` crate:
 //!
-//! * `jiliang ledger root|prove-inclusion|prove-consistency`: RFC 6962 tree
+//! * `ledger root|prove-inclusion|prove-consistency`: RFC 6962 tree
 //!   heads and proofs from a JSON array of hex-encoded leaf data, so anyone
 //!   can recompute what the server publishes from the raw leaves.
-//! * `jiliang verify EXPORT`: offline verification of an export bundle
+//! * `verify EXPORT`: offline verification of an export bundle
 //!   (`jiliang-ledger-export/1`) with `verify_bundle`, or
 //!   `verify_bundle_with_key` when `--public-key` pins the log's key.
 //!
@@ -20,12 +20,12 @@ use jiliang_ledger::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Failure;
-use super::csv::io_reason;
-use crate::config::{
+use crate::args::{
     LeavesArgs, LedgerArgs, LedgerCommand, OutputFormat, ProveConsistencyArgs, ProveInclusionArgs,
-    VerifyArgs,
+    VerifyOptions,
 };
+use crate::csv::io_reason;
+use crate::{Failure, json};
 
 /// `ledger root` JSON.
 #[derive(Debug, Serialize)]
@@ -46,12 +46,6 @@ pub fn run(args: &LedgerArgs) -> Result<String, Failure> {
         LedgerCommand::ProveInclusion(a) => prove_inclusion(a),
         LedgerCommand::ProveConsistency(a) => prove_consistency(a),
     }
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String, Failure> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(|e| Failure::input(format!("cannot write JSON: {e}")))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -192,9 +186,9 @@ fn prove_consistency(args: &ProveConsistencyArgs) -> Result<String, Failure> {
 // verify
 // ---------------------------------------------------------------------------
 
-/// `jiliang verify EXPORT`: exit 0 when the bundle verifies, 1 when it does
+/// `verify EXPORT`: exit 0 when the bundle verifies, 1 when it does
 /// not (the report names each failing record), 2 when it cannot be read.
-pub fn verify(export: &std::path::Path, args: &VerifyArgs) -> Result<String, Failure> {
+pub fn verify(export: &Path, args: &VerifyOptions) -> Result<String, Failure> {
     let bytes = read_file(export)?;
     let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|e| {
         Failure::input(format!(

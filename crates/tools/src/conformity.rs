@@ -1,4 +1,4 @@
-//! `jiliang conformity`: pass / fail / indeterminate of an indication error
+//! `conformity`: pass / fail / indeterminate of an indication error
 //! against a maximum permissible error, JJF 1094 §5.3, by the
 //! `jiliang-metrology` crate: if U95 ≤ MPEV/3 simple acceptance
 //! (|Δ| ≤ MPEV passes), otherwise guard bands (|Δ| ≤ MPEV − U95 passes,
@@ -16,9 +16,9 @@ use jiliang_metrology::conformity::{
 };
 use serde::Serialize;
 
-use super::Failure;
-use super::table;
-use crate::config::{ConformityArgs, OutputFormat};
+use crate::Failure;
+use crate::args::{ConformityArgs, OutputFormat};
+use crate::table;
 
 /// The JSON document (see docs/CLI.md).
 #[derive(Debug, Serialize)]
@@ -132,9 +132,7 @@ pub fn run(args: &ConformityArgs) -> Result<String, Failure> {
         rejection_limit: decision.rejection_limit,
     };
     match args.format {
-        OutputFormat::Json => serde_json::to_string_pretty(&report)
-            .map(|s| s + "\n")
-            .map_err(|e| Failure::input(format!("cannot write JSON: {e}"))),
+        OutputFormat::Json => crate::json(&report),
         OutputFormat::Text => Ok(render(&report, &decision)),
     }
 }

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::Failure;
+use crate::Failure;
 
 /// A parsed CSV file.
 #[derive(Debug)]
