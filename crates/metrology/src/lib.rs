@@ -44,6 +44,7 @@
 //!   procedure; xoshiro256++ generator.
 //! * [`propagation`]: multi-output law of propagation (GUM H.2), numeric
 //!   Jacobian, covariance of means.
+//! * [`ucum`]: UCUM unit codes: validation, dimension, D-SI names.
 
 pub mod budget;
 pub mod comparison;
@@ -59,5 +60,6 @@ pub mod robust;
 pub mod scores;
 pub mod special;
 pub mod stats;
+pub mod ucum;
 
 pub use error::{MetrologyError, Result};
