@@ -13,7 +13,8 @@
 //! - It never gives up: reconnects use exponential backoff with jitter
 //!   (1 s up to 1 min); a refused token (401 before the upgrade, close code
 //!   4002) is reported as such and retried slowly (1 min up to 10 min), since
-//!   an admin may issue the token again.
+//!   an admin may issue the token again. A server silent for
+//!   [`Timing::silence`] is taken for a dead link.
 //! - Fatal only: a queue directory bound to another device, or readings
 //!   whose unit differs from the device's. Both need a person.
 
@@ -42,7 +43,6 @@ use crate::util::{Backoff, now_ms};
 /// Batches sent and not yet acknowledged.
 pub const WINDOW: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pings at connect, and the spacing between them.
 const BURST: u32 = 8;
 const BURST_SPACING: Duration = Duration::from_millis(100);
@@ -59,6 +59,11 @@ pub struct Timing {
     pub ping_every: Duration,
     pub retry: (Duration, Duration),
     pub retry_revoked: (Duration, Duration),
+    /// A server that sends nothing for this long (no welcome, pong or ack,
+    /// while pings go out every `ping_every`) is taken for a dead link, and
+    /// the agent reconnects. A cut cable or a dropped route would otherwise
+    /// leave the socket open for the many minutes TCP takes to give up.
+    pub silence: Duration,
 }
 
 impl Default for Timing {
@@ -68,6 +73,7 @@ impl Default for Timing {
             ping_every: Duration::from_secs(15),
             retry: (Duration::from_secs(1), Duration::from_secs(60)),
             retry_revoked: (Duration::from_secs(60), Duration::from_secs(600)),
+            silence: Duration::from_secs(40),
         }
     }
 }
@@ -262,7 +268,7 @@ impl Uplink {
         }
         let welcome = tokio::select! {
             _ = cancel.cancelled() => return Ok(End::Shutdown),
-            w = tokio::time::timeout(WELCOME_TIMEOUT, wait_welcome(&mut rx)) => match w {
+            w = tokio::time::timeout(self.timing.silence, wait_welcome(&mut rx)) => match w {
                 Err(_) => return Ok(End::Retry { reason: "no welcome from the server".into(), welcomed: false }),
                 Ok(Err(end)) => return Ok(end),
                 Ok(Ok(w)) => w,
@@ -454,6 +460,8 @@ impl<'a> Session<'a> {
         let mut status_timer = tokio::time::interval(self.up.timing.status_every);
         status_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_ping = tokio::time::Instant::now();
+        let mut last_heard = tokio::time::Instant::now();
+        let silence = self.up.timing.silence;
         let lost = |reason: String| End::Retry {
             reason,
             welcomed: true,
@@ -467,7 +475,11 @@ impl<'a> Session<'a> {
                     self.grace(rx).await?;
                     return Ok(End::Shutdown);
                 }
+                _ = tokio::time::sleep_until(last_heard + silence) => {
+                    return Ok(lost(format!("nothing from the server for {} s", silence.as_secs_f64())));
+                }
                 msg = rx.next() => {
+                    last_heard = tokio::time::Instant::now();
                     let msg = match msg {
                         None => return Ok(lost("the connection to the server was lost".into())),
                         Some(Err(e)) => return Ok(lost(format!("the connection to the server failed: {e}"))),

@@ -208,6 +208,8 @@ pub struct ServerState {
     /// Every n-th batch (n > 0) triggers a drop, alternating the kind.
     pub drop_every: AtomicU64,
     pub drops: AtomicU64,
+    /// Read every frame, answer none, keep the socket open: a dead route.
+    pub mute: AtomicBool,
     pub max_batch: u32,
 }
 
@@ -236,6 +238,7 @@ impl FakeServer {
             refuse: Mutex::new(Vec::new()),
             drop_every: AtomicU64::new(0),
             drops: AtomicU64::new(0),
+            mute: AtomicBool::new(false),
             max_batch,
         });
         let stop = CancellationToken::new();
@@ -312,6 +315,9 @@ async fn serve(stream: tokio::net::TcpStream, st: Arc<ServerState>) {
     let mut welcomed = false;
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Text(t) = msg else { continue };
+        if st.mute.load(Ordering::SeqCst) {
+            continue;
+        }
         if st.revoked.load(Ordering::SeqCst) {
             let _ = ws
                 .send(Message::Close(Some(CloseFrame {
@@ -451,6 +457,7 @@ pub fn fast_timing() -> Timing {
         ping_every: Duration::from_millis(500),
         retry: (Duration::from_millis(50), Duration::from_millis(200)),
         retry_revoked: (Duration::from_millis(300), Duration::from_millis(600)),
+        silence: Duration::from_millis(1500),
     }
 }
 

@@ -149,6 +149,44 @@ async fn readings_arrive_in_order_through_dropped_connections() {
 }
 
 #[tokio::test]
+async fn a_silent_server_is_taken_for_a_dead_link() {
+    let instrument = counter().await;
+    let server = FakeServer::start("V").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = settings(&server.url(), instrument.addr, dir.path(), 10)
+        .resolve()
+        .expect("valid");
+    let stop = CancellationToken::new();
+    let agent = runner::start(config, fast_timing(), stop.clone()).expect("starts");
+    wait_until(10, "20 stored readings", || server.count() >= 20).await;
+    // The route dies: frames vanish, the socket stays open.
+    server.state.mute.store(true, Ordering::SeqCst);
+    let connections = server.state.connections.load(Ordering::SeqCst);
+    let mut link = agent.shared.link.subscribe();
+    wait_until(10, "the agent to give up on the silent link", || {
+        matches!(&*link.borrow_and_update(), LinkState::Offline(r) if r.starts_with("nothing from the server"))
+    })
+    .await;
+    server.state.mute.store(false, Ordering::SeqCst);
+    wait_until(10, "a new connection", || {
+        server.state.connections.load(Ordering::SeqCst) > connections
+    })
+    .await;
+    instrument.silent.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let written = *agent.shared.written.borrow();
+    wait_until(10, "every taken reading stored", || {
+        server.count() as u64 == written
+    })
+    .await;
+    stop.cancel();
+    agent.task.await.expect("joins").expect("stops cleanly");
+    assert_counted_in_order(&server);
+    instrument.stop.cancel();
+    server.stop.cancel();
+}
+
+#[tokio::test]
 async fn a_refused_reading_goes_to_quarantine_and_the_rest_flows() {
     let instrument = counter().await;
     let server = FakeServer::start("V").await;
