@@ -61,9 +61,21 @@ pub async fn scpi_sim(
         FaultMode::None,
         "T1".into(),
     ));
-    let l = TcpListener::bind(addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")))
-        .await
-        .expect("binds");
+    // Rebinding a port just closed may take a moment on a loaded machine.
+    let want = addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let l = loop {
+        match TcpListener::bind(want).await {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "cannot bind {want}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
     let a = l.local_addr().expect("addr");
     let stop = CancellationToken::new();
     tokio::spawn(jiliang_agent::sim::scpi::serve_tcp(
