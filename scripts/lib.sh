@@ -94,6 +94,37 @@ ensure_test_tools() {
   fi
 }
 
+ensure_python_peers() {
+  # Independent Modbus and SCPI peers (pymodbus, scpipy) for the agent's
+  # interoperability tests, pinned in tests/peers/requirements.txt. Without
+  # tests/.venv those tests skip; reinstalled only when the pins change.
+  local venv="$ROOT/tests/.venv" req="$ROOT/tests/peers/requirements.txt"
+  local stamp="$ROOT/tests/.venv/.requirements.sha256" want
+  command -v python3 >/dev/null || die "python3 not found: install Python 3.10 or newer"
+  if [ ! -x "$venv/bin/python" ]; then
+    step "Creating tests/.venv (Python peers for the agent tests)"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+  fi
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    step "Installing the pinned Python peers into tests/.venv (pip)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want" >"$stamp"
+  fi
+}
+
+ensure_windows_target() {
+  # Lab PCs are often Windows: the agent must cross-build with MinGW.
+  rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {
+    step "Adding the x86_64-pc-windows-gnu target"
+    rustup target add x86_64-pc-windows-gnu
+  }
+  command -v x86_64-w64-mingw32-gcc >/dev/null || {
+    step "Installing MinGW-w64 (apt: gcc-mingw-w64-x86-64)"
+    apt_install gcc-mingw-w64-x86-64
+  }
+}
+
 build_front_end() {
   step "Building the front end (Trunk, release)"
   # Trunk runs cargo with --offline, so the registry must be fetched first.

@@ -51,6 +51,7 @@
 //!   procedure; xoshiro256++ generator.
 //! * [`propagation`]: multi-output law of propagation (GUM H.2), numeric
 //!   Jacobian, covariance of means.
+//! * [`ucum`]: UCUM unit codes: validation, dimension, D-SI names.
 
 pub mod budget;
 pub mod comparison;
@@ -68,5 +69,6 @@ pub mod scores;
 pub mod special;
 pub mod stated;
 pub mod stats;
+pub mod ucum;
 
 pub use error::{MetrologyError, Result};

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`accounts`]: people, roles, login, invitations, audit log.
+//! - [`devices`]: instruments, their readings, and the agent socket protocol.
 //! - [`error`]: the one error shape every endpoint and socket uses.
 //! - [`health`]: liveness, readiness and version documents.
 //! - [`institutions`]: the institution tree.
@@ -17,6 +18,7 @@
 //! enables.
 
 pub mod accounts;
+pub mod devices;
 pub mod error;
 pub mod health;
 pub mod institutions;
