@@ -59,6 +59,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     #[command(flatten)]
+    pub connections: crate::listen::ListenArgs,
+
+    #[command(flatten)]
     pub database: DatabaseArgs,
 
     /// Directory of the built front end (Trunk's `dist/`).

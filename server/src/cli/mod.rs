@@ -100,6 +100,7 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let listen = crate::listen::Listen::from_args(&args.connections)?;
     let store = open_store(&args.database).await?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -109,12 +110,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tracing::info!(%addr, storage = store.backend().as_str(), "jiliang listening");
     out(&format!(
-        "计量协作网 Jiliang is running at http://{addr}/  (Ctrl-C to stop)\n"
+        "计量协作网 Jiliang is running at {}://{addr}/  (Ctrl-C to stop)\n",
+        listen.scheme()
     ));
-    let state = crate::AppState::build(store, Config::from(&args), shutdown)
+    let mut config = Config::from(&args);
+    // Served over HTTPS directly: cookies must never travel in clear.
+    config.secure_cookies |= listen.tls.is_some();
+    let state = crate::AppState::build(store, config, shutdown)
         .await
         .map_err(|e| e.to_string())?;
-    crate::serve(state, listener)
+    crate::serve_with(state, listener, listen)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("jiliang stopped");
