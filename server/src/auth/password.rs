@@ -3,6 +3,12 @@
 //! Hashing is argon2id with the library's defaults (19 MiB, 2 passes — the
 //! OWASP minimum) and runs in `spawn_blocking`: tens of milliseconds of CPU
 //! would otherwise stall every socket sharing the worker thread.
+//!
+//! Requests hash through [`Hashing`], which bounds how many hashes run at
+//! once: each takes 19 MiB, and the blocking pool would otherwise run
+//! hundreds side by side (a burst of 200 logins took 3.7 GiB). A request
+//! that cannot get a slot within the configured wait is answered 503 with
+//! `Retry-After` instead of queueing without bound.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -116,6 +122,48 @@ fn join(problems: &[Text], lang: crate::i18n::Lang) -> String {
         .join(" ")
 }
 
+/// The server's bounded password hasher (one per node, in `AppState`).
+#[derive(Debug, Clone)]
+pub struct Hashing {
+    /// One permit per hash allowed to run now; waiters queue fairly.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+impl Hashing {
+    pub fn new(concurrency: u32, wait: std::time::Duration) -> Self {
+        let n = usize::try_from(concurrency.max(1)).unwrap_or(1);
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(n)),
+            wait,
+        }
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(AppError::internal(closed)),
+            // Roughly one wait's worth of work is queued ahead: come back then.
+            Err(_) => Err(AppError::Busy {
+                retry_after_s: self.wait.as_secs().max(1),
+            }),
+        }
+    }
+
+    /// [`hash`], within the bound.
+    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+        let _permit = self.slot().await?;
+        hash(password).await
+    }
+
+    /// [`verify`], within the bound.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
+        let _permit = self.slot().await?;
+        verify(password, stored).await
+    }
+}
+
+/// Hash without a bound: for the CLI (seeding), never for requests.
 pub async fn hash(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
@@ -131,7 +179,7 @@ pub async fn hash(password: String) -> Result<String, AppError> {
 /// Verify against a stored hash. With no hash (unknown account, or one
 /// that never set a password) a dummy hash is checked instead, so the
 /// answer takes as long either way and does not reveal which accounts exist.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
         let (hash, real) = match stored {
             Some(h) => (h, true),
@@ -173,6 +221,18 @@ mod tests {
         assert_eq!(check_rules("zhangwei-Pass1", "zhangwei").len(), 1);
         assert_eq!(check_rules("P@ssw0rd12", "x").len(), 1, "common password");
         assert_eq!(check_rules(&"Aa1!".repeat(40), "x").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn hashing_is_bounded_and_a_long_wait_is_busy() {
+        let h = Hashing::new(1, std::time::Duration::from_millis(50));
+        let held = h.slot().await.expect("first slot");
+        match h.slot().await {
+            Err(AppError::Busy { retry_after_s }) => assert_eq!(retry_after_s, 1),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        drop(held);
+        assert!(h.slot().await.is_ok(), "a freed slot is taken again");
     }
 
     #[tokio::test]

@@ -60,8 +60,10 @@ pub mod auth_sessions;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
+pub mod secrets;
 pub mod testing;
 pub mod throttle;
+pub mod time;
 pub mod tokens;
 pub mod users;
 
