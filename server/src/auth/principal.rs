@@ -109,7 +109,9 @@ pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> 
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let now = now();
-    if session.expires_at <= now {
+    // The absolute cap is checked as well as the expiry it bounds, so no
+    // path that extends a login (HTTP, room sockets) can outrun it.
+    if session.expires_at <= now || session.created_at + MAX_LIFETIME <= now {
         store.delete_auth_session(&token_hash).await?;
         return Err(AppError::Unauthenticated);
     }

@@ -21,4 +21,5 @@ mod cli_metrology;
 mod ledger;
 mod ops;
 mod rooms;
+mod security;
 mod storage;
