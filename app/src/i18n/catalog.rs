@@ -289,6 +289,8 @@ catalog! {
     InvitationPending { zh: "待接受", en: "Pending" }
     InvitationAccepted { zh: "已接受", en: "Accepted" }
     InvitationExpired { zh: "已过期", en: "Expired" }
+    InvitationRevoked { zh: "已撤回", en: "Revoked" }
+    RevokeInvitation { zh: "撤回邀请", en: "Revoke" }
     InvitedByAt { zh: "{name} 邀请于 {time}", en: "Invited by {name} on {time}" }
 
     // Audit
