@@ -912,3 +912,53 @@ backend_tests!(
         db.cleanup().await;
     }
 );
+
+backend_tests!(
+    only_the_host_starts_and_ends_a_session,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let expert = server.login("expert").await;
+        let co_expert = server.login("expert2").await;
+        let qinan = server.institution_id("秦安县计量检定所").await;
+        let expert2_id = server.user_id("expert2").await;
+        let soon = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format");
+        let session = created(
+            expert
+                .post(
+                    "/api/v1/sessions",
+                    &json!({"title": "双专家会话", "scheduled_start": soon, "duration_minutes": 60,
+                        "lab_ids": [qinan], "participant_ids": [expert2_id]}),
+                )
+                .await,
+        )
+        .await;
+        let id = id_of(&session);
+        // A fellow expert taking part sees it but does not run it.
+        let detail = co_expert.json(&format!("/api/v1/sessions/{id}")).await;
+        assert_eq!(detail["can_manage"], false);
+        for action in ["start", "end"] {
+            let res = co_expert
+                .post(&format!("/api/v1/sessions/{id}/{action}"), &json!({}))
+                .await;
+            assert_eq!(res.status(), 403, "{action} by a co-expert");
+        }
+        let tech = server.login("tech").await;
+        assert_eq!(
+            tech.post(&format!("/api/v1/sessions/{id}/start"), &json!({}))
+                .await
+                .status(),
+            403
+        );
+        for action in ["start", "end"] {
+            let res = expert
+                .post(&format!("/api/v1/sessions/{id}/{action}"), &json!({}))
+                .await;
+            assert_eq!(res.status(), 200, "{action} by the host");
+        }
+        server.stop().await;
+    }
+);
