@@ -61,8 +61,10 @@ mod backup;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
+pub mod secrets;
 pub mod testing;
 pub mod throttle;
+pub mod time;
 pub mod tokens;
 pub mod users;
 

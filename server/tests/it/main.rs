@@ -22,4 +22,5 @@ mod ledger;
 mod listen;
 mod ops;
 mod rooms;
+mod security;
 mod storage;
