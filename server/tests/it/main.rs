@@ -20,5 +20,6 @@ mod cli_ledger;
 mod cli_metrology;
 mod ledger;
 mod ops;
+mod presence;
 mod rooms;
 mod storage;
