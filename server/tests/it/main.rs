@@ -15,10 +15,12 @@ mod common;
 
 mod accounts;
 mod authz_matrix;
+mod bus_trust;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;
 mod ledger;
+mod ledger_check;
 mod ops;
 mod presence;
 mod rooms;
