@@ -24,4 +24,5 @@ mod ledger_check;
 mod ops;
 mod presence;
 mod rooms;
+mod rooms_bench;
 mod storage;
