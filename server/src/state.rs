@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, BusError};
 use crate::config::Config;
+use crate::devices::DeviceLinks;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::rooms::{EventLog, Hub};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub log: EventLog,
     /// The tamper-evident log of records.
     pub ledger: Arc<Ledger>,
+    /// Agent connections open on this node (closed when a token is revoked).
+    pub device_links: Arc<DeviceLinks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             shutdown,
             tasks: TaskTracker::new(),
+            device_links: DeviceLinks::new(),
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   [`throttle`], [`audit`]: accounts and who may do what.
 //! - [`rooms`]: live sessions, help requests, room events and their appends.
 //! - [`ledger`]: leaves, signed heads and keys of the tamper-evident log.
+//! - [`devices`]: instruments, their agent tokens, their readings (stored
+//!   exactly once, each batch with its ledger leaf and room events).
 //! - `tx`: statements run inside another operation's transaction (a record
 //!   and its ledger leaf commit together or not at all).
 //! - [`testing`]: hooks for tests that tamper with the database.
@@ -57,6 +59,7 @@ mod tx;
 
 pub mod audit;
 pub mod auth_sessions;
+pub mod devices;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
