@@ -18,6 +18,7 @@ mod authz_matrix;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;
+mod devices;
 mod ledger;
 mod ops;
 mod rooms;
