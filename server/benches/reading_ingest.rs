@@ -142,11 +142,8 @@ async fn run(name: &str, url: &str, dir: &std::path::Path, total: u64) {
         (8, 100, true),
     ] {
         let mut ids = Vec::new();
-        for d in 0..devices {
-            let token = format!(
-                "{:064x}",
-                u128::from(d) + u128::from(batch) * 1000 + u128::from(attached)
-            );
+        for _ in 0..devices {
+            let token = jiliang_server::auth::token::random_token();
             let id = device(&f, &token).await;
             if attached {
                 f.store
@@ -213,11 +210,8 @@ async fn run(name: &str, url: &str, dir: &std::path::Path, total: u64) {
     println!("  agent socket (ws, one batch in flight per agent):");
     for (agents, batch) in [(1u64, 100u64), (1, 1000), (8, 100), (8, 1000)] {
         let mut tokens = Vec::new();
-        for a in 0..agents {
-            let token = format!(
-                "{:064x}",
-                0xface_0000u128 + u128::from(a) * 10_000 + u128::from(batch)
-            );
+        for _ in 0..agents {
+            let token = jiliang_server::auth::token::random_token();
             device(&f, &token).await;
             tokens.push(token);
         }

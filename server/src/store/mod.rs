@@ -97,6 +97,13 @@ enum Db {
 pub struct Store {
     db: Db,
     metrics: StoreMetrics,
+    /// SQLite has one writer at a time, and its busy handler is not a
+    /// queue: writers that wait for the lock retry at random, so under a
+    /// stream of long write transactions (reading batches) one can wait past
+    /// `busy_timeout` and fail with "database is locked". Long writers take
+    /// their turn here first, in order (a tokio mutex is fair), and hold it
+    /// across their transaction. Unused with PostgreSQL.
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How the connection pool is used right now.
@@ -191,6 +198,16 @@ impl Store {
         Self {
             db,
             metrics: StoreMetrics::default(),
+            write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Wait for this process's turn to write (SQLite only; see
+    /// `write_turn`). Hold the guard until the transaction has committed.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db {
+            Db::Sqlite(_) => Some(self.write_turn.lock().await),
+            Db::Postgres(_) => None,
         }
     }
 

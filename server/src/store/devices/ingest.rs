@@ -136,6 +136,7 @@ impl Store {
             });
         }
         let begin = self.begin_write();
+        let _turn = self.write_turn().await;
         let stored_at = now();
         with_db!(self, "devices.ingest", |p| {
             let mut tx = p.begin_with(begin).await?;
