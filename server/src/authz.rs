@@ -226,10 +226,47 @@ pub fn cancel_help(p: &Principal, requested_by: uuid::Uuid, lab_path: &str) -> A
     }
 }
 
+/// See a lab's devices and their readings: admins and experts above or at
+/// the lab, its technicians.
+pub fn view_devices_of(p: &Principal, lab_path: &str) -> Access {
+    if (staff(p) && in_subtree(p, lab_path)) || (p.has(Role::Technician) && lab_path == p.path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
 /// Start or end a session: its host only. The host answers for what the
 /// record says happened; others taking part (or overseeing it) run nothing.
 pub fn run_session(p: &Principal, host_id: uuid::Uuid) -> bool {
     p.user.id == host_id
+}
+
+/// Register a device at a lab, change it, type readings in: the lab's own
+/// technicians and experts, and admins above or at the lab.
+pub fn manage_device(p: &Principal, lab_path: &str) -> Access {
+    if (p.has(Role::Admin) && in_subtree(p, lab_path))
+        || ((p.has(Role::Technician) || p.has(Role::Expert)) && lab_path == p.path)
+    {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// Revoke or replace a device's agent token: admins above or at the lab.
+pub fn manage_device_token(p: &Principal, lab_path: &str) -> Access {
+    if p.has(Role::Admin) && in_subtree(p, lab_path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// The devices a person may list: as people (admins and experts their
+/// subtree, technicians their lab), trainees none.
+pub fn device_scope(p: &Principal) -> Option<PeopleScope> {
+    people_scope(p)
 }
 
 /// Read the audit log (of their subtree): admins.
@@ -339,6 +376,29 @@ mod tests {
         let city_admin = who(CITY1, &[Role::Admin]);
         assert_eq!(manage_user(&city_admin, K3), Access::Forbidden);
         assert_eq!(manage_user(&city_admin, K1), Access::Allow);
+    }
+
+    #[test]
+    fn devices_are_seen_by_their_lab_and_above_and_tokens_are_for_admins() {
+        let tech = who(K1, &[Role::Technician]);
+        assert_eq!(view_devices_of(&tech, K1), Access::Allow);
+        assert_eq!(manage_device(&tech, K1), Access::Allow);
+        assert_eq!(manage_device(&tech, K2), Access::Forbidden);
+        assert_eq!(manage_device_token(&tech, K1), Access::Forbidden);
+        let expert = who(CITY1, &[Role::Expert]);
+        assert_eq!(view_devices_of(&expert, K1), Access::Allow);
+        assert_eq!(manage_device(&expert, K1), Access::Forbidden);
+        assert_eq!(manage_device(&expert, CITY1), Access::Allow);
+        let admin = who(PROVINCE, &[Role::Admin]);
+        assert_eq!(manage_device(&admin, K3), Access::Allow);
+        assert_eq!(manage_device_token(&admin, K3), Access::Allow);
+        assert_eq!(
+            manage_device_token(&admin, OTHER_PROVINCE_LAB),
+            Access::Hidden
+        );
+        let trainee = who(K1, &[Role::Trainee]);
+        assert_eq!(view_devices_of(&trainee, K1), Access::Forbidden);
+        assert!(device_scope(&trainee).is_none());
     }
 
     #[test]

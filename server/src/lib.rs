@@ -14,6 +14,8 @@
 //! - [`i18n`]: language negotiation for messages.
 //! - [`metrics`], [`clock`]: Prometheus metrics (one registry per server)
 //!   and the server's UTC clock (every timestamp it stores).
+//! - [`devices`]: instruments at work: agent connections, the one path a
+//!   batch of readings takes into storage.
 //! - [`demo`]: the demo province.
 //! - [`auth`], [`authz`]: who is calling, and what they may do.
 //! - [`cli`]: the `jiliang` subcommands.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod devices;
 pub mod error;
 pub mod http;
 pub mod i18n;

@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, BusError};
 use crate::config::Config;
+use crate::devices::DeviceLinks;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::rooms::{EventLog, Hub, Presence};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub hashing: crate::auth::password::Hashing,
     /// Server-wide secrets from the database (the login fingerprint key).
     pub secrets: Arc<crate::auth::fingerprint::Secrets>,
+    /// Agent connections open on this node (closed when a token is revoked).
+    pub device_links: Arc<DeviceLinks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +109,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             shutdown,
             tasks,
+            device_links: DeviceLinks::new(),
         }
     }
 }

@@ -631,8 +631,9 @@ fn event_line(e: RoomEvent, me: &str, live: bool, i18n: I18n) -> AnyView {
             }
             .into_any()
         }
-        // A kind from a newer server: nothing to show in this build.
-        EventBody::Unknown => ().into_any(),
+        // Instrument readings feed the live comparison view, not the
+        // timeline; a kind from a newer server has nothing to show here.
+        EventBody::Readings { .. } | EventBody::Unknown => ().into_any(),
     }
 }
 
@@ -958,7 +959,7 @@ fn RecordView(
                         Some(Err(e)) => view! { <ErrorBox error=e retry=retry/> }.into_any(),
                         Some(Ok(events)) => {
                             let me = me.clone();
-                            let shown: Vec<RoomEvent> = events.into_iter().filter(|e| e.body != EventBody::Unknown).collect();
+                            let shown: Vec<RoomEvent> = events.into_iter().filter(|e| !matches!(e.body, EventBody::Unknown | EventBody::Readings { .. })).collect();
                             if shown.is_empty() {
                                 return view! { <p class="chat-empty muted">{move || i18n.t(Msg::ChatEmpty)}</p> }.into_any();
                             }

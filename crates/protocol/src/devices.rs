@@ -202,6 +202,19 @@ pub struct Device {
     pub token_revoked_at: Option<OffsetDateTime>,
     /// Highest stored reading `seq` (0 = none).
     pub last_seq: u64,
+    /// The session the device is attached to (its readings enter that
+    /// room's log while the session is live); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// When an agent last connected with the device's token; absent when
+    /// none ever did. A device with an agent takes its readings from the
+    /// agent only: manual entry is for devices without one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub agent_connected_at: Option<OffsetDateTime>,
 }
 
 /// 201 answer of `POST /api/v1/devices`: the device with its agent token
@@ -213,6 +226,115 @@ pub struct DeviceCreated {
     #[serde(flatten)]
     pub device: Device,
     pub token: String,
+}
+
+/// `PATCH /api/v1/devices/{id}`: the fields to change; absent ones stay.
+/// `resolution` and `reference` may be `null` to clear them. The unit can
+/// change only while the device has no readings and no agent has connected
+/// (its readings must keep meaning what they say).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDevice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub resolution: Option<Option<f64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ReferenceCert>))]
+    pub reference: Option<Option<ReferenceCert>>,
+}
+
+/// 201 answer of `POST /api/v1/devices/{id}/token`: a new agent token; the
+/// previous one stops working at once (agents using it are disconnected
+/// with [`CLOSE_TOKEN_REVOKED`]). Shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceToken {
+    pub device_id: Uuid,
+    pub token: String,
+}
+
+/// Longest `key` of a manual entry, in characters.
+pub const MAX_MANUAL_KEY_CHARS: usize = 64;
+
+/// `u_t` of a typed reading sent without `t` (stamped when the server
+/// receives it): the reading was taken a few seconds before, while the
+/// person typed.
+pub const UNTIMED_MANUAL_U_T_S: f64 = 5.0;
+
+/// One reading typed in by a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ManualReading {
+    /// Must be finite.
+    #[serde(deserialize_with = "lenient_f64")]
+    pub value: f64,
+    /// Must be the device's unit (the person confirms what they read).
+    pub unit: String,
+    /// When it was read, on the server's clock (the browser corrects its
+    /// own with the time exchange). Absent: when the server receives it,
+    /// with `u_t` [`UNTIMED_MANUAL_U_T_S`].
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub t: Option<OffsetDateTime>,
+    /// Uncertainty of `t`, seconds (default 0 when `t` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub u_t: Option<f64>,
+}
+
+/// `POST /api/v1/devices/{id}/readings`: readings typed in for a device
+/// with no interface. `key` is chosen by the client, once per entry: a
+/// resend with the same key (after a lost answer) is answered with what
+/// was stored the first time and stores nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ManualReadings {
+    /// 1..=[`MAX_MANUAL_KEY_CHARS`] characters.
+    pub key: String,
+    /// 1..=[`MAX_BATCH`] readings, numbered by the server in this order.
+    pub readings: Vec<ManualReading>,
+}
+
+/// Answer of `POST /api/v1/devices/{id}/readings` (201 when stored now,
+/// 200 when the key had been stored before).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ManualStored {
+    /// The ledger record of the entry (`reading_batch`).
+    pub batch_id: Uuid,
+    /// The key had been stored before; these are the readings stored then.
+    pub duplicate: bool,
+    pub readings: Vec<DeviceReading>,
+}
+
+/// `POST /api/v1/sessions/{id}/devices`: attach a device to a session; its
+/// readings enter the room's log while the session is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AttachDevice {
+    pub device_id: Uuid,
 }
 
 // ------------------------------------------------------------ agent socket
@@ -503,6 +625,15 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
             ))),
         },
     }
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `YYYY-MM-DD` dates (the `time` crate's default serde form is a tuple).

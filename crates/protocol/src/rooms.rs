@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ErrorBody;
+use crate::devices::DeviceReading;
 use crate::sessions::{Participant, SessionInfo};
 use crate::timesync::{TimePing, TimePong};
 
@@ -24,6 +25,11 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// Longest chat text, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// Most readings in one `readings` event. A stored batch larger than this
+/// (an agent's backlog after an outage) enters the log as several events in
+/// a row, so that no frame exceeds [`MAX_FRAME_BYTES`].
+pub const MAX_READINGS_PER_EVENT: usize = 250;
 
 /// Close code telling a client it fell too far behind and must reconnect
 /// with its last sequence number (nothing is lost: the log has it all).
@@ -139,6 +145,17 @@ pub enum EventBody {
         from: String,
         to: String,
     },
+    /// Readings of a device attached to the session, as stored: one event
+    /// per stored batch (split after [`MAX_READINGS_PER_EVENT`]), written
+    /// by the server (no author). Readings already stored (resends) never
+    /// appear twice.
+    Readings {
+        device_id: Uuid,
+        /// The stored batch (its `reading_batch` ledger record).
+        batch_id: Uuid,
+        /// In `seq` order.
+        readings: Vec<DeviceReading>,
+    },
     /// A kind this build does not know (from a newer server).
     #[serde(other)]
     Unknown,
@@ -151,6 +168,7 @@ impl EventBody {
             Self::Join => "join",
             Self::Leave => "leave",
             Self::State { .. } => "state",
+            Self::Readings { .. } => "readings",
             Self::Unknown => "unknown",
         }
     }
@@ -196,5 +214,17 @@ mod tests {
     fn unknown_event_kinds_still_parse() {
         let b: EventBody = serde_json::from_str(r#"{"kind":"reading"}"#).expect("parses");
         assert_eq!(b, EventBody::Unknown);
+        // With fields of its own, as a newer server would send them.
+        let b: EventBody = serde_json::from_str(
+            r#"{"kind":"comparison_point","point":3,"values":[1.5,2],"nested":{"a":null}}"#,
+        )
+        .expect("parses");
+        assert_eq!(b, EventBody::Unknown);
+        let e: RoomEvent = serde_json::from_str(
+            r#"{"seq":9,"id":"01930000-0000-7000-8000-000000000001","at":"2026-11-26T08:00:00Z","author":null,
+                "body":{"kind":"hologram","frames":[{"x":1}]}}"#,
+        )
+        .expect("an event of an unknown kind parses");
+        assert_eq!(e.body, EventBody::Unknown);
     }
 }

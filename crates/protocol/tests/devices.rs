@@ -4,9 +4,10 @@
 //! `AGENT_PROTOCOL_VERSION`).
 
 use jiliang_protocol::devices::{
-    AgentError, AgentFrame, AgentHello, AgentServerFrame, AgentStatus, BatchAck, ClockState,
-    Device, DeviceCreated, DeviceFault, DeviceReading, DriverKind, FaultKind, NewDevice,
-    ReadingsBatch, ReadingsPage, ReferenceCert, Welcome,
+    AgentError, AgentFrame, AgentHello, AgentServerFrame, AgentStatus, AttachDevice, BatchAck,
+    ClockState, Device, DeviceCreated, DeviceFault, DeviceReading, DeviceToken, DriverKind,
+    FaultKind, ManualReading, ManualReadings, ManualStored, NewDevice, ReadingsBatch, ReadingsPage,
+    ReferenceCert, UpdateDevice, Welcome,
 };
 use jiliang_protocol::timesync::{TimePing, TimePong};
 use time::macros::{date, datetime};
@@ -160,6 +161,8 @@ fn rest_documents() {
         created_at: datetime!(2026-11-26 07:00 UTC),
         token_revoked_at: None,
         last_seq: 0,
+        session_id: None,
+        agent_connected_at: None,
     };
     insta::assert_json_snapshot!(
         "device_created",
@@ -168,6 +171,69 @@ fn rest_documents() {
             token: "jla_3q2f0xk1".into(),
         }
     );
+    insta::assert_json_snapshot!(
+        "device_attached",
+        Device {
+            id: id(8),
+            lab_id: id(3),
+            name: "标准数字多用表".into(),
+            kind: "digital multimeter".into(),
+            quantity: "voltage".into(),
+            unit: "V".into(),
+            resolution: Some(1e-6),
+            reference: Some(cert()),
+            created_at: datetime!(2026-11-26 07:00 UTC),
+            token_revoked_at: Some(datetime!(2026-11-27 09:30 UTC)),
+            last_seq: 4211,
+            session_id: Some(id(9)),
+            agent_connected_at: Some(datetime!(2026-11-26 07:05:00.5 UTC)),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "device_token",
+        DeviceToken {
+            device_id: id(7),
+            token: "jla_3q2f0xk1".into(),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "update_device",
+        UpdateDevice {
+            name: Some("压力变送器 2 号".into()),
+            resolution: Some(Some(0.01)),
+            reference: Some(None),
+            ..UpdateDevice::default()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "manual_readings",
+        ManualReadings {
+            key: "m-01931f2a".into(),
+            readings: vec![
+                ManualReading {
+                    value: 100.02,
+                    unit: "g".into(),
+                    t: Some(datetime!(2026-11-26 08:02:03.5 UTC)),
+                    u_t: Some(0.8),
+                },
+                ManualReading {
+                    value: 200.01,
+                    unit: "g".into(),
+                    t: None,
+                    u_t: None,
+                },
+            ],
+        }
+    );
+    insta::assert_json_snapshot!(
+        "manual_stored",
+        ManualStored {
+            batch_id: id(11),
+            duplicate: false,
+            readings: vec![reading(5, 1.0)],
+        }
+    );
+    insta::assert_json_snapshot!("attach_device", AttachDevice { device_id: id(7) });
     insta::assert_json_snapshot!(
         "readings_page",
         ReadingsPage {
@@ -212,4 +278,17 @@ fn documents_round_trip() {
     .expect("flattened document parses");
     assert_eq!(created.device.id, id(7));
     assert_eq!(created.token, "t");
+}
+
+#[test]
+fn updates_tell_absent_from_null() {
+    let u: UpdateDevice = serde_json::from_str(r#"{"resolution":null}"#).expect("parses");
+    assert_eq!(u.resolution, Some(None));
+    assert_eq!(u.reference, None);
+    let u: UpdateDevice = serde_json::from_str(r#"{"name":"x","resolution":0.5}"#).expect("parses");
+    assert_eq!(u.resolution, Some(Some(0.5)));
+    assert!(serde_json::from_str::<UpdateDevice>(r#"{"colour":"red"}"#).is_err());
+    let m: ManualReading = serde_json::from_str(r#"{"value":"NaN","unit":"g"}"#)
+        .expect("a non-finite value parses, to be refused by the server with a reason");
+    assert!(m.value.is_nan());
 }

@@ -4,6 +4,7 @@
 
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
+use jiliang_protocol::devices::DeviceReading;
 use jiliang_protocol::rooms::{
     Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, RoomEvent, ServerFrame, Snapshot,
 };
@@ -113,6 +114,36 @@ fn server_frames() {
             body: EventBody::State {
                 from: "live".into(),
                 to: "ended".into()
+            },
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_event_readings",
+        ServerFrame::Event(RoomEvent {
+            seq: 45,
+            id: id(45),
+            at: datetime!(2026-11-26 08:02:04.25 UTC),
+            author: None,
+            client_id: None,
+            body: EventBody::Readings {
+                device_id: id(7),
+                batch_id: id(70),
+                readings: vec![
+                    DeviceReading {
+                        seq: 118,
+                        t: datetime!(2026-11-26 08:02:03.123456 UTC),
+                        value: 10.000_012,
+                        unit: "V".into(),
+                        u_t: 0.0021,
+                    },
+                    DeviceReading {
+                        seq: 119,
+                        t: datetime!(2026-11-26 08:02:04.123456 UTC),
+                        value: 10.000_009,
+                        unit: "V".into(),
+                        u_t: 0.0021,
+                    },
+                ],
             },
         })
     );

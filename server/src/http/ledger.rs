@@ -233,7 +233,7 @@ async fn export(state: &AppState, rows: Vec<StoredLeaf>) -> AppResult<Bundle> {
 
 /// One record with its inclusion proof and the signed head: a verifiable
 /// export of a single record (what a certificate links to). Room events
-/// need access to their session.
+/// need access to their session, reading batches to their device.
 #[utoipa::path(get, path = "/api/v1/ledger/records/{kind}/{id}", tag = "ledger",
     params(("kind" = String, Path), ("id" = String, Path)), responses(
     (status = 200, description = "A `jiliang-ledger-export/1` bundle"),
@@ -255,6 +255,13 @@ async fn get_record(
         let event: Uuid = id.parse().map_err(|_| not_found())?;
         let session = state.store.event_session(event).await?;
         crate::http::sessions::visible(&state, &p, session.ok_or_else(not_found)?).await?;
+    } else if row.kind == RecordKind::READING_BATCH.as_str() {
+        let batch: Uuid = id.parse().map_err(|_| not_found())?;
+        let device = state.store.reading_batch_device(batch).await?;
+        crate::http::devices::device_checked(&state, device.ok_or_else(not_found)?, |path| {
+            crate::authz::view_devices_of(&p, path)
+        })
+        .await?;
     } else {
         return Err(not_found());
     }

@@ -22,8 +22,10 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{AppError, api_not_found, method_not_allowed};
 use crate::state::AppState;
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod help;
 pub mod institutions;
 pub mod invitations;
@@ -52,6 +54,7 @@ pub mod users;
         (name = "invitations", description = "Invitations and one-time links"),
         (name = "audit", description = "Security audit log"),
         (name = "sessions", description = "Live sessions, their rooms and logs, help requests"),
+        (name = "devices", description = "Instruments, their agent tokens and readings, the agent socket"),
         (name = "ledger", description = "Tamper-evident log: signed tree heads, proofs, verifiable exports"),
     )
 )]
@@ -70,6 +73,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sessions::router())
         .merge(help::router())
         .merge(ledger::router())
+        .merge(devices::router())
+        .merge(agent::router())
         .split_for_parts()
 }
 

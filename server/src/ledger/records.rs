@@ -4,6 +4,7 @@
 //! later gives the same bytes — or reveals that the row changed.
 
 use jiliang_ledger::{Record, RecordError, RecordKind};
+use jiliang_protocol::devices::DeviceReading;
 use jiliang_protocol::rooms::{EventBody, RoomEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -38,9 +39,120 @@ pub fn room_event(session: Uuid, e: &RoomEvent) -> Result<Record, RecordError> {
     )
 }
 
+/// One stored batch of a device's readings, as the ledger sees it: the
+/// rows of `reading_batches` and `device_readings` it re-derives from.
+#[derive(Debug, Clone)]
+pub struct ReadingBatch<'a> {
+    pub id: Uuid,
+    pub device_id: Uuid,
+    /// `agent` or `manual`.
+    pub source: &'a str,
+    pub unit: &'a str,
+    /// Who typed a manual entry.
+    pub entered_by: Option<Uuid>,
+    pub stored_at: OffsetDateTime,
+    /// In `seq` order; their `unit` is not read (`unit` above is the batch's).
+    pub readings: &'a [DeviceReading],
+}
+
+#[derive(Serialize)]
+struct ReadingBatchPayload<'a> {
+    device: Uuid,
+    source: &'a str,
+    unit: &'a str,
+    entered_by: Option<Uuid>,
+    readings: Vec<ReadingEntry>,
+}
+
+#[derive(Serialize)]
+struct ReadingEntry {
+    seq: u64,
+    /// RFC 3339 at the microsecond the databases keep.
+    t: String,
+    value: f64,
+    u_t: f64,
+}
+
+/// A stored batch of instrument readings: every reading's sequence number,
+/// time, value and time uncertainty, with the device and the unit.
+pub fn reading_batch(b: &ReadingBatch<'_>) -> Result<Record, RecordError> {
+    Record::new(
+        RecordKind::READING_BATCH,
+        b.id.to_string(),
+        unix_ms(b.stored_at),
+        &ReadingBatchPayload {
+            device: b.device_id,
+            source: b.source,
+            unit: b.unit,
+            entered_by: b.entered_by,
+            readings: b
+                .readings
+                .iter()
+                .map(|r| ReadingEntry {
+                    seq: r.seq,
+                    t: rfc3339_micros(r.t),
+                    value: r.value,
+                    u_t: r.u_t,
+                })
+                .collect(),
+        },
+    )
+}
+
+/// `t` truncated to the microsecond (PostgreSQL's precision), in UTC, as
+/// RFC 3339: the same text live and when re-derived from either database.
+pub fn rfc3339_micros(t: OffsetDateTime) -> String {
+    let t = truncate_micros(t).to_offset(time::UtcOffset::UTC);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// What both databases keep of a time: microseconds.
+pub fn truncate_micros(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reading_batch_hashes_what_the_databases_keep() {
+        let reading = |seq: u64, t: OffsetDateTime| DeviceReading {
+            seq,
+            t,
+            value: 10.000_012,
+            unit: "V".into(),
+            u_t: 0.0021,
+        };
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789).expect("time");
+        let live = [reading(1, t), reading(2, t + time::Duration::seconds(1))];
+        let stored = [
+            reading(1, truncate_micros(t)),
+            reading(2, truncate_micros(t + time::Duration::seconds(1))),
+        ];
+        let batch = |readings: &[DeviceReading]| {
+            reading_batch(&ReadingBatch {
+                id: Uuid::from_u128(5),
+                device_id: Uuid::from_u128(7),
+                source: "agent",
+                unit: "V",
+                entered_by: None,
+                stored_at: t,
+                readings,
+            })
+            .expect("record")
+        };
+        assert_eq!(batch(&live).leaf_hash(), batch(&stored).leaf_hash());
+        assert_eq!(
+            batch(&live).payload.as_str(),
+            r#"{"device":"00000000-0000-0000-0000-000000000007","entered_by":null,"readings":[{"seq":1,"t":"2025-11-24T16:00:00.123456Z","u_t":0.0021,"value":10.000012},{"seq":2,"t":"2025-11-24T16:00:01.123456Z","u_t":0.0021,"value":10.000012}],"source":"agent","unit":"V"}"#
+        );
+        let mut changed = stored.clone();
+        changed[1].value = 10.000_013;
+        assert_ne!(batch(&changed).leaf_hash(), batch(&stored).leaf_hash());
+    }
 
     #[test]
     fn the_same_event_always_hashes_the_same() {

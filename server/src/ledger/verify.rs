@@ -9,6 +9,11 @@
 //!   content altered";
 //! - a source row deleted → "… missing from room_events"; an event with no
 //!   leaf → "room event <id> is not in the log";
+//! - the same for reading batches: a reading changed, added or deleted →
+//!   "record at index i (reading_batch <id>): the stored readings differ
+//!   from the recorded ones"; a batch row deleted → "… missing from
+//!   reading_batches"; a batch with no leaf → "reading batch <id> is not in
+//!   the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";
@@ -39,6 +44,7 @@ use uuid::Uuid;
 use super::LedgerError;
 use super::records;
 use crate::store::Store;
+use crate::store::devices::readings::StoredBatch;
 use crate::store::rooms::SessionEvent;
 
 const PAGE: i64 = 2000;
@@ -109,6 +115,7 @@ pub async fn verify_database(
     let mut found = Findings::default();
     let mut verifier = LogVerifier::new();
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
+    let mut recorded_batches: HashSet<Uuid> = HashSet::new();
     let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
     let mut after: Option<u64> = None;
     let mut next_index = 0u64;
@@ -123,6 +130,12 @@ pub async fn verify_database(
             .filter_map(|r| r.record_id.parse().ok())
             .collect();
         let sources = store.events_by_id(&ids).await?;
+        let batch_ids: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| r.kind == RecordKind::READING_BATCH.as_str())
+            .filter_map(|r| r.record_id.parse().ok())
+            .collect();
+        let batches = store.reading_batches_by_id(&batch_ids).await?;
         for row in rows {
             leaves += 1;
             let index = row.index;
@@ -156,6 +169,15 @@ pub async fn verify_database(
                         );
                     }
                     verifier.push(LogEntry::from_record(index, &record, recorded));
+                    if record.kind == RecordKind::READING_BATCH {
+                        check_reading_batch(
+                            index,
+                            &record,
+                            &batches,
+                            &mut recorded_batches,
+                            &mut found,
+                        );
+                    }
                     if record.kind == RecordKind::ROOM_EVENT {
                         check_room_event(
                             index,
@@ -197,6 +219,17 @@ pub async fn verify_database(
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_events.contains(id)) {
             found.record(u64::MAX, format!("room event {id} is not in the log"));
+        }
+    }
+
+    // Reading batches stored without a leaf.
+    let mut after_id: Option<Uuid> = None;
+    loop {
+        let ids = store.reading_batch_ids_after(after_id, PAGE).await?;
+        let Some(last) = ids.last() else { break };
+        after_id = Some(*last);
+        for id in ids.iter().filter(|id| !recorded_batches.contains(id)) {
+            found.record(u64::MAX, format!("reading batch {id} is not in the log"));
         }
     }
 
@@ -390,6 +423,53 @@ fn check_room_event(
             index,
             format!(
                 "record at index {index} (room_event {id}): the stored event differs from the recorded one"
+            ),
+        ),
+    }
+}
+
+fn check_reading_batch(
+    index: u64,
+    record: &Record,
+    sources: &HashMap<Uuid, StoredBatch>,
+    seen: &mut HashSet<Uuid>,
+    found: &mut Findings,
+) {
+    let Ok(id) = record.id().parse::<Uuid>() else {
+        found.record(
+            index,
+            format!(
+                "record at index {index} (reading_batch {}): not a batch id",
+                record.id()
+            ),
+        );
+        return;
+    };
+    seen.insert(id);
+    let Some(b) = sources.get(&id) else {
+        found.record(
+            index,
+            format!("record at index {index} (reading_batch {id}): missing from reading_batches"),
+        );
+        return;
+    };
+    // Re-derived from the stored rows: a reading changed, added to the
+    // batch or deleted from it changes the hash.
+    let derived = records::reading_batch(&records::ReadingBatch {
+        id: b.id,
+        device_id: b.device_id,
+        source: &b.source,
+        unit: &b.unit,
+        entered_by: b.entered_by,
+        stored_at: b.stored_at,
+        readings: &b.readings,
+    });
+    match derived {
+        Ok(now) if now.leaf_hash() == record.leaf_hash() => {}
+        _ => found.record(
+            index,
+            format!(
+                "record at index {index} (reading_batch {id}): the stored readings differ from the recorded ones"
             ),
         ),
     }

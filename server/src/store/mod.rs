@@ -13,6 +13,8 @@
 //!   [`throttle`], [`audit`]: accounts and who may do what.
 //! - [`rooms`]: live sessions, help requests, room events and their appends.
 //! - [`ledger`]: leaves, signed heads and keys of the tamper-evident log.
+//! - [`devices`]: instruments, their agent tokens, their readings (stored
+//!   exactly once, each batch with its ledger leaf and room events).
 //! - `tx`: statements run inside another operation's transaction (a record
 //!   and its ledger leaf commit together or not at all).
 //! - [`testing`]: hooks for tests that tamper with the database.
@@ -58,6 +60,7 @@ mod tx;
 pub mod audit;
 pub mod auth_sessions;
 mod backup;
+pub mod devices;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
@@ -97,6 +100,13 @@ enum Db {
 pub struct Store {
     db: Db,
     metrics: StoreMetrics,
+    /// SQLite has one writer at a time, and its busy handler is not a
+    /// queue: writers that wait for the lock retry at random, so under a
+    /// stream of long write transactions (reading batches) one can wait past
+    /// `busy_timeout` and fail with "database is locked". Long writers take
+    /// their turn here first, in order (a tokio mutex is fair), and hold it
+    /// across their transaction. Unused with PostgreSQL.
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How the connection pool is used right now.
@@ -195,6 +205,16 @@ impl Store {
         Self {
             db,
             metrics: StoreMetrics::default(),
+            write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Wait for this process's turn to write (SQLite only; see
+    /// `write_turn`). Hold the guard until the transaction has committed.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db {
+            Db::Sqlite(_) => Some(self.write_turn.lock().await),
+            Db::Postgres(_) => None,
         }
     }
 

@@ -78,6 +78,7 @@ pub async fn stores() -> Vec<TestStore> {
 
 /// A lab, a person in it and a live session they host.
 pub struct Seeded {
+    pub lab: Uuid,
     pub user: Uuid,
     pub session: Uuid,
 }
@@ -108,6 +109,7 @@ pub async fn seed(store: &Store) -> Seeded {
         .expect("user");
     let session = live_session(store, user.id).await;
     Seeded {
+        lab: lab.institution.id,
         user: user.id,
         session,
     }

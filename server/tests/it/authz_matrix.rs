@@ -63,6 +63,12 @@ struct Ids {
     invitation: Uuid,  // to 秦安, sent by the provincial admin
     e_qinan: Uuid,     // an event of a session with 秦安
     e_tongwei: Uuid,   // an event of a session with 通渭
+    gansu: Uuid,       // 甘肃省计量研究院: the provincial admin's and expert's own institute
+    d_qinan: Uuid,     // a device of 秦安 (unit V, no agent)
+    d_tongwei: Uuid,   // a device of 通渭
+    d_foreign: Uuid,
+    b_qinan: Uuid, // a stored reading batch of the 秦安 device
+    b_tongwei: Uuid,
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -90,6 +96,12 @@ enum T {
     Invitation,
     EQinan,
     ETongwei,
+    Gansu,
+    DQinan,
+    DTongwei,
+    DForeign,
+    BQinan,
+    BTongwei,
 }
 
 impl T {
@@ -117,6 +129,31 @@ impl T {
             T::Invitation => ids.invitation,
             T::EQinan => ids.e_qinan,
             T::ETongwei => ids.e_tongwei,
+            T::Gansu => ids.gansu,
+            T::DQinan => ids.d_qinan,
+            T::DTongwei => ids.d_tongwei,
+            T::DForeign => ids.d_foreign,
+            T::BQinan => ids.b_qinan,
+            T::BTongwei => ids.b_tongwei,
+        }
+    }
+
+    /// The device a session row works with (attach, detach): the device of
+    /// the session's lab.
+    fn device(self, ids: &Ids) -> Uuid {
+        match self {
+            T::SQinan => ids.d_qinan,
+            T::STongwei => ids.d_tongwei,
+            T::SForeign => ids.d_foreign,
+            _ => Uuid::nil(),
+        }
+    }
+
+    /// The ledger record kind a `{kind}` row asks for.
+    fn kind(self) -> &'static str {
+        match self {
+            T::BQinan | T::BTongwei => "reading_batch",
+            _ => "room_event",
         }
     }
 }
@@ -195,6 +232,18 @@ const MATRIX: &[Row] = &[
     row("GET",   "/api/v1/sessions/{id}/ws",             T::SQinan,      [401, 403, 426, 403, 426, 426]),
     row("GET",   "/api/v1/sessions/{id}/ws",             T::STongwei,    [401, 403, 403, 403, 403, 403]),
     row("GET",   "/api/v1/sessions/{id}/ws",             T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    // Before the session rows below end the sessions.
+    row("GET",   "/api/v1/sessions/{id}/devices",        T::SQinan,      [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/sessions/{id}/devices",        T::STongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/sessions/{id}/devices",        T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    // Attaching takes part in the session and sight of the device (trainees have none).
+    row("POST",  "/api/v1/sessions/{id}/devices",        T::SQinan,      [401, 403, 200, 403, 200, 403]),
+    row("POST",  "/api/v1/sessions/{id}/devices",        T::STongwei,    [401, 403, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/devices",        T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    // The expert detaches first; the technician then finds it no longer attached.
+    row("DELETE","/api/v1/sessions/{id}/devices/{device_id}", T::SQinan, [401, 403, 200, 403, 404, 403]),
+    row("DELETE","/api/v1/sessions/{id}/devices/{device_id}", T::STongwei, [401, 403, 403, 403, 403, 403]),
+    row("DELETE","/api/v1/sessions/{id}/devices/{device_id}", T::SForeign, [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/sessions/{id}/start",          T::STongwei,    [401, 403, 403, 403, 403, 403]),
     row("POST",  "/api/v1/sessions/{id}/start",          T::SForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/sessions/{id}/start",          T::SQinan,      [401, 403, 200, 403, 403, 403]),
@@ -219,6 +268,37 @@ const MATRIX: &[Row] = &[
     row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::EQinan,      [401, 200, 200, 200, 200, 200]),
     row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::ETongwei,    [401, 200, 200, 403, 403, 403]),
     row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::BQinan,      [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/ledger/records/{kind}/{id}",   T::BTongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/devices",                      T::None,        [401, 200, 200, 200, 200, 403]),
+    row("POST",  "/api/v1/devices",                      T::Qinan,       [401, 201, 403, 201, 201, 403]),
+    row("POST",  "/api/v1/devices",                      T::Gansu,       [401, 201, 201, 403, 403, 403]),
+    row("POST",  "/api/v1/devices",                      T::Tongwei,     [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/devices",                      T::ForeignLab,  [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/devices",                      T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/devices/{id}",                 T::DQinan,      [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/devices/{id}",                 T::DTongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/devices/{id}",                 T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/devices/{id}",                 T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("PATCH", "/api/v1/devices/{id}",                 T::DQinan,      [401, 200, 403, 200, 200, 403]),
+    row("PATCH", "/api/v1/devices/{id}",                 T::DTongwei,    [401, 200, 403, 403, 403, 403]),
+    row("PATCH", "/api/v1/devices/{id}",                 T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/devices/{id}/readings",        T::DQinan,      [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/devices/{id}/readings",        T::DTongwei,    [401, 200, 200, 403, 403, 403]),
+    row("GET",   "/api/v1/devices/{id}/readings",        T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/devices/{id}/readings",        T::DQinan,      [401, 201, 403, 201, 201, 403]),
+    row("POST",  "/api/v1/devices/{id}/readings",        T::DTongwei,    [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/devices/{id}/readings",        T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    // Tokens: lab administrators and those above only.
+    row("POST",  "/api/v1/devices/{id}/token",           T::DQinan,      [401, 201, 403, 201, 403, 403]),
+    row("POST",  "/api/v1/devices/{id}/token",           T::DTongwei,    [401, 201, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/devices/{id}/token",           T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    row("DELETE","/api/v1/devices/{id}/token",           T::DQinan,      [401, 200, 403, 200, 403, 403]),
+    row("DELETE","/api/v1/devices/{id}/token",           T::DTongwei,    [401, 200, 403, 403, 403, 403]),
+    row("DELETE","/api/v1/devices/{id}/token",           T::DForeign,    [401, 404, 404, 404, 404, 404]),
+    // The agent endpoints take a device token, never a login.
+    row("GET",   "/api/v1/agent/ws",                     T::None,        [401, 401, 401, 401, 401, 401]),
+    row("POST",  "/api/v1/agent/readings",               T::None,        [401, 401, 401, 401, 401, 401]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
@@ -252,6 +332,17 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
         ("POST", "/api/v1/help-requests") => Some(json!({
             "topic": "天平示值误差超差", "instrument": "电子天平", "urgency": "normal"
         })),
+        ("POST", "/api/v1/devices") => Some(json!({
+            "lab_id": target, "name": format!("数字多用表 {short}"), "kind": "digital multimeter",
+            "quantity": "voltage", "unit": "V"
+        })),
+        ("PATCH", "/api/v1/devices/{id}") => Some(json!({"name": format!("数字多用表 {n}")})),
+        ("POST", "/api/v1/devices/{id}/readings") => Some(json!({
+            "key": unique, "readings": [{"value": 1.000_012, "unit": "V"}]
+        })),
+        ("POST", "/api/v1/sessions/{id}/devices") => {
+            Some(json!({"device_id": r.target.device(ids)}))
+        }
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
@@ -364,7 +455,45 @@ async fn setup(server: &TestServer) -> Ids {
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok())
         .expect("invitation id");
+    // A device per lab, registered by its technician, with one typed reading.
+    let device_of = |who: Client, lab: Uuid| async move {
+        let res = who
+            .post(
+                "/api/v1/devices",
+                &json!({"lab_id": lab, "name": "数字多用表", "kind": "digital multimeter",
+                        "quantity": "voltage", "unit": "V"}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let v: Value = res.json().await.expect("json");
+        let id = v["id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .expect("id");
+        let res = who
+            .post(
+                &format!("/api/v1/devices/{id}/readings"),
+                &json!({"key": "setup", "readings": [{"value": 10.000_02, "unit": "V"}]}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let v: Value = res.json().await.expect("json");
+        let batch = v["batch_id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .expect("batch id");
+        (id, batch)
+    };
+    let (d_qinan, b_qinan) = device_of(tech.clone(), qinan).await;
+    let (d_tongwei, b_tongwei) = device_of(server.login("tongwei.tech").await, tongwei).await;
+    let (d_foreign, _) = device_of(huzhu.clone(), foreign_lab).await;
     Ids {
+        gansu: server.institution_id("甘肃省计量研究院").await,
+        d_qinan,
+        d_tongwei,
+        d_foreign,
+        b_qinan,
+        b_tongwei,
         s_qinan: new_session(server.login("expert").await, qinan).await,
         s_tongwei: new_session(server.login("dingxi.expert").await, tongwei).await,
         s_foreign: new_session(nim.clone(), foreign_lab).await,
@@ -438,7 +567,8 @@ backend_tests!(every_endpoint_by_every_role, |backend| async move {
         let path = r
             .template
             .replace("{id}", &id)
-            .replace("{kind}", "room_event");
+            .replace("{device_id}", &r.target.device(&ids).to_string())
+            .replace("{kind}", r.target.kind());
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

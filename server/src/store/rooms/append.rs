@@ -53,6 +53,9 @@ impl Store {
             && !events
                 .iter()
                 .any(|a| matches!(a.body, EventBody::State { .. }));
+        // Queue behind reading batches instead of racing them for SQLite's
+        // lock (see `Store::write_turn`).
+        let _turn = self.write_turn().await;
         if bulk {
             self.append_bulk(events).await
         } else {
