@@ -267,10 +267,12 @@ impl Ledger {
         }
         *write(&self.tree) = fresh;
         *write(&self.checked) = 0;
+        // The fault stays set while the check runs: clearing it first would
+        // show the node ready (and the log sound) for the moment between.
         let was = self.fault();
-        *write(&self.fault) = None;
         match self.check_heads().await {
             Ok(()) => {
+                *write(&self.fault) = None;
                 if was.is_some() {
                     tracing::info!(
                         "the stored ledger matches its signed heads again; signing resumes"
@@ -279,10 +281,7 @@ impl Ledger {
                 Ok(true)
             }
             Err(LedgerError::Mismatch { .. }) => Ok(false),
-            Err(e) => {
-                *write(&self.fault) = was;
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
