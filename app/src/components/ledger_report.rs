@@ -23,10 +23,10 @@ use jiliang_ledger::{
     format_rfc3339_ms, key_fingerprint, key_fingerprint_short, verify_bundle,
     verify_bundle_with_key, verify_consistency, verifying_key_from_hex,
 };
+use jiliang_protocol::ledger::{ConsistencyView, HeadView};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
-use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -106,26 +106,11 @@ pub fn ParseErrorBox(error: ParseError) -> impl IntoView {
     }
 }
 
-/// `GET /ledger/head`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-struct ServerHead {
-    size: u64,
-    timestamp_ms: u64,
-    root_hash: String,
-    signature: String,
-    public_key: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-struct ConsistencyView {
-    proof: Vec<String>,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 enum ServerKey {
     Loading,
     /// The key, parsed, and the head it came with (boxed: large).
-    Known(Box<VerifyingKey>, ServerHead),
+    Known(Box<VerifyingKey>, HeadView),
     Unavailable,
 }
 
@@ -210,7 +195,7 @@ pub fn LedgerReport(loaded: Loaded) -> impl IntoView {
     let bundle = StoredValue::new(bundle);
 
     let head = LocalResource::new(move || async move {
-        api::get::<ServerHead>(&format!("{V1}/ledger/head"), "en").await
+        api::get::<HeadView>(&format!("{V1}/ledger/head"), "en").await
     });
     let server_key = Memo::new(move |_| match head.get() {
         None => ServerKey::Loading,

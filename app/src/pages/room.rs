@@ -16,7 +16,7 @@
 
 use jiliang_protocol::rooms::{EventBody, MAX_CHAT_CHARS, RoomEvent};
 use jiliang_protocol::sessions::{
-    Participant, SessionDetail, SessionInfo, SessionKind, SessionState,
+    EventsPage, Participant, SessionDetail, SessionInfo, SessionKind, SessionState,
 };
 use leptos::html;
 use leptos::leptos_dom::helpers::{request_animation_frame, window_event_listener};
@@ -25,7 +25,6 @@ use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
-use serde::Deserialize;
 
 use crate::api::{ApiError, V1, encode, use_api};
 use crate::components::badges::RoleBadges;
@@ -732,12 +731,6 @@ fn Composer(handle: RoomHandle, on_sent: Callback<()>) -> impl IntoView {
             </div>
         </form>
     }
-}
-
-#[derive(Deserialize)]
-struct EventsPage {
-    items: Vec<RoomEvent>,
-    next_after: Option<u64>,
 }
 
 /// The whole stored timeline, page by page.
