@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    to_hex(&bytes)
+    jiliang_ledger::hex::encode(&bytes)
 }
 
 /// What the database keeps instead of the token itself.
@@ -22,16 +22,6 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 /// before touching the database.
 pub fn looks_like_token(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-pub fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// Compare secrets without leaking, through timing, how much of a guess was

@@ -2,24 +2,11 @@
 //! line on stderr with a non-zero exit; the happy paths work.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-#[path = "fixtures/cli/golden/check.rs"]
+use crate::common::cli::{jiliang, stderr};
+
+#[path = "../fixtures/cli/golden/check.rs"]
 mod golden;
-
-fn jiliang(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jiliang"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("JILIANG_LISTEN")
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run jiliang")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn help_lists_the_subcommands() {

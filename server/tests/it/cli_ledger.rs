@@ -4,8 +4,9 @@
 //! the record it affects (exit 1); unreadable input exits 2.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::common::cli::{Temp, fixture, jiliang, json, keys, one_line, stderr, stdout};
 
 use jiliang_ledger::{
     Bundle, MerkleTree, Record, RecordKind, Scope, SignedTreeHead, SigningKey, TreeHead,
@@ -13,182 +14,35 @@ use jiliang_ledger::{
 };
 use serde_json::{Value, json};
 
-fn jiliang(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jiliang"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run jiliang")
-}
-
+/// The RFC 6962 leaf inputs as the CLI reads them (a JSON list of hex
+/// strings); checked against the vectors below so the copies cannot drift.
 fn leaves_fixture() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cli/rfc6962_leaves.json")
-        .display()
-        .to_string()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json_out(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let o = jiliang(&all);
-    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("stdout is JSON")
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("expected an object, got {v}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-/// Exit code `code`, exactly one line on stderr containing every needle.
-#[track_caller]
-fn one_line(o: &Output, code: i32, needles: &[&str]) {
-    let err = stderr(o);
+    let path = fixture("rfc6962_leaves.json");
+    let listed: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
     assert_eq!(
-        o.status.code(),
-        Some(code),
-        "stderr {err} stdout {}",
-        stdout(o)
+        listed,
+        rfc6962::LEAF_INPUTS,
+        "{path} differs from the vectors"
     );
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} missing from {err:?}");
-    }
+    path
 }
 
-struct Temp {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Temp {
-    fn new(name: &str, content: &[u8]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(name);
-        std::fs::write(&path, content).expect("write");
-        Self { _dir: dir, path }
-    }
-    fn p(&self) -> String {
-        self.path.display().to_string()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// RFC 6962 vectors (transparency-dev/merkle testonly/constants.go and
-// proof/verify_test.go, as in the ledger crate's tests)
-// ---------------------------------------------------------------------------
-
-const ROOTS: [&str; 9] = [
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-];
-
-/// (leaf number from 1, tree size, proof).
-const INCLUSION: [(u64, u64, &[&str]); 5] = [
-    (
-        1,
-        8,
-        &[
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ],
-    ),
-    (
-        6,
-        8,
-        &[
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ],
-    ),
-    (
-        3,
-        3,
-        &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
-    ),
-    (
-        2,
-        5,
-        &[
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ],
-    ),
-    (1, 1, &[]),
-];
-
-/// (old size, new size, proof).
-const CONSISTENCY: [(u64, u64, &[&str]); 5] = [
-    (1, 1, &[]),
-    (
-        1,
-        8,
-        &[
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ],
-    ),
-    (
-        6,
-        8,
-        &[
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ],
-    ),
-    (
-        2,
-        5,
-        &[
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ],
-    ),
-    (
-        6,
-        7,
-        &[
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ],
-    ),
-];
+// RFC 6962 vectors: the ledger crate's copy, the one copy.
+#[path = "../../../crates/ledger/tests/vectors/rfc6962.rs"]
+mod rfc6962;
+use rfc6962::{CONSISTENCY, INCLUSION, ROOTS};
 
 #[test]
 fn roots_for_every_size() {
     let f = leaves_fixture();
     for (size, root) in ROOTS.iter().enumerate() {
         let n = size.to_string();
-        let r = json_out(&["ledger", "root", "--leaves", &f, "--size", &n]);
+        let r = json(&["ledger", "root", "--leaves", &f, "--size", &n]);
         assert_eq!(r, json!({"size": size, "root": root}), "size {size}");
     }
     // Default size: every leaf.
-    let r = json_out(&["ledger", "root", "--leaves", &f]);
+    let r = json(&["ledger", "root", "--leaves", &f]);
     assert_eq!(r["size"], 8);
     let o = jiliang(&["ledger", "root", "--leaves", &f]);
     assert!(o.status.success());
@@ -201,7 +55,7 @@ fn inclusion_proof_vectors() {
     for (leaf, size, proof) in INCLUSION {
         let index = (leaf - 1).to_string();
         let size_s = size.to_string();
-        let r = json_out(&[
+        let r = json(&[
             "ledger",
             "prove-inclusion",
             "--leaves",
@@ -236,7 +90,7 @@ fn consistency_proof_vectors() {
     for (old, size, proof) in CONSISTENCY {
         let old_s = old.to_string();
         let size_s = size.to_string();
-        let r = json_out(&[
+        let r = json(&[
             "ledger",
             "prove-consistency",
             "--leaves",
@@ -450,7 +304,7 @@ fn good_bundles_verify() {
     }
     let r = {
         let t = write(&selection(&log));
-        json_out(&["verify", &t.p()])
+        json(&["verify", &t.p()])
     };
     let expected: BTreeSet<String> = [
         "ok",

@@ -6,11 +6,9 @@
 //! endpoint added without a row here fails this test. `docs/AUTHORIZATION.md`
 //! is the same table for people.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Backend, Client, TestServer};
+use crate::common::{Backend, Client, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -244,7 +242,7 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
             "topic": "天平示值误差超差", "instrument": "电子天平", "urgency": "normal"
         })),
         ("POST", "/api/v1/auth/password") => Some(json!({
-            "current_password": common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
+            "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
         ("POST", _) => Some(json!({})),
         _ => None,

@@ -2,9 +2,7 @@
 //! leaf; heads are signed; proofs and exports verify with the ledger crate
 //! and the CLI; and any change made directly in the database is found.
 
-mod common;
-
-use common::{Backend, Client, TestServer};
+use crate::common::{Backend, Client, TestServer};
 use jiliang_ledger::{
     Bundle, Hash, Record, RecordKind, verify_bundle_with_key, verify_consistency, verify_inclusion,
     verifying_key_from_hex,
@@ -536,7 +534,7 @@ async fn tick() {
 }
 
 backend_tests!(a_node_with_another_key_is_refused, |backend| async move {
-    let Some(db) = common::TestDb::new(backend).await else {
+    let Some(db) = crate::common::TestDb::new(backend).await else {
         return;
     };
     let store = db.store().await;

@@ -1,9 +1,7 @@
 //! Accounts, sessions and institutions end to end over HTTP, on SQLite and
 //! (when configured) PostgreSQL.
 
-mod common;
-
-use common::{Client, DEMO_PASSWORD, TestServer};
+use crate::common::{Client, DEMO_PASSWORD, TestServer};
 use serde_json::{Value, json};
 
 async fn events(admin: &Client, event: &str) -> Vec<Value> {
@@ -677,7 +675,7 @@ backend_tests!(people_search_and_direct_creation, |backend| async move {
 
 #[tokio::test]
 async fn bad_bodies_get_clear_errors() {
-    let server = TestServer::start_seeded(common::Backend::Sqlite)
+    let server = TestServer::start_seeded(crate::common::Backend::Sqlite)
         .await
         .expect("sqlite");
     let admin = server.login("admin").await;

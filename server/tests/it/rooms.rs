@@ -1,11 +1,9 @@
 //! Live session rooms over real WebSockets: ordering, resume, dedupe,
 //! backpressure, permissions, bad input, and two nodes sharing one log.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Client, TestServer};
+use crate::common::{Backend, Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use jiliang_protocol::rooms::{EventBody, ServerFrame};
 use jiliang_server::rooms::log::Append;
@@ -543,7 +541,7 @@ backend_tests!(help_requests_open_sessions, |backend| async move {
 /// The NATS URL when PostgreSQL and NATS are both configured (CI requires
 /// them); `None` skips a cluster test.
 fn cluster_bus() -> Option<String> {
-    let (Some(_), Ok(nats)) = (common::postgres_url(), std::env::var("JILIANG_BUS")) else {
+    let (Some(_), Ok(nats)) = (crate::common::postgres_url(), std::env::var("JILIANG_BUS")) else {
         eprintln!("skipped: needs DATABASE_URL (PostgreSQL) and JILIANG_BUS (NATS)");
         if std::env::var_os("JILIANG_REQUIRE_POSTGRES").is_some() {
             panic!("CI must run the cluster tests: set JILIANG_BUS");
@@ -622,7 +620,7 @@ async fn two_nodes_share_one_ordered_log() {
     let Some(nats) = cluster_bus() else {
         return;
     };
-    let db = common::TestDb::postgres().await.expect("pg");
+    let db = crate::common::TestDb::postgres().await.expect("pg");
     let key_dir = tempfile::tempdir().expect("key dir");
     let key = key_dir.path().join("ledger-key.hex");
     let n1 = Node::start(&db.url, &key, &nats).await;
@@ -630,8 +628,8 @@ async fn two_nodes_share_one_ordered_log() {
         .await
         .expect("seed");
     let n2 = Node::start(&db.url, &key, &nats).await;
-    let expert = Client::login(&n1.base, "expert", common::DEMO_PASSWORD).await;
-    let tech = Client::login(&n2.base, "tech", common::DEMO_PASSWORD).await;
+    let expert = Client::login(&n1.base, "expert", crate::common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n2.base, "tech", crate::common::DEMO_PASSWORD).await;
     let id = qinan_session(&n1, &expert, "两节点").await;
     let (mut a, _) = join(&n1.base, &expert, id, 0).await;
     let (mut b, _) = join(&n2.base, &tech, id, 0).await;
@@ -702,7 +700,7 @@ async fn an_event_the_bus_never_carried_still_arrives() {
     let Some(nats) = cluster_bus() else {
         return;
     };
-    let db = common::TestDb::postgres().await.expect("pg");
+    let db = crate::common::TestDb::postgres().await.expect("pg");
     let key_dir = tempfile::tempdir().expect("key dir");
     let key = key_dir.path().join("ledger-key.hex");
     let n1 = Node::start(&db.url, &key, &nats).await;
@@ -712,8 +710,8 @@ async fn an_event_the_bus_never_carried_still_arrives() {
     // A writer whose publications never reach the bus: as if NATS dropped
     // every message it sent.
     let silent = Node::start(&db.url, &key, "").await;
-    let expert = Client::login(&n1.base, "expert", common::DEMO_PASSWORD).await;
-    let tech = Client::login(&n1.base, "tech", common::DEMO_PASSWORD).await;
+    let expert = Client::login(&n1.base, "expert", crate::common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n1.base, "tech", crate::common::DEMO_PASSWORD).await;
     let id = qinan_session(&n1, &expert, "总线丢失").await;
     let (mut a, _) = join(&n1.base, &expert, id, 0).await;
     let (mut b, _) = join(&n1.base, &tech, id, 0).await;
@@ -1024,7 +1022,8 @@ async fn nats_that_goes_away() -> String {
 #[tokio::test]
 async fn a_bus_that_is_down_never_stalls_the_room_log() {
     let nats = nats_that_goes_away().await;
-    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| c.bus = nats).await;
+    let server =
+        TestServer::start_configured(crate::common::TestDb::sqlite(), |c| c.bus = nats).await;
     jiliang_server::demo::seed(&server.state.store)
         .await
         .expect("seed");
@@ -1066,7 +1065,7 @@ async fn a_bus_that_is_down_never_stalls_the_room_log() {
 
 /// A seeded SQLite server whose room sockets re-check access every 200 ms.
 async fn rechecking_server() -> TestServer {
-    let server = TestServer::start_configured(common::TestDb::sqlite(), |c| {
+    let server = TestServer::start_configured(crate::common::TestDb::sqlite(), |c| {
         c.room_recheck_ms = 200;
     })
     .await;

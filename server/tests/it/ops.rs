@@ -1,9 +1,7 @@
 //! The operations surface of a real server: health, readiness, metrics,
 //! OpenAPI, error documents, static files, the time socket and shutdown.
 
-mod common;
-
-use common::{Backend, TestServer};
+use crate::common::{Backend, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use jiliang_protocol::{ErrorBody, Health, Readiness};
 use serde_json::Value;

@@ -4,49 +4,11 @@
 //! shapes key by key, and every bad input as one stderr line with exit 2.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::common::cli::{Temp, fixture, jiliang, json, keys, stderr, stdout};
 
 use serde_json::Value;
-
-fn jiliang(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jiliang"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run jiliang")
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cli")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs with `--format json`, expects success, parses stdout.
-fn json(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let o = jiliang(&all);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}\n{}",
-        stderr(&o),
-        stdout(&o)
-    );
-    assert!(o.stderr.is_empty(), "stderr on success: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("stdout is JSON")
-}
 
 fn num(v: &Value) -> f64 {
     v.as_f64()
@@ -71,14 +33,6 @@ fn close(actual: f64, expected: f64, rel: f64) {
         (actual - expected).abs() <= rel * expected.abs().max(1e-300),
         "{actual} != {expected} (relative tolerance {rel})"
     );
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("expected an object, got {v}"))
-        .keys()
-        .cloned()
-        .collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -108,24 +62,6 @@ fn input_error(o: &Output, needles: &[&str]) {
     assert!(err.starts_with("error: "), "{err}");
     for n in needles {
         assert!(err.contains(n), "{n:?} missing from {err:?}");
-    }
-}
-
-/// A temporary CSV (or other) file with `content`.
-struct Temp {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Temp {
-    fn new(name: &str, content: &[u8]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(name);
-        std::fs::write(&path, content).expect("write");
-        Self { _dir: dir, path }
-    }
-    fn p(&self) -> String {
-        self.path.display().to_string()
     }
 }
 
@@ -1050,6 +986,12 @@ fn compare_bad_inputs() {
     input_error(
         &compare_file("# c\nlab,value,u\nA,1,0.1\nB,2,abc\n", &[]),
         &["input.csv row 4, column \"u\": \"abc\" is not a number"],
+    );
+    // A `#` line among the results could be a commented-out lab or a lab
+    // code: refused, never silently dropped.
+    input_error(
+        &compare_file("lab,value,u\nA,1,0.1\n#C,1.5,0.1\nB,2,0.1\n", &[]),
+        &["input.csv row 3", "reads like a row"],
     );
     input_error(
         &compare_file("lab,value,u\nA,1,0.1\nB,2,0\n", &[]),

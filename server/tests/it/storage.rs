@@ -1,8 +1,6 @@
 //! The storage layer against SQLite and, when configured, PostgreSQL.
 
-mod common;
-
-use common::TestDb;
+use crate::common::TestDb;
 use jiliang_protocol::institutions::InstitutionLevel;
 use jiliang_server::store::institutions::NewInstitution;
 
