@@ -23,7 +23,7 @@ use jiliang_ledger::{
     format_rfc3339_ms, key_fingerprint, key_fingerprint_short, verify_bundle,
     verify_bundle_with_key, verify_consistency, verifying_key_from_hex,
 };
-use jiliang_protocol::ledger::{ConsistencyView, HeadView};
+use jiliang_protocol::ledger::{ConsistencyParams, ConsistencyView, HeadView};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -158,10 +158,13 @@ async fn check_log(key: ServerKey, bundle_head: BundleTreeHead, same_key: bool) 
     if new.verify(&key).is_err() || old.size > new.size || old.size == 0 {
         return LogCheck::Unchecked;
     }
-    let path = format!(
-        "{V1}/ledger/proof/consistency?old_size={}&size={}",
-        old.size, new.size
-    );
+    let params = ConsistencyParams {
+        old_size: old.size,
+        size: Some(new.size),
+    };
+    let Ok(path) = api::with_query(&format!("{V1}/ledger/proof/consistency"), &params) else {
+        return LogCheck::Unchecked;
+    };
     let Ok(view) = api::get::<ConsistencyView>(&path, "en").await else {
         return LogCheck::Unchecked;
     };

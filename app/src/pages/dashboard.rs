@@ -356,7 +356,9 @@ fn TraineeSection(me: Me, list: Vec<InstitutionView>, also_tech: bool) -> impl I
 /// who answer it, "request help" for technicians.
 #[component]
 fn SessionsShortcuts() -> impl IntoView {
-    use jiliang_protocol::sessions::{HelpRequest, HelpState, SessionInfo};
+    use jiliang_protocol::sessions::{
+        HelpListParams, HelpRequest, HelpState, SessionInfo, SessionListParams, SessionState,
+    };
     let i18n = use_i18n();
     let session = use_session();
     let api = use_api();
@@ -365,14 +367,27 @@ fn SessionsShortcuts() -> impl IntoView {
         return ().into_any();
     }
     let live = LocalResource::new(move || async move {
-        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=live&limit=50"))
-            .await
-            .map(|l| l.len())
+        api.get_query::<_, Vec<SessionInfo>>(
+            &format!("{V1}/sessions"),
+            &SessionListParams {
+                state: Some(SessionState::Live),
+                limit: Some(50),
+                ..SessionListParams::default()
+            },
+        )
+        .await
+        .map(|l| l.len())
     });
     let open = LocalResource::new(move || async move {
-        api.get::<Vec<HelpRequest>>(&format!("{V1}/help-requests?state=open"))
-            .await
-            .map(|l| l.iter().filter(|h| h.state == HelpState::Open).count())
+        api.get_query::<_, Vec<HelpRequest>>(
+            &format!("{V1}/help-requests"),
+            &HelpListParams {
+                state: Some(HelpState::Open),
+                limit: None,
+            },
+        )
+        .await
+        .map(|l| l.iter().filter(|h| h.state == HelpState::Open).count())
     });
     let count = |r: Option<Result<usize, crate::api::ApiError>>| match r {
         Some(Ok(n)) => n.to_string(),
@@ -419,14 +434,21 @@ const UPCOMING_ON_DASHBOARD: usize = 5;
 #[component]
 fn UpcomingSessions(can_host: bool) -> impl IntoView {
     use crate::components::session_bits::SessionCard;
-    use jiliang_protocol::sessions::SessionInfo;
+    use jiliang_protocol::sessions::{SessionInfo, SessionListParams, SessionState};
     let i18n = use_i18n();
     let api = use_api();
     let list = LocalResource::new(move || async move {
         // The API lists newest first; the page needs the soonest, so take
         // the whole (short) list of scheduled sessions and sort it here.
-        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=scheduled&limit=100"))
-            .await
+        api.get_query::<_, Vec<SessionInfo>>(
+            &format!("{V1}/sessions"),
+            &SessionListParams {
+                state: Some(SessionState::Scheduled),
+                limit: Some(100),
+                ..SessionListParams::default()
+            },
+        )
+        .await
     });
     let retry = Callback::new(move |_| list.refetch());
     view! {

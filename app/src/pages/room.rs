@@ -16,7 +16,7 @@
 
 use jiliang_protocol::rooms::{EventBody, MAX_CHAT_CHARS, RoomEvent};
 use jiliang_protocol::sessions::{
-    EventsPage, Participant, SessionDetail, SessionInfo, SessionKind, SessionState,
+    EventsPage, EventsParams, Participant, SessionDetail, SessionInfo, SessionKind, SessionState,
 };
 use leptos::html;
 use leptos::leptos_dom::helpers::{request_animation_frame, window_event_listener};
@@ -738,10 +738,12 @@ async fn load_timeline(api: crate::api::Api, id: String) -> Result<Vec<RoomEvent
     let mut all = Vec::new();
     let mut after = 0_u64;
     loop {
+        let params = EventsParams {
+            after: Some(after),
+            limit: Some(1000),
+        };
         let page: EventsPage = api
-            .get(&format!(
-                "{V1}/sessions/{id}/events?after={after}&limit=1000"
-            ))
+            .get_query(&format!("{V1}/sessions/{id}/events"), &params)
             .await?;
         all.extend(page.items);
         match page.next_after {

@@ -11,9 +11,9 @@
 //!   time become an RFC 3339 instant in UTC; labs come from the
 //!   institutions below them; further people from a search.
 
-use jiliang_protocol::accounts::{InstitutionView, Page, User};
+use jiliang_protocol::accounts::{InstitutionView, Page, User, UserListParams};
 use jiliang_protocol::institutions::InstitutionLevel;
-use jiliang_protocol::sessions::{SessionDetail, SessionInfo};
+use jiliang_protocol::sessions::{SessionDetail, SessionInfo, SessionListParams, SessionState};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -82,8 +82,15 @@ pub fn SessionsPage() -> impl IntoView {
     let show_form =
         RwSignal::new(can_host && query_map.with_untracked(|q| q.get("schedule").is_some()));
     let live = LocalResource::new(move || async move {
-        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state=live&limit=50"))
-            .await
+        api.get_query::<_, Vec<SessionInfo>>(
+            &format!("{V1}/sessions"),
+            &SessionListParams {
+                state: Some(SessionState::Live),
+                limit: Some(50),
+                ..SessionListParams::default()
+            },
+        )
+        .await
     });
 
     view! {
@@ -142,13 +149,20 @@ fn SessionList(which: View, can_host: bool) -> impl IntoView {
     let i18n = use_i18n();
     let api = use_api();
     let state = match which {
-        View::Live => "live",
-        View::Ended => "ended",
-        _ => "scheduled",
+        View::Live => SessionState::Live,
+        View::Ended => SessionState::Ended,
+        _ => SessionState::Scheduled,
     };
     let list = LocalResource::new(move || async move {
-        api.get::<Vec<SessionInfo>>(&format!("{V1}/sessions?state={state}&limit=100"))
-            .await
+        api.get_query::<_, Vec<SessionInfo>>(
+            &format!("{V1}/sessions"),
+            &SessionListParams {
+                state: Some(state),
+                limit: Some(100),
+                ..SessionListParams::default()
+            },
+        )
+        .await
     });
     let retry = Callback::new(move |_| list.refetch());
     move || match list.get() {
@@ -541,12 +555,17 @@ fn PeoplePicker(chosen: RwSignal<Vec<User>>, exclude: String) -> impl IntoView {
         }
         generation.update(|g| *g += 1);
         let mine = generation.get_untracked();
-        let path = format!(
-            "{V1}/users{}",
-            query(&[("q", &text), ("active", "true"), ("limit", "8")])
-        );
+        let params = UserListParams {
+            q: Some(text),
+            active: Some(true),
+            limit: Some(8),
+            ..UserListParams::default()
+        };
         spawn_local(async move {
-            let r = api.get::<Page<User>>(&path).await.map(|p| p.items);
+            let r = api
+                .get_query::<_, Page<User>>(&format!("{V1}/users"), &params)
+                .await
+                .map(|p| p.items);
             if generation.try_get_untracked() == Some(mine) {
                 results.set(Some(r));
             }
