@@ -293,4 +293,4 @@ impl Api {
 
 /// Query strings (from the shared query types) and URL components,
 /// encoded as `encodeURIComponent` does; tested on the host.
-pub use jiliang_app_core::query::{encode, query, with_query};
+pub use jiliang_app_core::query::{encode, with_query};

@@ -4,8 +4,8 @@
 //! (`SessionListParams`, `EventsParams`, …) into `?a=1&b=x%20y`, so the app
 //! and the server compile against the same field names and value forms
 //! (RFC 3339 times, snake_case states): a renamed field fails to build, not
-//! to filter. [`query`] does the same for loose pairs. Components are
-//! percent-encoded exactly as the browser's `encodeURIComponent` does.
+//! to filter. Components are percent-encoded exactly as the browser's
+//! `encodeURIComponent` does ([`encode`], also for path segments).
 //!
 //! Refused, never silently flattened: a field whose value is a list or an
 //! object (a query has no place for it).
@@ -59,11 +59,6 @@ fn join<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     }
 }
 
-/// `?a=1&b=x%20y` from the pairs whose value is not empty; `""` when none is.
-pub fn query(pairs: &[(&str, &str)]) -> String {
-    join(pairs.iter().filter(|(_, v)| !v.is_empty()).copied())
-}
-
 /// `?…` from a query type: absent (`None`) fields are left out, the others
 /// in name order; `""` when every field is absent.
 pub fn to_query<T: Serialize>(params: &T) -> Result<String, QueryError> {
@@ -115,16 +110,6 @@ mod tests {
         assert_eq!(encode("张伟"), "%E5%BC%A0%E4%BC%9F");
         assert_eq!(encode("100%"), "100%25");
         assert_eq!(encode(""), "");
-    }
-
-    #[test]
-    fn pairs_skip_empty_values() {
-        assert_eq!(
-            query(&[("q", "李 明"), ("role", ""), ("limit", "8")]),
-            "?q=%E6%9D%8E%20%E6%98%8E&limit=8"
-        );
-        assert_eq!(query(&[("q", "")]), "");
-        assert_eq!(query(&[]), "");
     }
 
     #[test]

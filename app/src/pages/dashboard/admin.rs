@@ -1,12 +1,14 @@
 //! What an administrator sees first: institutions, people, pending invitations, recent security events.
 
 use jiliang_protocol::accounts::{
-    AuditEvent, InstitutionView, Invitation, InvitationStatus, Me, Page,
+    AuditEvent, AuditParams, InstitutionView, Invitation, InvitationStatus, Me, Page,
 };
 use leptos::prelude::*;
 use leptos_router::components::A;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::api::{V1, query, use_api};
+use crate::api::{V1, use_api};
 use crate::i18n::{Msg, use_i18n};
 use crate::util::in_subtree;
 
@@ -34,19 +36,20 @@ pub(super) fn AdminSection(me: Me, list: Vec<InstitutionView>) -> impl IntoView 
         let since = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
             js_sys::Date::now() - 86_400_000.0,
         ));
-        let since = String::from(since.to_iso_string());
-        api.get::<Page<AuditEvent>>(&format!(
-            "{V1}/audit{}",
-            query(&[("since", &since), ("limit", "200")])
-        ))
-        .await
-        .map(|p| {
-            if p.next_cursor.is_some() {
-                format!("{}+", p.items.len())
-            } else {
-                p.items.len().to_string()
-            }
-        })
+        let params = AuditParams {
+            since: OffsetDateTime::parse(&String::from(since.to_iso_string()), &Rfc3339).ok(),
+            limit: Some(200),
+            ..AuditParams::default()
+        };
+        api.get_query::<_, Page<AuditEvent>>(&format!("{V1}/audit"), &params)
+            .await
+            .map(|p| {
+                if p.next_cursor.is_some() {
+                    format!("{}+", p.items.len())
+                } else {
+                    p.items.len().to_string()
+                }
+            })
     });
     view! {
         <section class="dash-section" data-testid="dash-admin">

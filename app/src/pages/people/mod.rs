@@ -17,11 +17,12 @@ mod card;
 mod invitations;
 mod new_person;
 
-use jiliang_protocol::accounts::{InstitutionView, Page, Role, User};
+use jiliang_protocol::accounts::{InstitutionView, Page, Role, User, UserListParams};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use uuid::Uuid;
 
-use crate::api::{ApiError, V1, query, use_api};
+use crate::api::{ApiError, V1, use_api};
 use crate::components::forms::{Errors, SelectField};
 use crate::components::states::{ErrorBox, Forbidden, Loading};
 use crate::i18n::{Msg, use_i18n};
@@ -157,28 +158,29 @@ fn People() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let generation = RwSignal::new(0_u32);
     let load = move |more: bool| {
-        let cursor = if more {
-            next.get_untracked().unwrap_or_default()
-        } else {
-            String::new()
+        // The filters are selects of the server's own ids and the
+        // protocol's values; "" means any.
+        let text = applied_q.get_untracked().trim().to_owned();
+        let params = UserListParams {
+            q: (!text.is_empty()).then_some(text),
+            institution_id: Uuid::parse_str(&f_inst.get_untracked()).ok(),
+            role: Role::parse(&f_role.get_untracked()),
+            active: f_active.get_untracked().parse().ok(),
+            limit: Some(30),
+            cursor: if more {
+                next.get_untracked().and_then(|c| Uuid::parse_str(&c).ok())
+            } else {
+                None
+            },
         };
-        let path = format!(
-            "{V1}/users{}",
-            query(&[
-                ("q", applied_q.get_untracked().trim()),
-                ("institution_id", &f_inst.get_untracked()),
-                ("role", &f_role.get_untracked()),
-                ("active", &f_active.get_untracked()),
-                ("limit", "30"),
-                ("cursor", &cursor),
-            ])
-        );
         generation.update(|g| *g += 1);
         let mine = generation.get_untracked();
         loading.set(true);
         error.set(None);
         spawn_local(async move {
-            let r = api.get::<Page<User>>(&path).await;
+            let r = api
+                .get_query::<_, Page<User>>(&format!("{V1}/users"), &params)
+                .await;
             if generation.try_get_untracked() != Some(mine) {
                 return;
             }

@@ -1,11 +1,13 @@
 //! The week calendar of scheduled sessions.
 
-use jiliang_protocol::sessions::SessionInfo;
+use jiliang_protocol::sessions::{SessionInfo, SessionListParams};
 use leptos::prelude::*;
 use leptos_router::components::A;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use wasm_bindgen::JsValue;
 
-use crate::api::{V1, query, use_api};
+use crate::api::{V1, use_api};
 use crate::components::states::{ErrorBox, Loading};
 use crate::i18n::{Msg, use_i18n};
 use crate::util::local_hm;
@@ -57,15 +59,19 @@ pub(super) fn WeekCalendar() -> impl IntoView {
     let data = LocalResource::new(move || {
         let start = week_start(offset.get());
         let end = day_after(&start, 7);
-        let path = format!(
-            "{V1}/sessions{}",
-            query(&[
-                ("from", &String::from(start.to_iso_string())),
-                ("to", &String::from(end.to_iso_string())),
-                ("limit", "500"),
-            ])
-        );
-        async move { api.get::<Vec<SessionInfo>>(&path).await }
+        let instant = |d: &js_sys::Date| {
+            OffsetDateTime::parse(&String::from(d.to_iso_string()), &Rfc3339).ok()
+        };
+        let params = SessionListParams {
+            state: None,
+            from: instant(&start),
+            to: instant(&end),
+            limit: Some(500),
+        };
+        async move {
+            api.get_query::<_, Vec<SessionInfo>>(&format!("{V1}/sessions"), &params)
+                .await
+        }
     });
     let retry = Callback::new(move |_| data.refetch());
     let label = move || {

@@ -2,10 +2,13 @@
 
 use jiliang_protocol::accounts::{InstitutionView, User};
 use jiliang_protocol::institutions::InstitutionLevel;
-use jiliang_protocol::sessions::SessionDetail;
+use jiliang_protocol::sessions::{NewSessionRequest, SessionDetail};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
 
 use super::picker::PeoplePicker;
 use crate::api::{V1, use_api};
@@ -82,6 +85,7 @@ pub(super) fn ScheduleForm(on_cancel: Callback<()>) -> impl IntoView {
         local_error.set(None);
         errors.set(None);
         let Some(start) = local_date_time_to_rfc3339(&date.get_untracked(), &time.get_untracked())
+            .and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
         else {
             local_error.set(Some(Msg::BadDateTime));
             return;
@@ -91,14 +95,16 @@ pub(super) fn ScheduleForm(on_cancel: Callback<()>) -> impl IntoView {
             return;
         }
         let minutes: i64 = duration.get_untracked().trim().parse().unwrap_or(0);
-        let body = serde_json::json!({
-            "title": title.get_untracked().trim(),
-            "description": description.get_untracked().trim(),
-            "scheduled_start": start,
-            "duration_minutes": minutes,
-            "lab_ids": labs.get_untracked(),
-            "participant_ids": people.with_untracked(|p| p.iter().map(|u| u.id.to_string()).collect::<Vec<_>>()),
-        });
+        let body = NewSessionRequest {
+            title: title.get_untracked().trim().to_owned(),
+            description: description.get_untracked().trim().to_owned(),
+            scheduled_start: start,
+            duration_minutes: minutes,
+            // The choices are the server's own institution ids.
+            lab_ids: labs
+                .with_untracked(|l| l.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect()),
+            participant_ids: people.with_untracked(|p| p.iter().map(|u| u.id).collect()),
+        };
         busy.set(true);
         let navigate = navigate.clone();
         spawn_local(async move {
