@@ -19,6 +19,7 @@
 //! back later.
 
 use jiliang_protocol::accounts::Me;
+use jiliang_protocol::sessions::{SessionInfo, SessionListParams, SessionState};
 use jiliang_protocol::{ErrorBody, FieldError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -250,6 +251,21 @@ impl Api {
     ) -> Result<T, ApiError> {
         let url = with_query(path, params).map_err(|e| ApiError::Decode(e.to_string()))?;
         self.get(&url).await
+    }
+
+    /// `GET /sessions` in one state (newest start first), the list several
+    /// pages show.
+    pub async fn sessions_in(
+        self,
+        state: SessionState,
+        limit: i64,
+    ) -> Result<Vec<SessionInfo>, ApiError> {
+        let params = SessionListParams {
+            state: Some(state),
+            limit: Some(limit),
+            ..SessionListParams::default()
+        };
+        self.get_query(&format!("{V1}/sessions"), &params).await
     }
 
     /// GET a document as the exact text the server sent (a ledger export

@@ -12,9 +12,7 @@ use crate::session::use_session;
 /// who answer it, "request help" for technicians.
 #[component]
 pub(super) fn SessionsShortcuts() -> impl IntoView {
-    use jiliang_protocol::sessions::{
-        HelpListParams, HelpRequest, HelpState, SessionInfo, SessionListParams, SessionState,
-    };
+    use jiliang_protocol::sessions::{HelpListParams, HelpRequest, HelpState, SessionState};
     let i18n = use_i18n();
     let session = use_session();
     let api = use_api();
@@ -23,16 +21,9 @@ pub(super) fn SessionsShortcuts() -> impl IntoView {
         return ().into_any();
     }
     let live = LocalResource::new(move || async move {
-        api.get_query::<_, Vec<SessionInfo>>(
-            &format!("{V1}/sessions"),
-            &SessionListParams {
-                state: Some(SessionState::Live),
-                limit: Some(50),
-                ..SessionListParams::default()
-            },
-        )
-        .await
-        .map(|l| l.len())
+        api.sessions_in(SessionState::Live, 50)
+            .await
+            .map(|l| l.len())
     });
     let open = LocalResource::new(move || async move {
         api.get_query::<_, Vec<HelpRequest>>(
@@ -90,21 +81,13 @@ pub(super) const UPCOMING_ON_DASHBOARD: usize = 5;
 #[component]
 pub(super) fn UpcomingSessions(can_host: bool) -> impl IntoView {
     use crate::components::session_bits::SessionCard;
-    use jiliang_protocol::sessions::{SessionInfo, SessionListParams, SessionState};
+    use jiliang_protocol::sessions::SessionState;
     let i18n = use_i18n();
     let api = use_api();
     let list = LocalResource::new(move || async move {
         // The API lists newest first; the page needs the soonest, so take
         // the whole (short) list of scheduled sessions and sort it here.
-        api.get_query::<_, Vec<SessionInfo>>(
-            &format!("{V1}/sessions"),
-            &SessionListParams {
-                state: Some(SessionState::Scheduled),
-                limit: Some(100),
-                ..SessionListParams::default()
-            },
-        )
-        .await
+        api.sessions_in(SessionState::Scheduled, 100).await
     });
     let retry = Callback::new(move |_| list.refetch());
     view! {

@@ -21,12 +21,12 @@ mod calendar;
 mod picker;
 mod schedule;
 
-use jiliang_protocol::sessions::{SessionInfo, SessionListParams, SessionState};
+use jiliang_protocol::sessions::SessionState;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{V1, use_api};
+use crate::api::use_api;
 use crate::components::session_bits::SessionCard;
 use crate::components::states::{ErrorBox, Loading};
 use crate::i18n::{Msg, use_i18n};
@@ -84,17 +84,8 @@ pub fn SessionsPage() -> impl IntoView {
     // `?schedule` (the dashboard's "schedule a session") opens the form.
     let show_form =
         RwSignal::new(can_host && query_map.with_untracked(|q| q.get("schedule").is_some()));
-    let live = LocalResource::new(move || async move {
-        api.get_query::<_, Vec<SessionInfo>>(
-            &format!("{V1}/sessions"),
-            &SessionListParams {
-                state: Some(SessionState::Live),
-                limit: Some(50),
-                ..SessionListParams::default()
-            },
-        )
-        .await
-    });
+    let live =
+        LocalResource::new(move || async move { api.sessions_in(SessionState::Live, 50).await });
 
     view! {
         <div class="page-head sessions-head" data-testid="sessions-page">
@@ -156,17 +147,7 @@ fn SessionList(which: View, can_host: bool) -> impl IntoView {
         View::Ended => SessionState::Ended,
         _ => SessionState::Scheduled,
     };
-    let list = LocalResource::new(move || async move {
-        api.get_query::<_, Vec<SessionInfo>>(
-            &format!("{V1}/sessions"),
-            &SessionListParams {
-                state: Some(state),
-                limit: Some(100),
-                ..SessionListParams::default()
-            },
-        )
-        .await
-    });
+    let list = LocalResource::new(move || async move { api.sessions_in(state, 100).await });
     let retry = Callback::new(move |_| list.refetch());
     move || match list.get() {
         None => view! { <Loading/> }.into_any(),
