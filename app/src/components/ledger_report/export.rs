@@ -1,4 +1,5 @@
-//! What a loaded export is: where it came from, its text, and why a text is not one.
+//! What a loaded export is: where it came from, its text, and why a text is not
+//! one.
 
 use jiliang_ledger::Bundle;
 use leptos::prelude::*;

@@ -1,4 +1,5 @@
-//! Problems and proof failures in words, in the interface language (the verifier's own messages are English only).
+//! Problems and proof failures in words, in the interface language (the
+//! verifier's own messages are English only).
 
 use jiliang_ledger::{CanonicalError, Hash, HexError, Location, Problem, ProofError, RecordError};
 

@@ -1,4 +1,5 @@
-//! One record of the report: its verdict, a summary of what it holds, and what failed.
+//! One record of the report: its verdict, a summary of what it holds, and what
+//! failed.
 
 use jiliang_ledger::{BundleRecord, Failure, format_rfc3339_ms};
 use leptos::prelude::*;

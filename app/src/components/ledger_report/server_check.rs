@@ -1,4 +1,5 @@
-//! The server's side of a verification: its published key, and whether its current log extends the file's head (a consistency proof checked here).
+//! The server's side of a verification: its published key, and whether its
+//! current log extends the file's head (a consistency proof checked here).
 
 use jiliang_ledger::{
     BundleTreeHead, Hash, SignatureBytes, SignedTreeHead, VerifyingKey, verify_consistency,

@@ -1,4 +1,5 @@
-//! What an administrator sees first: institutions, people, pending invitations, recent security events.
+//! What an administrator sees first: institutions, people, pending invitations,
+//! recent security events.
 
 use jiliang_protocol::accounts::{
     AuditEvent, AuditParams, InstitutionView, Invitation, InvitationStatus, Me, Page,

@@ -1,4 +1,5 @@
-//! One person's card and the forms that act on them: edit, activate or deactivate, reset the password.
+//! One person's card and the forms that act on them: edit, activate or
+//! deactivate, reset the password.
 
 use jiliang_protocol::accounts::{OneTimeLink, Role, UpdateUserRequest, User};
 use leptos::prelude::*;

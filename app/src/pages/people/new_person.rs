@@ -1,4 +1,5 @@
-//! Adding people: create an account directly, or invite someone by a one-time link.
+//! Adding people: create an account directly, or invite someone by a one-time
+//! link.
 
 use jiliang_protocol::accounts::{Invitation, NewInvitationRequest, NewUserRequest, Role, User};
 use leptos::prelude::*;

@@ -1,4 +1,5 @@
-//! The chat timeline (log events, lines still in the outbox) and the message box.
+//! The chat timeline (log events, lines still in the outbox) and the message
+//! box.
 
 use jiliang_protocol::rooms::{EventBody, MAX_CHAT_CHARS, RoomEvent};
 use leptos::html;

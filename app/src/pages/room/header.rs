@@ -1,4 +1,5 @@
-//! The room's heading: title, state, schedule, labs, and the host's start/end actions.
+//! The room's heading: title, state, schedule, labs, and the host's start/end
+//! actions.
 
 use jiliang_protocol::sessions::{SessionDetail, SessionInfo, SessionKind, SessionState};
 use leptos::prelude::*;

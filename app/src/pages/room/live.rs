@@ -1,4 +1,5 @@
-//! The live room: the socket client opened for the page, and the connection banner.
+//! The live room: the socket client opened for the page, and the connection
+//! banner.
 
 use jiliang_protocol::rooms::EventBody;
 use jiliang_protocol::sessions::{SessionDetail, SessionState};
