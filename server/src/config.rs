@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (API, rooms, static front end).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Create the demo province (institutions, people) if it is not there yet; prints the demo logins.
@@ -33,6 +33,24 @@ pub enum Command {
     Offline(OfflineCommand),
     /// Verify a ledger export bundle offline.
     Verify(VerifyArgs),
+    /// Copy a running server's SQLite database and its ledger key, consistently, while it serves.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The server's ledger signing key (default: beside the SQLite file).
+    #[arg(long, env = "JILIANG_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
+
+    /// New directory to write `jiliang.db` and `ledger-key.hex` into; it
+    /// must not exist yet. A server started on `sqlite://DIR/jiliang.db`
+    /// runs from it as it is.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -59,6 +77,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     #[command(flatten)]
+    pub connections: crate::listen::ListenArgs,
+
+    #[command(flatten)]
     pub database: DatabaseArgs,
 
     /// Directory of the built front end (Trunk's `dist/`).
@@ -78,14 +99,33 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
-    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy.
+    /// Trust `X-Forwarded-For`/`-Proto`/`-Host` from one reverse proxy
+    /// (the same as `--trust-proxy-hops 1`).
     #[arg(long, env = "JILIANG_TRUST_PROXY")]
     pub trust_proxy: bool,
+
+    /// How many reverse proxies in front of the server append to
+    /// `X-Forwarded-For`: the client address is the entry that many places
+    /// from the right (the one our nearest trusted proxy saw). 0: none.
+    #[arg(long, env = "JILIANG_TRUST_PROXY_HOPS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub trust_proxy_hops: u32,
+
+    /// Password hashes (argon2, ~19 MiB each) computed at once; more wait.
+    #[arg(long, env = "JILIANG_PASSWORD_HASH_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub password_hash_concurrency: u32,
+
+    /// How long a login may wait for a hashing slot, in ms, before it is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "JILIANG_PASSWORD_HASH_WAIT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub password_hash_wait_ms: u64,
 
     /// Fan-out between nodes: `nats://host:4222` to run several nodes on one
     /// PostgreSQL database; empty for a single node (in-process fan-out).
     #[arg(long, env = "JILIANG_BUS", default_value = "")]
     pub bus: String,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     /// File holding the ledger's Ed25519 signing key (created on first
     /// start; refused if group or others may read it). Default:
@@ -106,8 +146,8 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_LEDGER_INTERVAL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub ledger_interval_ms: u64,
 
-    /// Chat messages per second one room connection may send, sustained
-    /// (bursts of four times as many are allowed).
+    /// Chat messages per second one person may send, sustained, over all
+    /// their sockets on this node (bursts of four times as many are allowed).
     #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub chat_rate: u32,
 
@@ -116,6 +156,91 @@ pub struct ServeArgs {
     /// is disconnected within this time.
     #[arg(long, env = "JILIANG_ROOM_RECHECK_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub room_recheck_ms: u64,
+
+    /// How long after a person's last socket in a room closes before their
+    /// `leave` is recorded, in ms; a reconnect within it writes nothing.
+    #[arg(long, env = "JILIANG_PRESENCE_GRACE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub presence_grace_ms: u64,
+
+    /// How often this node refreshes its presence rows and sweeps expired
+    /// ones (other nodes' that died), in ms.
+    #[arg(long, env = "JILIANG_PRESENCE_HEARTBEAT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub presence_heartbeat_ms: u64,
+
+    /// How long a presence row lives without a heartbeat, in ms: a crashed
+    /// node's people show offline within this plus one heartbeat. Must
+    /// exceed the heartbeat (at least twice it is sensible).
+    #[arg(long, env = "JILIANG_PRESENCE_TTL_MS", default_value_t = 6000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub presence_ttl_ms: u64,
+
+    /// Sockets one person may have open to one room (on this node).
+    #[arg(long, env = "JILIANG_ROOM_SOCKETS_PER_PERSON", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub room_sockets_per_person: u32,
+
+    /// Room sockets one person may have open in all (on this node).
+    #[arg(long, env = "JILIANG_SOCKETS_PER_PERSON", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sockets_per_person: u32,
+
+    /// Sockets one room may have (on this node).
+    #[arg(long, env = "JILIANG_ROOM_SOCKETS", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub room_sockets: u32,
+}
+
+/// A secret from the command line or the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// How a node authenticates to NATS and protects the link. Give secrets
+/// through the environment (or a file) rather than the command line, which
+/// other users of the machine can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct NatsArgs {
+    /// NATS user name (with --nats-password).
+    #[arg(long, env = "JILIANG_NATS_USER", requires = "nats_password")]
+    pub nats_user: Option<String>,
+    /// NATS password (with --nats-user).
+    #[arg(
+        long,
+        env = "JILIANG_NATS_PASSWORD",
+        requires = "nats_user",
+        hide_env_values = true
+    )]
+    pub nats_password: Option<Secret>,
+    /// NATS authentication token.
+    #[arg(long, env = "JILIANG_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<Secret>,
+    /// NATS NKey seed (`SU…`), for NKey authentication.
+    #[arg(long, env = "JILIANG_NATS_NKEY_SEED", hide_env_values = true)]
+    pub nats_nkey_seed: Option<Secret>,
+    /// NATS credentials file (JWT and NKey seed, `.creds`), for decentralised
+    /// (operator/account) authentication.
+    #[arg(long, env = "JILIANG_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// Require TLS to NATS (implied by the options below and by `tls://`).
+    #[arg(long, env = "JILIANG_NATS_TLS")]
+    pub nats_tls: bool,
+    /// PEM file of the CA(s) that signed the NATS server's certificate.
+    #[arg(long, env = "JILIANG_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS to NATS (with --nats-client-key).
+    #[arg(long, env = "JILIANG_NATS_CLIENT_CERT", requires = "nats_client_key")]
+    pub nats_client_cert: Option<PathBuf>,
+    /// PEM private key of --nats-client-cert.
+    #[arg(long, env = "JILIANG_NATS_CLIENT_KEY", requires = "nats_client_cert")]
+    pub nats_client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,10 +284,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub public_url: Option<String>,
     pub secure_cookies: bool,
-    pub trust_proxy: bool,
+    /// Reverse proxies whose `X-Forwarded-*` headers are trusted (0: none).
+    pub trust_proxy_hops: u32,
+    /// Password hashes computed at once.
+    pub password_hash_concurrency: u32,
+    /// Longest wait for a hashing slot, in ms.
+    pub password_hash_wait_ms: u64,
     /// Empty: in-process fan-out.
     pub bus: String,
-    /// Sustained chat messages per second per room connection.
+    /// Sustained chat messages per second per person (on this node).
     pub chat_rate: u32,
     /// Ledger signing key file (`None`: next to the database).
     pub ledger_key: Option<PathBuf>,
@@ -171,6 +301,16 @@ pub struct Config {
     pub ledger_interval_ms: u64,
     /// How often a room connection re-checks its login and participation.
     pub room_recheck_ms: u64,
+    /// How NATS is reached (credentials, TLS).
+    pub nats: NatsArgs,
+    /// Presence: grace before a `leave`, heartbeat, row lifetime (ms).
+    pub presence_grace_ms: u64,
+    pub presence_heartbeat_ms: u64,
+    pub presence_ttl_ms: u64,
+    /// Socket caps (per node).
+    pub room_sockets_per_person: u32,
+    pub sockets_per_person: u32,
+    pub room_sockets: u32,
 }
 
 impl From<&ServeArgs> for Config {
@@ -181,13 +321,26 @@ impl From<&ServeArgs> for Config {
             max_body_bytes: a.max_body_bytes,
             public_url: a.public_url.clone(),
             secure_cookies: a.secure_cookies,
-            trust_proxy: a.trust_proxy,
+            trust_proxy_hops: if a.trust_proxy {
+                a.trust_proxy_hops.max(1)
+            } else {
+                a.trust_proxy_hops
+            },
+            password_hash_concurrency: a.password_hash_concurrency,
+            password_hash_wait_ms: a.password_hash_wait_ms,
             bus: a.bus.clone(),
             chat_rate: a.chat_rate,
             ledger_key: a.ledger_key.clone(),
             ledger_accept_new_key: a.ledger_accept_new_key,
             ledger_interval_ms: a.ledger_interval_ms,
             room_recheck_ms: a.room_recheck_ms,
+            nats: a.nats.clone(),
+            presence_grace_ms: a.presence_grace_ms,
+            presence_heartbeat_ms: a.presence_heartbeat_ms,
+            presence_ttl_ms: a.presence_ttl_ms,
+            room_sockets_per_person: a.room_sockets_per_person,
+            sockets_per_person: a.sockets_per_person,
+            room_sockets: a.room_sockets,
         }
     }
 }
@@ -212,6 +365,23 @@ impl Config {
         PathBuf::from("data/ledger-key.hex")
     }
 
+    /// The presence settings: a TTL no longer than the heartbeat would let
+    /// live rows expire between beats, so it is raised to twice it.
+    pub fn presence(&self) -> crate::rooms::presence::PresenceConfig {
+        use std::time::Duration;
+        let heartbeat = self.presence_heartbeat_ms.max(1);
+        crate::rooms::presence::PresenceConfig {
+            grace: Duration::from_millis(self.presence_grace_ms),
+            heartbeat: Duration::from_millis(heartbeat),
+            ttl: Duration::from_millis(self.presence_ttl_ms.max(heartbeat * 2)),
+            sockets_per_person_room: usize::try_from(self.room_sockets_per_person)
+                .unwrap_or(usize::MAX),
+            sockets_per_person: usize::try_from(self.sockets_per_person).unwrap_or(usize::MAX),
+            sockets_per_room: usize::try_from(self.room_sockets).unwrap_or(usize::MAX),
+            chat_rate: self.chat_rate,
+        }
+    }
+
     /// A configuration for tests and tools: given database, no front end.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Self {
@@ -220,13 +390,22 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             public_url: None,
             secure_cookies: false,
-            trust_proxy: false,
+            trust_proxy_hops: 0,
+            password_hash_concurrency: 4,
+            password_hash_wait_ms: 5000,
             bus: String::new(),
             chat_rate: 5,
             ledger_key: None,
             ledger_accept_new_key: false,
             ledger_interval_ms: 2000,
             room_recheck_ms: 30_000,
+            nats: NatsArgs::default(),
+            presence_grace_ms: 5000,
+            presence_heartbeat_ms: 2000,
+            presence_ttl_ms: 6000,
+            room_sockets_per_person: 4,
+            sockets_per_person: 16,
+            room_sockets: 500,
         }
     }
 }
@@ -251,6 +430,22 @@ mod tests {
         };
         assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(args.static_dir, PathBuf::from("dist"));
+    }
+
+    #[test]
+    fn trust_proxy_is_one_hop() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["jiliang", "serve", "--database-url", DEFAULT_DATABASE_URL];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+                panic!("expected serve");
+            };
+            Config::from(&*args).trust_proxy_hops
+        };
+        assert_eq!(parse(&[]), 0);
+        assert_eq!(parse(&["--trust-proxy"]), 1);
+        assert_eq!(parse(&["--trust-proxy-hops", "2"]), 2);
+        assert_eq!(parse(&["--trust-proxy", "--trust-proxy-hops", "3"]), 3);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::bus::{Bus, BusError};
 use crate::config::Config;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
-use crate::rooms::{EventLog, Hub};
+use crate::rooms::{EventLog, Hub, Presence};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -29,8 +29,14 @@ pub struct AppState {
     pub bus: Bus,
     /// The single writer of room logs.
     pub log: EventLog,
+    /// Who is connected (across nodes), socket caps, per-person limits.
+    pub presence: Arc<Presence>,
     /// The tamper-evident log of records.
     pub ledger: Arc<Ledger>,
+    /// Password hashing, bounded per node (argon2 takes 19 MiB a hash).
+    pub hashing: crate::auth::password::Hashing,
+    /// Server-wide secrets from the database (the login fingerprint key).
+    pub secrets: Arc<crate::auth::fingerprint::Secrets>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,8 @@ pub enum StateError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("cannot read or create the server's secrets: {0}")]
+    Secrets(#[from] sqlx::Error),
 }
 
 impl AppState {
@@ -49,14 +57,17 @@ impl AppState {
         config: Config,
         shutdown: CancellationToken,
     ) -> Result<Self, StateError> {
-        let bus = Bus::connect(&config.bus).await?;
+        let bus = Bus::connect(&config.bus, &config.nats).await?;
         let ledger = Ledger::open(
             store.clone(),
             &config.ledger_key_path(),
             config.ledger_accept_new_key,
         )
         .await?;
-        Ok(Self::assemble(store, config, shutdown, bus, ledger))
+        let secrets = crate::auth::fingerprint::Secrets::load(&store).await?;
+        Ok(Self::assemble(
+            store, config, shutdown, bus, ledger, secrets,
+        ))
     }
 
     fn assemble(
@@ -65,19 +76,36 @@ impl AppState {
         shutdown: CancellationToken,
         bus: Bus,
         ledger: Arc<Ledger>,
+        secrets: crate::auth::fingerprint::Secrets,
     ) -> Self {
         let rooms = Hub::new(store.clone());
         let metrics = Metrics::new(store.metrics(), rooms.metrics(), bus.metrics());
+        let hashing = crate::auth::password::Hashing::new(
+            config.password_hash_concurrency,
+            std::time::Duration::from_millis(config.password_hash_wait_ms),
+        );
+        let log = EventLog::start(store.clone(), rooms.clone(), bus.clone());
+        let tasks = TaskTracker::new();
+        let presence = Presence::start(
+            store.clone(),
+            log.clone(),
+            config.presence(),
+            shutdown.clone(),
+            tasks.clone(),
+        );
         Self {
+            hashing,
+            secrets: Arc::new(secrets),
             ledger,
-            log: EventLog::start(store.clone(), rooms.clone(), bus.clone()),
+            log,
+            presence,
             rooms,
             bus,
             store,
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             shutdown,
-            tasks: TaskTracker::new(),
+            tasks,
         }
     }
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::now;
+use crate::store::time::db_time;
 use crate::store::users::parse_roles;
 use crate::store::{Backend, Store};
 
@@ -18,7 +19,8 @@ pub struct NewSession {
     pub scheduled_start: OffsetDateTime,
     pub duration_minutes: i64,
     pub host_id: Uuid,
-    pub host_institution_path: String,
+    /// The host's institution (its path is read from the live tree).
+    pub host_institution_id: Uuid,
     pub help_request_id: Option<Uuid>,
     pub lab_ids: Vec<Uuid>,
     /// Besides the host.
@@ -47,12 +49,14 @@ struct SessionRow {
 #[derive(Debug, Clone)]
 pub struct StoredSession {
     pub info: SessionInfo,
+    /// The host institution's path now (read from the tree, so it follows moves).
     pub host_institution_path: String,
 }
 
 const SESSION_SELECT: &str = "SELECT s.id, s.kind, s.title, s.description, s.state, s.scheduled_start, \
-     s.duration_minutes, s.host_id, u.display_name AS host_name, s.host_institution_path, s.help_request_id, \
-     s.started_at, s.ended_at, s.last_seq FROM live_sessions s JOIN users u ON u.id = s.host_id";
+     s.duration_minutes, s.host_id, u.display_name AS host_name, hi.path AS host_institution_path, s.help_request_id, \
+     s.started_at, s.ended_at, s.last_seq FROM live_sessions s JOIN users u ON u.id = s.host_id \
+     JOIN institutions hi ON hi.id = s.host_institution_id";
 
 fn session_from(r: SessionRow, labs: Vec<SessionLab>) -> StoredSession {
     StoredSession {
@@ -178,7 +182,10 @@ impl Store {
     }
 
     /// Named participants and the active people of the session's labs,
-    /// with whether they are connected (their last join/leave in the log).
+    /// with whether they are connected right now (a live `room_presence`
+    /// row on any node). One pass: the people, joined to the session's
+    /// named participants and to the few presence rows of this room; no
+    /// query per person, nothing read from the room's log.
     pub async fn session_participants(
         &self,
         session_id: Uuid,
@@ -193,46 +200,35 @@ impl Store {
         };
         let sql = format!(
             "SELECT u.id, u.display_name, {roles} AS roles, u.institution_id, i.name_zh, \
-                    COALESCE((SELECT p.host FROM session_participants p WHERE p.session_id = $1 AND p.user_id = u.id), FALSE) AS host, \
-                    (SELECT e.kind FROM room_events e WHERE e.session_id = $1 AND e.author_id = u.id \
-                       AND e.kind IN ('join', 'leave') ORDER BY e.seq DESC LIMIT 1) AS presence \
+                    COALESCE(sp.host, FALSE) AS host, \
+                    (pr.user_id IS NOT NULL) AS online \
              FROM users u JOIN institutions i ON i.id = u.institution_id \
-             WHERE u.id IN (SELECT user_id FROM session_participants WHERE session_id = $1) \
+             LEFT JOIN session_participants sp ON sp.session_id = $1 AND sp.user_id = u.id \
+             LEFT JOIN (SELECT DISTINCT user_id FROM room_presence WHERE session_id = $1 AND expires_at_ms > $2) pr \
+                    ON pr.user_id = u.id \
+             WHERE sp.user_id IS NOT NULL \
                 OR (u.active = TRUE AND u.institution_id IN (SELECT institution_id FROM session_labs WHERE session_id = $1)) \
              ORDER BY host DESC, i.path, u.display_name"
         );
-        type Row = (
-            Uuid,
-            String,
-            Option<String>,
-            Uuid,
-            String,
-            bool,
-            Option<String>,
-        );
+        type Row = (Uuid, String, Option<String>, Uuid, String, bool, bool);
         let rows: Vec<Row> = with_db!(self, "sessions.participants", |p| sqlx::query_as(&sql)
             .bind(session_id)
+            .bind(super::presence::now_ms())
             .fetch_all(p)
             .await)?;
         Ok(rows
             .into_iter()
             .map(
-                |(
-                    user_id,
-                    display_name,
-                    roles,
-                    institution_id,
-                    institution_name,
-                    host,
-                    presence,
-                )| Participant {
-                    user_id,
-                    display_name,
-                    roles: parse_roles(roles.as_deref()),
-                    institution_id,
-                    institution_name,
-                    host,
-                    online: presence.as_deref() == Some("join"),
+                |(user_id, display_name, roles, institution_id, institution_name, host, online)| {
+                    Participant {
+                        user_id,
+                        display_name,
+                        roles: parse_roles(roles.as_deref()),
+                        institution_id,
+                        institution_name,
+                        host,
+                        online,
+                    }
                 },
             )
             .collect())
@@ -245,7 +241,7 @@ impl Store {
         let mut sql = format!(
             "{SESSION_SELECT} WHERE (EXISTS (SELECT 1 FROM session_participants p WHERE p.session_id = s.id AND p.user_id = $1) \
                OR EXISTS (SELECT 1 FROM session_labs l WHERE l.session_id = s.id AND l.institution_id = $2) \
-               OR ($3 IS NOT NULL AND (s.host_institution_path LIKE $3 OR EXISTS (SELECT 1 FROM session_labs l \
+               OR ($3 IS NOT NULL AND (hi.path LIKE $3 OR EXISTS (SELECT 1 FROM session_labs l \
                    JOIN institutions i ON i.id = l.institution_id WHERE l.session_id = s.id AND i.path LIKE $3)))) \
              AND ($4 IS NULL OR s.state = $4) AND ($5 IS NULL OR s.scheduled_start >= $5) AND ($6 IS NULL OR s.scheduled_start < $6) \
              ORDER BY s.scheduled_start DESC, s.id DESC LIMIT $7"
@@ -262,8 +258,8 @@ impl Store {
             .bind(q.institution_id)
             .bind(q.oversight_path.as_ref().map(|p| format!("{p}%")))
             .bind(q.state.map(|s| s.as_str()))
-            .bind(q.from)
-            .bind(q.to)
+            .bind(q.from.map(db_time))
+            .bind(q.to.map(db_time))
             .bind(q.limit)
             .fetch_all(p)
             .await)?;
