@@ -229,6 +229,7 @@ impl Ledger {
             Ok(()) => {
                 let mut checked = write(&self.checked);
                 *checked = (*checked).max(size);
+                *write(&self.fault) = None;
                 Ok(())
             }
             Err(why) => {
@@ -267,8 +268,9 @@ impl Ledger {
         }
         *write(&self.tree) = fresh;
         *write(&self.checked) = 0;
+        // The fault stays until the check passes: readiness never reports
+        // a sound ledger halfway through a recheck.
         let was = self.fault();
-        *write(&self.fault) = None;
         match self.check_heads().await {
             Ok(()) => {
                 if was.is_some() {
@@ -279,10 +281,7 @@ impl Ledger {
                 Ok(true)
             }
             Err(LedgerError::Mismatch { .. }) => Ok(false),
-            Err(e) => {
-                *write(&self.fault) = was;
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -431,7 +430,11 @@ impl Ledger {
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut recheck = tokio::time::interval(RECHECK_EVERY);
+            // The first check was at start: the next is due a period later.
+            let mut recheck = tokio::time::interval_at(
+                tokio::time::Instant::now() + RECHECK_EVERY,
+                RECHECK_EVERY,
+            );
             recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
