@@ -212,6 +212,26 @@ pub fn accept_help(p: &Principal, lab_path: &str) -> Access {
     }
 }
 
+/// Withdraw an open help request: the person who asked, or the staff
+/// above the lab (who could also have accepted it). A colleague in the
+/// same lab cannot withdraw someone else's request.
+pub fn cancel_help(p: &Principal, requested_by: uuid::Uuid, lab_path: &str) -> Access {
+    if p.user.id == requested_by || (staff(p) && in_subtree(p, lab_path)) {
+        Access::Allow
+    } else if p.path == lab_path {
+        // They can see the request (a technician of that lab): 403, not 404.
+        Access::Forbidden
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// Start or end a session: its host only. The host answers for what the
+/// record says happened; others taking part (or overseeing it) run nothing.
+pub fn run_session(p: &Principal, host_id: uuid::Uuid) -> bool {
+    p.user.id == host_id
+}
+
 /// Read the audit log (of their subtree): admins.
 pub fn view_audit(p: &Principal) -> bool {
     p.has(Role::Admin)
