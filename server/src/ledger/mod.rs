@@ -229,6 +229,7 @@ impl Ledger {
             Ok(()) => {
                 let mut checked = write(&self.checked);
                 *checked = (*checked).max(size);
+                *write(&self.fault) = None;
                 Ok(())
             }
             Err(why) => {
@@ -267,12 +268,11 @@ impl Ledger {
         }
         *write(&self.tree) = fresh;
         *write(&self.checked) = 0;
-        // The fault stays set while the check runs: clearing it first would
-        // show the node ready (and the log sound) for the moment between.
+        // The fault stays until the check passes: readiness never reports
+        // a sound ledger halfway through a recheck.
         let was = self.fault();
         match self.check_heads().await {
             Ok(()) => {
-                *write(&self.fault) = None;
                 if was.is_some() {
                     tracing::info!(
                         "the stored ledger matches its signed heads again; signing resumes"
@@ -430,7 +430,11 @@ impl Ledger {
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut recheck = tokio::time::interval(RECHECK_EVERY);
+            // The first check was at start: the next is due a period later.
+            let mut recheck = tokio::time::interval_at(
+                tokio::time::Instant::now() + RECHECK_EVERY,
+                RECHECK_EVERY,
+            );
             recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -118,8 +118,10 @@ pub struct Room {
     ephemeral: broadcast::Sender<Arc<Ephemeral>>,
     // Held only for in-memory bookkeeping, never across an await.
     seq: Mutex<Sequencer>,
-    /// Connections per person on this node (for join/leave events). Only
-    /// changed while the hub's map lock is held (lock order: map, people).
+    /// Connections per person on this node: the room lives here while any
+    /// remain (presence and its join/leave events are `rooms::presence`'s).
+    /// Only changed while the hub's map lock is held (lock order: map,
+    /// people).
     people: Mutex<HashMap<Uuid, usize>>,
     /// Set once by the connection that created the room; the others wait.
     opening: watch::Sender<Opening>,

@@ -360,8 +360,9 @@ impl Presence {
                 _ = tick.tick() => {}
             }
             let until = now_ms().saturating_add(ms(self.config.ttl));
-            if let Err(e) = self.store.presence_heartbeat(self.node, until).await {
-                tracing::warn!(error = %e, "presence heartbeat failed");
+            match self.store.presence_heartbeat(self.node, until).await {
+                Ok(refreshed) => self.restore_if_missing(refreshed).await,
+                Err(e) => tracing::warn!(error = %e, "presence heartbeat failed"),
             }
             match self.store.presence_sweep().await {
                 Ok(departed) => {
@@ -374,6 +375,63 @@ impl Presence {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
+            }
+        }
+    }
+}
+
+impl Presence {
+    /// After a heartbeat that refreshed fewer rows than this node has
+    /// people connected: rows went missing (the database was unreachable
+    /// for longer than the TTL and another node's sweep removed them, with
+    /// their `leave`). Register the people still connected again, so they
+    /// show online and a new stretch starts with its `join`.
+    async fn restore_if_missing(&self, refreshed: u64) {
+        let (rows, connected) = {
+            let inner = lock(&self.inner);
+            // Rows this node should have: one per (room, person) it stored,
+            // connected or lingering (one busy with its own database work
+            // counts as stored).
+            let rows = inner
+                .people
+                .values()
+                .filter(|l| l.stored.try_lock().map_or(true, |g| *g))
+                .count();
+            let connected: Vec<(Uuid, Uuid, Arc<tokio::sync::Mutex<bool>>)> = inner
+                .people
+                .iter()
+                .filter(|(_, l)| l.sockets > 0)
+                .map(|((s, u), l)| (*s, *u, l.stored.clone()))
+                .collect();
+            (rows, connected)
+        };
+        if u64::try_from(rows).unwrap_or(u64::MAX) <= refreshed {
+            return;
+        }
+        tracing::warn!(
+            connected = connected.len(),
+            refreshed,
+            "presence rows of connected people went missing; registering them again"
+        );
+        let until = now_ms().saturating_add(ms(self.config.ttl));
+        for (session, user, stored) in connected {
+            let _held = stored.lock().await;
+            match self
+                .store
+                .presence_arrive(session, user, self.node, until)
+                .await
+            {
+                Ok(true) => {
+                    let author = lock(&self.inner)
+                        .people
+                        .get(&(session, user))
+                        .map(|l| l.author.clone());
+                    if let Some(author) = author {
+                        self.write(session, author, EventBody::Join).await;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, %session, "cannot register presence again"),
             }
         }
     }

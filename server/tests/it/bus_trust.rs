@@ -112,3 +112,96 @@ async fn forged_bus_messages_never_reach_clients_nor_make_a_node_poll() {
     assert_eq!(log.len(), 3);
     server.stop().await;
 }
+
+/// A NATS server of our own that requires a user and password.
+struct AuthNats {
+    child: std::process::Child,
+    url: String,
+}
+
+impl AuthNats {
+    fn start() -> Option<Self> {
+        let bin = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+        let Some(bin) = bin else {
+            eprintln!("skipped: no nats-server binary");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["--user", "jiliang", "--pass", "s3cret-计量"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        Some(Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for AuthNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// A node authenticates to NATS: without the credentials NATS asks for it
+// does not start (one clear error); with them it connects; a credentials
+// file that cannot be read is named in the error.
+#[tokio::test]
+async fn nodes_authenticate_to_nats() {
+    use jiliang_server::bus::Bus;
+    use jiliang_server::config::{NatsArgs, Secret};
+    let Some(nats) = AuthNats::start() else {
+        return;
+    };
+    let with = NatsArgs {
+        nats_user: Some("jiliang".into()),
+        nats_password: Some(Secret("s3cret-计量".into())),
+        ..NatsArgs::default()
+    };
+    // The server may take a moment to listen.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let bus = loop {
+        match Bus::connect(&nats.url, &with).await {
+            Ok(bus) => break bus,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(bus.healthy());
+    let without = Bus::connect(&nats.url, &NatsArgs::default())
+        .await
+        .expect_err("connected to NATS without credentials");
+    assert!(
+        without.to_string().contains("cannot connect to NATS"),
+        "{without}"
+    );
+    let wrong = NatsArgs {
+        nats_password: Some(Secret("guess".into())),
+        ..with.clone()
+    };
+    assert!(Bus::connect(&nats.url, &wrong).await.is_err());
+    let creds = NatsArgs {
+        nats_creds: Some("/nonexistent/jiliang.creds".into()),
+        ..NatsArgs::default()
+    };
+    let e = Bus::connect(&nats.url, &creds)
+        .await
+        .expect_err("a missing creds file");
+    assert!(e.to_string().contains("/nonexistent/jiliang.creds"), "{e}");
+}

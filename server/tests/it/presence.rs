@@ -426,3 +426,45 @@ async fn a_killed_node_shows_its_people_offline_within_seconds() {
     n1.stop().await;
     db.cleanup().await;
 }
+
+// The database was out of reach for longer than the TTL: another node's
+// sweep removed this node's rows (and ended the stretch). The people still
+// connected here show online again after the next heartbeat, with a new
+// `join`.
+#[tokio::test]
+async fn rows_lost_while_connected_come_back_with_the_next_heartbeat() {
+    let server = seeded(Backend::Sqlite, |c| {
+        c.presence_heartbeat_ms = 100;
+        c.presence_ttl_ms = 1000;
+    })
+    .await
+    .expect("sqlite");
+    let expert = server.login("expert").await;
+    let tech = server.login("tech").await;
+    let id = session(&server, &expert).await;
+    let tech_id = server.user_id("tech").await;
+    let (_ws, _) = join(&server.base, &tech, id, 0).await;
+    assert!(online(&expert, id, tech_id).await);
+    let store = &server.state.store;
+    jiliang_server::store::testing::execute(store, "DELETE FROM room_presence")
+        .await
+        .expect("as a sweep would");
+    jiliang_server::store::testing::execute(store, "UPDATE room_attendance SET present = FALSE")
+        .await
+        .expect("as a sweep would");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !online(&expert, id, tech_id).await {
+        assert!(
+            Instant::now() < deadline,
+            "connected but shown offline for good"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        presence_events(&server, id, tech_id).await,
+        ["join", "join"],
+        "the new stretch starts with a join"
+    );
+    server.stop().await;
+}
