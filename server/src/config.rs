@@ -33,6 +33,24 @@ pub enum Command {
     Offline(OfflineCommand),
     /// Verify a ledger export bundle offline.
     Verify(VerifyArgs),
+    /// Copy a running server's SQLite database and its ledger key, consistently, while it serves.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The server's ledger signing key (default: beside the SQLite file).
+    #[arg(long, env = "JILIANG_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
+
+    /// New directory to write `jiliang.db` and `ledger-key.hex` into; it
+    /// must not exist yet. A server started on `sqlite://DIR/jiliang.db`
+    /// runs from it as it is.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -57,6 +75,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "JILIANG_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub connections: crate::listen::ListenArgs,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

@@ -57,6 +57,7 @@ mod tx;
 
 pub mod audit;
 pub mod auth_sessions;
+mod backup;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
@@ -121,6 +122,10 @@ pub enum StoreError {
     Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
 }
 
 impl Store {

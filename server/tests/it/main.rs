@@ -19,6 +19,7 @@ mod cli;
 mod cli_ledger;
 mod cli_metrology;
 mod ledger;
+mod listen;
 mod ops;
 mod rooms;
 mod security;
