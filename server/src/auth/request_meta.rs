@@ -43,7 +43,7 @@ impl RequestMeta {
         // Behind a reverse proxy the peer is the proxy; trust its headers only
         // when told to, or any client could forge its address.
         let ip = forwarded(&parts.headers, "x-forwarded-for", hops)
-            .and_then(|v| v.parse::<IpAddr>().ok())
+            .and_then(|v| parse_ip(&v))
             .map(|ip| ip.to_string())
             .or(peer);
         let forwarded_https = forwarded(&parts.headers, "x-forwarded-proto", hops)
@@ -105,6 +105,15 @@ pub fn forwarded(headers: &HeaderMap, name: &str, hops: u32) -> Option<String> {
         .map(|s| (*s).to_owned())
 }
 
+/// An address as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a
+/// port (`203.0.113.7:51234`, `[2001:db8::1]:51234`) — the port is dropped,
+/// or every connection of one client would count as a new address.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
 /// The host the client addressed: the trusted proxy's `X-Forwarded-Host`,
 /// else `Host`.
 pub fn client_host(headers: &HeaderMap, hops: u32) -> Option<String> {
@@ -144,5 +153,13 @@ mod tests {
         assert_eq!(xff(&["203.0.113.7"], 2).as_deref(), Some("203.0.113.7"));
         assert_eq!(xff(&["6.6.6.6, 203.0.113.7"], 0), None, "not trusted");
         assert_eq!(xff(&[], 1), None);
+    }
+
+    #[test]
+    fn ports_are_dropped_from_forwarded_addresses() {
+        assert_eq!(parse_ip("203.0.113.7:51234"), "203.0.113.7".parse().ok());
+        assert_eq!(parse_ip("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_ip("2001:db8::1"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_ip("unknown"), None);
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! - `Content-Security-Policy`: scripts only from this origin, plus the one
 //!   inline bootstrap script Trunk writes into `index.html` (allowed by its
-//!   SHA-256, computed from the file at start, since its text names the
-//!   hashed bundle and changes with every build); WebAssembly compilation
+//!   SHA-256: its text names the hashed bundle and changes with every
+//!   build, so `static_files` computes the policy of each page from the
+//!   `index.html` it serves; other responses carry the one computed at
+//!   start); WebAssembly compilation
 //!   (`'wasm-unsafe-eval'`), no other eval; connections (fetch, WebSocket)
 //!   to this origin only; no plugins, no `<base>`, and no framing by anyone
 //!   (`frame-ancestors 'none'`, with `X-Frame-Options: DENY` for older

@@ -67,7 +67,17 @@ impl StaticFiles {
             ))
             .into_response();
         }
-        with_cache_headers(&path, res)
+        let mut res = with_cache_headers(&path, res);
+        if is_html(&res) {
+            // The page's policy is computed from the index.html being served
+            // now, so a front end deployed while the server runs keeps
+            // working (its inline script has a new hash).
+            let csp = super::security_headers::content_security_policy(&self.dir);
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+        }
+        res
     }
 }
 

@@ -962,3 +962,44 @@ backend_tests!(
         server.stop().await;
     }
 );
+
+backend_tests!(
+    a_page_allows_the_inline_script_of_the_front_end_it_serves,
+    |backend| async move {
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let dist = tempfile::tempdir().expect("dist");
+        let write = |boot: &str| {
+            std::fs::write(
+            dist.path().join("index.html"),
+            format!("<!doctype html><html><head><script type=\"module\">{boot}</script></head><body></body></html>"),
+        )
+        .expect("write index.html");
+        };
+        write("import init from '/app-0000000000000001.js'; await init();");
+        let dir = dist.path().to_path_buf();
+        let server = TestServer::start_configured(db, |c| c.static_dir = dir).await;
+        let page_csp = || async {
+            let res = reqwest::get(server.url("/sessions"))
+                .await
+                .expect("request");
+            assert_eq!(res.status(), 200);
+            res.headers()["content-security-policy"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        };
+        let first = page_csp().await;
+        assert_eq!(first.matches("'sha256-").count(), 1, "{first}");
+        // A new front end deployed while the server runs: its script is allowed.
+        write("import init from '/app-0000000000000002.js'; await init();");
+        let second = page_csp().await;
+        assert_ne!(first, second);
+        assert_eq!(
+            second,
+            jiliang_server::http::security_headers::content_security_policy(dist.path())
+        );
+        server.stop().await;
+    }
+);
