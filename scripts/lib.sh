@@ -81,6 +81,11 @@ ensure_test_tools() {
     step "Installing Chromium (apt)"
     apt_install chromium
   fi
+  # socat makes the pseudo-terminal pairs the agent's serial tests run over.
+  if ! command -v socat >/dev/null; then
+    step "Installing socat (apt)"
+    apt_install socat
+  fi
   # Screenshots are for people to read: Chinese text needs a CJK font.
   if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     step "Installing a CJK font (apt)"

@@ -66,7 +66,7 @@ async fn run(total: usize) {
                     scheduled_start: time::OffsetDateTime::now_utc(),
                     duration_minutes: 60,
                     host_id: expert.id,
-                    host_institution_path: "/".into(),
+                    host_institution_id: expert.institution_id,
                     help_request_id: None,
                     lab_ids: vec![qinan],
                     participant_ids: vec![],

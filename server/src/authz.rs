@@ -222,6 +222,20 @@ pub fn view_devices_of(p: &Principal, lab_path: &str) -> Access {
     }
 }
 
+/// Withdraw an open help request: the person who asked, or the staff
+/// above the lab (who could also have accepted it). A colleague in the
+/// same lab cannot withdraw someone else's request.
+pub fn cancel_help(p: &Principal, requested_by: uuid::Uuid, lab_path: &str) -> Access {
+    if p.user.id == requested_by || (staff(p) && in_subtree(p, lab_path)) {
+        Access::Allow
+    } else if p.path == lab_path {
+        // They can see the request (a technician of that lab): 403, not 404.
+        Access::Forbidden
+    } else {
+        deny(p, lab_path)
+    }
+}
+
 /// Register a device at a lab, change it, type readings in: the lab's own
 /// technicians and experts, and admins above or at the lab.
 pub fn manage_device(p: &Principal, lab_path: &str) -> Access {
@@ -247,6 +261,12 @@ pub fn manage_device_token(p: &Principal, lab_path: &str) -> Access {
 /// subtree, technicians their lab), trainees none.
 pub fn device_scope(p: &Principal) -> Option<PeopleScope> {
     people_scope(p)
+}
+
+/// Start or end a session: its host only. The host answers for what the
+/// record says happened; others taking part (or overseeing it) run nothing.
+pub fn run_session(p: &Principal, host_id: uuid::Uuid) -> bool {
+    p.user.id == host_id
 }
 
 /// Read the audit log (of their subtree): admins.

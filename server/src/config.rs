@@ -33,6 +33,24 @@ pub enum Command {
     Offline(OfflineCommand),
     /// Verify a ledger export bundle offline.
     Verify(VerifyArgs),
+    /// Copy a running server's SQLite database and its ledger key, consistently, while it serves.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The server's ledger signing key (default: beside the SQLite file).
+    #[arg(long, env = "JILIANG_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
+
+    /// New directory to write `jiliang.db` and `ledger-key.hex` into; it
+    /// must not exist yet. A server started on `sqlite://DIR/jiliang.db`
+    /// runs from it as it is.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -59,6 +77,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     #[command(flatten)]
+    pub connections: crate::listen::ListenArgs,
+
+    #[command(flatten)]
     pub database: DatabaseArgs,
 
     /// Directory of the built front end (Trunk's `dist/`).
@@ -78,9 +99,25 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
-    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy.
+    /// Trust `X-Forwarded-For`/`-Proto`/`-Host` from one reverse proxy
+    /// (the same as `--trust-proxy-hops 1`).
     #[arg(long, env = "JILIANG_TRUST_PROXY")]
     pub trust_proxy: bool,
+
+    /// How many reverse proxies in front of the server append to
+    /// `X-Forwarded-For`: the client address is the entry that many places
+    /// from the right (the one our nearest trusted proxy saw). 0: none.
+    #[arg(long, env = "JILIANG_TRUST_PROXY_HOPS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub trust_proxy_hops: u32,
+
+    /// Password hashes (argon2, ~19 MiB each) computed at once; more wait.
+    #[arg(long, env = "JILIANG_PASSWORD_HASH_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub password_hash_concurrency: u32,
+
+    /// How long a login may wait for a hashing slot, in ms, before it is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "JILIANG_PASSWORD_HASH_WAIT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub password_hash_wait_ms: u64,
 
     /// Fan-out between nodes: `nats://host:4222` to run several nodes on one
     /// PostgreSQL database; empty for a single node (in-process fan-out).
@@ -159,7 +196,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub public_url: Option<String>,
     pub secure_cookies: bool,
-    pub trust_proxy: bool,
+    /// Reverse proxies whose `X-Forwarded-*` headers are trusted (0: none).
+    pub trust_proxy_hops: u32,
+    /// Password hashes computed at once.
+    pub password_hash_concurrency: u32,
+    /// Longest wait for a hashing slot, in ms.
+    pub password_hash_wait_ms: u64,
     /// Empty: in-process fan-out.
     pub bus: String,
     /// Sustained chat messages per second per room connection.
@@ -181,7 +223,13 @@ impl From<&ServeArgs> for Config {
             max_body_bytes: a.max_body_bytes,
             public_url: a.public_url.clone(),
             secure_cookies: a.secure_cookies,
-            trust_proxy: a.trust_proxy,
+            trust_proxy_hops: if a.trust_proxy {
+                a.trust_proxy_hops.max(1)
+            } else {
+                a.trust_proxy_hops
+            },
+            password_hash_concurrency: a.password_hash_concurrency,
+            password_hash_wait_ms: a.password_hash_wait_ms,
             bus: a.bus.clone(),
             chat_rate: a.chat_rate,
             ledger_key: a.ledger_key.clone(),
@@ -220,7 +268,9 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             public_url: None,
             secure_cookies: false,
-            trust_proxy: false,
+            trust_proxy_hops: 0,
+            password_hash_concurrency: 4,
+            password_hash_wait_ms: 5000,
             bus: String::new(),
             chat_rate: 5,
             ledger_key: None,
@@ -251,6 +301,22 @@ mod tests {
         };
         assert_eq!(args.database.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(args.static_dir, PathBuf::from("dist"));
+    }
+
+    #[test]
+    fn trust_proxy_is_one_hop() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["jiliang", "serve", "--database-url", DEFAULT_DATABASE_URL];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+                panic!("expected serve");
+            };
+            Config::from(&args).trust_proxy_hops
+        };
+        assert_eq!(parse(&[]), 0);
+        assert_eq!(parse(&["--trust-proxy"]), 1);
+        assert_eq!(parse(&["--trust-proxy-hops", "2"]), 2);
+        assert_eq!(parse(&["--trust-proxy", "--trust-proxy-hops", "3"]), 3);
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub enum AppError {
     RateLimited { retry_after_s: u64 },
     #[error("unavailable: {}", .0.en)]
     Unavailable(Text),
+    /// Too much work of one kind at once (password hashing): try again
+    /// shortly. 503 with `Retry-After`, not 429: the caller did nothing wrong.
+    #[error("busy; retry after {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     /// A ledger record newer than every signed tree head.
     #[error("no signed tree head covers the record yet; retry after {retry_after_s} s")]
     LedgerHeadPending { retry_after_s: u64 },
@@ -95,7 +99,7 @@ impl AppError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::UpgradeRequired => ErrorCode::UpgradeRequired,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::Busy { .. } => ErrorCode::Unavailable,
             Self::LedgerHeadPending { .. } => ErrorCode::LedgerHeadPending,
             Self::Database(e) => match classify_db_error(e) {
                 DbErrorClass::NotFound => ErrorCode::NotFound,
@@ -144,6 +148,10 @@ impl AppError {
                 format!("Too many requests; try again in {retry_after_s} s."),
             ),
             Self::Unavailable(what) => what.clone(),
+            Self::Busy { retry_after_s } => Text::owned(
+                format!("服务器正忙，请在 {retry_after_s} 秒后重试。"),
+                format!("The server is busy; try again in {retry_after_s} s."),
+            ),
             Self::LedgerHeadPending { retry_after_s } => Text::owned(
                 format!("该记录刚刚写入，尚无签名树头覆盖它，请在 {retry_after_s} 秒后重试。"),
                 format!(
@@ -229,8 +237,9 @@ impl IntoResponse for AppError {
             tracing::debug!(error = %self, "request rejected");
         }
         let mut res = (status, axum::Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after_s } | Self::LedgerHeadPending { retry_after_s } =
-            self
+        if let Self::RateLimited { retry_after_s }
+        | Self::LedgerHeadPending { retry_after_s }
+        | Self::Busy { retry_after_s } = self
         {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));

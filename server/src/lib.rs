@@ -2,7 +2,8 @@
 //! from tests.
 //!
 //! # Layout
-//! - [`run`] / [`serve`]: start serving on a listener until a shutdown token fires.
+//! - [`run`] / [`serve`]: start serving on a listener until a shutdown token fires;
+//!   [`listen`] accepts connections (TLS, connection cap, timeouts).
 //! - [`config`]: command line and environment.
 //! - [`http`]: routes by feature (ops, time, …), static front end, OpenAPI.
 //! - [`store`]: SQLite/PostgreSQL storage and migrations; all SQL is there.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod ledger;
+pub mod listen;
 pub mod metrics;
 pub mod rooms;
 pub mod state;
@@ -70,6 +72,16 @@ pub async fn run(
 /// accepting, let in-flight requests finish, close sockets with a close
 /// frame, wait for every registered task, close the pool.
 pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunError> {
+    serve_with(state, listener, listen::Listen::default()).await
+}
+
+/// [`serve`] with the listening options of `jiliang serve`: TLS, the
+/// connection cap and the timeouts (see [`listen`]).
+pub async fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    listen: listen::Listen,
+) -> Result<(), RunError> {
     state.ledger.spawn_publisher(
         std::time::Duration::from_millis(state.config.ledger_interval_ms),
         state.shutdown.clone(),
@@ -82,19 +94,13 @@ pub async fn serve(state: AppState, listener: TcpListener) -> Result<(), RunErro
         &state.tasks,
     );
     let app = http::app(state.clone());
-    let shutdown = state.shutdown.clone();
-    // Room frames are small and latency matters more than packet count:
-    // without TCP_NODELAY, Nagle and delayed ACKs hold frames ~40 ms.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
+    listen::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        listen,
+        state.metrics.connections(),
+        state.shutdown.clone(),
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await?;
     state.tasks.close();
     state.tasks.wait().await;

@@ -321,6 +321,7 @@ pub struct Metrics {
     http_requests: Family<RequestLabels, Counter>,
     http_latency: HistogramFamily<RouteLabels>,
     websockets: Gauge,
+    http_connections: Gauge,
     socket_closes: Family<CloseLabels, Counter>,
     fanout_lag: Histogram,
     started: Instant,
@@ -365,6 +366,12 @@ impl Metrics {
             "Open WebSocket connections",
             websockets.clone(),
         );
+        let http_connections = Gauge::default();
+        registry.register(
+            "jiliang_http_connections",
+            "Open client connections (HTTP and upgraded sockets) against --max-connections",
+            http_connections.clone(),
+        );
         let socket_closes = Family::<CloseLabels, Counter>::default();
         registry.register(
             "jiliang_room_socket_closes",
@@ -397,6 +404,7 @@ impl Metrics {
             http_requests,
             http_latency,
             websockets,
+            http_connections,
             socket_closes,
             fanout_lag,
             started: Instant::now(),
@@ -423,6 +431,11 @@ impl Metrics {
     pub fn socket_opened(&self) -> SocketGuard {
         self.websockets.inc();
         SocketGuard(self.websockets.clone())
+    }
+
+    /// The open-connections gauge the listener keeps.
+    pub fn connections(&self) -> Gauge {
+        self.http_connections.clone()
     }
 
     pub fn open_websockets(&self) -> i64 {

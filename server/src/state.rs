@@ -34,6 +34,10 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     /// Agent connections open on this node (closed when a token is revoked).
     pub device_links: Arc<DeviceLinks>,
+    /// Password hashing, bounded per node (argon2 takes 19 MiB a hash).
+    pub hashing: crate::auth::password::Hashing,
+    /// Server-wide secrets from the database (the login fingerprint key).
+    pub secrets: Arc<crate::auth::fingerprint::Secrets>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,8 @@ pub enum StateError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("cannot read or create the server's secrets: {0}")]
+    Secrets(#[from] sqlx::Error),
 }
 
 impl AppState {
@@ -59,7 +65,10 @@ impl AppState {
             config.ledger_accept_new_key,
         )
         .await?;
-        Ok(Self::assemble(store, config, shutdown, bus, ledger))
+        let secrets = crate::auth::fingerprint::Secrets::load(&store).await?;
+        Ok(Self::assemble(
+            store, config, shutdown, bus, ledger, secrets,
+        ))
     }
 
     fn assemble(
@@ -68,10 +77,17 @@ impl AppState {
         shutdown: CancellationToken,
         bus: Bus,
         ledger: Arc<Ledger>,
+        secrets: crate::auth::fingerprint::Secrets,
     ) -> Self {
         let rooms = Hub::new(store.clone());
         let metrics = Metrics::new(store.metrics(), rooms.metrics(), bus.metrics());
+        let hashing = crate::auth::password::Hashing::new(
+            config.password_hash_concurrency,
+            std::time::Duration::from_millis(config.password_hash_wait_ms),
+        );
         Self {
+            hashing,
+            secrets: Arc::new(secrets),
             ledger,
             log: EventLog::start(store.clone(), rooms.clone(), bus.clone()),
             rooms,

@@ -289,6 +289,8 @@ catalog! {
     InvitationPending { zh: "待接受", en: "Pending" }
     InvitationAccepted { zh: "已接受", en: "Accepted" }
     InvitationExpired { zh: "已过期", en: "Expired" }
+    InvitationRevoked { zh: "已撤回", en: "Revoked" }
+    RevokeInvitation { zh: "撤回邀请", en: "Revoke" }
     InvitedByAt { zh: "{name} 邀请于 {time}", en: "Invited by {name} on {time}" }
 
     // Audit
@@ -334,7 +336,7 @@ catalog! {
     LinkValidUntil { zh: "链接有效期至", en: "Link valid until" }
     ChooseCredentials { zh: "设置用户名和密码", en: "Choose a username and password" }
     AcceptInvitation { zh: "创建账户并登录", en: "Create account and log in" }
-    LinkExpiredTitle { zh: "链接已过期", en: "This link has expired" }
+    LinkExpiredTitle { zh: "链接已失效", en: "This link no longer works" }
     LinkExpiredHelp { zh: "请联系发给您链接的人，请其重新发送。", en: "Ask the person who sent it to send you a new one." }
     LinkInvalidTitle { zh: "链接无效", en: "This link cannot be used" }
     LinkInvalidHelp {

@@ -791,6 +791,21 @@ fn InviteForm(
 fn Invitations(version: RwSignal<u32>) -> impl IntoView {
     let i18n = use_i18n();
     let api = use_api();
+    // A failed revocation (someone revoked or accepted it meanwhile) is
+    // shown above the list; the list then reloads to show why.
+    let errors: Errors = RwSignal::new(None);
+    let revoke = move |id: String| {
+        spawn_local(async move {
+            let r = api
+                .post_empty::<Invitation>(&format!("{V1}/invitations/{id}/revoke"))
+                .await;
+            match r {
+                Ok(_) => errors.set(None),
+                Err(e) => errors.set(Some(e)),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
     let list = LocalResource::new(move || {
         version.track();
         async move {
@@ -801,6 +816,7 @@ fn Invitations(version: RwSignal<u32>) -> impl IntoView {
     view! {
         <section class="dash-section" data-testid="invitations">
             <h2>{move || i18n.t(Msg::InvitationsTitle)}</h2>
+            <FormAlert errors=errors/>
             {move || match list.get() {
                 None => view! { <Loading/> }.into_any(),
                 Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
@@ -814,7 +830,9 @@ fn Invitations(version: RwSignal<u32>) -> impl IntoView {
                                 InvitationStatus::Pending => ("badge badge-pending", Msg::InvitationPending),
                                 InvitationStatus::Accepted => ("badge badge-ok", Msg::InvitationAccepted),
                                 InvitationStatus::Expired => ("badge badge-bad", Msg::InvitationExpired),
+                                InvitationStatus::Revoked => ("badge badge-bad", Msg::InvitationRevoked),
                             };
+                            let id = inv.id.to_string();
                             let to: Vec<String> = [inv.email.clone(), inv.phone.clone()].into_iter().flatten().collect();
                             let created = local_time(inv.created_at.unix_timestamp());
                             let expires = local_time(inv.expires_at.unix_timestamp());
@@ -835,6 +853,15 @@ fn Invitations(version: RwSignal<u32>) -> impl IntoView {
                                             view! { " · "{move || i18n.tf(Msg::LinkExpires, &[("time", &expires)])} }
                                         })}
                                     </div>
+                                    {(inv.status == InvitationStatus::Pending).then(|| view! {
+                                        <div class="button-row">
+                                            <button type="button" class="secondary small"
+                                                data-testid="revoke-invitation"
+                                                on:click=move |_| revoke(id.clone())>
+                                                {move || i18n.t(Msg::RevokeInvitation)}
+                                            </button>
+                                        </div>
+                                    })}
                                 </li>
                             }
                         }).collect_view()}

@@ -30,7 +30,9 @@ pub fn confirm_mismatch(i18n: I18n, field: &str) -> ApiError {
     }
 }
 
-/// Why a one-time link cannot be used: expired (410) or unknown/used (404).
+/// Why a one-time link cannot be used: no longer valid (410: expired,
+/// revoked, replaced by a newer one, or its sender may no longer invite —
+/// the server's message says which) or unknown/used (404).
 #[component]
 pub fn LinkProblem(error: ApiError) -> impl IntoView {
     let i18n = use_i18n();

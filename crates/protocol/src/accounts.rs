@@ -86,9 +86,16 @@ pub struct Me {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// Username, e-mail address or phone number.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 254))]
     pub login: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub password: String,
 }
+
+/// Longest login accepted, in characters (the longest e-mail address).
+pub const LOGIN_MAX_CHARS: usize = 254;
+/// Longest password accepted, in characters.
+pub const PASSWORD_MAX_CHARS: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -149,6 +156,8 @@ pub enum InvitationStatus {
     Pending,
     Accepted,
     Expired,
+    /// Withdrawn before it was used (`POST /invitations/{id}/revoke`).
+    Revoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,11 @@
 //! comments and blank lines are skipped anywhere; `\r\n` line ends and a
 //! UTF-8 byte-order mark (Excel writes one) are fine. Fields are trimmed.
 //! What it does not: a quoted field spanning lines (reported as an
-//! unterminated quote), other separators or encodings. Rows are numbered as
+//! unterminated quote), other separators or encodings, or a `#` line below
+//! the header with as many fields as the header: it may be a commented-out
+//! row or a lab whose code starts with `#`, and guessing either way silently
+//! changes the outcome, so it is refused with the choice spelled out. Rows
+//! are numbered as
 //! lines of the file, counting from 1, so the number is what an editor shows.
 //!
 //! It must never panic, whatever the bytes.
@@ -74,8 +78,24 @@ impl Csv {
             let line = i + 1;
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
             let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+            if trimmed.is_empty() {
                 continue;
+            }
+            if trimmed.starts_with('#') {
+                // Below the header, a `#` line with as many fields as the
+                // header reads like a row: a commented-out result or a lab
+                // code starting with `#`. Either guess silently changes the
+                // outcome, so that one is refused; other `#` lines are
+                // comments.
+                let looks_like_a_row = header.as_ref().is_some_and(|(_, h)| {
+                    split_line(raw).is_ok_and(|fields| fields.len() == h.len() && h.len() > 1)
+                });
+                if !looks_like_a_row {
+                    continue;
+                }
+                return Err(Failure::input(format!(
+                    "{name} row {line}: a line starting with \"#\" that reads like a row; delete it to leave the row out, or quote a value that starts with \"#\""
+                )));
             }
             let fields = split_line(raw)
                 .map_err(|reason| Failure::input(format!("{name} row {line}: {reason}")))?;
@@ -339,6 +359,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<Csv, String> {
         Csv::parse("t.csv".to_owned(), text).map_err(|f| f.line)
+    }
+
+    #[test]
+    fn a_hash_line_among_the_results_is_refused_not_skipped() {
+        let err = parse("lab,value\nA,1\n#3,2\nB,3\n").expect_err("refused");
+        assert!(err.contains("t.csv row 3"), "{err}");
+        assert!(err.contains("quote"), "{err}");
+        let err = parse("lab,value\nA,1\n  # B,2\n").expect_err("refused");
+        assert!(err.contains("row 3"), "{err}");
+        // A note that cannot be a row stays a comment.
+        let csv = parse("lab,value\nA,1\n# checked 2026-12-04\nB,2\n").expect("parses");
+        assert_eq!(csv.rows().len(), 2);
+        // Quoted, it is a lab code like any other.
+        let csv = parse("lab,value\nA,1\n\"#3\",2\n").expect("parses");
+        let lab = csv.require("lab", Case::Insensitive).expect("lab");
+        assert_eq!(csv.text(&csv.rows()[1], Some(lab)), "#3");
     }
 
     #[test]

@@ -3,9 +3,19 @@
 //! Hashing is argon2id with the library's defaults (19 MiB, 2 passes — the
 //! OWASP minimum) and runs in `spawn_blocking`: tens of milliseconds of CPU
 //! would otherwise stall every socket sharing the worker thread.
+//!
+//! Requests hash through [`Hashing`], which bounds how many hashes run at
+//! once: each takes 19 MiB, and the blocking pool would otherwise run
+//! hundreds side by side (a burst of 200 logins took over 1 GiB, see
+//! docs/BENCHMARKS.md). A request that cannot get a slot within the
+//! configured wait is answered 503 with `Retry-After` instead of queueing
+//! without bound. Verification also reuses one 19 MiB work area per slot
+//! instead of allocating a fresh one per hash: freed on a blocking thread,
+//! each of those stayed in that thread's malloc arena, so a bound of 4 still
+//! grew to a gigabyte across the pool's threads.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand_core::OsRng;
 
 use crate::error::AppError;
@@ -116,6 +126,69 @@ fn join(problems: &[Text], lang: crate::i18n::Lang) -> String {
         .join(" ")
 }
 
+/// The server's bounded password hasher (one per node, in `AppState`).
+#[derive(Debug, Clone)]
+pub struct Hashing {
+    /// One permit per hash allowed to run now; waiters queue fairly.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+    /// Work areas of finished verifications, for the next ones (at most one
+    /// per permit). A plain mutex: held for a push or a pop, never across
+    /// an await.
+    areas: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+}
+
+impl Hashing {
+    pub fn new(concurrency: u32, wait: std::time::Duration) -> Self {
+        let n = usize::try_from(concurrency.max(1)).unwrap_or(1);
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(n)),
+            wait,
+            areas: std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(n))),
+        }
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(AppError::internal(closed)),
+            // Roughly one wait's worth of work is queued ahead: come back then.
+            Err(_) => Err(AppError::Busy {
+                retry_after_s: self.wait.as_secs().max(1),
+            }),
+        }
+    }
+
+    /// [`hash`], within the bound.
+    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+        let _permit = self.slot().await?;
+        hash(password).await
+    }
+
+    /// [`verify`], within the bound, in a reused work area.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
+        let _permit = self.slot().await?;
+        let area = self
+            .areas
+            .lock()
+            .ok()
+            .and_then(|mut a| a.pop())
+            .unwrap_or_default();
+        let (ok, area) = tokio::task::spawn_blocking(move || {
+            let mut area = area;
+            let ok = verify_in(&password, stored.as_deref(), &mut area);
+            (ok, area)
+        })
+        .await
+        .map_err(AppError::internal)?;
+        if let Ok(mut areas) = self.areas.lock() {
+            areas.push(area);
+        }
+        Ok(ok)
+    }
+}
+
+/// Hash without a bound: for the CLI (seeding), never for requests.
 pub async fn hash(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
@@ -128,25 +201,47 @@ pub async fn hash(password: String) -> Result<String, AppError> {
     .map_err(AppError::internal)?
 }
 
-/// Verify against a stored hash. With no hash (unknown account, or one
-/// that never set a password) a dummy hash is checked instead, so the
-/// answer takes as long either way and does not reveal which accounts exist.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
-    tokio::task::spawn_blocking(move || {
-        let (hash, real) = match stored {
-            Some(h) => (h, true),
-            None => (dummy_hash().to_owned(), false),
-        };
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        ok && real
-    })
-    .await
-    .map_err(AppError::internal)
+/// Verify against a stored hash (see [`Hashing::verify`]). With no hash
+/// (unknown account, or one that never set a password) a dummy hash is
+/// checked instead, so the answer takes as long either way and does not
+/// reveal which accounts exist.
+/// Check `password` against a PHC string (or the dummy hash, answering
+/// `false`), computing in `area`, which grows to what the hash's
+/// parameters need and is kept for the next call.
+fn verify_in(password: &str, stored: Option<&str>, area: &mut Vec<Block>) -> bool {
+    let (phc, real) = match stored {
+        Some(h) => (h, true),
+        None => (dummy_hash(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    if area.len() < params.block_count() {
+        area.resize(params.block_count(), Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut area[..])
+        .is_ok();
+    computed && super::token::constant_time_eq(&out, expected.as_bytes()) && real
 }
 
 fn dummy_hash() -> &'static str {
@@ -163,6 +258,26 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordVerifier;
+
+    /// The library's own verification: the reference the pooled one must match.
+    async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+        tokio::task::spawn_blocking(move || {
+            let (hash, real) = match stored {
+                Some(h) => (h, true),
+                None => (dummy_hash().to_owned(), false),
+            };
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return false;
+            };
+            let ok = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            ok && real
+        })
+        .await
+        .map_err(AppError::internal)
+    }
 
     #[test]
     fn rules_explain_every_problem() {
@@ -176,6 +291,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashing_is_bounded_and_a_long_wait_is_busy() {
+        let h = Hashing::new(1, std::time::Duration::from_millis(50));
+        let held = h.slot().await.expect("first slot");
+        match h.slot().await {
+            Err(AppError::Busy { retry_after_s }) => assert_eq!(retry_after_s, 1),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        drop(held);
+        assert!(h.slot().await.is_ok(), "a freed slot is taken again");
+    }
+
+    #[tokio::test]
     async fn hash_and_verify() {
         let h = hash("Metrology-2026".into()).await.expect("hash");
         assert!(h.starts_with("$argon2id$"));
@@ -184,8 +311,36 @@ mod tests {
                 .await
                 .expect("ok")
         );
-        assert!(!verify("metrology-2026".into(), Some(h)).await.expect("ok"));
+        assert!(
+            !verify("metrology-2026".into(), Some(h.clone()))
+                .await
+                .expect("ok")
+        );
         assert!(!verify("anything".into(), None).await.expect("ok"));
+        // The pooled verifier agrees with the library's, work area reused.
+        let pooled = Hashing::new(1, std::time::Duration::from_secs(5));
+        for _ in 0..2 {
+            assert!(
+                pooled
+                    .verify("Metrology-2026".into(), Some(h.clone()))
+                    .await
+                    .expect("ok")
+            );
+            assert!(
+                !pooled
+                    .verify("metrology-2026".into(), Some(h.clone()))
+                    .await
+                    .expect("ok")
+            );
+        }
+        assert!(!pooled.verify("x".into(), None).await.expect("ok"));
+        assert!(
+            !pooled
+                .verify("x".into(), Some("not a phc string".into()))
+                .await
+                .expect("ok")
+        );
+        assert_eq!(pooled.areas.lock().expect("lock").len(), 1);
         assert!(
             !verify("x".into(), Some("not a phc string".into()))
                 .await

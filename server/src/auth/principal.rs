@@ -11,10 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use jiliang_protocol::accounts::{Role, User};
 use jiliang_protocol::institutions::{Institution, InstitutionLevel};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::token::{constant_time_eq, hash_token, looks_like_token};
-use super::{AUTH_SESSION_COOKIE, CSRF_HEADER};
+use super::{AUTH_SESSION_COOKIE, AUTH_SESSION_COOKIE_SECURE, CSRF_HEADER};
 use crate::clock::now;
 use crate::error::AppError;
 use crate::i18n::Text;
@@ -48,17 +48,20 @@ impl Principal {
     }
 }
 
+/// The login token from the cookie: the `__Host-` one when both are sent.
 pub fn auth_session_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == AUTH_SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| looks_like_token(v))
+    let cookie = |name: &str| {
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, v)| *k == name && looks_like_token(v))
+            .map(|(_, v)| v.to_owned())
+    };
+    cookie(AUTH_SESSION_COOKIE_SECURE).or_else(|| cookie(AUTH_SESSION_COOKIE))
 }
 
 fn state_changing(method: &Method) -> bool {
@@ -106,38 +109,79 @@ pub async fn load(state: &AppState, token: &str) -> Result<Principal, AppError> 
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let now = now();
-    if session.expires_at <= now {
+    // The absolute cap is checked as well as the expiry it bounds, so no
+    // path that extends a login (HTTP, room sockets) can outrun it.
+    if session.expires_at <= now || session.created_at + MAX_LIFETIME <= now {
         store.delete_auth_session(&token_hash).await?;
         return Err(AppError::Unauthenticated);
     }
-    let user = store.get_user(session.user_id).await?;
-    if !user.active {
-        store.delete_user_auth_sessions(user.id, None).await?;
+    let Some(mut principal) = for_user(state, session.user_id).await? else {
+        store
+            .delete_user_auth_sessions(session.user_id, None)
+            .await?;
         return Err(AppError::Unauthenticated);
+    };
+    if !principal.in_service {
+        store
+            .delete_user_auth_sessions(session.user_id, None)
+            .await?;
+        return Err(institution_inactive());
+    }
+    if now - session.last_seen_at > TOUCH_EVERY {
+        store
+            .touch_auth_session(&token_hash, extended_expiry(now, session.created_at))
+            .await?;
+    }
+    principal.principal.token_hash = token_hash;
+    principal.principal.csrf_token = session.csrf_token;
+    Ok(principal.principal)
+}
+
+/// A person as a principal, without a login: to re-check, when an
+/// invitation is accepted, that its sender may still invite.
+pub struct Resolved {
+    pub principal: Principal,
+    /// Their institution and every one above it are active.
+    pub in_service: bool,
+}
+
+/// `None` if the person is deactivated (or gone).
+pub async fn for_user(state: &AppState, user_id: uuid::Uuid) -> Result<Option<Resolved>, AppError> {
+    let store = &state.store;
+    let user = match store.get_user(user_id).await {
+        Ok(u) => u,
+        Err(sqlx::Error::RowNotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !user.active {
+        return Ok(None);
     }
     let own = store.get_institution(user.institution_id).await?;
     let chain = store.institution_chain(&own.path).await?;
-    if chain.iter().any(|i| !i.institution.active) {
-        store.delete_user_auth_sessions(user.id, None).await?;
-        return Err(institution_inactive());
-    }
+    let in_service = chain.iter().all(|i| i.institution.active);
     let directory = chain
         .iter()
         .find(|i| i.institution.level == InstitutionLevel::Provincial)
         .map(|i| i.path.clone())
         .unwrap_or_else(|| own.path.clone());
-    if now - session.last_seen_at > TOUCH_EVERY {
-        let until = (now + IDLE_TIMEOUT).min(session.created_at + MAX_LIFETIME);
-        store.touch_auth_session(&token_hash, until).await?;
-    }
-    Ok(Principal {
-        user,
-        institution: own.institution,
-        path: own.path,
-        directory,
-        token_hash,
-        csrf_token: session.csrf_token,
-    })
+    Ok(Some(Resolved {
+        principal: Principal {
+            user,
+            institution: own.institution,
+            path: own.path,
+            directory,
+            token_hash: [0; 32],
+            csrf_token: String::new(),
+        },
+        in_service,
+    }))
+}
+
+/// When a login used at `now` expires: idle timeout from now, never past
+/// its absolute lifetime. HTTP requests and room sockets both extend
+/// logins with this, so neither can keep one alive past 30 days.
+pub fn extended_expiry(now: OffsetDateTime, created_at: OffsetDateTime) -> OffsetDateTime {
+    (now + IDLE_TIMEOUT).min(created_at + MAX_LIFETIME)
 }
 
 /// Refusal for people whose institution (or one above it) is deactivated.

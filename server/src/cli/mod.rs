@@ -31,6 +31,7 @@ enum ServerCommand {
     Migrate(DatabaseArgs),
     SeedDemo(crate::config::SeedArgs),
     VerifyDb(crate::config::VerifyArgs),
+    Backup(crate::config::BackupArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => ServerCommand::Serve(args),
         Command::Migrate(args) => ServerCommand::Migrate(args),
         Command::SeedDemo(args) => ServerCommand::SeedDemo(args),
+        Command::Backup(args) => ServerCommand::Backup(args),
         Command::Offline(command) => return jiliang_tools::finish(jiliang_tools::run(&command)),
         Command::Verify(args) => match &args.export {
             Some(path) if args.database_url.is_none() => {
@@ -67,6 +69,7 @@ pub fn main() -> ExitCode {
             ServerCommand::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
             ServerCommand::SeedDemo(args) => seed_demo(args).await.map(|()| ExitCode::SUCCESS),
             ServerCommand::VerifyDb(args) => Ok(verify_database(args).await),
+            ServerCommand::Backup(args) => backup(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -100,6 +103,7 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let listen = crate::listen::Listen::from_args(&args.connections)?;
     let store = open_store(&args.database).await?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -109,12 +113,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tracing::info!(%addr, storage = store.backend().as_str(), "jiliang listening");
     out(&format!(
-        "计量协作网 Jiliang is running at http://{addr}/  (Ctrl-C to stop)\n"
+        "计量协作网 Jiliang is running at {}://{addr}/  (Ctrl-C to stop)\n",
+        listen.scheme()
     ));
-    let state = crate::AppState::build(store, Config::from(&args), shutdown)
+    let mut config = Config::from(&args);
+    // Served over HTTPS directly: cookies must never travel in clear.
+    config.secure_cookies |= listen.tls.is_some();
+    let state = crate::AppState::build(store, config, shutdown)
         .await
         .map_err(|e| e.to_string())?;
-    crate::serve(state, listener)
+    crate::serve_with(state, listener, listen)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("jiliang stopped");
@@ -151,6 +159,74 @@ async fn seed_demo(args: crate::config::SeedArgs) -> Result<(), String> {
     out(&report.to_string());
     store.close().await;
     Ok(())
+}
+
+/// `jiliang backup`: a consistent copy of the SQLite database and the
+/// ledger key in a new directory, taken while the server runs. The key is
+/// part of the backup: without it a restored server could not go on
+/// signing the same log.
+async fn backup(args: crate::config::BackupArgs) -> Result<(), String> {
+    let url = &args.database.database_url;
+    if !url.starts_with("sqlite:") {
+        return Err(format!(
+            "jiliang backup copies SQLite databases; back PostgreSQL up with pg_dump (docs/OPERATIONS.md) ({})",
+            redact_url(url)
+        ));
+    }
+    let key = Config {
+        ledger_key: args.ledger_key.clone(),
+        ..Config::for_database(url.clone())
+    }
+    .ledger_key_path();
+    let key_hex = std::fs::read_to_string(&key)
+        .map_err(|e| format!("cannot read the ledger key {}: {e}", key.display()))?;
+    if args.out.exists() {
+        return Err(format!(
+            "{} already exists; give a new directory",
+            args.out.display()
+        ));
+    }
+    let store = Store::connect(url)
+        .await
+        .map_err(|e| format!("{e} ({})", redact_url(url)))?;
+    create_private_dir(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let db = args.out.join("jiliang.db");
+    let copied = store.backup_into(&db).await;
+    store.close().await;
+    if let Err(e) = copied {
+        // Leave nothing half-written that looks like a backup.
+        let _ = std::fs::remove_dir_all(&args.out);
+        return Err(format!("backup failed: {e}"));
+    }
+    write_private_file(&args.out.join("ledger-key.hex"), key_hex.as_bytes())
+        .map_err(|e| format!("cannot write the ledger key copy: {e}"))?;
+    out(&format!(
+        "backup written to {} (jiliang.db, ledger-key.hex); start a server on it with --database-url sqlite://{}\n",
+        args.out.display(),
+        db.display()
+    ));
+    Ok(())
+}
+
+/// A directory only the server's user can enter: it holds the signing key.
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// `jiliang verify --database-url`: exit 0 when the whole log verifies, 1

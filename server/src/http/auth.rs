@@ -4,14 +4,18 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::accounts::{ChangePasswordRequest, LoginRequest, Me};
+use jiliang_protocol::accounts::{
+    ChangePasswordRequest, LOGIN_MAX_CHARS, LoginRequest, Me, PASSWORD_MAX_CHARS,
+};
 use time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::principal::{IDLE_TIMEOUT, MAX_LIFETIME};
 use crate::auth::token::{hash_token, random_token};
-use crate::auth::{AUTH_SESSION_COOKIE, Principal, RequestMeta, password};
+use crate::auth::{
+    AUTH_SESSION_COOKIE, AUTH_SESSION_COOKIE_SECURE, Principal, RequestMeta, password,
+};
 use crate::authz;
 use crate::clock::now;
 use crate::error::{AppError, AppJson, AppResult};
@@ -19,18 +23,20 @@ use crate::i18n::Text;
 use crate::state::AppState;
 use crate::store::audit::NewAuditEvent;
 use crate::store::auth_sessions::NewAuthSession;
-use crate::store::throttle::Limit;
-use crate::store::users::StoredUser;
+use crate::store::throttle::{Attempt, Limit};
+use crate::store::tokens::Purpose;
 use crate::validate;
 
-/// Per account: 5 failures within 15 minutes lock it for 5 minutes.
+/// Per account: 5 attempts within 15 minutes lock it for 5 minutes (a
+/// success clears the count).
 pub const ACCOUNT_LIMIT: Limit = Limit {
     max_failures: 5,
     window: Duration::minutes(15),
     lockout: Duration::minutes(5),
 };
-/// Per client address: 30 failures within 15 minutes lock it for 15 minutes
-/// (a whole county lab may share one address behind NAT, hence generous).
+/// Per client address: 30 failed attempts within 15 minutes lock it for 15
+/// minutes (a whole county lab may share one address behind NAT, hence
+/// generous; successes give their slot back).
 pub const IP_LIMIT: Limit = Limit {
     max_failures: 30,
     window: Duration::minutes(15),
@@ -47,80 +53,87 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Log in with username, e-mail or phone number and password. Sets the
 /// HttpOnly session cookie and returns the CSRF token to send back.
+///
+/// Every refusal after the password check reads the same ("wrong login or
+/// password"), whether the account is unknown, the password wrong, or the
+/// account or its institution deactivated: the answer must not tell a
+/// guesser which accounts exist or that a guess was right. The audit log
+/// keeps the real reason for administrators.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = Me, description = "Logged in; `Set-Cookie` carries the session"),
-    (status = 401, body = ErrorBody, description = "Wrong login or password, or account deactivated"),
-    (status = 429, body = ErrorBody, description = "Too many failures; `Retry-After` says when to try again")))]
+    (status = 401, body = ErrorBody, description = "Wrong login or password (or an account that may not log in)"),
+    (status = 422, body = ErrorBody, description = "Login or password missing or too long"),
+    (status = 429, body = ErrorBody, description = "Too many attempts; `Retry-After` says when to try again"),
+    (status = 503, body = ErrorBody, description = "Too many logins being checked at once; `Retry-After`")))]
 async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
     AppJson(req): AppJson<LoginRequest>,
 ) -> AppResult<Response> {
     let key = validate::login_key(&req.login);
-    if key.is_empty() || req.password.is_empty() {
-        return Err(AppError::invalid(
-            "请输入用户名和密码。",
-            "Enter your username and password.",
-        ));
-    }
+    check_login_fields(&key, &req.password)?;
     let store = &state.store;
     let found = store.find_user_by_login(&key).await?;
     // One counter per account whichever of username, e-mail or phone was
-    // typed; unknown logins are counted by what was typed.
+    // typed; unknown logins are counted by their keyed fingerprint, never
+    // by what was typed (often a password typed in the wrong field).
+    let fingerprint = state.secrets.login_fingerprint(&key);
     let account_key = match &found {
         Some(f) => account_throttle_key(f.user.id),
-        None => format!("login:{key}"),
+        None => format!("login:{fingerprint}"),
     };
     let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
-    for k in [&account_key, &ip_key] {
-        if let Some(secs) = store.throttle_locked(k).await? {
-            return Err(AppError::RateLimited {
-                retry_after_s: secs,
-            });
-        }
-    }
-    let verified = password::verify(
-        req.password,
-        found.as_ref().and_then(|f| f.password_hash.clone()),
-    )
-    .await?;
-    let user = match found.as_ref() {
-        Some(f) if verified => f.user.clone(),
-        _ => {
-            return Err(
-                login_failed(&state, &meta, &key, found.as_ref(), &account_key, &ip_key).await?,
-            );
+    // Slots are taken before the password is checked (see store::throttle).
+    let account_last = match store.throttle_take(&account_key, ACCOUNT_LIMIT).await? {
+        Attempt::Allowed { last } => last,
+        Attempt::Refused { retry_after_s } => return Err(AppError::RateLimited { retry_after_s }),
+    };
+    let ip_last = match store.throttle_take(&ip_key, IP_LIMIT).await? {
+        Attempt::Allowed { last } => last,
+        Attempt::Refused { retry_after_s } => {
+            store.throttle_release(&account_key, ACCOUNT_LIMIT).await?;
+            return Err(AppError::RateLimited { retry_after_s });
         }
     };
+    let verified = match state
+        .hashing
+        .verify(
+            req.password,
+            found.as_ref().and_then(|f| f.password_hash.clone()),
+        )
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            // Never checked (the hashers were busy): the slots go back.
+            store.throttle_release(&account_key, ACCOUNT_LIMIT).await?;
+            store.throttle_release(&ip_key, IP_LIMIT).await?;
+            return Err(e);
+        }
+    };
+    let attempt = FailedAttempt {
+        meta: &meta,
+        fingerprint: &fingerprint,
+        account_last,
+        ip_last,
+    };
+    let found = match found {
+        Some(f) if verified => f,
+        known => {
+            let user = known.map(|f| f.user);
+            return Err(login_failed(&state, &attempt, user.as_ref(), "wrong password").await?);
+        }
+    };
+    let user = found.user;
     let institution = store.get_institution(user.institution_id).await?;
     if !user.active {
-        audit_login(
-            &state,
-            &meta,
-            "login_failed",
-            &user,
-            &institution.path,
-            "account deactivated",
-        )
-        .await?;
-        return Err(AppError::UnauthenticatedBecause(Text::new(
-            "该账户已停用，请联系您所在机构的管理员。",
-            "This account has been deactivated; contact your institution's administrator.",
-        )));
+        return Err(login_failed(&state, &attempt, Some(&user), "account deactivated").await?);
     }
     if !store.in_service(&institution.path).await? {
-        audit_login(
-            &state,
-            &meta,
-            "login_failed",
-            &user,
-            &institution.path,
-            "institution deactivated",
-        )
-        .await?;
-        return Err(crate::auth::principal::institution_inactive());
+        return Err(login_failed(&state, &attempt, Some(&user), "institution deactivated").await?);
     }
     store.throttle_clear(&account_key).await?;
+    store.throttle_release(&ip_key, IP_LIMIT).await?;
     let token = random_token();
     let csrf = random_token();
     store
@@ -133,15 +146,7 @@ async fn login(
             user_agent: meta.user_agent.as_deref(),
         })
         .await?;
-    audit_login(
-        &state,
-        &meta,
-        "login_succeeded",
-        &user,
-        &institution.path,
-        "",
-    )
-    .await?;
+    audit_login(&state, &meta, "login_succeeded", &user, "").await?;
     let principal = crate::auth::principal::load(&state, &token).await?;
     let body = me_of(&principal);
     let mut res = axum::Json(body).into_response();
@@ -152,56 +157,86 @@ async fn login(
     Ok(res)
 }
 
+/// Both fields present and bounded (a login is at most an e-mail address
+/// long; passwords are capped before hashing).
+fn check_login_fields(key: &str, password: &str) -> AppResult<()> {
+    if key.is_empty() || password.is_empty() {
+        return Err(AppError::invalid(
+            "请输入用户名和密码。",
+            "Enter your username and password.",
+        ));
+    }
+    let mut problems = validate::Problems::new();
+    if key.chars().count() > LOGIN_MAX_CHARS {
+        problems.add(
+            "login",
+            Text::owned(
+                format!("用户名、电子邮箱或电话号码不能超过 {LOGIN_MAX_CHARS} 个字符。"),
+                format!("The login must not exceed {LOGIN_MAX_CHARS} characters."),
+            ),
+        );
+    }
+    if password.chars().count() > PASSWORD_MAX_CHARS {
+        problems.add(
+            "password",
+            Text::owned(
+                format!("密码不能超过 {PASSWORD_MAX_CHARS} 个字符。"),
+                format!("The password must not exceed {PASSWORD_MAX_CHARS} characters."),
+            ),
+        );
+    }
+    problems.into_result()
+}
+
+/// What a failed login needs to be recorded.
+struct FailedAttempt<'a> {
+    meta: &'a RequestMeta,
+    fingerprint: &'a str,
+    /// Whether this attempt took the last slot of the account / address.
+    account_last: bool,
+    ip_last: bool,
+}
+
+/// Record a failed login and answer it: the uniform 401, or 429 when this
+/// attempt was the one that locked the account or address.
 async fn login_failed(
     state: &AppState,
-    meta: &RequestMeta,
-    key: &str,
-    known: Option<&StoredUser>,
-    account_key: &str,
-    ip_key: &str,
+    a: &FailedAttempt<'_>,
+    known: Option<&jiliang_protocol::accounts::User>,
+    reason: &str,
 ) -> AppResult<AppError> {
     let store = &state.store;
-    let (target, path) = match known {
-        Some(k) => (
-            Some(k.user.id),
-            Some(store.get_institution(k.user.institution_id).await?.path),
-        ),
-        None => (None, None),
-    };
-    // The login as typed is kept for unknown accounts so an administrator
-    // can see what is being tried; passwords never are.
+    // Unknown logins are recorded by fingerprint: an administrator can see
+    // that one unknown name is tried again and again, but not what it is.
     let detail = match known {
-        Some(_) => "wrong password".to_owned(),
-        None => format!("unknown account {key:?}"),
+        Some(_) => reason.to_owned(),
+        None => format!("unknown account {}", a.fingerprint),
     };
     store
         .audit(&NewAuditEvent {
             event: "login_failed",
-            target_user_id: target,
-            institution_id: known.map(|k| k.user.institution_id),
-            institution_path: path.as_deref(),
-            ip: meta.ip.as_deref(),
-            user_agent: meta.user_agent.as_deref(),
+            target_user_id: known.map(|u| u.id),
+            institution_id: known.map(|u| u.institution_id),
+            ip: a.meta.ip.as_deref(),
+            user_agent: a.meta.user_agent.as_deref(),
             detail,
             ..Default::default()
         })
         .await?;
-    let account_lock = store.throttle_fail(account_key, ACCOUNT_LIMIT).await?;
-    let ip_lock = store.throttle_fail(ip_key, IP_LIMIT).await?;
-    if let Some(secs) = account_lock.max(ip_lock) {
-        let what = if account_lock.is_some() {
-            "account"
+    if a.account_last || a.ip_last {
+        let (what, limit) = if a.account_last {
+            ("account", ACCOUNT_LIMIT)
         } else {
-            "address"
+            ("address", IP_LIMIT)
         };
+        let secs = u64::try_from(limit.lockout.whole_seconds()).unwrap_or(0);
         store
             .audit(&NewAuditEvent {
                 event: "lockout",
-                target_user_id: target,
-                institution_id: known.map(|k| k.user.institution_id),
-                institution_path: path.as_deref(),
-                ip: meta.ip.as_deref(),
-                user_agent: meta.user_agent.as_deref(),
+                target_user_id: known.map(|u| u.id),
+                institution_id: known.map(|u| u.institution_id),
+                ip: a.meta.ip.as_deref(),
+                user_agent: a.meta.user_agent.as_deref(),
                 detail: format!("{what} locked for {secs} s"),
                 ..Default::default()
             })
@@ -221,7 +256,6 @@ async fn audit_login(
     meta: &RequestMeta,
     event: &str,
     user: &jiliang_protocol::accounts::User,
-    path: &str,
     detail: &str,
 ) -> AppResult<()> {
     state
@@ -231,7 +265,6 @@ async fn audit_login(
             actor_id: (event == "login_succeeded").then_some(user.id),
             target_user_id: Some(user.id),
             institution_id: Some(user.institution_id),
-            institution_path: Some(path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: detail.to_owned(),
@@ -279,17 +312,35 @@ async fn change_password(
     AppJson(req): AppJson<ChangePasswordRequest>,
 ) -> AppResult<StatusCode> {
     let store = &state.store;
-    let account_key = account_throttle_key(principal.user.id);
-    if let Some(secs) = store.throttle_locked(&account_key).await? {
-        return Err(AppError::RateLimited {
-            retry_after_s: secs,
-        });
+    if req.current_password.chars().count() > PASSWORD_MAX_CHARS {
+        return Err(AppError::invalid(
+            "当前密码不正确。",
+            "The current password is not correct.",
+        ));
     }
+    // The same attempt slots as logging in: a stolen session must not be a
+    // way to guess the password without limit.
+    let account_key = account_throttle_key(principal.user.id);
+    let last = match store.throttle_take(&account_key, ACCOUNT_LIMIT).await? {
+        Attempt::Allowed { last } => last,
+        Attempt::Refused { retry_after_s } => return Err(AppError::RateLimited { retry_after_s }),
+    };
     let stored = store.get_user_auth(principal.user.id).await?;
-    if !password::verify(req.current_password, stored.password_hash).await? {
-        if let Some(secs) = store.throttle_fail(&account_key, ACCOUNT_LIMIT).await? {
+    let verified = match state
+        .hashing
+        .verify(req.current_password, stored.password_hash)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            store.throttle_release(&account_key, ACCOUNT_LIMIT).await?;
+            return Err(e);
+        }
+    };
+    if !verified {
+        if last {
             return Err(AppError::RateLimited {
-                retry_after_s: secs,
+                retry_after_s: u64::try_from(ACCOUNT_LIMIT.lockout.whole_seconds()).unwrap_or(0),
             });
         }
         return Err(AppError::UnauthenticatedBecause(Text::new(
@@ -297,11 +348,16 @@ async fn change_password(
             "The current password is not correct.",
         )));
     }
+    store.throttle_clear(&account_key).await?;
     password::validate(&req.new_password, &principal.user.username)?;
-    let hash = password::hash(req.new_password).await?;
+    let hash = state.hashing.hash(req.new_password).await?;
     store.set_password_hash(principal.user.id, &hash).await?;
     store
         .delete_user_auth_sessions(principal.user.id, Some(&principal.token_hash))
+        .await?;
+    // A reset link issued before this change must not undo it.
+    store
+        .revoke_user_tokens(principal.user.id, Purpose::Reset)
         .await?;
     audit_own(&state, &meta, &principal, "password_changed").await?;
     Ok(StatusCode::NO_CONTENT)
@@ -321,7 +377,6 @@ async fn audit_own(
             actor_id: Some(p.user.id),
             target_user_id: Some(p.user.id),
             institution_id: Some(p.institution.id),
-            institution_path: Some(&p.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: String::new(),
@@ -347,10 +402,16 @@ pub fn me_of(p: &Principal) -> Me {
 pub fn auth_session_cookie(token: &str, max_age: i64, secure: bool) -> String {
     // Lax, not Strict: a link to Jiliang in an e-mail or chat must open the
     // app logged in. Cross-site writes are stopped by the CSRF token.
-    format!(
-        "{AUTH_SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    )
+    // Over TLS the name carries the `__Host-` prefix: browsers then accept
+    // it only when Secure, for this exact host and path `/`, so a sibling
+    // subdomain or a plain-http page cannot plant or shadow it.
+    if secure {
+        format!(
+            "{AUTH_SESSION_COOKIE_SECURE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}; Secure"
+        )
+    } else {
+        format!("{AUTH_SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+    }
 }
 
 pub fn set_cookie(res: &mut Response, cookie: &str) {

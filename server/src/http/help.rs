@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::accounts::Role;
 use jiliang_protocol::rooms::Author;
 use jiliang_protocol::sessions::{
     HelpRequest, HelpState, NewHelpRequest, SessionDetail, SessionKind, SessionState,
@@ -61,7 +60,6 @@ async fn create_help(
         .store
         .insert_help(&NewHelp {
             institution_id: p.institution.id,
-            institution_path: &p.path,
             requested_by: p.user.id,
             topic: &topic,
             instrument: &instrument,
@@ -134,6 +132,14 @@ async fn accept_help(
 ) -> AppResult<(StatusCode, axum::Json<SessionDetail>)> {
     let help = load(&state, &p, id).await?;
     authz::accept_help(&p, &help.institution_path).require(help_not_found())?;
+    // A deactivated lab (or one under a deactivated institution) takes no
+    // new work: its request stays as it is, visibly unanswerable.
+    if !state.store.in_service(&help.institution_path).await? {
+        return Err(AppError::Conflict(Text::new(
+            "该实验室已停用，不能再接受其求助。",
+            "This lab is deactivated; its help requests can no longer be accepted.",
+        )));
+    }
     let r = &help.request;
     // One transaction: the claim, the live session and its first event
     // (the state change, so the log shows when it went live). A failure
@@ -154,7 +160,7 @@ async fn accept_help(
                 scheduled_start: now(),
                 duration_minutes: 60,
                 host_id: p.user.id,
-                host_institution_path: p.path.clone(),
+                host_institution_id: p.institution.id,
                 help_request_id: Some(id),
                 lab_ids: vec![r.institution_id],
                 participant_ids: vec![r.requested_by],
@@ -180,7 +186,8 @@ async fn accept_help(
     ))
 }
 
-/// Withdraw an open request (its lab's technicians, or the experts above).
+/// Withdraw an open request (the person who asked, or the admins and
+/// experts above the lab).
 #[utoipa::path(post, path = "/api/v1/help-requests/{id}/cancel", tag = "sessions", params(("id" = Uuid, Path)), responses(
     (status = 200, body = HelpRequest), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody)))]
@@ -190,9 +197,8 @@ async fn cancel_help(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<HelpRequest>> {
     let help = load(&state, &p, id).await?;
-    if !(p.has(Role::Technician) || authz::may_host(&p)) {
-        return Err(AppError::Forbidden);
-    }
+    authz::cancel_help(&p, help.request.requested_by, &help.institution_path)
+        .require(help_not_found())?;
     if !state
         .store
         .close_help(id, HelpState::Cancelled, None, None)

@@ -383,7 +383,6 @@ async fn audit(
             actor_id: Some(p.user.id),
             target_user_id: None,
             institution_id: Some(inst.institution.id),
-            institution_path: Some(&inst.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail,

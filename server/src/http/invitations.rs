@@ -29,6 +29,7 @@ use crate::store::auth_sessions::NewAuthSession;
 use crate::store::tokens::{NewToken, Purpose, StoredToken};
 use crate::store::users::NewUser;
 use crate::validate::{self, Problems};
+use uuid::Uuid;
 
 /// How long an invitation link stays valid.
 pub const INVITATION_VALID_FOR: Duration = Duration::days(7);
@@ -38,12 +39,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(inspect_token))
         .routes(routes!(accept_invitation))
+        .routes(routes!(revoke_invitation))
         .routes(routes!(complete_reset))
 }
 
 fn to_invitation(t: &StoredToken, link: Option<String>) -> Invitation {
     let status = if t.used_at.is_some() {
         InvitationStatus::Accepted
+    } else if t.revoked_at.is_some() {
+        InvitationStatus::Revoked
     } else if t.expires_at <= now() {
         InvitationStatus::Expired
     } else {
@@ -128,7 +132,6 @@ async fn create_invitation(
             event: "invitation_created",
             actor_id: Some(p.user.id),
             institution_id: Some(inst.institution.id),
-            institution_path: Some(&inst.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: format!("{display_name} <{to}> as {}", roles_text(&roles)),
@@ -180,6 +183,12 @@ async fn usable(state: &AppState, token: &str, purpose: Option<Purpose>) -> AppR
     if t.used_at.is_some() || purpose.is_some_and(|p| p != t.purpose) {
         return Err(link_gone());
     }
+    if t.revoked_at.is_some() {
+        return Err(AppError::Expired(Text::new(
+            "此链接已被撤回或已被更新的链接取代。",
+            "This link has been withdrawn or replaced by a newer one.",
+        )));
+    }
     if t.expires_at <= now() {
         return Err(AppError::Expired(Text::new(
             "链接已过期，请联系邀请人重新发送。",
@@ -187,6 +196,83 @@ async fn usable(state: &AppState, token: &str, purpose: Option<Purpose>) -> AppR
         )));
     }
     Ok(t)
+}
+
+/// An invitation is the inviter's word, so it holds only while they could
+/// still give it: they are active, still allowed to invite to that
+/// institution with those roles, and the institution (and every one above
+/// it) is still in service. Otherwise it is gone (410).
+async fn still_valid(state: &AppState, t: &StoredToken) -> AppResult<()> {
+    let withdrawn = || {
+        AppError::Expired(Text::new(
+            "邀请已失效：邀请人已无权邀请，或该机构已停用。",
+            "This invitation is no longer valid: its sender may no longer invite, or the institution is deactivated.",
+        ))
+    };
+    let inst = state.store.get_institution(t.institution_id).await?;
+    if !state.store.in_service(&inst.path).await? {
+        return Err(withdrawn());
+    }
+    let Some(by) = t.created_by else {
+        return Err(withdrawn());
+    };
+    match crate::auth::principal::for_user(state, by).await? {
+        Some(inviter)
+            if inviter.in_service
+                && authz::invite(&inviter.principal, &inst.path, &t.roles).allowed() =>
+        {
+            Ok(())
+        }
+        _ => Err(withdrawn()),
+    }
+}
+
+/// Withdraw an invitation that has not been used: its link stops working
+/// at once (administrators and experts who could send it).
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/revoke", tag = "invitations", params(("id" = Uuid, Path)), responses(
+    (status = 200, body = Invitation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody, description = "Already accepted or revoked")))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    p: Principal,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<axum::Json<Invitation>> {
+    let not_found = || AppError::not_found("找不到该邀请。", "No such invitation.");
+    let t = state
+        .store
+        .get_token_by_id(id)
+        .await?
+        .filter(|t| t.purpose == Purpose::Invite)
+        .ok_or_else(not_found)?;
+    let inst = checked(&state, t.institution_id, |path| {
+        authz::invite(&p, path, &t.roles)
+    })
+    .await?;
+    if !state.store.revoke_token(id).await? {
+        return Err(AppError::Conflict(Text::new(
+            "该邀请已被接受或已撤回。",
+            "This invitation has already been accepted or revoked.",
+        )));
+    }
+    state
+        .store
+        .audit(&NewAuditEvent {
+            event: "invitation_revoked",
+            actor_id: Some(p.user.id),
+            institution_id: Some(inst.institution.id),
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+            detail: t.display_name.clone(),
+            ..Default::default()
+        })
+        .await?;
+    let t = state
+        .store
+        .get_token_by_id(id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(axum::Json(to_invitation(&t, None)))
 }
 
 /// What a one-time link is for (public: the link itself is the credential).
@@ -199,6 +285,9 @@ async fn inspect_token(
     AppPath(token): AppPath<String>,
 ) -> AppResult<axum::Json<TokenInfo>> {
     let t = usable(&state, &token, None).await?;
+    if t.purpose == Purpose::Invite {
+        still_valid(&state, &t).await?;
+    }
     let username = match (t.purpose, t.user_id) {
         (Purpose::Reset, Some(uid)) => Some(state.store.get_user(uid).await?.username),
         _ => None,
@@ -228,6 +317,7 @@ async fn accept_invitation(
     AppJson(req): AppJson<AcceptInvitationRequest>,
 ) -> AppResult<Response> {
     let t = usable(&state, &token, Some(Purpose::Invite)).await?;
+    still_valid(&state, &t).await?;
     let mut problems = Problems::new();
     let username = problems.take("username", validate::username(&req.username));
     if let Some(u) = &username {
@@ -246,7 +336,7 @@ async fn accept_invitation(
             "This username is already taken.",
         )));
     }
-    let hash = password::hash(req.password).await?;
+    let hash = state.hashing.hash(req.password).await?;
     let user = store
         .insert_user(&NewUser {
             username,
@@ -278,14 +368,12 @@ async fn accept_invitation(
             .await?;
         return Err(link_gone());
     }
-    let inst = store.get_institution(user.institution_id).await?;
     store
         .audit(&NewAuditEvent {
             event: "invitation_accepted",
             actor_id: Some(user.id),
             target_user_id: Some(user.id),
             institution_id: Some(user.institution_id),
-            institution_path: Some(&inst.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: format!("as {}", roles_text(&user.roles)),
@@ -329,23 +417,23 @@ async fn complete_reset(
     let store = &state.store;
     let user = store.get_user(user_id).await?;
     password::validate(&req.password, &user.username)?;
-    let hash = password::hash(req.password).await?;
+    let hash = state.hashing.hash(req.password).await?;
     if !store.use_token(t.id, None).await? {
         return Err(link_gone());
     }
+    // Any other reset link of this person ends with this one.
+    store.revoke_user_tokens(user.id, Purpose::Reset).await?;
     store.set_password_hash(user.id, &hash).await?;
     store.delete_user_auth_sessions(user.id, None).await?;
     store
         .throttle_clear(&crate::http::auth::account_throttle_key(user.id))
         .await?;
-    let inst = store.get_institution(user.institution_id).await?;
     store
         .audit(&NewAuditEvent {
             event: "password_reset",
             actor_id: Some(user.id),
             target_user_id: Some(user.id),
             institution_id: Some(user.institution_id),
-            institution_path: Some(&inst.path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail: String::new(),

@@ -32,6 +32,7 @@ pub mod invitations;
 pub mod ledger;
 pub mod ops;
 pub mod origin;
+pub mod security_headers;
 pub mod sessions;
 pub mod static_files;
 pub mod time;
@@ -82,6 +83,11 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
     let static_files = static_files::StaticFiles::new(&state.config.static_dir);
+    let csp = HeaderValue::from_str(&security_headers::content_security_policy(
+        &state.config.static_dir,
+    ))
+    // Built from base64 and fixed text: always a valid header value.
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
 
     let api_fallback = |req: Request| async move {
         let path = req.uri().path();
@@ -103,7 +109,10 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(origin::same_origin_writes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::same_origin_writes,
+        ))
         // A bug must not cost the client its connection without a word: a
         // panicking handler answers 500 with the usual error document.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -121,6 +130,14 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The route template, not the raw path: paths can carry

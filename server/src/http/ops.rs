@@ -53,7 +53,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             ReadinessCheck {
                 name: "database".into(),
                 ok: false,
-                detail: format!("{backend}: {e}"),
+                // The cause (host names, users, SQL) goes to the log only:
+                // this endpoint is public.
+                detail: format!("{backend}: query failed (cause in the server log)"),
                 latency_ms: 0.0,
             }
         }

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::{EventBody, MAX_FRAME_BYTES, RoomEvent};
@@ -79,19 +79,14 @@ pub async fn visible(
     Ok((session, Relation::Overseer))
 }
 
-fn can_manage(p: &Principal, s: &StoredSession, rel: Relation) -> bool {
-    s.info.host_id == p.user.id || (authz::may_host(p) && rel == Relation::Member)
+fn can_manage(p: &Principal, s: &StoredSession) -> bool {
+    authz::run_session(p, s.info.host_id)
 }
 
-async fn detail(
-    state: &AppState,
-    p: &Principal,
-    s: StoredSession,
-    rel: Relation,
-) -> AppResult<SessionDetail> {
+async fn detail(state: &AppState, p: &Principal, s: StoredSession) -> AppResult<SessionDetail> {
     let participants = state.store.session_participants(s.info.id).await?;
     Ok(SessionDetail {
-        can_manage: can_manage(p, &s, rel),
+        can_manage: can_manage(p, &s),
         session: s.info,
         participants,
     })
@@ -239,7 +234,7 @@ async fn create_session(
             scheduled_start: req.scheduled_start,
             duration_minutes: req.duration_minutes,
             host_id: p.user.id,
-            host_institution_path: p.path.clone(),
+            host_institution_id: p.institution.id,
             help_request_id: None,
             lab_ids: labs,
             participant_ids: people,
@@ -248,7 +243,7 @@ async fn create_session(
     let s = state.store.get_live_session(id).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(detail(&state, &p, s, Relation::Member).await?),
+        axum::Json(detail(&state, &p, s).await?),
     ))
 }
 
@@ -272,8 +267,8 @@ async fn get_session(
     p: Principal,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<SessionDetail>> {
-    let (s, rel) = visible(&state, &p, id).await?;
-    Ok(axum::Json(detail(&state, &p, s, rel).await?))
+    let (s, _) = visible(&state, &p, id).await?;
+    Ok(axum::Json(detail(&state, &p, s).await?))
 }
 
 async fn change_state(
@@ -282,9 +277,27 @@ async fn change_state(
     id: Uuid,
     to: SessionState,
 ) -> AppResult<SessionDetail> {
-    let (s, rel) = visible(state, p, id).await?;
-    if !can_manage(p, &s, rel) {
-        return Err(AppError::Forbidden);
+    let (s, _) = visible(state, p, id).await?;
+    if !can_manage(p, &s) {
+        return Err(AppError::ForbiddenBecause(Text::new(
+            "只有主持人可以开始或结束会话。",
+            "Only the host can start or end the session.",
+        )));
+    }
+    // A deactivated lab takes no new work: a session with one cannot go live.
+    if to == SessionState::Live {
+        for lab in &s.info.labs {
+            let inst = state.store.get_institution(lab.id).await?;
+            if !state.store.in_service(&inst.path).await? {
+                return Err(AppError::Conflict(Text::owned(
+                    format!("{}已停用，会话不能开始。", lab.name_zh),
+                    format!(
+                        "{} is deactivated; the session cannot start.",
+                        lab.name_en.as_deref().unwrap_or(&lab.name_zh)
+                    ),
+                )));
+            }
+        }
     }
     let allowed = matches!(
         (s.info.state, to),
@@ -333,10 +346,11 @@ async fn change_state(
         Err(e) => return Err(AppError::internal(e)),
     }
     let s = state.store.get_live_session(id).await?;
-    detail(state, p, s, rel).await
+    detail(state, p, s).await
 }
 
-/// Start a scheduled session (its host, or an admin/expert taking part).
+/// Start a scheduled session (its host only; 409 if one of its labs is
+/// deactivated).
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/start", tag = "sessions", params(("id" = Uuid, Path)), responses(
     (status = 200, body = SessionDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody, description = "Not in a state that can start")))]
@@ -350,7 +364,7 @@ async fn start_session(
     ))
 }
 
-/// End a session; its record becomes read-only.
+/// End a session (its host only); its record becomes read-only.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions", params(("id" = Uuid, Path)), responses(
     (status = 200, body = SessionDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody)))]
@@ -430,20 +444,11 @@ async fn room_socket(
     }
     // Browsers send Origin on WebSocket handshakes and attach cookies even
     // cross-site; a page of another site must not act as the person.
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin
-            .split_once("://")
-            .map_or("", |(_, h)| h.trim_end_matches('/'));
-        if !origin_host.eq_ignore_ascii_case(host) {
-            return Err(AppError::ForbiddenBecause(Text::new(
-                "拒绝来自其他网站的连接。",
-                "Connections from another site are refused.",
-            )));
-        }
+    if !crate::http::origin::origin_allowed(&headers, &state) {
+        return Err(AppError::ForbiddenBecause(Text::new(
+            "拒绝来自其他网站的连接。",
+            "Connections from another site are refused.",
+        )));
     }
     let ws = ws.map_err(|_| AppError::UpgradeRequired)?;
     let lang = crate::i18n::current();

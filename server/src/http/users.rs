@@ -212,7 +212,7 @@ async fn create_user(
     else {
         return Err(AppError::internal("validated fields missing"));
     };
-    let hash = password::hash(req.password).await?;
+    let hash = state.hashing.hash(req.password).await?;
     let user = state
         .store
         .insert_user(&NewUser {
@@ -231,7 +231,6 @@ async fn create_user(
         &meta,
         &p,
         &user,
-        &inst.path,
         "user_created",
         format!("roles: {}", roles_text(&roles)),
     )
@@ -325,16 +324,12 @@ async fn update_user(
         .update_user(id, &update)
         .await
         .map_err(username_conflict)?;
-    let path = new_inst
-        .as_ref()
-        .map_or(inst.path.as_str(), |i| i.path.as_str());
     if before.roles != after.roles {
         audit_user(
             &state,
             &meta,
             &p,
             &after,
-            path,
             "role_changed",
             format!(
                 "{} → {}",
@@ -346,27 +341,9 @@ async fn update_user(
     }
     if before.active && !after.active {
         store.delete_user_auth_sessions(id, None).await?;
-        audit_user(
-            &state,
-            &meta,
-            &p,
-            &after,
-            path,
-            "user_deactivated",
-            String::new(),
-        )
-        .await?;
+        audit_user(&state, &meta, &p, &after, "user_deactivated", String::new()).await?;
     } else if !before.active && after.active {
-        audit_user(
-            &state,
-            &meta,
-            &p,
-            &after,
-            path,
-            "user_reactivated",
-            String::new(),
-        )
-        .await?;
+        audit_user(&state, &meta, &p, &after, "user_reactivated", String::new()).await?;
     }
     if let Some(ni) = &new_inst {
         audit_user(
@@ -374,7 +351,6 @@ async fn update_user(
             &meta,
             &p,
             &after,
-            path,
             "user_moved",
             format!("{} → {}", inst.institution.name_zh, ni.institution.name_zh),
         )
@@ -384,16 +360,7 @@ async fn update_user(
         || before.email != after.email
         || before.phone != after.phone
     {
-        audit_user(
-            &state,
-            &meta,
-            &p,
-            &after,
-            path,
-            "user_updated",
-            String::new(),
-        )
-        .await?;
+        audit_user(&state, &meta, &p, &after, "user_updated", String::new()).await?;
     }
     Ok(axum::Json(after))
 }
@@ -408,10 +375,10 @@ async fn reset_password(
     p: Principal,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, axum::Json<OneTimeLink>)> {
-    let (user, inst) = person(&state, id, |_, path| authz::manage_user(&p, path)).await?;
+    let (user, _) = person(&state, id, |_, path| authz::manage_user(&p, path)).await?;
     let token = random_token();
     let expires_at = now() + RESET_VALID_FOR;
-    state
+    let issued = state
         .store
         .insert_token(&NewToken {
             token_hash: &hash_token(&token),
@@ -426,6 +393,12 @@ async fn reset_password(
             expires_at,
         })
         .await?;
+    // Only the newest reset link works: an older one (perhaps sent to a
+    // mailbox since lost) ends now.
+    state
+        .store
+        .revoke_user_tokens_except(user.id, Purpose::Reset, Some(issued.id))
+        .await?;
     // A reset is often issued because a password leaked: the old one must
     // stop working now, not when the link is used.
     state.store.clear_password_hash(user.id).await?;
@@ -435,7 +408,6 @@ async fn reset_password(
         &meta,
         &p,
         &user,
-        &inst.path,
         "password_reset_issued",
         String::new(),
     )
@@ -454,7 +426,6 @@ pub async fn audit_user(
     meta: &RequestMeta,
     p: &Principal,
     user: &User,
-    path: &str,
     event: &str,
     detail: String,
 ) -> AppResult<()> {
@@ -465,7 +436,6 @@ pub async fn audit_user(
             actor_id: Some(p.user.id),
             target_user_id: Some(user.id),
             institution_id: Some(user.institution_id),
-            institution_path: Some(path),
             ip: meta.ip.as_deref(),
             user_agent: meta.user_agent.as_deref(),
             detail,

@@ -416,7 +416,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
 /// Whether the connection may go on: `Some(exit)` closes it with 4002 when
 /// the login ended (logout, expiry, reset, deactivation) and 4001 when the
 /// person no longer takes part. A connection in use keeps its login alive,
-/// as HTTP requests do.
+/// as HTTP requests do, and like them never past its absolute lifetime.
 async fn recheck_access(
     state: &AppState,
     token_hash: &[u8; 32],
@@ -424,10 +424,13 @@ async fn recheck_access(
     active: bool,
 ) -> Option<Exit> {
     match state.store.room_access(token_hash, session).await {
-        Ok(RoomAccess::Allowed { last_seen_at }) => {
+        Ok(RoomAccess::Allowed {
+            last_seen_at,
+            created_at,
+        }) => {
             let now = clock::now();
             if active && now - last_seen_at > time::Duration::minutes(1) {
-                let until = now + crate::auth::principal::IDLE_TIMEOUT;
+                let until = crate::auth::principal::extended_expiry(now, created_at);
                 if let Err(e) = state.store.touch_auth_session(token_hash, until).await {
                     tracing::warn!(error = %e, "cannot extend the login of a room connection");
                 }

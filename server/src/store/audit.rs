@@ -5,17 +5,18 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
+use super::time::db_time;
 use crate::clock::now;
 
-/// One event to record. `institution` scopes who may read it (the admins
-/// above that institution).
+/// One event to record.
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEvent<'a> {
     pub event: &'a str,
     pub actor_id: Option<Uuid>,
     pub target_user_id: Option<Uuid>,
+    /// Scopes who may read it: admins above this institution where it
+    /// stands in the tree now (national admins for events of no institution).
     pub institution_id: Option<Uuid>,
-    pub institution_path: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub detail: String,
@@ -54,16 +55,15 @@ impl Store {
         let now = now();
         with_db!(self, "audit.insert", |p| {
             sqlx::query(
-            "INSERT INTO audit_log (id, at, event, actor_id, target_user_id, institution_id, institution_path, ip, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO audit_log (id, at, event, actor_id, target_user_id, institution_id, ip, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
         .bind(Uuid::now_v7())
-        .bind(now)
+        .bind(db_time(now))
         .bind(e.event)
         .bind(e.actor_id)
         .bind(e.target_user_id)
         .bind(e.institution_id)
-        .bind(e.institution_path)
         .bind(e.ip)
         .bind(e.user_agent)
         .bind(&e.detail)
@@ -78,7 +78,8 @@ impl Store {
             "SELECT a.id, a.at, a.event, a.actor_id, ua.display_name AS actor_name, a.target_user_id, \
                     ut.display_name AS target_name, a.institution_id, a.ip, a.user_agent, a.detail \
              FROM audit_log a LEFT JOIN users ua ON ua.id = a.actor_id LEFT JOIN users ut ON ut.id = a.target_user_id \
-             WHERE COALESCE(a.institution_path, '/') LIKE $1 \
+             LEFT JOIN institutions ai ON ai.id = a.institution_id \
+             WHERE COALESCE(ai.path, '/') LIKE $1 \
                AND ($2 IS NULL OR a.event = $2) \
                AND ($3 IS NULL OR a.actor_id = $3 OR a.target_user_id = $3) \
                AND ($4 IS NULL OR a.at >= $4) \
@@ -98,8 +99,8 @@ impl Store {
             .bind(format!("{}%", q.path_prefix))
             .bind(&q.event)
             .bind(q.user_id)
-            .bind(q.since)
-            .bind(q.until)
+            .bind(q.since.map(db_time))
+            .bind(q.until.map(db_time))
             .bind(q.before)
             .bind(q.limit)
             .fetch_all(p)

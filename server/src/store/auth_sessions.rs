@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
+use super::time::db_time;
 use crate::clock::now;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -38,8 +39,8 @@ impl Store {
         .bind(s.token_hash)
         .bind(s.user_id)
         .bind(s.csrf_token)
-        .bind(now)
-        .bind(s.expires_at)
+        .bind(db_time(now))
+        .bind(db_time(s.expires_at))
         .bind(s.ip)
         .bind(s.user_agent)
         .execute(p)
@@ -73,8 +74,8 @@ impl Store {
             "UPDATE auth_sessions SET last_seen_at = $2, expires_at = $3 WHERE token_hash = $1"
         )
         .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
+        .bind(db_time(now))
+        .bind(db_time(expires_at))
         .execute(p)
         .await
         .map(|_| ()))
@@ -125,7 +126,7 @@ impl Store {
         with_db!(self, "auth_sessions.purge", |p| sqlx::query(
             "DELETE FROM auth_sessions WHERE expires_at < $1"
         )
-        .bind(now)
+        .bind(db_time(now))
         .execute(p)
         .await
         .map(|r| r.rows_affected()))

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
+use super::time::db_time;
 use crate::clock::now;
 
 /// What a caller supplies to create an institution; validated before this point.
@@ -107,7 +108,7 @@ impl Store {
             .bind(&new.name_en)
             .bind(&new.region_code)
             .bind(&new.contact)
-            .bind(now)
+            .bind(db_time(now))
             .fetch_one(p)
             .await)?;
         row.try_into()
@@ -206,7 +207,7 @@ impl Store {
         .bind(&u.region_code)
         .bind(&u.contact)
         .bind(u.active)
-        .bind(now)
+        .bind(db_time(now))
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -236,7 +237,7 @@ impl Store {
             sqlx::query("UPDATE institutions SET parent_id = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(new_parent)
-                .bind(now)
+                .bind(db_time(now))
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("UPDATE institutions SET path = $2 || SUBSTR(path, $3) WHERE path LIKE $1")

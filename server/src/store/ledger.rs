@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::rooms::events::IN_CHUNK;
+use super::time::db_time;
 
 /// A signed head as stored, with the public key that signed it — which is
 /// this node's only if every node shares the key (or another node lost the
@@ -326,7 +327,7 @@ impl Store {
                  ON CONFLICT (public_key) DO NOTHING",
             )
             .bind(public_key.to_vec())
-            .bind(at)
+            .bind(db_time(at))
             .execute(p)
             .await
             .map(|_| ())

@@ -59,12 +59,15 @@ mod tx;
 
 pub mod audit;
 pub mod auth_sessions;
+mod backup;
 pub mod devices;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
+pub mod secrets;
 pub mod testing;
 pub mod throttle;
+pub mod time;
 pub mod tokens;
 pub mod users;
 
@@ -129,6 +132,10 @@ pub enum StoreError {
     Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
 }
 
 impl Store {

@@ -107,7 +107,7 @@ pub async fn seed(store: &Store) -> Seeded {
         })
         .await
         .expect("user");
-    let session = live_session(store, user.id, &lab.path).await;
+    let session = live_session(store, user.id).await;
     Seeded {
         lab: lab.institution.id,
         user: user.id,
@@ -115,7 +115,9 @@ pub async fn seed(store: &Store) -> Seeded {
     }
 }
 
-pub async fn live_session(store: &Store, host: Uuid, host_path: &str) -> Uuid {
+/// A live session hosted by `host` at their institution.
+pub async fn live_session(store: &Store, host: Uuid) -> Uuid {
+    let host_institution_id = store.get_user(host).await.expect("host").institution_id;
     store
         .insert_live_session(&NewSession {
             kind: SessionKind::Scheduled,
@@ -125,7 +127,7 @@ pub async fn live_session(store: &Store, host: Uuid, host_path: &str) -> Uuid {
             scheduled_start: crate::clock::now(),
             duration_minutes: 60,
             host_id: host,
-            host_institution_path: host_path.to_owned(),
+            host_institution_id,
             help_request_id: None,
             lab_ids: Vec::new(),
             participant_ids: Vec::new(),

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
+use super::time::db_time;
 use super::users::{join_roles, parse_roles};
 use crate::clock::now;
 
@@ -51,6 +52,7 @@ struct Row {
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     used_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
     institution_name: String,
     institution_name_en: Option<String>,
     creator_name: Option<String>,
@@ -73,6 +75,9 @@ pub struct StoredToken {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+    /// Withdrawn, or superseded (a newer reset, a completed reset, a
+    /// password change): the link no longer works.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl From<Row> for StoredToken {
@@ -97,12 +102,13 @@ impl From<Row> for StoredToken {
             created_at: r.created_at,
             expires_at: r.expires_at,
             used_at: r.used_at,
+            revoked_at: r.revoked_at,
         }
     }
 }
 
 const SELECT: &str = "SELECT t.id, t.purpose, t.user_id, t.institution_id, t.display_name, t.email, t.phone, t.roles, \
-     t.created_by, t.created_at, t.expires_at, t.used_at, i.name_zh AS institution_name, i.name_en AS institution_name_en, c.display_name AS creator_name \
+     t.created_by, t.created_at, t.expires_at, t.used_at, t.revoked_at, i.name_zh AS institution_name, i.name_en AS institution_name_en, c.display_name AS creator_name \
      FROM one_time_tokens t JOIN institutions i ON i.id = t.institution_id LEFT JOIN users c ON c.id = t.created_by";
 
 impl Store {
@@ -124,8 +130,8 @@ impl Store {
         .bind(t.phone)
         .bind(join_roles(t.roles))
         .bind(t.created_by)
-        .bind(now)
-        .bind(t.expires_at)
+        .bind(db_time(now))
+        .bind(db_time(t.expires_at))
         .execute(p)
         .await
         .map(|_| ())
@@ -152,16 +158,79 @@ impl Store {
         let now = now();
         let n = with_db!(self, "tokens.use", |p| {
             sqlx::query(
-            "UPDATE one_time_tokens SET used_at = $2, user_id = COALESCE($3, user_id) WHERE id = $1 AND used_at IS NULL"
+                "UPDATE one_time_tokens SET used_at = $2, user_id = COALESCE($3, user_id) \
+             WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(db_time(now))
+            .bind(user_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// End every outstanding (unused, unrevoked) link of `purpose` for a
+    /// person, except `keep`; returns how many ended.
+    pub async fn revoke_user_tokens_except(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+        keep: Option<Uuid>,
+    ) -> Result<u64, sqlx::Error> {
+        let now = db_time(now());
+        let mut sql = String::from(
+            "UPDATE one_time_tokens SET revoked_at = $3 \
+             WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND revoked_at IS NULL \
+               AND ($4 IS NULL OR id <> $4)",
+        );
+        if self.backend() == super::Backend::Postgres {
+            sql = sql.replace("$4 IS NULL", "$4::uuid IS NULL");
+        }
+        with_db!(self, "tokens.revoke_user", |p| sqlx::query(&sql)
+            .bind(user_id)
+            .bind(purpose.as_str())
+            .bind(now)
+            .bind(keep)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+    }
+
+    /// End every outstanding link of `purpose` for a person.
+    pub async fn revoke_user_tokens(
+        &self,
+        user_id: Uuid,
+        purpose: Purpose,
+    ) -> Result<u64, sqlx::Error> {
+        self.revoke_user_tokens_except(user_id, purpose, None).await
+    }
+
+    /// Withdraw one unused link; `false` if it was already used or revoked.
+    pub async fn revoke_token(&self, id: Uuid) -> Result<bool, sqlx::Error> {
+        let now = db_time(now());
+        let n = with_db!(self, "tokens.revoke", |p| {
+            sqlx::query(
+            "UPDATE one_time_tokens SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL"
         )
         .bind(id)
         .bind(now)
-        .bind(user_id)
         .execute(p)
         .await
         .map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
+    }
+
+    /// One link by id (for revoking an invitation).
+    pub async fn get_token_by_id(&self, id: Uuid) -> Result<Option<StoredToken>, sqlx::Error> {
+        let sql = format!("{SELECT} WHERE t.id = $1");
+        let row: Option<Row> = with_db!(self, "tokens.get_by_id", |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(Into::into))
     }
 
     /// Invitations to institutions under `path_prefix`, newest first.

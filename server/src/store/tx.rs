@@ -18,7 +18,7 @@ macro_rules! insert_session_rows {
         let started = (s.state == ::jiliang_protocol::sessions::SessionState::Live).then_some(now);
         sqlx::query(
             "INSERT INTO live_sessions (id, kind, title, description, state, scheduled_start, duration_minutes, host_id, \
-             host_institution_path, help_request_id, created_at, started_at, last_seq) \
+             host_institution_id, help_request_id, created_at, started_at, last_seq) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id)
@@ -29,13 +29,13 @@ macro_rules! insert_session_rows {
         .bind(&s.title)
         .bind(&s.description)
         .bind(s.state.as_str())
-        .bind(s.scheduled_start)
+        .bind($crate::store::time::db_time(s.scheduled_start))
         .bind(s.duration_minutes)
         .bind(s.host_id)
-        .bind(&s.host_institution_path)
+        .bind(s.host_institution_id)
         .bind(s.help_request_id)
-        .bind(now)
-        .bind(started)
+        .bind($crate::store::time::db_time(now))
+        .bind(started.map($crate::store::time::db_time))
         .bind(i64::from($last_seq))
         .execute(&mut *$tx)
         .await?;
@@ -79,7 +79,7 @@ macro_rules! insert_event {
         .bind($session)
         .bind(i64::try_from(event.seq).unwrap_or(i64::MAX))
         .bind(event.id)
-        .bind(event.at)
+        .bind($crate::store::time::db_time(event.at))
         .bind(event.author.as_ref().map(|a| a.id))
         .bind(event.client_id.as_deref())
         .bind(event.body.kind())

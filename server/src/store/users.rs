@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Store;
+use super::time::db_time;
 use crate::clock::now;
 
 #[derive(Debug, Clone)]
@@ -137,8 +138,8 @@ impl Store {
             .bind(&new.phone)
             .bind(new.institution_id)
             .bind(&new.password_hash)
-            .bind(now)
-            .bind(new.password_hash.as_ref().map(|_| now))
+            .bind(db_time(now))
+            .bind(new.password_hash.as_ref().map(|_| db_time(now)))
             .execute(&mut *tx)
             .await?;
             for role in &new.roles {
@@ -274,7 +275,7 @@ impl Store {
             .bind(u.phone.clone().flatten())
             .bind(u.active)
             .bind(u.institution_id)
-            .bind(now)
+            .bind(db_time(now))
             .execute(&mut *tx)
             .await?;
             if res.rows_affected() == 0 {
@@ -325,7 +326,7 @@ impl Store {
         )
         .bind(id)
         .bind(hash)
-        .bind(now)
+        .bind(db_time(now))
         .execute(p)
         .await
         .map(|r| r.rows_affected())

@@ -235,11 +235,17 @@ backend_tests!(
             )
             .await;
         assert_eq!(res.status(), 401);
+        // The same answer as a wrong password: the right password must not
+        // be confirmed to a guesser (issue 15). The audit log says why.
         let body: Value = res.json().await.expect("json");
         assert!(
-            body["message"].as_str().is_some_and(|m| m.contains("停用")),
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("用户名或密码不正确") && !m.contains("停用")),
             "{body}"
         );
+        let failed = events(&admin, "login_failed").await;
+        assert_eq!(failed[0]["detail"], "account deactivated");
         assert_eq!(events(&admin, "user_deactivated").await.len(), 1);
 
         // An admin cannot lock themselves out.
@@ -298,8 +304,8 @@ backend_tests!(
         assert!(
             body["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("机构已停用")),
-            "{body}"
+                .is_some_and(|m| m.contains("用户名或密码不正确")),
+            "uniform refusal: {body}"
         );
         // No new sessions with it either.
         let expert = server.login("expert").await;

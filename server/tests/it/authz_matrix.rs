@@ -59,11 +59,13 @@ struct Ids {
     h_qinan2: Uuid,
     h_tongwei: Uuid,
     h_foreign: Uuid,
-    e_qinan: Uuid,   // an event of a session with 秦安
-    e_tongwei: Uuid, // an event of a session with 通渭
-    gansu: Uuid,     // 甘肃省计量研究院: the provincial admin's and expert's own institute
-    d_qinan: Uuid,   // a device of 秦安 (unit V, no agent)
-    d_tongwei: Uuid, // a device of 通渭
+    h_colleague: Uuid, // asked by the colleague at 秦安, not by tech
+    invitation: Uuid,  // to 秦安, sent by the provincial admin
+    e_qinan: Uuid,     // an event of a session with 秦安
+    e_tongwei: Uuid,   // an event of a session with 通渭
+    gansu: Uuid,       // 甘肃省计量研究院: the provincial admin's and expert's own institute
+    d_qinan: Uuid,     // a device of 秦安 (unit V, no agent)
+    d_tongwei: Uuid,   // a device of 通渭
     d_foreign: Uuid,
     b_qinan: Uuid, // a stored reading batch of the 秦安 device
     b_tongwei: Uuid,
@@ -90,6 +92,8 @@ enum T {
     HQinan2,
     HTongwei,
     HForeign,
+    HColleague,
+    Invitation,
     EQinan,
     ETongwei,
     Gansu,
@@ -121,6 +125,8 @@ impl T {
             T::HQinan2 => ids.h_qinan2,
             T::HTongwei => ids.h_tongwei,
             T::HForeign => ids.h_foreign,
+            T::HColleague => ids.h_colleague,
+            T::Invitation => ids.invitation,
             T::EQinan => ids.e_qinan,
             T::ETongwei => ids.e_tongwei,
             T::Gansu => ids.gansu,
@@ -251,6 +257,11 @@ const MATRIX: &[Row] = &[
     row("POST",  "/api/v1/help-requests/{id}/accept",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HQinan2,     [401, 200, 409, 409, 409, 403]),
     row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HForeign,    [401, 404, 404, 404, 404, 404]),
+    // Only the person who asked or the staff above the lab withdraw a request, not a colleague.
+    row("POST",  "/api/v1/help-requests/{id}/cancel",    T::HColleague,  [401, 200, 409, 409, 403, 403]),
+    // Revoking: whoever could send it; the first allowed caller wins, later ones conflict.
+    row("POST",  "/api/v1/invitations/{id}/revoke",      T::Invitation,  [401, 200, 409, 409, 403, 403]),
+    row("POST",  "/api/v1/invitations/{id}/revoke",      T::Missing,     [401, 404, 404, 404, 404, 404]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::SQinan,      [401, 200, 200, 200, 200, 200]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::STongwei,    [401, 200, 200, 403, 403, 403]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::SForeign,    [401, 404, 404, 404, 404, 404]),
@@ -427,6 +438,23 @@ async fn setup(server: &TestServer) -> Ids {
     let e_tongwei = event_of(dingxi.clone(), new_session(dingxi.clone(), tongwei).await).await;
     let tech = server.login("tech").await;
     let huzhu = Client::login(&server.base, "huzhu.tech", "Metrology-2026!").await;
+    let colleague = new_user(qinan, "qinan.colleague").await;
+    let h_colleague =
+        new_help(Client::login(&server.base, "qinan.colleague", "Metrology-2026!").await).await;
+    let res = server
+        .login("admin")
+        .await
+        .post(
+            "/api/v1/invitations",
+            &json!({"display_name": "待撤回", "email": "revoke.me@example.cn",
+                    "institution_id": qinan, "roles": ["technician"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let invitation = res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .and_then(|s| s.parse::<Uuid>().ok())
+        .expect("invitation id");
     // A device per lab, registered by its technician, with one typed reading.
     let device_of = |who: Client, lab: Uuid| async move {
         let res = who
@@ -473,6 +501,8 @@ async fn setup(server: &TestServer) -> Ids {
         h_qinan2: new_help(tech).await,
         h_tongwei: new_help(server.login("tongwei.tech").await).await,
         h_foreign: new_help(huzhu).await,
+        h_colleague,
+        invitation,
         e_qinan,
         e_tongwei,
         qinan,
@@ -481,7 +511,7 @@ async fn setup(server: &TestServer) -> Ids {
         dingxi: server.institution_id("定西市计量测试所").await,
         foreign_city,
         foreign_lab,
-        colleague: new_user(qinan, "qinan.colleague").await,
+        colleague,
         tongwei_tech: server.user_id("tongwei.tech").await,
         foreign_user,
         missing: Uuid::now_v7(),

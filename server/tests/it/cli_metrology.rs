@@ -987,6 +987,12 @@ fn compare_bad_inputs() {
         &compare_file("# c\nlab,value,u\nA,1,0.1\nB,2,abc\n", &[]),
         &["input.csv row 4, column \"u\": \"abc\" is not a number"],
     );
+    // A `#` line among the results could be a commented-out lab or a lab
+    // code: refused, never silently dropped.
+    input_error(
+        &compare_file("lab,value,u\nA,1,0.1\n#C,1.5,0.1\nB,2,0.1\n", &[]),
+        &["input.csv row 3", "reads like a row"],
+    );
     input_error(
         &compare_file("lab,value,u\nA,1,0.1\nB,2,0\n", &[]),
         &["row 3, column \"u\"", "greater than 0"],

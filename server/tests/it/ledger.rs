@@ -697,3 +697,129 @@ backend_tests!(
         server.stop().await;
     }
 );
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_and_verifies() {
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let (_, id) = session_with_events(&server, 20).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("backup");
+    let key = server.state.config.ledger_key_path();
+    let jiliang = |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jiliang"))
+            .args(args)
+            .env("RUST_LOG", "off")
+            .env_remove("DATABASE_URL")
+            .env_remove("JILIANG_LEDGER_KEY")
+            .output()
+            .expect("run")
+    };
+    // The room keeps writing while the copy is taken.
+    let log = server.state.log.clone();
+    let author = Author {
+        id: server.user_id("expert").await,
+        name: "李明华".into(),
+    };
+    let writer = tokio::spawn(async move {
+        for i in 0..50 {
+            log.append(Append {
+                session: id,
+                author: Some(author.clone()),
+                client_id: Some(format!("during-{i}")),
+                body: EventBody::Chat {
+                    text: format!("备份期间 {i}"),
+                },
+            })
+            .await
+            .expect("append");
+        }
+    });
+    let args = vec![
+        "backup".into(),
+        "--database-url".into(),
+        server.db.url.clone(),
+        "--ledger-key".into(),
+        key.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    let again = args.clone();
+    let made = tokio::task::spawn_blocking(move || jiliang(args))
+        .await
+        .expect("join");
+    writer.await.expect("writer");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("backup written to"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("ledger-key.hex"))
+            .expect("key copied")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key copy is private: {mode:o}");
+    }
+
+    // The copy verifies as a whole: every record with its leaf, every head.
+    let url = format!("sqlite://{}", out.join("jiliang.db").display());
+    let verified = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || jiliang(vec!["verify".into(), "--database-url".into(), url])
+    })
+    .await
+    .expect("join");
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let report = String::from_utf8_lossy(&verified.stdout).into_owned();
+    let records: usize = report
+        .strip_prefix("ok: ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(records >= 20, "{report}");
+
+    // A fresh server starts on the backup: the copied key still matches
+    // the signed heads (no --ledger-accept-new-key), and the session is there.
+    let restored_store = jiliang_server::Store::connect(&url).await.expect("open");
+    restored_store.migrate().await.expect("migrate");
+    let restored = jiliang_server::AppState::build(
+        restored_store,
+        jiliang_server::Config::for_database(url.clone()),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("a server starts on the backup with its own key");
+    restored.store.close().await;
+
+    // A second backup into the same place is refused, the first untouched.
+    let refused = tokio::task::spawn_blocking(move || jiliang(again))
+        .await
+        .expect("join");
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert!(out.join("jiliang.db").exists());
+
+    // PostgreSQL is pg_dump's job: one line saying so.
+    let pg = jiliang(vec![
+        "backup".into(),
+        "--database-url".into(),
+        "postgres://127.0.0.1:1/none".into(),
+        "--out".into(),
+        dir.path().join("pg").display().to_string(),
+    ]);
+    assert_eq!(pg.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&pg.stderr).contains("pg_dump"));
+    server.stop().await;
+}

@@ -20,6 +20,8 @@ mod cli_ledger;
 mod cli_metrology;
 mod devices;
 mod ledger;
+mod listen;
 mod ops;
 mod rooms;
+mod security;
 mod storage;

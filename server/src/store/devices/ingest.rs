@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::clock::now;
 use crate::ledger::records::{self, ReadingBatch, truncate_micros};
 use crate::store::Store;
+use crate::store::time::db_time;
 
 /// Readings per multi-row INSERT: 6 parameters each stays far below both
 /// databases' limits on bound parameters.
@@ -286,7 +287,7 @@ impl Store {
             .bind(to_i64(first.seq))
             .bind(to_i64(last.seq))
             .bind(to_i64(fresh.len() as u64))
-            .bind(stored_at)
+            .bind(db_time(stored_at))
             .bind(entered_by)
             .bind(key)
             .execute(&mut *tx)
@@ -301,7 +302,7 @@ impl Store {
                     q = q
                         .bind(b.device_id)
                         .bind(to_i64(r.seq))
-                        .bind(r.t)
+                        .bind(db_time(r.t))
                         .bind(r.value)
                         .bind(r.u_t)
                         .bind(batch_id);

@@ -12,6 +12,8 @@ use crate::store::Store;
 pub enum RoomAccess {
     Allowed {
         last_seen_at: OffsetDateTime,
+        /// When the login was made (its absolute lifetime counts from it).
+        created_at: OffsetDateTime,
     },
     /// Logged out, expired, reset, or the person was deactivated.
     LoginEnded,
@@ -29,12 +31,12 @@ impl Store {
         token_hash: &[u8],
         session_id: Uuid,
     ) -> Result<RoomAccess, sqlx::Error> {
-        let row: Option<(bool, OffsetDateTime, OffsetDateTime, i64)> = with_db!(
+        let row: Option<(bool, OffsetDateTime, OffsetDateTime, OffsetDateTime, i64)> = with_db!(
             self,
             "rooms.access",
             |p| {
                 sqlx::query_as(
-                "SELECT u.active, a.expires_at, a.last_seen_at, \
+                "SELECT u.active, a.expires_at, a.last_seen_at, a.created_at, \
                         (SELECT COUNT(*) FROM session_participants sp WHERE sp.session_id = $2 AND sp.user_id = u.id) + \
                         (SELECT COUNT(*) FROM session_labs sl WHERE sl.session_id = $2 AND sl.institution_id = u.institution_id) \
                  FROM auth_sessions a JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
@@ -46,9 +48,15 @@ impl Store {
             }
         )?;
         Ok(match row {
-            Some((true, expires_at, last_seen_at, member)) if expires_at > now() => {
+            Some((true, expires_at, last_seen_at, created_at, member))
+                if expires_at > now()
+                    && created_at + crate::auth::principal::MAX_LIFETIME > now() =>
+            {
                 if member > 0 {
-                    RoomAccess::Allowed { last_seen_at }
+                    RoomAccess::Allowed {
+                        last_seen_at,
+                        created_at,
+                    }
                 } else {
                     RoomAccess::NotTakingPart
                 }

@@ -283,7 +283,7 @@ impl Store {
                         .bind(appends[*i].session)
                         .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
                         .bind(e.id)
-                        .bind(e.at)
+                        .bind(crate::store::time::db_time(e.at))
                         .bind(e.author.as_ref().map(|x| x.id))
                         .bind(e.client_id.clone())
                         .bind(e.body.kind())
@@ -395,7 +395,7 @@ impl Store {
                     )
                     .bind(a.session)
                     .bind(to.as_str())
-                    .bind(at)
+                    .bind(crate::store::time::db_time(at))
                     .fetch_optional(&mut *tx)
                     .await?
                 }

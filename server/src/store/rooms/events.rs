@@ -160,7 +160,7 @@ mod tests {
         for t in stores().await {
             let store = &t.store;
             let s = seed(store).await;
-            let other = live_session(store, s.user, "/").await;
+            let other = live_session(store, s.user).await;
             let mut ids = Vec::new();
             for (i, session) in [s.session, other, s.session, other, s.session]
                 .into_iter()

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::NewSession;
 use crate::clock::now;
+use crate::store::time::db_time;
 use crate::store::{Backend, Store};
 
 #[derive(sqlx::FromRow)]
@@ -29,7 +30,8 @@ struct HelpRow {
     session_id: Option<Uuid>,
 }
 
-/// A help request with the path of the lab that sent it.
+/// A help request with the path the lab that sent it has now (read from
+/// the tree, so access follows the lab when it moves).
 #[derive(Debug, Clone)]
 pub struct StoredHelp {
     pub request: HelpRequest,
@@ -59,7 +61,7 @@ impl From<HelpRow> for StoredHelp {
     }
 }
 
-const HELP_SELECT: &str = "SELECT h.id, h.institution_id, i.name_zh AS institution_name, h.institution_path, \
+const HELP_SELECT: &str = "SELECT h.id, h.institution_id, i.name_zh AS institution_name, i.path AS institution_path, \
      h.requested_by, r.display_name AS requested_by_name, h.topic, h.instrument, h.urgency, h.details, h.state, \
      h.created_at, a.display_name AS accepted_by_name, h.session_id \
      FROM help_requests h JOIN institutions i ON i.id = h.institution_id JOIN users r ON r.id = h.requested_by \
@@ -68,7 +70,6 @@ const HELP_SELECT: &str = "SELECT h.id, h.institution_id, i.name_zh AS instituti
 #[derive(Debug, Clone)]
 pub struct NewHelp<'a> {
     pub institution_id: Uuid,
-    pub institution_path: &'a str,
     pub requested_by: Uuid,
     pub topic: &'a str,
     pub instrument: &'a str,
@@ -123,7 +124,7 @@ impl Store {
             )
             .bind(help_id)
             .bind(expert.id)
-            .bind(now)
+            .bind(db_time(now))
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -144,18 +145,17 @@ impl Store {
         let now = now();
         with_db!(self, "help.insert", |p| {
             sqlx::query(
-            "INSERT INTO help_requests (id, institution_id, institution_path, requested_by, topic, instrument, urgency, details, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9)"
+            "INSERT INTO help_requests (id, institution_id, requested_by, topic, instrument, urgency, details, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8)"
         )
         .bind(id)
         .bind(h.institution_id)
-        .bind(h.institution_path)
         .bind(h.requested_by)
         .bind(h.topic)
         .bind(h.instrument)
         .bind(h.urgency.as_str())
         .bind(h.details)
-        .bind(now)
+        .bind(db_time(now))
         .execute(p)
         .await
         .map(|_| ())
@@ -182,7 +182,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredHelp>, sqlx::Error> {
         let mut sql = format!(
-            "{HELP_SELECT} WHERE h.institution_path LIKE $1 AND ($2 IS NULL OR h.institution_id = $2) \
+            "{HELP_SELECT} WHERE i.path LIKE $1 AND ($2 IS NULL OR h.institution_id = $2) \
              AND ($3 IS NULL OR h.state = $3) \
              ORDER BY CASE h.state WHEN 'open' THEN 0 ELSE 1 END, \
                       CASE h.urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, \
@@ -220,7 +220,7 @@ impl Store {
         .bind(id)
         .bind(to.as_str())
         .bind(accepted_by)
-        .bind(accepted_by.map(|_| now))
+        .bind(accepted_by.map(|_| db_time(now)))
         .bind(session_id)
         .execute(p)
         .await

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::now;
+use crate::store::time::db_time;
 use crate::store::users::parse_roles;
 use crate::store::{Backend, Store};
 
@@ -18,7 +19,8 @@ pub struct NewSession {
     pub scheduled_start: OffsetDateTime,
     pub duration_minutes: i64,
     pub host_id: Uuid,
-    pub host_institution_path: String,
+    /// The host's institution (its path is read from the live tree).
+    pub host_institution_id: Uuid,
     pub help_request_id: Option<Uuid>,
     pub lab_ids: Vec<Uuid>,
     /// Besides the host.
@@ -47,12 +49,14 @@ struct SessionRow {
 #[derive(Debug, Clone)]
 pub struct StoredSession {
     pub info: SessionInfo,
+    /// The host institution's path now (read from the tree, so it follows moves).
     pub host_institution_path: String,
 }
 
 const SESSION_SELECT: &str = "SELECT s.id, s.kind, s.title, s.description, s.state, s.scheduled_start, \
-     s.duration_minutes, s.host_id, u.display_name AS host_name, s.host_institution_path, s.help_request_id, \
-     s.started_at, s.ended_at, s.last_seq FROM live_sessions s JOIN users u ON u.id = s.host_id";
+     s.duration_minutes, s.host_id, u.display_name AS host_name, hi.path AS host_institution_path, s.help_request_id, \
+     s.started_at, s.ended_at, s.last_seq FROM live_sessions s JOIN users u ON u.id = s.host_id \
+     JOIN institutions hi ON hi.id = s.host_institution_id";
 
 fn session_from(r: SessionRow, labs: Vec<SessionLab>) -> StoredSession {
     StoredSession {
@@ -245,7 +249,7 @@ impl Store {
         let mut sql = format!(
             "{SESSION_SELECT} WHERE (EXISTS (SELECT 1 FROM session_participants p WHERE p.session_id = s.id AND p.user_id = $1) \
                OR EXISTS (SELECT 1 FROM session_labs l WHERE l.session_id = s.id AND l.institution_id = $2) \
-               OR ($3 IS NOT NULL AND (s.host_institution_path LIKE $3 OR EXISTS (SELECT 1 FROM session_labs l \
+               OR ($3 IS NOT NULL AND (hi.path LIKE $3 OR EXISTS (SELECT 1 FROM session_labs l \
                    JOIN institutions i ON i.id = l.institution_id WHERE l.session_id = s.id AND i.path LIKE $3)))) \
              AND ($4 IS NULL OR s.state = $4) AND ($5 IS NULL OR s.scheduled_start >= $5) AND ($6 IS NULL OR s.scheduled_start < $6) \
              ORDER BY s.scheduled_start DESC, s.id DESC LIMIT $7"
@@ -262,8 +266,8 @@ impl Store {
             .bind(q.institution_id)
             .bind(q.oversight_path.as_ref().map(|p| format!("{p}%")))
             .bind(q.state.map(|s| s.as_str()))
-            .bind(q.from)
-            .bind(q.to)
+            .bind(q.from.map(db_time))
+            .bind(q.to.map(db_time))
             .bind(q.limit)
             .fetch_all(p)
             .await)?;

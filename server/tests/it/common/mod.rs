@@ -126,6 +126,17 @@ impl TestServer {
 
     /// Start with the test configuration changed by `tweak`.
     pub async fn start_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_listening(db, tweak, jiliang_server::listen::Listen::default()).await
+    }
+
+    /// Start with `listen`'s TLS and connection limits, as `jiliang serve`
+    /// does with its flags.
+    pub async fn start_listening(
+        db: TestDb,
+        tweak: impl FnOnce(&mut Config),
+        listen: jiliang_server::listen::Listen,
+    ) -> Self {
+        let scheme = listen.scheme();
         let store = db.store().await;
         let key_dir = tempfile::tempdir().expect("key dir");
         let mut config = Config {
@@ -144,13 +155,13 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let serve_state = state.clone();
         let handle = tokio::spawn(async move {
-            jiliang_server::serve(serve_state, listener)
+            jiliang_server::serve_with(serve_state, listener, listen)
                 .await
                 .expect("server ran");
         });
         Self {
             addr,
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             shutdown,
             state,
             db,
