@@ -9,6 +9,9 @@
 //! - batches are answered one at a time, in the order they came: `ack`
 //!   once every reading of the batch is durable, or `error` when the whole
 //!   batch is refused (nothing of it stored);
+//! - a device attached to a live session has its agent's state (connected,
+//!   each status report, disconnected) told to that room as an ephemeral
+//!   `device_status` message;
 //! - a bad frame gets an `error` frame naming what was wrong; a frame over
 //!   `MAX_AGENT_FRAME_BYTES` closes with 1009, a wrong protocol version
 //!   with 4003; nothing an agent sends can crash the server or store half a
@@ -21,6 +24,7 @@ use jiliang_protocol::devices::{
     AGENT_PROTOCOL_VERSION, AgentError, AgentFrame, AgentServerFrame, AgentStatus,
     CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, MAX_BATCH, MAX_TEXT_CHARS, Welcome,
 };
+use jiliang_protocol::rooms::{Author, Ephemeral, EphemeralBody};
 use jiliang_protocol::timesync::TimePong;
 
 use super::ingest::{self, FUTURE_TOLERANCE_S, PAST_TOLERANCE_S, Refused};
@@ -77,6 +81,7 @@ pub async fn serve(state: AppState, device: Device, token_hash: [u8; 32], socket
         token_hash,
     };
     let exit = run(&state, &mut conn, &link.revoked).await;
+    tell_room(&state, &conn.device, false, None).await;
     if let Exit::Close(code, reason) = exit {
         tracing::info!(device = %conn.device.id, code, reason, "agent connection closed");
         let _ = conn
@@ -165,6 +170,7 @@ async fn run(
     if let Err(e) = conn.send(&welcome).await {
         return e;
     }
+    tell_room(state, &conn.device, true, None).await;
 
     // 2. Frames until the end.
     let every = Duration::from_millis(state.config.room_recheck_ms.max(1));
@@ -277,6 +283,7 @@ async fn run(
             }
             AgentFrame::Status(s) => {
                 note_status(&conn.device, status.as_ref(), &s);
+                tell_room(state, &conn.device, true, Some(s.clone())).await;
                 status = Some(s);
                 Ok(())
             }
@@ -293,6 +300,41 @@ async fn run(
             return e;
         }
     }
+}
+
+/// Tell the live session the device is attached to (if any) how its agent
+/// stands: an ephemeral message, not stored (the next status replaces it).
+/// The attachment is looked up each time, as it may change while the
+/// agent stays connected.
+async fn tell_room(
+    state: &AppState,
+    device: &Device,
+    connected: bool,
+    status: Option<AgentStatus>,
+) {
+    let session = match state.store.device_live_session(device.id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot look up the device's session");
+            return;
+        }
+    };
+    state.rooms.publish_ephemeral(
+        &state.bus,
+        session,
+        Ephemeral {
+            author: Author {
+                id: device.id,
+                name: device.name.clone(),
+            },
+            body: EphemeralBody::DeviceStatus {
+                device_id: device.id,
+                connected,
+                status,
+            },
+        },
+    );
 }
 
 /// Log what changed in an agent's state: a fault starting, changing kind

@@ -600,6 +600,16 @@ async fn join(server: &TestServer, client: &Client, session: Uuid) -> Ws {
     ws
 }
 
+/// The next `device_status` ephemeral on a room socket.
+async fn device_status(ws: &mut Ws) -> Value {
+    loop {
+        let f = next_json(ws).await;
+        if f["type"] == "ephemeral" && f["body"]["kind"] == "device_status" {
+            return f;
+        }
+    }
+}
+
 /// Readings events arriving on a room socket until `n` readings came.
 async fn room_readings(ws: &mut Ws, n: usize, within: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + within;
@@ -650,6 +660,29 @@ backend_tests!(
         assert_eq!(listed.as_array().expect("list").len(), 1);
         let mut viewer = join(&server, &expert, session).await;
         let mut other = join(&server, &tech, session).await;
+        // The agent's state reaches the room as it reports it (not stored).
+        send(
+        &mut ws,
+        &json!({"type": "status", "queue_depth": 2, "last_reading_age_s": 0.5,
+                "clock": {"offset_ms": -3.0, "u_ms": 0.7},
+                "fault": {"kind": "timeout", "message": "no reply within 2000 ms"}, "quarantined": 0}),
+    )
+    .await;
+        let st = device_status(&mut viewer).await;
+        assert_eq!(st["author"]["id"], id.to_string(), "{st}");
+        assert_eq!(st["body"]["connected"], true);
+        assert_eq!(st["body"]["status"]["fault"]["kind"], "timeout");
+        assert_eq!(st["body"]["status"]["clock"]["u_ms"], 0.7);
+        // A second connection of the agent says so, and so does its end.
+        let (extra, _) = agent(&server, &token).await;
+        let st = device_status(&mut viewer).await;
+        assert_eq!(
+            (st["body"]["connected"].as_bool(), st["body"].get("status")),
+            (Some(true), None)
+        );
+        drop(extra);
+        let st = device_status(&mut viewer).await;
+        assert_eq!(st["body"]["connected"], false, "{st}");
         // A resend with new readings: only the new ones reach the room, once.
         let ack = batch(&mut ws, (1..=4).map(|s| reading(s, s as f64)).collect()).await;
         assert_eq!(

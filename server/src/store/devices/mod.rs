@@ -407,6 +407,17 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The live session device `id` is attached to, if any.
+    pub async fn device_live_session(&self, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+        with_db!(self, "devices.live_session", |p| sqlx::query_scalar(
+            "SELECT s.id FROM devices d JOIN live_sessions s ON s.id = d.session_id \
+             WHERE d.id = $1 AND s.state = 'live'"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)
+    }
+
     /// Devices attached to `session`.
     pub async fn session_devices(&self, session: Uuid) -> Result<Vec<StoredDevice>, sqlx::Error> {
         let sql = format!("{DEVICE_SELECT} WHERE d.session_id = $1 ORDER BY d.attached_at, d.id");
