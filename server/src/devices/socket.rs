@@ -74,6 +74,7 @@ impl Conn {
 /// Serve one upgraded agent connection of `device` until it ends.
 pub async fn serve(state: AppState, device: Device, token_hash: [u8; 32], socket: WebSocket) {
     let _task = state.tasks.token();
+    let _open = state.metrics.socket_opened();
     let link = state.device_links.open(device.id);
     let mut conn = Conn {
         socket,
@@ -170,6 +171,7 @@ async fn run(
     if let Err(e) = conn.send(&welcome).await {
         return e;
     }
+    let _connected = state.metrics.agent_connected();
     tell_room(state, &conn.device, true, None).await;
 
     // 2. Frames until the end.
@@ -229,6 +231,7 @@ async fn run(
                 // blame); anything else is a protocol error.
                 let code = if is_readings_frame(&text) {
                     tracing::warn!(device = %conn.device.id, error = %e, "unreadable readings frame refused");
+                    state.metrics.batch_refused("invalid");
                     "invalid_input"
                 } else {
                     "malformed_json"

@@ -349,6 +349,19 @@ backend_tests!(
             tech.json(&format!("/api/v1/devices/{id}")).await["last_seq"],
             60
         );
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        for line in [
+            "jiliang_readings_stored_total 60",
+            "jiliang_reading_duplicates_total 63",
+            "jiliang_agent_connections 2",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
         // Every batch is a verifiable record.
         let report = jiliang_server::ledger::verify::verify_database(&server.state.store, None)
             .await
@@ -435,6 +448,18 @@ backend_tests!(
         assert_eq!(ack["type"], "ack", "{ack}");
         // Nothing of a refused batch was stored.
         assert_eq!(seqs(&all_readings(&tech, id).await), vec![1]);
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == r#"jiliang_reading_batches_refused_total{reason="invalid"} 7"#),
+            "{metrics}"
+        );
         // A frame over 512 KiB closes with 1009.
         let huge = "x".repeat(600 * 1024);
         send(&mut ws, &json!({"type": "status", "pad": huge})).await;
