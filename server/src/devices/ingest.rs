@@ -90,6 +90,15 @@ async fn store_agent_batch(
     ) {
         return Err(invalid_at(readings, p.seq, p.to_string()));
     }
+    // The databases count in signed 64 bits; a larger number would be
+    // stored as another reading's.
+    if let Some(r) = readings.iter().find(|r| i64::try_from(r.seq).is_err()) {
+        return Err(invalid_at(
+            readings,
+            Some(r.seq),
+            format!("seq must be at most {}", i64::MAX),
+        ));
+    }
     let Some(last) = readings.last() else {
         return Err(invalid_at(
             readings,

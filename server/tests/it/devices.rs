@@ -247,6 +247,23 @@ backend_tests!(
             .patch(&format!("/api/v1/devices/{id}"), &json!({"unit": "mV"}))
             .await;
         assert_eq!(res.status(), 409);
+        // An uploader that never says hello is an agent too: typing in is
+        // refused from then on (it could take the numbers the uploader uses).
+        let res = reqwest::Client::new()
+            .post(server.url("/api/v1/agent/readings"))
+            .bearer_auth(&token)
+            .json(&json!({"readings": [reading(2, 2.0)]}))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), 200);
+        let res = tech
+            .post(
+                &format!("/api/v1/devices/{id}/readings"),
+                &json!({"key": "k2", "readings": [{"value": 1.0, "unit": "V"}]}),
+            )
+            .await;
+        assert_eq!(res.status(), 409);
         // Agents: 401 before the upgrade without a valid token.
         for bad in ["", "Bearer nope", &format!("Bearer {}", "0".repeat(64))] {
             let res = reqwest::Client::new()
@@ -402,6 +419,7 @@ backend_tests!(
                 "ahead",
             ),
             (vec![reading(5, 1.0), reading(4, 1.0)], Some(4), "increase"),
+            (vec![reading(u64::MAX, 1.0)], Some(u64::MAX), "at most"),
             (
                 (1..=1001).map(|s| reading(s, 1.0)).collect(),
                 None,
@@ -457,7 +475,7 @@ backend_tests!(
         assert!(
             metrics
                 .lines()
-                .any(|l| l == r#"jiliang_reading_batches_refused_total{reason="invalid"} 7"#),
+                .any(|l| l == r#"jiliang_reading_batches_refused_total{reason="invalid"} 8"#),
             "{metrics}"
         );
         // A frame over 512 KiB closes with 1009.
