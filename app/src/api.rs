@@ -19,6 +19,7 @@
 //! back later.
 
 use jiliang_protocol::accounts::Me;
+use jiliang_protocol::sessions::{SessionInfo, SessionListParams, SessionState};
 use jiliang_protocol::{ErrorBody, FieldError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -207,6 +208,17 @@ impl Api {
         result
     }
 
+    /// Ask the server whether a session exists (at start) and tell the
+    /// session what it said.
+    pub fn check_session(self) {
+        leptos::task::spawn_local(async move {
+            // 401 simply means "not logged in"; any other failure (server
+            // unreachable) is shown by the pages' own requests.
+            let found = self.get::<Me>(&format!("{V1}/auth/me")).await.ok();
+            self.session.first_check(found);
+        });
+    }
+
     /// A 401 while logged in usually means the session is over (idle
     /// timeout, deactivated, password reset by an administrator). One
     /// endpoint also answers 401 for a wrong *current* password, so ask the
@@ -227,6 +239,33 @@ impl Api {
 
     pub async fn get<T: DeserializeOwned>(self, path: &str) -> Result<T, ApiError> {
         self.call("GET", path, None).await
+    }
+
+    /// GET `path` with the query string of `params`, one of the query
+    /// types the server reads (`jiliang_protocol`): a renamed field fails
+    /// to compile here rather than silently not filtering.
+    pub async fn get_query<Q: Serialize, T: DeserializeOwned>(
+        self,
+        path: &str,
+        params: &Q,
+    ) -> Result<T, ApiError> {
+        let url = with_query(path, params).map_err(|e| ApiError::Decode(e.to_string()))?;
+        self.get(&url).await
+    }
+
+    /// `GET /sessions` in one state (newest start first), the list several
+    /// pages show.
+    pub async fn sessions_in(
+        self,
+        state: SessionState,
+        limit: i64,
+    ) -> Result<Vec<SessionInfo>, ApiError> {
+        let params = SessionListParams {
+            state: Some(state),
+            limit: Some(limit),
+            ..SessionListParams::default()
+        };
+        self.get_query(&format!("{V1}/sessions"), &params).await
     }
 
     /// GET a document as the exact text the server sent (a ledger export
@@ -268,21 +307,6 @@ impl Api {
     }
 }
 
-/// `?a=1&b=x%20y` from the pairs whose value is not empty.
-pub fn query(pairs: &[(&str, &str)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
-
-/// Percent-encode one URL component.
-pub fn encode(s: &str) -> String {
-    String::from(js_sys::encode_uri_component(s))
-}
+/// Query strings (from the shared query types) and URL components,
+/// encoded as `encodeURIComponent` does; tested on the host.
+pub use jiliang_app_core::query::{encode, with_query};

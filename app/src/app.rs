@@ -33,7 +33,8 @@ use crate::session::{provide_session, use_session};
 #[component]
 pub fn App() -> impl IntoView {
     let i18n = provide_i18n();
-    provide_session(i18n);
+    let session = provide_session();
+    crate::api::Api::new(i18n, session).check_session();
     provide_held_export();
     view! {
         <Router>

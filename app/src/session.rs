@@ -7,13 +7,13 @@
 //!
 //! Capabilities decide what the interface *offers*; the server decides what
 //! is *allowed* and is asked every time.
+//!
+//! This module only holds state: it never calls the server. The API client
+//! (`crate::api`) reads and updates it — one way, so the two never import
+//! each other.
 
 use jiliang_protocol::accounts::{Capabilities, Me};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-
-use crate::api::{Api, V1};
-use crate::i18n::I18n;
 
 #[derive(Clone, Copy)]
 pub struct Session {
@@ -73,6 +73,15 @@ impl Session {
         self.checked.set(true);
     }
 
+    /// The first `GET /auth/me` answered: `found` is the person, or `None`
+    /// when nobody is logged in (or the server could not say).
+    pub fn first_check(&self, found: Option<Me>) {
+        if let Some(me) = found {
+            self.me.set(Some(me));
+        }
+        self.checked.set(true);
+    }
+
     /// The server no longer knows this session.
     pub fn end(&self) {
         self.me.set(None);
@@ -106,8 +115,9 @@ impl Session {
     }
 }
 
-/// Create the session context and ask the server whether a session exists.
-pub fn provide_session(i18n: I18n) -> Session {
+/// Create the session context (nobody known yet; see
+/// `crate::api::Api::check_session`).
+pub fn provide_session() -> Session {
     let me = RwSignal::new(None::<Me>);
     let session = Session {
         me,
@@ -120,15 +130,6 @@ pub fn provide_session(i18n: I18n) -> Session {
         }),
     };
     provide_context(session);
-    let api = Api::new(i18n, session);
-    spawn_local(async move {
-        // 401 simply means "not logged in"; any other failure (server
-        // unreachable) is shown by the pages' own requests.
-        if let Ok(found) = api.get::<Me>(&format!("{V1}/auth/me")).await {
-            session.me.set(Some(found));
-        }
-        session.checked.set(true);
-    });
     session
 }
 

@@ -212,16 +212,6 @@ pub fn accept_help(p: &Principal, lab_path: &str) -> Access {
     }
 }
 
-/// See a lab's devices and their readings: admins and experts above or at
-/// the lab, its technicians.
-pub fn view_devices_of(p: &Principal, lab_path: &str) -> Access {
-    if (staff(p) && in_subtree(p, lab_path)) || (p.has(Role::Technician) && lab_path == p.path) {
-        Access::Allow
-    } else {
-        deny(p, lab_path)
-    }
-}
-
 /// Withdraw an open help request: the person who asked, or the staff
 /// above the lab (who could also have accepted it). A colleague in the
 /// same lab cannot withdraw someone else's request.
@@ -234,6 +224,22 @@ pub fn cancel_help(p: &Principal, requested_by: uuid::Uuid, lab_path: &str) -> A
     } else {
         deny(p, lab_path)
     }
+}
+
+/// See a lab's devices and their readings: admins and experts above or at
+/// the lab, its technicians.
+pub fn view_devices_of(p: &Principal, lab_path: &str) -> Access {
+    if (staff(p) && in_subtree(p, lab_path)) || (p.has(Role::Technician) && lab_path == p.path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// Start or end a session: its host only. The host answers for what the
+/// record says happened; others taking part (or overseeing it) run nothing.
+pub fn run_session(p: &Principal, host_id: uuid::Uuid) -> bool {
+    p.user.id == host_id
 }
 
 /// Register a device at a lab, change it, type readings in: the lab's own
@@ -261,12 +267,6 @@ pub fn manage_device_token(p: &Principal, lab_path: &str) -> Access {
 /// subtree, technicians their lab), trainees none.
 pub fn device_scope(p: &Principal) -> Option<PeopleScope> {
     people_scope(p)
-}
-
-/// Start or end a session: its host only. The host answers for what the
-/// record says happened; others taking part (or overseeing it) run nothing.
-pub fn run_session(p: &Principal, host_id: uuid::Uuid) -> bool {
-    p.user.id == host_id
 }
 
 /// Read the audit log (of their subtree): admins.

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (API, rooms, static front end).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Create the demo province (institutions, people) if it is not there yet; prints the demo logins.
@@ -124,6 +124,9 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_BUS", default_value = "")]
     pub bus: String,
 
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
     /// File holding the ledger's Ed25519 signing key (created on first
     /// start; refused if group or others may read it). Default:
     /// `ledger-key.hex` beside the SQLite file, or `data/ledger-key.hex`
@@ -143,8 +146,8 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_LEDGER_INTERVAL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub ledger_interval_ms: u64,
 
-    /// Chat messages per second one room connection may send, sustained
-    /// (bursts of four times as many are allowed).
+    /// Chat messages per second one person may send, sustained, over all
+    /// their sockets on this node (bursts of four times as many are allowed).
     #[arg(long, env = "JILIANG_CHAT_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub chat_rate: u32,
 
@@ -153,6 +156,91 @@ pub struct ServeArgs {
     /// is disconnected within this time.
     #[arg(long, env = "JILIANG_ROOM_RECHECK_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub room_recheck_ms: u64,
+
+    /// How long after a person's last socket in a room closes before their
+    /// `leave` is recorded, in ms; a reconnect within it writes nothing.
+    #[arg(long, env = "JILIANG_PRESENCE_GRACE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub presence_grace_ms: u64,
+
+    /// How often this node refreshes its presence rows and sweeps expired
+    /// ones (other nodes' that died), in ms.
+    #[arg(long, env = "JILIANG_PRESENCE_HEARTBEAT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub presence_heartbeat_ms: u64,
+
+    /// How long a presence row lives without a heartbeat, in ms: a crashed
+    /// node's people show offline within this plus one heartbeat. Must
+    /// exceed the heartbeat (at least twice it is sensible).
+    #[arg(long, env = "JILIANG_PRESENCE_TTL_MS", default_value_t = 6000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub presence_ttl_ms: u64,
+
+    /// Sockets one person may have open to one room (on this node).
+    #[arg(long, env = "JILIANG_ROOM_SOCKETS_PER_PERSON", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub room_sockets_per_person: u32,
+
+    /// Room sockets one person may have open in all (on this node).
+    #[arg(long, env = "JILIANG_SOCKETS_PER_PERSON", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sockets_per_person: u32,
+
+    /// Sockets one room may have (on this node).
+    #[arg(long, env = "JILIANG_ROOM_SOCKETS", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub room_sockets: u32,
+}
+
+/// A secret from the command line or the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// How a node authenticates to NATS and protects the link. Give secrets
+/// through the environment (or a file) rather than the command line, which
+/// other users of the machine can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct NatsArgs {
+    /// NATS user name (with --nats-password).
+    #[arg(long, env = "JILIANG_NATS_USER", requires = "nats_password")]
+    pub nats_user: Option<String>,
+    /// NATS password (with --nats-user).
+    #[arg(
+        long,
+        env = "JILIANG_NATS_PASSWORD",
+        requires = "nats_user",
+        hide_env_values = true
+    )]
+    pub nats_password: Option<Secret>,
+    /// NATS authentication token.
+    #[arg(long, env = "JILIANG_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<Secret>,
+    /// NATS NKey seed (`SU…`), for NKey authentication.
+    #[arg(long, env = "JILIANG_NATS_NKEY_SEED", hide_env_values = true)]
+    pub nats_nkey_seed: Option<Secret>,
+    /// NATS credentials file (JWT and NKey seed, `.creds`), for decentralised
+    /// (operator/account) authentication.
+    #[arg(long, env = "JILIANG_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// Require TLS to NATS (implied by the options below and by `tls://`).
+    #[arg(long, env = "JILIANG_NATS_TLS")]
+    pub nats_tls: bool,
+    /// PEM file of the CA(s) that signed the NATS server's certificate.
+    #[arg(long, env = "JILIANG_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS to NATS (with --nats-client-key).
+    #[arg(long, env = "JILIANG_NATS_CLIENT_CERT", requires = "nats_client_key")]
+    pub nats_client_cert: Option<PathBuf>,
+    /// PEM private key of --nats-client-cert.
+    #[arg(long, env = "JILIANG_NATS_CLIENT_KEY", requires = "nats_client_cert")]
+    pub nats_client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -204,7 +292,7 @@ pub struct Config {
     pub password_hash_wait_ms: u64,
     /// Empty: in-process fan-out.
     pub bus: String,
-    /// Sustained chat messages per second per room connection.
+    /// Sustained chat messages per second per person (on this node).
     pub chat_rate: u32,
     /// Ledger signing key file (`None`: next to the database).
     pub ledger_key: Option<PathBuf>,
@@ -213,6 +301,16 @@ pub struct Config {
     pub ledger_interval_ms: u64,
     /// How often a room connection re-checks its login and participation.
     pub room_recheck_ms: u64,
+    /// How NATS is reached (credentials, TLS).
+    pub nats: NatsArgs,
+    /// Presence: grace before a `leave`, heartbeat, row lifetime (ms).
+    pub presence_grace_ms: u64,
+    pub presence_heartbeat_ms: u64,
+    pub presence_ttl_ms: u64,
+    /// Socket caps (per node).
+    pub room_sockets_per_person: u32,
+    pub sockets_per_person: u32,
+    pub room_sockets: u32,
 }
 
 impl From<&ServeArgs> for Config {
@@ -236,6 +334,13 @@ impl From<&ServeArgs> for Config {
             ledger_accept_new_key: a.ledger_accept_new_key,
             ledger_interval_ms: a.ledger_interval_ms,
             room_recheck_ms: a.room_recheck_ms,
+            nats: a.nats.clone(),
+            presence_grace_ms: a.presence_grace_ms,
+            presence_heartbeat_ms: a.presence_heartbeat_ms,
+            presence_ttl_ms: a.presence_ttl_ms,
+            room_sockets_per_person: a.room_sockets_per_person,
+            sockets_per_person: a.sockets_per_person,
+            room_sockets: a.room_sockets,
         }
     }
 }
@@ -260,6 +365,23 @@ impl Config {
         PathBuf::from("data/ledger-key.hex")
     }
 
+    /// The presence settings: a TTL no longer than the heartbeat would let
+    /// live rows expire between beats, so it is raised to twice it.
+    pub fn presence(&self) -> crate::rooms::presence::PresenceConfig {
+        use std::time::Duration;
+        let heartbeat = self.presence_heartbeat_ms.max(1);
+        crate::rooms::presence::PresenceConfig {
+            grace: Duration::from_millis(self.presence_grace_ms),
+            heartbeat: Duration::from_millis(heartbeat),
+            ttl: Duration::from_millis(self.presence_ttl_ms.max(heartbeat * 2)),
+            sockets_per_person_room: usize::try_from(self.room_sockets_per_person)
+                .unwrap_or(usize::MAX),
+            sockets_per_person: usize::try_from(self.sockets_per_person).unwrap_or(usize::MAX),
+            sockets_per_room: usize::try_from(self.room_sockets).unwrap_or(usize::MAX),
+            chat_rate: self.chat_rate,
+        }
+    }
+
     /// A configuration for tests and tools: given database, no front end.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Self {
@@ -277,6 +399,13 @@ impl Config {
             ledger_accept_new_key: false,
             ledger_interval_ms: 2000,
             room_recheck_ms: 30_000,
+            nats: NatsArgs::default(),
+            presence_grace_ms: 5000,
+            presence_heartbeat_ms: 2000,
+            presence_ttl_ms: 6000,
+            room_sockets_per_person: 4,
+            sockets_per_person: 16,
+            room_sockets: 500,
         }
     }
 }
@@ -311,7 +440,7 @@ mod tests {
             let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
                 panic!("expected serve");
             };
-            Config::from(&args).trust_proxy_hops
+            Config::from(&*args).trust_proxy_hops
         };
         assert_eq!(parse(&[]), 0);
         assert_eq!(parse(&["--trust-proxy"]), 1);

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::devices::DeviceLinks;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
-use crate::rooms::{EventLog, Hub};
+use crate::rooms::{EventLog, Hub, Presence};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -30,14 +30,16 @@ pub struct AppState {
     pub bus: Bus,
     /// The single writer of room logs.
     pub log: EventLog,
+    /// Who is connected (across nodes), socket caps, per-person limits.
+    pub presence: Arc<Presence>,
     /// The tamper-evident log of records.
     pub ledger: Arc<Ledger>,
-    /// Agent connections open on this node (closed when a token is revoked).
-    pub device_links: Arc<DeviceLinks>,
     /// Password hashing, bounded per node (argon2 takes 19 MiB a hash).
     pub hashing: crate::auth::password::Hashing,
     /// Server-wide secrets from the database (the login fingerprint key).
     pub secrets: Arc<crate::auth::fingerprint::Secrets>,
+    /// Agent connections open on this node (closed when a token is revoked).
+    pub device_links: Arc<DeviceLinks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,7 @@ impl AppState {
         config: Config,
         shutdown: CancellationToken,
     ) -> Result<Self, StateError> {
-        let bus = Bus::connect(&config.bus).await?;
+        let bus = Bus::connect(&config.bus, &config.nats).await?;
         let ledger = Ledger::open(
             store.clone(),
             &config.ledger_key_path(),
@@ -85,18 +87,28 @@ impl AppState {
             config.password_hash_concurrency,
             std::time::Duration::from_millis(config.password_hash_wait_ms),
         );
+        let log = EventLog::start(store.clone(), rooms.clone(), bus.clone());
+        let tasks = TaskTracker::new();
+        let presence = Presence::start(
+            store.clone(),
+            log.clone(),
+            config.presence(),
+            shutdown.clone(),
+            tasks.clone(),
+        );
         Self {
             hashing,
             secrets: Arc::new(secrets),
             ledger,
-            log: EventLog::start(store.clone(), rooms.clone(), bus.clone()),
+            log,
+            presence,
             rooms,
             bus,
             store,
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             shutdown,
-            tasks: TaskTracker::new(),
+            tasks,
             device_links: DeviceLinks::new(),
         }
     }

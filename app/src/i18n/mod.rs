@@ -1,48 +1,19 @@
 //! Languages of the interface: Chinese first, English second.
 //!
 //! Every visible string is a [`Msg`] key with its text in each language,
-//! declared side by side in `catalog.rs`; a key without a translation does
-//! not compile. The chosen language is a reactive signal in context, so
-//! switching re-renders text in place without reloading, and is remembered
-//! in `localStorage`.
+//! declared side by side in the catalogue of `jiliang_app_core::i18n`
+//! (where host tests check that both languages of a key use the same
+//! placeholders); a key without a translation does not compile. Here the
+//! chosen language becomes a reactive signal in context, so switching
+//! re-renders text in place without reloading, and is remembered in
+//! `localStorage`.
 
-mod catalog;
-
+use jiliang_app_core::i18n::fill;
 use leptos::prelude::*;
 
-pub use catalog::Msg;
+pub use jiliang_app_core::i18n::{Locale, Msg};
 
 const STORAGE_KEY: &str = "jiliang.locale";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Locale {
-    ZhCn,
-    En,
-}
-
-impl Locale {
-    pub const ALL: [Locale; 2] = [Locale::ZhCn, Locale::En];
-
-    /// BCP 47 tag, for `<html lang>` and `Accept-Language`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::ZhCn => "zh-CN",
-            Self::En => "en",
-        }
-    }
-
-    pub fn from_tag(tag: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.tag() == tag)
-    }
-
-    /// The language's name in itself, for the switch.
-    pub fn native_name(self) -> &'static str {
-        match self {
-            Self::ZhCn => "中文",
-            Self::En => "English",
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 pub struct I18n {
@@ -68,13 +39,10 @@ impl I18n {
         msg.text(self.locale.get())
     }
 
-    /// Text with `{name}` placeholders filled in.
+    /// Text with `{name}` placeholders filled in, in one pass: a value
+    /// that itself reads like a placeholder is shown as it is.
     pub fn tf(&self, msg: Msg, args: &[(&str, &str)]) -> String {
-        let mut out = self.t(msg).to_owned();
-        for (name, value) in args {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        fill(self.t(msg), args)
     }
 }
 

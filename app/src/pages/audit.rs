@@ -2,11 +2,14 @@
 //! first, filtered by event and local date range, page by page. A table on
 //! wide screens; each row becomes a card on phones (CSS only).
 
-use jiliang_protocol::accounts::{AuditEvent, Page};
+use jiliang_protocol::accounts::{AuditEvent, AuditParams, Page};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
 
-use crate::api::{ApiError, V1, query, use_api};
+use crate::api::{ApiError, V1, use_api};
 use crate::components::forms::{Errors, SelectField, TextField};
 use crate::components::states::{ErrorBox, Forbidden, Loading};
 use crate::i18n::{Msg, use_i18n};
@@ -46,31 +49,33 @@ fn AuditLog() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let generation = RwSignal::new(0_u32);
     let load = move |more: bool| {
-        let cursor = if more {
-            next.get_untracked().unwrap_or_default()
-        } else {
-            String::new()
-        };
         // Dates are local calendar days: from the start of `since` to the
-        // end of `until`.
-        let from = local_date_to_rfc3339(&since.get_untracked(), 0).unwrap_or_default();
-        let to = local_date_to_rfc3339(&until.get_untracked(), 1).unwrap_or_default();
-        let path = format!(
-            "{V1}/audit{}",
-            query(&[
-                ("event", &event.get_untracked()),
-                ("since", &from),
-                ("until", &to),
-                ("limit", "50"),
-                ("cursor", &cursor),
-            ])
-        );
+        // end of `until`; an empty field is no bound.
+        let day = |text: String, days_later| {
+            local_date_to_rfc3339(&text, days_later)
+                .and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
+        };
+        let event = event.get_untracked();
+        let params = AuditParams {
+            event: (!event.is_empty()).then_some(event),
+            user_id: None,
+            since: day(since.get_untracked(), 0),
+            until: day(until.get_untracked(), 1),
+            limit: Some(50),
+            cursor: if more {
+                next.get_untracked().and_then(|c| Uuid::parse_str(&c).ok())
+            } else {
+                None
+            },
+        };
         generation.update(|g| *g += 1);
         let mine = generation.get_untracked();
         loading.set(true);
         error.set(None);
         spawn_local(async move {
-            let r = api.get::<Page<AuditEvent>>(&path).await;
+            let r = api
+                .get_query::<_, Page<AuditEvent>>(&format!("{V1}/audit"), &params)
+                .await;
             if generation.try_get_untracked() != Some(mine) {
                 return;
             }

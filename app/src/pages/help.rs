@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use jiliang_protocol::sessions::{HelpRequest, HelpState, SessionDetail, Urgency};
+use jiliang_protocol::sessions::{HelpRequest, HelpState, NewHelpRequest, SessionDetail, Urgency};
 use leptos::leptos_dom::helpers::set_interval_with_handle;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -219,12 +219,13 @@ fn MyLabHelp() -> impl IntoView {
         ev.prevent_default();
         errors.set(None);
         sent.set(None);
-        let body = serde_json::json!({
-            "topic": topic.get_untracked().trim(),
-            "instrument": instrument.get_untracked().trim(),
-            "urgency": urgency.get_untracked(),
-            "details": details.get_untracked().trim(),
-        });
+        let body = NewHelpRequest {
+            topic: topic.get_untracked().trim().to_owned(),
+            instrument: instrument.get_untracked().trim().to_owned(),
+            // The select offers only the protocol's levels.
+            urgency: Urgency::parse(&urgency.get_untracked()).unwrap_or(Urgency::Normal),
+            details: details.get_untracked().trim().to_owned(),
+        };
         busy.set(true);
         spawn_local(async move {
             let r = api

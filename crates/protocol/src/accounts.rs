@@ -315,3 +315,42 @@ mod tests {
         assert!(serde_json::from_str::<Role>("\"root\"").is_err());
     }
 }
+
+/// Query of `GET /api/v1/users`: people in the caller's scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct UserListParams {
+    /// Search text: username, name, e-mail or phone.
+    pub q: Option<String>,
+    pub institution_id: Option<Uuid>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditParams {
+    /// Event name, e.g. `login_failed`.
+    pub event: Option<String>,
+    /// Events where this person acted or was acted on.
+    pub user_id: Option<Uuid>,
+    /// From this time (RFC 3339), inclusive.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    pub since: Option<OffsetDateTime>,
+    /// Until this time (RFC 3339), exclusive.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    pub until: Option<OffsetDateTime>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}

@@ -2,14 +2,18 @@
 //! instrument agent.
 //!
 //! # Layout
-//! - [`accounts`]: people, roles, login, invitations, audit log.
+//! - [`accounts`]: people, roles, login, invitations, audit log (and the
+//!   queries listing people and audit events).
 //! - [`devices`]: instruments, their readings, and the agent socket protocol.
 //! - [`error`]: the one error shape every endpoint and socket uses.
 //! - [`health`]: liveness, readiness and version documents.
 //! - [`institutions`]: the institution tree.
-//! - [`sessions`]: live sessions and help requests (REST).
+//! - [`ledger`]: the record log's signed head and proofs.
+//! - [`sessions`]: live sessions, their stored timeline and help requests
+//!   (REST).
 //! - [`rooms`]: the room socket protocol.
-//! - [`timesync`]: NTP-style clock offset estimation over a socket.
+//! - [`timesync`]: server time and NTP-style clock offset estimation over a
+//!   socket.
 //!
 //! This crate must never do I/O or depend on anything that cannot build for
 //! `wasm32-unknown-unknown`: the browser and the server must agree on these
@@ -22,6 +26,7 @@ pub mod devices;
 pub mod error;
 pub mod health;
 pub mod institutions;
+pub mod ledger;
 pub mod rooms;
 pub mod sessions;
 pub mod timesync;

@@ -40,6 +40,10 @@ pub const CLOSE_GONE: u16 = 4001;
 pub const CLOSE_UNAUTHENTICATED: u16 = 4002;
 /// Close code: the client spoke a protocol version the server does not.
 pub const CLOSE_VERSION: u16 = 4003;
+/// Close code: too many sockets (of this person in this room, of this
+/// person, or in this room); sent after a `rate_limited` error frame. The
+/// client should close one of its other tabs or wait, not retry at once.
+pub const CLOSE_TOO_MANY: u16 = 4004;
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::Role;
+use crate::rooms::RoomEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -197,4 +198,53 @@ pub struct HelpRequest {
     pub created_at: OffsetDateTime,
     pub accepted_by_name: Option<String>,
     pub session_id: Option<Uuid>,
+}
+
+/// Query of `GET /api/v1/sessions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct SessionListParams {
+    pub state: Option<SessionState>,
+    /// Scheduled to start at or after (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    pub from: Option<OffsetDateTime>,
+    /// Scheduled to start before (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    pub to: Option<OffsetDateTime>,
+    /// 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Query of `GET /api/v1/sessions/{id}/events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct EventsParams {
+    /// Events after this sequence number (default 0).
+    pub after: Option<u64>,
+    /// 1–1000 (default 500).
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/sessions/{id}/events`: one page of a session's stored
+/// timeline, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventsPage {
+    pub items: Vec<RoomEvent>,
+    /// Pass as `after` for the next page; absent at the end of the log.
+    pub next_after: Option<u64>,
+}
+
+/// Query of `GET /api/v1/help-requests`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct HelpListParams {
+    pub state: Option<HelpState>,
+    /// 1–500 (default 100).
+    pub limit: Option<i64>,
 }

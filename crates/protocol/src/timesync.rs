@@ -37,6 +37,20 @@ pub struct TimePong {
     pub t2: f64,
 }
 
+/// `GET /api/v1/time`: a plain read of the server's UTC clock. For an
+/// offset estimate use the socket, which measures the round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServerTime {
+    /// Milliseconds since the Unix epoch, UTC.
+    pub unix_ms: f64,
+    /// The same instant, RFC 3339.
+    pub utc: String,
+    /// Where the server's time comes from, in words (e.g. the host's
+    /// disciplined realtime clock).
+    pub source: String,
+}
+
 /// Frames a client may send on the time socket (`/api/v1/time/ws`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

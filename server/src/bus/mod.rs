@@ -1,12 +1,19 @@
 //! Fan-out of room messages between nodes: the bus only carries messages.
 //!
-//! `Local` (the default) has no other nodes to carry to. `Nats` publishes
-//! each stored event on `jiliang.room.<session>` and hands a room's
-//! [`Subscription`] the other nodes' messages; what a room does with them
-//! (sequencing, gap fills, the periodic check of the stored log) is the
-//! room hub's business (`crate::rooms::hub`), which also decides when to
-//! subscribe. NATS may lose, duplicate or reorder: rooms drop what they
-//! have already delivered and read the rest from the database.
+//! `Local` (the default) has no other nodes to carry to. `Nats` publishes,
+//! for each stored event, a *notice* on `jiliang.room.<session>` — "room R
+//! has events up to seq N", never the event itself — and hands a room's
+//! [`Subscription`] the other nodes' notices; what a room does with them is
+//! the room hub's business (`crate::rooms::hub`): it reads the events from
+//! the database, after checking the room's stored end there. So a message
+//! forged on the bus can never put an event before a client or displace
+//! one, and a notice claiming a huge sequence costs one single-row read.
+//! NATS may lose, duplicate or reorder: rooms also check the stored log
+//! periodically.
+//!
+//! Nodes authenticate to NATS (user and password, token, NKey, or a
+//! credentials file) and can require TLS with a private CA and a client
+//! certificate ([`crate::config::NatsArgs`]).
 //!
 //! Publishing never makes the room log wait: messages are queued for a
 //! separate publisher task. A slow or reconnecting NATS fills that bounded
@@ -25,12 +32,13 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use jiliang_protocol::rooms::{Ephemeral, RoomEvent};
+use jiliang_protocol::rooms::Ephemeral;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::config::NatsArgs;
 use crate::metrics::BusMetrics;
 
 /// Messages waiting for the NATS publisher. Beyond this the bus is not
@@ -70,8 +78,13 @@ impl std::fmt::Debug for Bus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("unsupported bus URL {0:?}: expected nats://host:port or nothing")]
+    #[error("unsupported bus URL {0:?}: expected nats://host:port, tls://host:port or nothing")]
     Unsupported(String),
+    #[error("cannot read the NATS credentials file {path}: {source}")]
+    Credentials {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to NATS at {url}: {source}")]
     Connect {
         url: String,
@@ -79,18 +92,28 @@ pub enum BusError {
     },
 }
 
-/// What travels on NATS.
+/// What travels on NATS. Events never do: only the notice that they are
+/// stored, which receivers check against the database.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Wire {
-    Event { node: Uuid, event: RoomEvent },
-    Ephemeral { node: Uuid, ephemeral: Ephemeral },
+    /// The room's log holds events up to `seq`.
+    Stored {
+        node: Uuid,
+        seq: u64,
+    },
+    Ephemeral {
+        node: Uuid,
+        ephemeral: Ephemeral,
+    },
 }
 
 /// A message from another node, for one room.
 #[derive(Debug)]
 pub enum Inbound {
-    Event(RoomEvent),
+    /// Another node says the room's log reaches `seq`: a hint to read the
+    /// database, never a fact.
+    Stored(u64),
     Ephemeral(Ephemeral),
 }
 
@@ -99,16 +122,17 @@ fn subject(session: Uuid) -> String {
 }
 
 impl Bus {
-    pub async fn connect(url: &str) -> Result<Self, BusError> {
+    pub async fn connect(url: &str, auth: &NatsArgs) -> Result<Self, BusError> {
         let metrics = BusMetrics::default();
         if url.trim().is_empty() {
             return Ok(Self::Local { metrics });
         }
-        if !url.starts_with("nats://") {
+        if !url.starts_with("nats://") && !url.starts_with("tls://") {
             return Err(BusError::Unsupported(url.to_owned()));
         }
         let (bump, connected) = watch::channel(0u64);
-        let client = async_nats::ConnectOptions::new()
+        let options = connect_options(auth).await?;
+        let client = options
             .name("jiliang")
             .connection_timeout(Duration::from_secs(5))
             .reconnect_delay_callback(reconnect_delay)
@@ -208,14 +232,10 @@ impl Bus {
         }
     }
 
-    /// Queue a stored event for the other nodes. Never waits.
-    pub fn publish_event(&self, session: Uuid, event: &RoomEvent) {
+    /// Tell the other nodes that `session`'s log reaches `seq`. Never waits.
+    pub fn publish_stored(&self, session: Uuid, seq: u64) {
         if let Self::Nats { node, .. } = self {
-            let wire = Wire::Event {
-                node: *node,
-                event: event.clone(),
-            };
-            self.enqueue(session, wire);
+            self.enqueue(session, Wire::Stored { node: *node, seq });
         }
     }
 
@@ -291,8 +311,8 @@ impl Subscription {
         loop {
             let msg = self.inner.next().await?;
             match serde_json::from_slice::<Wire>(&msg.payload) {
-                Ok(Wire::Event { node, event }) if node != self.me => {
-                    return Some(Inbound::Event(event));
+                Ok(Wire::Stored { node, seq }) if node != self.me => {
+                    return Some(Inbound::Stored(seq));
                 }
                 Ok(Wire::Ephemeral { node, ephemeral }) if node != self.me => {
                     return Some(Inbound::Ephemeral(ephemeral));
@@ -302,6 +322,41 @@ impl Subscription {
             }
         }
     }
+}
+
+/// The NATS client options for `auth`: at most one way to authenticate is
+/// expected (NATS accepts one); TLS is required as soon as any TLS option is
+/// given, so a misconfigured server cannot silently downgrade the link.
+async fn connect_options(auth: &NatsArgs) -> Result<async_nats::ConnectOptions, BusError> {
+    let mut o = async_nats::ConnectOptions::new();
+    if let (Some(user), Some(password)) = (&auth.nats_user, &auth.nats_password) {
+        o = o.user_and_password(user.clone(), password.0.clone());
+    }
+    if let Some(token) = &auth.nats_token {
+        o = o.token(token.0.clone());
+    }
+    if let Some(seed) = &auth.nats_nkey_seed {
+        o = o.nkey(seed.0.clone());
+    }
+    if let Some(path) = &auth.nats_creds {
+        o = o
+            .credentials_file(path)
+            .await
+            .map_err(|source| BusError::Credentials {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    let mut tls = auth.nats_tls;
+    if let Some(ca) = &auth.nats_ca {
+        o = o.add_root_certificates(ca.clone());
+        tls = true;
+    }
+    if let (Some(cert), Some(key)) = (&auth.nats_client_cert, &auth.nats_client_key) {
+        o = o.add_client_certificate(cert.clone(), key.clone());
+        tls = true;
+    }
+    Ok(o.require_tls(tls))
 }
 
 /// Exponential backoff with jitter for retries against the bus.

@@ -27,7 +27,7 @@ use jiliang_tools::write_stdout as out;
 
 /// The server subcommands (need the async runtime and usually a database).
 enum ServerCommand {
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     Migrate(DatabaseArgs),
     SeedDemo(crate::config::SeedArgs),
     VerifyDb(crate::config::VerifyArgs),
@@ -65,7 +65,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            ServerCommand::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+            ServerCommand::Serve(args) => serve(*args).await.map(|()| ExitCode::SUCCESS),
             ServerCommand::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
             ServerCommand::SeedDemo(args) => seed_demo(args).await.map(|()| ExitCode::SUCCESS),
             ServerCommand::VerifyDb(args) => Ok(verify_database(args).await),

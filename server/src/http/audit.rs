@@ -2,12 +2,9 @@
 
 use axum::extract::State;
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::accounts::{AuditEvent, Page};
-use serde::Deserialize;
-use time::OffsetDateTime;
+use jiliang_protocol::accounts::{AuditEvent, AuditParams, Page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::authz;
@@ -17,27 +14,6 @@ use crate::store::audit::AuditQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    /// Event name, e.g. `login_failed`.
-    event: Option<String>,
-    /// Events where this person acted or was acted on.
-    user_id: Option<Uuid>,
-    /// From this time (RFC 3339), inclusive.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
-    since: Option<OffsetDateTime>,
-    /// Until this time (RFC 3339), exclusive.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
-    until: Option<OffsetDateTime>,
-    /// Page size, 1–200 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<Uuid>,
 }
 
 /// Security events of the caller's subtree, newest first.

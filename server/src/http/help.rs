@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::Author;
 use jiliang_protocol::sessions::{
-    HelpRequest, HelpState, NewHelpRequest, SessionDetail, SessionKind, SessionState,
+    HelpListParams, HelpRequest, HelpState, NewHelpRequest, SessionDetail, SessionKind,
+    SessionState,
 };
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -71,22 +71,14 @@ async fn create_help(
     Ok((StatusCode::CREATED, axum::Json(help.request)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HelpParams {
-    state: Option<HelpState>,
-    /// 1–500 (default 100).
-    limit: Option<i64>,
-}
-
 /// The help queue: experts and admins see their subtree's labs (open ones
 /// first, most urgent first); technicians see their own lab's.
-#[utoipa::path(get, path = "/api/v1/help-requests", tag = "sessions", params(HelpParams), responses(
+#[utoipa::path(get, path = "/api/v1/help-requests", tag = "sessions", params(HelpListParams), responses(
     (status = 200, body = Vec<HelpRequest>), (status = 403, body = ErrorBody)))]
 async fn list_help(
     State(state): State<AppState>,
     p: Principal,
-    AppQuery(q): AppQuery<HelpParams>,
+    AppQuery(q): AppQuery<HelpListParams>,
 ) -> AppResult<axum::Json<Vec<HelpRequest>>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::extract::State;
 use jiliang_ledger::{Bundle, Record, RecordKind, Scope, hex};
 use jiliang_protocol::ErrorBody;
-use serde::{Deserialize, Serialize};
+use jiliang_protocol::ledger::{
+    ConsistencyParams, ConsistencyView, HeadView, InclusionParams, InclusionView,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -26,24 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(consistency_proof))
         .routes(routes!(get_record))
         .routes(routes!(export_session))
-}
-
-/// A signed tree head and the key that signed it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HeadView {
-    pub size: u64,
-    pub timestamp_ms: u64,
-    /// RFC 3339 rendering of `timestamp_ms`.
-    pub timestamp: String,
-    /// Hex SHA-256 Merkle root (RFC 6962).
-    pub root_hash: String,
-    /// Hex Ed25519 signature over the v1 head message.
-    pub signature: String,
-    /// Hex Ed25519 public key that signed this head (stored with it: on a
-    /// cluster, whichever node signed the size first).
-    pub public_key: String,
-    /// Hex SHA-256 of that public key.
-    pub key_fingerprint: String,
 }
 
 fn head_view(h: &StoredHead) -> HeadView {
@@ -72,24 +56,6 @@ fn no_head() -> AppError {
 async fn get_head(State(state): State<AppState>) -> AppResult<axum::Json<HeadView>> {
     let head = state.ledger.latest_stored_head().ok_or_else(no_head)?;
     Ok(axum::Json(head_view(&head)))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InclusionParams {
-    /// Leaf index.
-    index: u64,
-    /// Tree size (a signed head's); default the latest.
-    size: Option<u64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct InclusionView {
-    pub index: u64,
-    pub size: u64,
-    pub leaf_hash: String,
-    /// RFC 6962 audit path, hex, leaf to root.
-    pub proof: Vec<String>,
 }
 
 async fn signed_size(state: &AppState, size: Option<u64>) -> AppResult<u64> {
@@ -130,22 +96,6 @@ async fn inclusion_proof(
         leaf_hash: leaf.to_hex(),
         proof: proof.iter().map(|h| h.to_hex()).collect(),
     }))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ConsistencyParams {
-    old_size: u64,
-    /// Default the latest signed size.
-    size: Option<u64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ConsistencyView {
-    pub old_size: u64,
-    pub size: u64,
-    /// RFC 6962 consistency proof, hex.
-    pub proof: Vec<String>,
 }
 
 /// Consistency proof between two signed sizes: the log was only appended to.

@@ -35,7 +35,8 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the node's dependencies (database, clock) are usable.
+/// Readiness: the node's dependencies (database, clock, bus) are usable and
+/// its ledger agrees with the heads it signed.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses(
     (status = 200, description = "Ready to serve", body = Readiness),
     (status = 503, description = "A dependency is down; `checks` says which", body = Readiness)))]
@@ -72,7 +73,23 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         detail: state.bus.name().into(),
         latency_ms: 0.0,
     };
-    let readiness = Readiness::from_checks(vec![db, crate::clock::readiness_check(), bus]);
+    // The ledger is not ready while its stored log disagrees with a head it
+    // signed: it refuses to sign until an operator restores the log.
+    let ledger = match state.ledger.fault() {
+        None => ReadinessCheck {
+            name: "ledger".into(),
+            ok: true,
+            detail: format!("{} leaves", state.ledger.tree_size()),
+            latency_ms: 0.0,
+        },
+        Some(why) => ReadinessCheck {
+            name: "ledger".into(),
+            ok: false,
+            detail: why,
+            latency_ms: 0.0,
+        },
+    };
+    let readiness = Readiness::from_checks(vec![db, crate::clock::readiness_check(), bus, ledger]);
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {

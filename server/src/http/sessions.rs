@@ -6,12 +6,12 @@ use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::rooms::{EventBody, MAX_FRAME_BYTES, RoomEvent};
+use jiliang_protocol::rooms::{EventBody, MAX_FRAME_BYTES};
 use jiliang_protocol::sessions::{
-    NewSessionRequest, SessionDetail, SessionInfo, SessionKind, SessionState,
+    EventsPage, EventsParams, NewSessionRequest, SessionDetail, SessionInfo, SessionKind,
+    SessionListParams, SessionState,
 };
-use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -92,30 +92,14 @@ async fn detail(state: &AppState, p: &Principal, s: StoredSession) -> AppResult<
     })
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    state: Option<SessionState>,
-    /// Scheduled to start at or after (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
-    from: Option<OffsetDateTime>,
-    /// Scheduled to start before (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
-    to: Option<OffsetDateTime>,
-    /// 1–500 (default 100).
-    limit: Option<i64>,
-}
-
 /// Sessions the caller takes part in, and — for admins and experts — those
 /// of their subtree; newest start first.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(ListParams), responses(
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(SessionListParams), responses(
     (status = 200, body = Vec<SessionInfo>), (status = 401, body = ErrorBody)))]
 async fn list_sessions(
     State(state): State<AppState>,
     p: Principal,
-    AppQuery(q): AppQuery<ListParams>,
+    AppQuery(q): AppQuery<SessionListParams>,
 ) -> AppResult<axum::Json<Vec<SessionInfo>>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -376,22 +360,6 @@ async fn end_session(
     Ok(axum::Json(
         change_state(&state, &p, id, SessionState::Ended).await?,
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventsParams {
-    /// Events after this sequence number (default 0).
-    after: Option<u64>,
-    /// 1–1000 (default 500).
-    limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EventsPage {
-    pub items: Vec<RoomEvent>,
-    /// Pass as `after` for the next page; absent at the end of the log.
-    pub next_after: Option<u64>,
 }
 
 /// The stored timeline of a session, in order.

@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::timesync::{TimeClientFrame, TimePong, TimeServerFrame};
-use serde::Serialize;
+use jiliang_protocol::timesync::{ServerTime, TimeClientFrame, TimePong, TimeServerFrame};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,15 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(time_socket))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct ServerTime {
-    /// Milliseconds since the Unix epoch, UTC.
-    unix_ms: f64,
-    /// The same instant, RFC 3339.
-    utc: String,
-    source: &'static str,
-}
-
 /// Server UTC time. For an offset estimate use the socket, which measures
 /// the round trip.
 #[utoipa::path(get, path = "/api/v1/time", tag = "time",
@@ -44,7 +34,7 @@ async fn get_time() -> Json<ServerTime> {
         utc: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        source: clock::source(),
+        source: clock::source().to_owned(),
     })
 }
 

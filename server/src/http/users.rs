@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::{
-    NewUserRequest, OneTimeLink, Page, Role, UpdateUserRequest, User,
+    NewUserRequest, OneTimeLink, Page, Role, UpdateUserRequest, User, UserListParams,
 };
-use serde::Deserialize;
 use time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,28 +40,14 @@ fn user_not_found() -> Text {
     Text::new("找不到该用户。", "No such person.")
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListUsersQuery {
-    /// Search text: username, name, e-mail or phone.
-    q: Option<String>,
-    institution_id: Option<Uuid>,
-    role: Option<Role>,
-    active: Option<bool>,
-    /// Page size, 1–200 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<Uuid>,
-}
-
 /// Search people in the caller's scope (admins and experts: their subtree;
 /// technicians: their lab).
-#[utoipa::path(get, path = "/api/v1/users", tag = "people", params(ListUsersQuery), responses(
+#[utoipa::path(get, path = "/api/v1/users", tag = "people", params(UserListParams), responses(
     (status = 200, body = Page<User>), (status = 403, body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     p: Principal,
-    AppQuery(q): AppQuery<ListUsersQuery>,
+    AppQuery(q): AppQuery<UserListParams>,
 ) -> AppResult<axum::Json<Page<User>>> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

@@ -17,6 +17,18 @@
 //! - [`verify`]: full re-verification of a database (the `jiliang verify
 //!   --database-url` command).
 //!
+//! # Checked against its own signatures
+//! A node never signs over a log that disagrees with a head already signed.
+//! At start the tree is rebuilt from the stored leaf hashes and its root at
+//! the latest signed head's size compared with that head (whose signature
+//! is checked too); on every sync a head newer than the last one checked
+//! is compared the same way. On a mismatch — a leaf hash changed, a leaf
+//! removed or replaced, a head altered — the node refuses to sign, logs
+//! why, and `/readyz` reports the ledger not ready (503), until the stored
+//! log matches again: the node re-reads it from scratch every
+//! [`RECHECK_EVERY`] (an operator restores the rows from a backup, or
+//! investigates with `jiliang verify --database-url`).
+//!
 //! No SQL here: the tables are read and written through `crate::store`.
 
 pub mod key;
@@ -38,6 +50,8 @@ use crate::store::ledger::fingerprint_of;
 
 /// Leaf hashes read per query while following the log.
 const SYNC_PAGE: i64 = 50_000;
+/// How often a node whose log disagrees with its signed heads looks again.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -47,6 +61,10 @@ pub enum LedgerError {
     Key(#[from] key::KeyError),
     #[error("stored leaf {index} has a malformed hash")]
     BadLeafHash { index: u64 },
+    #[error(
+        "the stored log disagrees with the signed tree head at size {size}: {why}; refusing to sign until it matches again (restore the ledger tables from a backup; `jiliang verify --database-url` names the rows)"
+    )]
+    Mismatch { size: u64, why: String },
     #[error(
         "ledger key: the signed head at size {size} was signed by another key (fingerprint {theirs}) since this node's key ({ours}) was last used; every node must be given the same --ledger-key file (after a deliberate key change, start once with --ledger-accept-new-key)"
     )]
@@ -68,6 +86,11 @@ pub struct Ledger {
     // One publish at a time per node: two racing ones would sign twice and
     // could leave the smaller head as the latest.
     publishing: tokio::sync::Mutex<()>,
+    /// Why the stored log disagrees with a signed head, while it does: no
+    /// head is signed meanwhile.
+    fault: RwLock<Option<String>>,
+    /// The size of the largest signed head the tree was compared with.
+    checked: RwLock<u64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -90,6 +113,24 @@ fn to_hash(bytes: &[u8], index: u64) -> Result<Hash, LedgerError> {
 
 fn unix_ms_now() -> u64 {
     records::unix_ms(now())
+}
+
+/// Whether `tree`'s root at `head`'s size is the signed root, and the
+/// signature holds: `Err(why)` if not.
+fn compare(tree: &MerkleTree, head: &StoredHead) -> Result<(), String> {
+    let h = &head.head;
+    if let Err(e) = h.verify_with_key_bytes(&head.public_key) {
+        return Err(format!("the stored head's signature does not verify ({e})"));
+    }
+    match tree.root_at(h.size) {
+        Ok(root) if root == h.root_hash => Ok(()),
+        Ok(root) => Err(format!(
+            "the stored leaves give root {} but the head signed {}",
+            root.to_hex(),
+            h.root_hash.to_hex()
+        )),
+        Err(e) => Err(format!("cannot compute the root ({e})")),
+    }
 }
 
 /// Refuse to sign next to heads of another key. Two nodes with different
@@ -145,11 +186,103 @@ impl Ledger {
             tree: RwLock::new(MerkleTree::new()),
             latest: RwLock::new(None),
             publishing: tokio::sync::Mutex::new(()),
+            fault: RwLock::new(None),
+            checked: RwLock::new(0),
         });
         ledger.sync().await?;
         *write(&ledger.latest) = ledger.store.latest_ledger_head().await?;
-        ledger.publish().await?;
+        // A mismatch does not stop the node (its rooms and records still
+        // serve); it stops signing and says so in /readyz.
+        match ledger.publish().await {
+            Ok(_) | Err(LedgerError::Mismatch { .. }) => {}
+            Err(e) => return Err(e),
+        }
         Ok(ledger)
+    }
+
+    /// Why the ledger is not ready (the stored log disagrees with a signed
+    /// head), or `None`.
+    pub fn fault(&self) -> Option<String> {
+        read(&self.fault).clone()
+    }
+
+    /// Compare the tree with the latest stored signed head if the tree
+    /// covers it and it was not compared before.
+    async fn check_heads(&self) -> Result<(), LedgerError> {
+        let Some(head) = self.store.latest_ledger_head().await? else {
+            return Ok(());
+        };
+        let size = head.head.size;
+        if size <= *read(&self.checked) && read(&self.fault).is_none() {
+            return Ok(());
+        }
+        let outcome = {
+            let tree = read(&self.tree);
+            if size > tree.len() {
+                // Leaves still arriving (another node signed ahead of this
+                // node's last sync): compared once they are here.
+                return Ok(());
+            }
+            compare(&tree, &head)
+        };
+        match outcome {
+            Ok(()) => {
+                let mut checked = write(&self.checked);
+                *checked = (*checked).max(size);
+                *write(&self.fault) = None;
+                Ok(())
+            }
+            Err(why) => {
+                let e = LedgerError::Mismatch { size, why };
+                let text = e.to_string();
+                if read(&self.fault).as_deref() != Some(text.as_str()) {
+                    tracing::error!(error = %text, "ledger integrity check failed");
+                }
+                *write(&self.fault) = Some(text);
+                Err(e)
+            }
+        }
+    }
+
+    /// Rebuild the tree from the stored leaves from scratch and compare it
+    /// with the latest signed head again: how a node recovers once an
+    /// operator restored the log. Returns whether the ledger is sound.
+    pub async fn recheck(&self) -> Result<bool, LedgerError> {
+        let _one_at_a_time = self.publishing.lock().await;
+        let mut fresh = MerkleTree::new();
+        'pages: loop {
+            let rows = self
+                .store
+                .ledger_leaf_hashes(fresh.len(), SYNC_PAGE)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for (idx, hash) in rows {
+                // A gap: a leaf still committing; the rest comes with syncs.
+                if idx != fresh.len() {
+                    break 'pages;
+                }
+                fresh.push(to_hash(&hash, idx)?);
+            }
+        }
+        *write(&self.tree) = fresh;
+        *write(&self.checked) = 0;
+        // The fault stays until the check passes: readiness never reports
+        // a sound ledger halfway through a recheck.
+        let was = self.fault();
+        match self.check_heads().await {
+            Ok(()) => {
+                if was.is_some() {
+                    tracing::info!(
+                        "the stored ledger matches its signed heads again; signing resumes"
+                    );
+                }
+                Ok(true)
+            }
+            Err(LedgerError::Mismatch { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn public_key(&self) -> &VerifyingKey {
@@ -212,10 +345,12 @@ impl Ledger {
         }
     }
 
-    /// Sign and store a head if the log grew since the last one.
+    /// Sign and store a head if the log grew since the last one — unless
+    /// the stored log disagrees with a head already signed.
     pub async fn publish(&self) -> Result<Option<SignedTreeHead>, LedgerError> {
         let _one_at_a_time = self.publishing.lock().await;
         let size = self.sync().await?;
+        self.check_heads().await?;
         if self.latest_head().is_some_and(|h| h.size >= size) {
             return Ok(None);
         }
@@ -295,12 +430,26 @@ impl Ledger {
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first check was at start: the next is due a period later.
+            let mut recheck = tokio::time::interval_at(
+                tokio::time::Instant::now() + RECHECK_EVERY,
+                RECHECK_EVERY,
+            );
+            recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = tick.tick() => {
-                        if let Err(e) = ledger.publish().await {
-                            tracing::warn!(error = %e, "publishing a tree head failed");
+                        match ledger.publish().await {
+                            Ok(_) => {}
+                            // Logged once by the check, and in /readyz.
+                            Err(LedgerError::Mismatch { .. }) => {}
+                            Err(e) => tracing::warn!(error = %e, "publishing a tree head failed"),
+                        }
+                    }
+                    _ = recheck.tick(), if ledger.fault().is_some() => {
+                        if let Err(e) = ledger.recheck().await {
+                            tracing::warn!(error = %e, "re-checking the ledger failed");
                         }
                     }
                 }

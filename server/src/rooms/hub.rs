@@ -7,6 +7,13 @@
 //! small buffer and a gap that does not close by itself is filled from the
 //! database, which holds every event.
 //!
+//! Other nodes' events never come from the bus: it carries only notices
+//! ("room R's log reaches seq N"), and a notice ahead of what this node
+//! delivered makes the room read the stored end of its log from the
+//! database (one single-row read) and fill the difference from there. The
+//! number in a notice is never trusted: a forged one can cost a read, not
+//! inject, displace or hold up an event.
+//!
 //! With several nodes a gap can also be silent: the *last* event of a burst
 //! lost on the bus leaves nothing behind it to reveal the hole. So each room
 //! open here under a NATS bus has a follower task (owned by the hub, see
@@ -47,6 +54,10 @@ const GAP_WAIT: Duration = Duration::from_millis(150);
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Events read per gap-filling query.
 const FILL_PAGE: u64 = 500;
+/// Reads in a row that bring nothing before a gap filler gives up until
+/// the next check of the stored log (the stored end came from the
+/// database, so this only happens if rows went missing there).
+const FILL_FRUITLESS: u32 = 20;
 /// Backoff between attempts to subscribe a room on the bus.
 const RESUBSCRIBE_MIN: Duration = Duration::from_millis(200);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
@@ -107,8 +118,10 @@ pub struct Room {
     ephemeral: broadcast::Sender<Arc<Ephemeral>>,
     // Held only for in-memory bookkeeping, never across an await.
     seq: Mutex<Sequencer>,
-    /// Connections per person on this node (for join/leave events). Only
-    /// changed while the hub's map lock is held (lock order: map, people).
+    /// Connections per person on this node: the room lives here while any
+    /// remain (presence and its join/leave events are `rooms::presence`'s).
+    /// Only changed while the hub's map lock is held (lock order: map,
+    /// people).
     people: Mutex<HashMap<Uuid, usize>>,
     /// Set once by the connection that created the room; the others wait.
     opening: watch::Sender<Opening>,
@@ -376,10 +389,10 @@ impl Hub {
         presence
     }
 
-    /// A stored event: to this node's room now, and on `bus` to the others.
-    /// Never waits.
+    /// An event this node stored: to this node's room now, and on `bus` a
+    /// notice to the others (who read it from the database). Never waits.
     pub fn publish_event(self: &Arc<Self>, bus: &Bus, session: Uuid, event: Arc<RoomEvent>) {
-        bus.publish_event(session, &event);
+        bus.publish_stored(session, event.seq);
         self.deliver(session, event);
     }
 
@@ -390,7 +403,33 @@ impl Hub {
         self.deliver_ephemeral(session, Arc::new(ephemeral));
     }
 
-    /// Hand a stored event to the room's sequencer (if the room is open here).
+    /// Another node says `session`'s log reaches `seq`: if that is beyond
+    /// what the room knows, look at the database (which alone says what is
+    /// stored). Notices the last look already covered cost nothing.
+    async fn notice(self: &Arc<Self>, session: Uuid, seq: u64) {
+        let known = {
+            let Some(room) = lock(&self.rooms).get(&session).cloned() else {
+                return;
+            };
+            let s = lock(&room.seq);
+            if s.next == u64::MAX {
+                return; // starting: `open` reads the log's end itself
+            }
+            s.stored.max(s.next - 1)
+        };
+        if seq <= known {
+            return;
+        }
+        if let Some(last) = self.check(session).await
+            && seq > last
+        {
+            tracing::warn!(%session, claimed = seq, stored = last,
+                "a bus notice claims more than the database holds (ignored; a forged or misconfigured publisher?)");
+        }
+    }
+
+    /// Hand an event this node stored to the room's sequencer (if the room
+    /// is open here).
     fn deliver(self: &Arc<Self>, session: Uuid, event: Arc<RoomEvent>) {
         let Some(room) = lock(&self.rooms).get(&session).cloned() else {
             return;
@@ -415,17 +454,20 @@ impl Hub {
 
     /// Compare what `session`'s room delivered here with the stored end of
     /// its log, and fetch what is missing. Cheap: one single-row read.
-    async fn check(self: &Arc<Self>, session: Uuid) {
-        let Some(room) = lock(&self.rooms).get(&session).cloned() else {
-            return;
-        };
+    /// Returns the stored end it read.
+    async fn check(self: &Arc<Self>, session: Uuid) -> Option<u64> {
+        let room = lock(&self.rooms).get(&session).cloned()?;
         match self.store.session_last_seq(session).await {
             Ok(last) => {
                 let mut seq = lock(&room.seq);
                 seq.stored = seq.stored.max(last);
                 self.start_fill(&mut seq, &room);
+                Some(last)
             }
-            Err(e) => tracing::warn!(error = %e, %session, "cannot read the room's last sequence"),
+            Err(e) => {
+                tracing::warn!(error = %e, %session, "cannot read the room's last sequence");
+                None
+            }
         }
     }
 
@@ -446,7 +488,7 @@ impl Hub {
             match sub.as_mut() {
                 Some(s) => tokio::select! {
                     msg = s.recv() => match msg {
-                        Some(Inbound::Event(event)) => self.deliver(session, Arc::new(event)),
+                        Some(Inbound::Stored(seq)) => self.notice(session, seq).await,
                         Some(Inbound::Ephemeral(e)) => self.deliver_ephemeral(session, Arc::new(e)),
                         None => {
                             tracing::warn!(%session, "room subscription ended; resubscribing");
@@ -455,12 +497,12 @@ impl Hub {
                             retry_at = Instant::now() + backoff.next_delay();
                         }
                     },
-                    _ = check.tick() => self.check(session).await,
+                    _ = check.tick() => { self.check(session).await; }
                     changed = reconnected.changed(), if reconnects_open => {
                         // Whatever the bus carried while it was down is lost
                         // here; a closed signal means no more reconnects.
                         match changed {
-                            Ok(()) => self.check(session).await,
+                            Ok(()) => { self.check(session).await; }
                             Err(_) => reconnects_open = false,
                         }
                     }
@@ -477,7 +519,7 @@ impl Hub {
                             retry_at = Instant::now() + backoff.next_delay();
                         }
                     }
-                    _ = check.tick() => self.check(session).await,
+                    _ = check.tick() => { self.check(session).await; }
                 },
             }
         }
@@ -499,6 +541,7 @@ impl Hub {
     /// a new gap always finds either a running filler or none.
     async fn fill_gap(self: Arc<Self>, room: Arc<Room>) {
         let mut wait = true;
+        let mut fruitless = 0u32;
         loop {
             if wait {
                 tokio::time::sleep(GAP_WAIT).await;
@@ -529,8 +572,15 @@ impl Hub {
                         seq.filling = false;
                         return;
                     }
-                    // Keep paging while it helps; pause when it did not.
+                    // Keep paging while it helps; pause when it did not,
+                    // and give up (until the next check) when it never does.
                     wait = seq.next == before;
+                    fruitless = if wait { fruitless + 1 } else { 0 };
+                    if fruitless >= FILL_FRUITLESS {
+                        tracing::warn!(room = %room.id, from = seq.next, "events missing from the database; gap fill paused until the next check");
+                        seq.filling = false;
+                        return;
+                    }
                 }
                 Err(e) => {
                     wait = true;

@@ -6,6 +6,9 @@
 //!   number and commits it before anyone sees it.
 //! - [`hub`]: this node's rooms: the per-room sequencer that delivers events
 //!   to local connections strictly in order, filling gaps from the database.
+//! - [`presence`]: who is connected (across nodes, with a TTL), durable
+//!   join/leave once per stretch of presence, socket caps and per-person
+//!   chat limits.
 //! - [`socket`]: one connection's task: join, replay, live events,
 //!   backpressure, rate limits, time sync.
 //!
@@ -14,8 +17,10 @@
 
 pub mod hub;
 pub mod log;
+pub mod presence;
 pub mod ratelimit;
 pub mod socket;
 
 pub use hub::Hub;
 pub use log::EventLog;
+pub use presence::Presence;

@@ -20,15 +20,17 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::{
-    Author, CLOSE_GONE, CLOSE_RESUME, CLOSE_UNAUTHENTICATED, CLOSE_VERSION, ClientFrame, Ephemeral,
-    EphemeralBody, EventBody, MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
+    Author, CLOSE_GONE, CLOSE_RESUME, CLOSE_TOO_MANY, CLOSE_UNAUTHENTICATED, CLOSE_VERSION,
+    ClientFrame, Ephemeral, EphemeralBody, EventBody, MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent,
+    ServerFrame, Snapshot,
 };
 use jiliang_protocol::timesync::TimePong;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::hub::{Presence, Room};
+use super::hub::Room;
 use super::log::{Append, AppendError, Appended, Pending};
+use super::presence::{Full, Seat};
 use super::ratelimit::TokenBucket;
 use crate::auth::Principal;
 use crate::clock;
@@ -142,37 +144,45 @@ pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket:
         last_sent: 0,
         acked: None,
     };
-    let mut entered: Option<Arc<Room>> = None;
+    let mut entered: Option<(Arc<Room>, Seat)> = None;
     let exit = run(&state, &mut conn, &mut entered).await;
-    if let Some(room) = entered
-        && state.rooms.leave(&room, conn.principal.user.id) == Presence::Last
-    {
-        let _ = state
-            .log
-            .append(Append {
-                session,
-                author: Some(author(&conn.principal)),
-                client_id: None,
-                body: EventBody::Leave,
-            })
+    // Answer the peer first: whatever bookkeeping follows must never keep
+    // a closing client waiting. The close handshake is flushed now; the
+    // room and presence counts below are in memory (the durable `leave`,
+    // if any, is written by the presence grace timer much later).
+    match exit {
+        Exit::Close(code, reason) => {
+            let _ = tokio::time::timeout(
+                SEND_TIMEOUT,
+                conn.socket.send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))),
+            )
             .await;
+        }
+        // The peer's close (if it sent one) was answered by the WebSocket
+        // layer; flushing sends that answer before anything else happens.
+        Exit::Gone => {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                futures_util::SinkExt::flush(&mut conn.socket),
+            )
+            .await;
+        }
+    }
+    drop(conn.socket);
+    if let Some((room, seat)) = entered {
+        state.rooms.leave(&room, conn.principal.user.id);
+        drop(seat);
     }
     state.metrics.room_socket_closed(match &exit {
         Exit::Close(code, _) => Some(*code),
         Exit::Gone => None,
     });
-    if let Exit::Close(code, reason) = exit {
-        let _ = conn
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
-    }
 }
 
-async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>) -> Exit {
+async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>, Seat)>) -> Exit {
     // 1. The join frame.
     let last_seq = match tokio::time::timeout(JOIN_TIMEOUT, conn.socket.recv()).await {
         Err(_) => return Exit::Close(1008, "expected a join frame"),
@@ -199,13 +209,22 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
         Ok(Some(Ok(_))) => return Exit::Close(1008, "the first frame must be join"),
     };
 
-    // 2. Enter the room: live subscription first, then the log.
-    let (room, presence) = match state
+    // 2. A seat, unless this person or this room has too many sockets.
+    let seat = match state.presence.admit(conn.session, &author(&conn.principal)) {
+        Ok(seat) => seat,
+        Err(full) => {
+            let _ = conn.send(&ServerFrame::Error(too_many(full))).await;
+            return Exit::Close(CLOSE_TOO_MANY, "too many sockets");
+        }
+    };
+
+    // 3. Enter the room: live subscription first, then the log.
+    let room = match state
         .rooms
         .enter(&state.bus, conn.session, conn.principal.user.id)
         .await
     {
-        Ok(r) => r,
+        Ok((room, _)) => room,
         Err(e) => {
             tracing::warn!(error = %e, "cannot open room");
             let _ = conn
@@ -217,19 +236,16 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
             return Exit::Close(1011, "storage unavailable; resume shortly");
         }
     };
-    *entered = Some(room.clone());
     let mut live = room.subscribe();
     let mut ephemeral = room.subscribe_ephemeral();
-    if presence == Presence::First {
-        let _ = state
-            .log
-            .append(Append {
-                session: conn.session,
-                author: Some(author(&conn.principal)),
-                client_id: None,
-                body: EventBody::Join,
-            })
-            .await;
+    *entered = Some((room, seat));
+    // Present on this node (a database write for the first socket of a
+    // stretch only; a durable `join` only when the stretch starts).
+    if let Some((_, seat)) = entered.as_ref()
+        && let Err(e) = seat.arrive().await
+    {
+        tracing::warn!(error = %e, "cannot record presence");
+        return Exit::Close(1011, "storage unavailable; resume shortly");
     }
     let snapshot = match snapshot(state, conn.session, conn.principal.user.id).await {
         Ok(s) => s,
@@ -247,10 +263,10 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
         return e;
     }
 
-    // 3. Live.
+    // 4. Live.
     let rate = state.config.chat_rate;
-    let mut chat_bucket = TokenBucket::new(rate.saturating_mul(4), rate);
-    // Other frames (typing, pings, acks) have room beyond the chat rate.
+    // Chat is limited per person (`Presence::take_chat`); other frames
+    // (typing, pings, acks) have room beyond the chat rate.
     let mut frame_bucket = TokenBucket::new(
         rate.saturating_mul(4).saturating_add(40),
         rate.saturating_add(15),
@@ -323,7 +339,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<Arc<Room>>)
                 };
                 let result = match frame {
                     ClientFrame::Chat { client_id, text } => {
-                        if !chat_bucket.try_take() {
+                        if !state.presence.take_chat(conn.principal.user.id) {
                             conn.error(AppError::RateLimited { retry_after_s: 1 }).await
                         } else {
                             // Bounded: a client cannot pile up unanswered appends.
@@ -530,6 +546,27 @@ async fn answer(
             .await
         }
     }
+}
+
+/// The error frame before close 4004.
+fn too_many(full: Full) -> ErrorBody {
+    let text = match full {
+        Full::PersonInRoom(n) => Text::owned(
+            format!("您在此会话中已打开 {n} 个连接，请先关闭其他标签页。"),
+            format!("You already have {n} connections to this session; close another tab first."),
+        ),
+        Full::Person(n) => Text::owned(
+            format!("您已打开 {n} 个会话连接，请先关闭其他标签页。"),
+            format!("You already have {n} session connections open; close another tab first."),
+        ),
+        Full::Room(n) => Text::owned(
+            format!("此会话已有 {n} 个连接，已满，请稍后再试。"),
+            format!("This session is full ({n} connections); try again later."),
+        ),
+    };
+    let mut body = AppError::RateLimited { retry_after_s: 10 }.body();
+    body.message = text.get(crate::i18n::current()).to_owned();
+    body
 }
 
 async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snapshot, sqlx::Error> {

@@ -52,3 +52,13 @@ pub async fn insert_leaf(
         tx.commit().await
     })
 }
+
+/// Run one query as is and count the rows it returns (benchmarks time
+/// queries the server no longer runs, to show the difference).
+#[doc(hidden)]
+pub async fn fetch_rows(store: &Store, sql: &str) -> Result<usize, sqlx::Error> {
+    with_db!(store, "testing.fetch_rows", |p| sqlx::query(sql)
+        .fetch_all(p)
+        .await
+        .map(|r| r.len()))
+}

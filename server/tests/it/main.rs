@@ -15,13 +15,17 @@ mod common;
 
 mod accounts;
 mod authz_matrix;
+mod bus_trust;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;
 mod devices;
 mod ledger;
+mod ledger_check;
 mod listen;
 mod ops;
+mod presence;
 mod rooms;
+mod rooms_bench;
 mod security;
 mod storage;

@@ -13,10 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use uuid::Uuid;
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect_raw(
+pub(crate) async fn connect_raw(
     server_base: &str,
     client: &Client,
     session: Uuid,
@@ -36,7 +36,7 @@ async fn connect_raw(
 }
 
 /// Connect and join; returns the socket and the snapshot.
-async fn join(base: &str, client: &Client, session: Uuid, last_seq: u64) -> (Ws, Value) {
+pub(crate) async fn join(base: &str, client: &Client, session: Uuid, last_seq: u64) -> (Ws, Value) {
     let mut ws = connect_raw(base, client, session).await.expect("upgrade");
     ws.send(Message::text(
         json!({"type": "join", "protocol": 1, "last_seq": last_seq}).to_string(),
@@ -48,7 +48,7 @@ async fn join(base: &str, client: &Client, session: Uuid, last_seq: u64) -> (Ws,
     (ws, snap)
 }
 
-async fn next_json(ws: &mut Ws) -> Value {
+pub(crate) async fn next_json(ws: &mut Ws) -> Value {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).expect("json frame"),
@@ -59,7 +59,7 @@ async fn next_json(ws: &mut Ws) -> Value {
 }
 
 /// Read frames until `n` events have arrived; returns their (seq, kind, text).
-async fn events(ws: &mut Ws, n: usize) -> Vec<(u64, String, String)> {
+pub(crate) async fn events(ws: &mut Ws, n: usize) -> Vec<(u64, String, String)> {
     let mut out = Vec::new();
     while out.len() < n {
         let f = next_json(ws).await;
@@ -74,7 +74,7 @@ async fn events(ws: &mut Ws, n: usize) -> Vec<(u64, String, String)> {
     out
 }
 
-async fn chat(ws: &mut Ws, client_id: &str, text: &str) {
+pub(crate) async fn chat(ws: &mut Ws, client_id: &str, text: &str) {
     ws.send(Message::text(
         json!({"type": "chat", "client_id": client_id, "text": text}).to_string(),
     ))
@@ -83,7 +83,7 @@ async fn chat(ws: &mut Ws, client_id: &str, text: &str) {
 }
 
 /// Read until the `accepted` for `client_id`; returns its seq.
-async fn accepted(ws: &mut Ws, client_id: &str) -> u64 {
+pub(crate) async fn accepted(ws: &mut Ws, client_id: &str) -> u64 {
     loop {
         let f = next_json(ws).await;
         if f["type"] == "accepted" && f["client_id"] == client_id {
@@ -94,7 +94,7 @@ async fn accepted(ws: &mut Ws, client_id: &str) -> u64 {
 }
 
 /// A session hosted by `expert` with 秦安县 (tech, trainee) as the lab.
-async fn session(server: &TestServer, expert: &Client) -> Uuid {
+pub(crate) async fn session(server: &TestServer, expert: &Client) -> Uuid {
     let qinan = server.institution_id("秦安县计量检定所").await;
     let res = expert
         .post(
@@ -540,7 +540,7 @@ backend_tests!(help_requests_open_sessions, |backend| async move {
 
 /// The NATS URL when PostgreSQL and NATS are both configured (CI requires
 /// them); `None` skips a cluster test.
-fn cluster_bus() -> Option<String> {
+pub(crate) fn cluster_bus() -> Option<String> {
     let (Some(_), Ok(nats)) = (crate::common::postgres_url(), std::env::var("JILIANG_BUS")) else {
         eprintln!("skipped: needs DATABASE_URL (PostgreSQL) and JILIANG_BUS (NATS)");
         if std::env::var_os("JILIANG_REQUIRE_POSTGRES").is_some() {
@@ -552,22 +552,33 @@ fn cluster_bus() -> Option<String> {
 }
 
 /// One `jiliang serve` node of a cluster.
-struct Node {
-    base: String,
-    state: jiliang_server::AppState,
+pub(crate) struct Node {
+    pub(crate) base: String,
+    pub(crate) state: jiliang_server::AppState,
     stop: tokio_util::sync::CancellationToken,
     handle: tokio::task::JoinHandle<Result<(), jiliang_server::RunError>>,
 }
 
 impl Node {
     /// Every node of a cluster signs with the same ledger key.
-    async fn start(url: &str, key: &std::path::Path, bus: &str) -> Self {
+    pub(crate) async fn start(url: &str, key: &std::path::Path, bus: &str) -> Self {
+        Self::start_with(url, key, bus, |_| {}).await
+    }
+
+    /// Start with the node's configuration changed by `tweak`.
+    pub(crate) async fn start_with(
+        url: &str,
+        key: &std::path::Path,
+        bus: &str,
+        tweak: impl FnOnce(&mut jiliang_server::Config),
+    ) -> Self {
         let store = jiliang_server::Store::open(url).await.expect("store");
-        let config = jiliang_server::Config {
+        let mut config = jiliang_server::Config {
             bus: bus.to_owned(),
             ledger_key: Some(key.to_owned()),
             ..jiliang_server::Config::for_database(url)
         };
+        tweak(&mut config);
         let stop = tokio_util::sync::CancellationToken::new();
         let state = jiliang_server::AppState::build(store, config, stop.clone())
             .await
@@ -585,13 +596,13 @@ impl Node {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.cancel();
         let _ = self.handle.await;
     }
 }
 
-async fn qinan_session(node: &Node, expert: &Client, title: &str) -> Uuid {
+pub(crate) async fn qinan_session(node: &Node, expert: &Client, title: &str) -> Uuid {
     let qinan = node
         .state
         .store
@@ -854,7 +865,7 @@ backend_tests!(
 );
 
 /// Read frames until the server closes; returns the close code.
-async fn close_code(ws: &mut Ws, within: Duration) -> u16 {
+pub(crate) async fn close_code(ws: &mut Ws, within: Duration) -> u16 {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -866,7 +877,7 @@ async fn close_code(ws: &mut Ws, within: Duration) -> u16 {
     }
 }
 
-fn chat_from(author: Uuid, session: Uuid, client_id: &str, text: &str) -> Append {
+pub(crate) fn chat_from(author: Uuid, session: Uuid, client_id: &str, text: &str) -> Append {
     Append {
         session,
         author: Some(jiliang_protocol::rooms::Author {

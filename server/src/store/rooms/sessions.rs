@@ -182,7 +182,10 @@ impl Store {
     }
 
     /// Named participants and the active people of the session's labs,
-    /// with whether they are connected (their last join/leave in the log).
+    /// with whether they are connected right now (a live `room_presence`
+    /// row on any node). One pass: the people, joined to the session's
+    /// named participants and to the few presence rows of this room; no
+    /// query per person, nothing read from the room's log.
     pub async fn session_participants(
         &self,
         session_id: Uuid,
@@ -197,46 +200,35 @@ impl Store {
         };
         let sql = format!(
             "SELECT u.id, u.display_name, {roles} AS roles, u.institution_id, i.name_zh, \
-                    COALESCE((SELECT p.host FROM session_participants p WHERE p.session_id = $1 AND p.user_id = u.id), FALSE) AS host, \
-                    (SELECT e.kind FROM room_events e WHERE e.session_id = $1 AND e.author_id = u.id \
-                       AND e.kind IN ('join', 'leave') ORDER BY e.seq DESC LIMIT 1) AS presence \
+                    COALESCE(sp.host, FALSE) AS host, \
+                    (pr.user_id IS NOT NULL) AS online \
              FROM users u JOIN institutions i ON i.id = u.institution_id \
-             WHERE u.id IN (SELECT user_id FROM session_participants WHERE session_id = $1) \
+             LEFT JOIN session_participants sp ON sp.session_id = $1 AND sp.user_id = u.id \
+             LEFT JOIN (SELECT DISTINCT user_id FROM room_presence WHERE session_id = $1 AND expires_at_ms > $2) pr \
+                    ON pr.user_id = u.id \
+             WHERE sp.user_id IS NOT NULL \
                 OR (u.active = TRUE AND u.institution_id IN (SELECT institution_id FROM session_labs WHERE session_id = $1)) \
              ORDER BY host DESC, i.path, u.display_name"
         );
-        type Row = (
-            Uuid,
-            String,
-            Option<String>,
-            Uuid,
-            String,
-            bool,
-            Option<String>,
-        );
+        type Row = (Uuid, String, Option<String>, Uuid, String, bool, bool);
         let rows: Vec<Row> = with_db!(self, "sessions.participants", |p| sqlx::query_as(&sql)
             .bind(session_id)
+            .bind(super::presence::now_ms())
             .fetch_all(p)
             .await)?;
         Ok(rows
             .into_iter()
             .map(
-                |(
-                    user_id,
-                    display_name,
-                    roles,
-                    institution_id,
-                    institution_name,
-                    host,
-                    presence,
-                )| Participant {
-                    user_id,
-                    display_name,
-                    roles: parse_roles(roles.as_deref()),
-                    institution_id,
-                    institution_name,
-                    host,
-                    online: presence.as_deref() == Some("join"),
+                |(user_id, display_name, roles, institution_id, institution_name, host, online)| {
+                    Participant {
+                        user_id,
+                        display_name,
+                        roles: parse_roles(roles.as_deref()),
+                        institution_id,
+                        institution_name,
+                        host,
+                        online,
+                    }
                 },
             )
             .collect())

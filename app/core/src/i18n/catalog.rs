@@ -1,7 +1,7 @@
 //! Message catalogue: each key with its Chinese and English text.
 //!
-//! Placeholders are written `{name}` and filled by `I18n::tf`; both
-//! languages of a key must use the same placeholders.
+//! Placeholders are written `{name}` and filled by [`super::fill`]; both
+//! languages of a key must use the same placeholders (a test checks).
 
 use super::Locale;
 
@@ -11,6 +11,10 @@ macro_rules! catalog {
         pub enum Msg { $($key),* }
 
         impl Msg {
+            /// Every key, in catalogue order (for checks over the whole
+            /// catalogue).
+            pub const ALL: &'static [Msg] = &[$(Msg::$key),*];
+
             pub fn text(self, locale: Locale) -> &'static str {
                 match locale {
                     Locale::ZhCn => match self { $(Msg::$key => $zh),* },

@@ -1,0 +1,20 @@
+//! The Jiliang front end's pure logic: what the browser app decides, without
+//! the browser.
+//!
+//! # Layout
+//! - [`room`]: the room client's bookkeeping — the [`room::Sequencer`] that
+//!   applies the log in order and notices gaps, the [`room::Outbox`] that
+//!   keeps typed lines until the log has them, the reconnect backoff.
+//! - [`query`]: query strings from the shared query types of
+//!   `jiliang_protocol`, percent-encoded as `encodeURIComponent` does.
+//! - [`i18n`]: the message catalogue (Chinese and English side by side) and
+//!   single-pass placeholder filling.
+//!
+//! This crate must never depend on `web-sys`, `js-sys`, `leptos` or anything
+//! else that needs a browser: it exists so that `cargo test` runs the app's
+//! rules on the host. Sockets, timers, storage and signals stay in `app/`,
+//! which calls in here for every decision.
+
+pub mod i18n;
+pub mod query;
+pub mod room;
