@@ -82,7 +82,7 @@ async fn fixture(url: &str) -> Fixture {
             scheduled_start: time::OffsetDateTime::now_utc(),
             duration_minutes: 60,
             host_id: tech.id,
-            host_institution_path: "/".into(),
+            host_institution_id: tech.institution_id,
             help_request_id: None,
             lab_ids: vec![tech.institution_id],
             participant_ids: vec![],

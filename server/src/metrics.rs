@@ -94,6 +94,11 @@ struct RouteLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CloseLabels {
     code: &'static str,
 }
@@ -324,6 +329,10 @@ pub struct Metrics {
     http_connections: Gauge,
     socket_closes: Family<CloseLabels, Counter>,
     fanout_lag: Histogram,
+    agents: Gauge,
+    readings_stored: Counter,
+    reading_duplicates: Counter,
+    batches_refused: Family<RefusalLabels, Counter>,
     started: Instant,
 }
 
@@ -399,7 +408,35 @@ impl Metrics {
             "Room messages not handed to NATS because its queue was full (other nodes read them from the database)",
             bus.dropped.clone(),
         );
+        let agents = Gauge::default();
+        registry.register(
+            "jiliang_agent_connections",
+            "Instrument agents connected to this node (agent sockets after hello)",
+            agents.clone(),
+        );
+        let readings_stored = Counter::default();
+        registry.register(
+            "jiliang_readings_stored",
+            "Instrument readings stored by this node (agent uploads and manual entries)",
+            readings_stored.clone(),
+        );
+        let reading_duplicates = Counter::default();
+        registry.register(
+            "jiliang_reading_duplicates",
+            "Readings sent again that were already stored (acknowledged, not stored twice)",
+            reading_duplicates.clone(),
+        );
+        let batches_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "jiliang_reading_batches_refused",
+            "Batches of readings refused whole, by reason (invalid, token, unavailable)",
+            batches_refused.clone(),
+        );
         Self {
+            agents,
+            readings_stored,
+            reading_duplicates,
+            batches_refused,
             registry,
             http_requests,
             http_latency,
@@ -431,6 +468,25 @@ impl Metrics {
     pub fn socket_opened(&self) -> SocketGuard {
         self.websockets.inc();
         SocketGuard(self.websockets.clone())
+    }
+
+    /// An agent connection was welcomed; the gauge drops when the guard does.
+    pub fn agent_connected(&self) -> SocketGuard {
+        self.agents.inc();
+        SocketGuard(self.agents.clone())
+    }
+
+    /// A batch was stored: `stored` new readings, `duplicates` already held.
+    pub fn readings(&self, stored: u64, duplicates: u64) {
+        self.readings_stored.inc_by(stored);
+        self.reading_duplicates.inc_by(duplicates);
+    }
+
+    /// A batch was refused whole: `invalid`, `token` or `unavailable`.
+    pub fn batch_refused(&self, reason: &'static str) {
+        self.batches_refused
+            .get_or_create(&RefusalLabels { reason })
+            .inc();
     }
 
     /// The open-connections gauge the listener keeps.

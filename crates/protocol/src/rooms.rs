@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ErrorBody;
-use crate::devices::DeviceReading;
+use crate::devices::{AgentStatus, DeviceReading};
 use crate::sessions::{Participant, SessionInfo};
 use crate::timesync::{TimePing, TimePong};
 
@@ -184,6 +184,20 @@ pub struct Ephemeral {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EphemeralBody {
     Typing,
+    /// How the agent of a device attached to the (live) session stands:
+    /// sent when it connects (`status` absent until its first report),
+    /// with every status it reports (every few seconds, and when a fault
+    /// starts or ends), and when it disconnects. The `author` of the
+    /// ephemeral is the device (its id and name).
+    DeviceStatus {
+        device_id: Uuid,
+        connected: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<AgentStatus>,
+    },
+    /// A kind this build does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 #[cfg(test)]

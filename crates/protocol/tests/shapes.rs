@@ -4,7 +4,7 @@
 
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
-use jiliang_protocol::devices::DeviceReading;
+use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
     Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, RoomEvent, ServerFrame, Snapshot,
 };
@@ -159,6 +159,32 @@ fn server_frames() {
         ServerFrame::Ephemeral(Ephemeral {
             author: author(),
             body: EphemeralBody::Typing
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_ephemeral_device_status",
+        ServerFrame::Ephemeral(Ephemeral {
+            author: Author {
+                id: id(7),
+                name: "被检数字多用表".into()
+            },
+            body: EphemeralBody::DeviceStatus {
+                device_id: id(7),
+                connected: true,
+                status: Some(AgentStatus {
+                    queue_depth: 3,
+                    last_reading_age_s: Some(0.4),
+                    clock: Some(ClockState {
+                        offset_ms: -12.5,
+                        u_ms: 0.8
+                    }),
+                    fault: Some(DeviceFault {
+                        kind: FaultKind::Timeout,
+                        message: "no reply to MEAS:VOLT:DC? within 2000 ms".into()
+                    }),
+                    quarantined: 0
+                })
+            }
         })
     );
     insta::assert_json_snapshot!(

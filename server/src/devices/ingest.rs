@@ -63,6 +63,24 @@ pub async fn agent_batch(
     token_hash: &[u8; 32],
     readings: &[DeviceReading],
 ) -> Result<BatchAck, Refused> {
+    let result = store_agent_batch(state, device, token_hash, readings).await;
+    match &result {
+        Ok(ack) => state
+            .metrics
+            .readings(u64::from(ack.stored), u64::from(ack.duplicates)),
+        Err(Refused::Invalid { .. }) => state.metrics.batch_refused("invalid"),
+        Err(Refused::TokenInvalid) => state.metrics.batch_refused("token"),
+        Err(Refused::Unavailable(_)) => state.metrics.batch_refused("unavailable"),
+    }
+    result
+}
+
+async fn store_agent_batch(
+    state: &AppState,
+    device: &Device,
+    token_hash: &[u8; 32],
+    readings: &[DeviceReading],
+) -> Result<BatchAck, Refused> {
     if let Err(p) = check_batch(
         readings,
         &device.unit,
@@ -71,6 +89,15 @@ pub async fn agent_batch(
         PAST_TOLERANCE_S,
     ) {
         return Err(invalid_at(readings, p.seq, p.to_string()));
+    }
+    // The databases count in signed 64 bits; a larger number would be
+    // stored as another reading's.
+    if let Some(r) = readings.iter().find(|r| i64::try_from(r.seq).is_err()) {
+        return Err(invalid_at(
+            readings,
+            Some(r.seq),
+            format!("seq must be at most {}", i64::MAX),
+        ));
     }
     let Some(last) = readings.last() else {
         return Err(invalid_at(
@@ -211,6 +238,7 @@ pub async fn manual_entry(
             ..
         } => {
             publish(state, events);
+            state.metrics.readings(stored.len() as u64, 0);
             Ok(ManualStored {
                 batch_id,
                 duplicate: false,

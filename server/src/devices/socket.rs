@@ -9,6 +9,9 @@
 //! - batches are answered one at a time, in the order they came: `ack`
 //!   once every reading of the batch is durable, or `error` when the whole
 //!   batch is refused (nothing of it stored);
+//! - a device attached to a live session has its agent's state (connected,
+//!   each status report, disconnected) told to that room as an ephemeral
+//!   `device_status` message;
 //! - a bad frame gets an `error` frame naming what was wrong; a frame over
 //!   `MAX_AGENT_FRAME_BYTES` closes with 1009, a wrong protocol version
 //!   with 4003; nothing an agent sends can crash the server or store half a
@@ -21,6 +24,7 @@ use jiliang_protocol::devices::{
     AGENT_PROTOCOL_VERSION, AgentError, AgentFrame, AgentServerFrame, AgentStatus,
     CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, MAX_BATCH, MAX_TEXT_CHARS, Welcome,
 };
+use jiliang_protocol::rooms::{Author, Ephemeral, EphemeralBody};
 use jiliang_protocol::timesync::TimePong;
 
 use super::ingest::{self, FUTURE_TOLERANCE_S, PAST_TOLERANCE_S, Refused};
@@ -70,6 +74,7 @@ impl Conn {
 /// Serve one upgraded agent connection of `device` until it ends.
 pub async fn serve(state: AppState, device: Device, token_hash: [u8; 32], socket: WebSocket) {
     let _task = state.tasks.token();
+    let _open = state.metrics.socket_opened();
     let link = state.device_links.open(device.id);
     let mut conn = Conn {
         socket,
@@ -77,6 +82,7 @@ pub async fn serve(state: AppState, device: Device, token_hash: [u8; 32], socket
         token_hash,
     };
     let exit = run(&state, &mut conn, &link.revoked).await;
+    tell_room(&state, &conn.device, false, None).await;
     if let Exit::Close(code, reason) = exit {
         tracing::info!(device = %conn.device.id, code, reason, "agent connection closed");
         let _ = conn
@@ -165,6 +171,8 @@ async fn run(
     if let Err(e) = conn.send(&welcome).await {
         return e;
     }
+    let _connected = state.metrics.agent_connected();
+    tell_room(state, &conn.device, true, None).await;
 
     // 2. Frames until the end.
     let every = Duration::from_millis(state.config.room_recheck_ms.max(1));
@@ -223,6 +231,7 @@ async fn run(
                 // blame); anything else is a protocol error.
                 let code = if is_readings_frame(&text) {
                     tracing::warn!(device = %conn.device.id, error = %e, "unreadable readings frame refused");
+                    state.metrics.batch_refused("invalid");
                     "invalid_input"
                 } else {
                     "malformed_json"
@@ -277,6 +286,7 @@ async fn run(
             }
             AgentFrame::Status(s) => {
                 note_status(&conn.device, status.as_ref(), &s);
+                tell_room(state, &conn.device, true, Some(s.clone())).await;
                 status = Some(s);
                 Ok(())
             }
@@ -293,6 +303,41 @@ async fn run(
             return e;
         }
     }
+}
+
+/// Tell the live session the device is attached to (if any) how its agent
+/// stands: an ephemeral message, not stored (the next status replaces it).
+/// The attachment is looked up each time, as it may change while the
+/// agent stays connected.
+async fn tell_room(
+    state: &AppState,
+    device: &Device,
+    connected: bool,
+    status: Option<AgentStatus>,
+) {
+    let session = match state.store.device_live_session(device.id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot look up the device's session");
+            return;
+        }
+    };
+    state.rooms.publish_ephemeral(
+        &state.bus,
+        session,
+        Ephemeral {
+            author: Author {
+                id: device.id,
+                name: device.name.clone(),
+            },
+            body: EphemeralBody::DeviceStatus {
+                device_id: device.id,
+                connected,
+                status,
+            },
+        },
+    );
 }
 
 /// Log what changed in an agent's state: a fault starting, changing kind

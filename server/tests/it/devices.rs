@@ -247,6 +247,23 @@ backend_tests!(
             .patch(&format!("/api/v1/devices/{id}"), &json!({"unit": "mV"}))
             .await;
         assert_eq!(res.status(), 409);
+        // An uploader that never says hello is an agent too: typing in is
+        // refused from then on (it could take the numbers the uploader uses).
+        let res = reqwest::Client::new()
+            .post(server.url("/api/v1/agent/readings"))
+            .bearer_auth(&token)
+            .json(&json!({"readings": [reading(2, 2.0)]}))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), 200);
+        let res = tech
+            .post(
+                &format!("/api/v1/devices/{id}/readings"),
+                &json!({"key": "k2", "readings": [{"value": 1.0, "unit": "V"}]}),
+            )
+            .await;
+        assert_eq!(res.status(), 409);
         // Agents: 401 before the upgrade without a valid token.
         for bad in ["", "Bearer nope", &format!("Bearer {}", "0".repeat(64))] {
             let res = reqwest::Client::new()
@@ -349,6 +366,19 @@ backend_tests!(
             tech.json(&format!("/api/v1/devices/{id}")).await["last_seq"],
             60
         );
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        for line in [
+            "jiliang_readings_stored_total 60",
+            "jiliang_reading_duplicates_total 63",
+            "jiliang_agent_connections 2",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
         // Every batch is a verifiable record.
         let report = jiliang_server::ledger::verify::verify_database(&server.state.store, None)
             .await
@@ -389,6 +419,7 @@ backend_tests!(
                 "ahead",
             ),
             (vec![reading(5, 1.0), reading(4, 1.0)], Some(4), "increase"),
+            (vec![reading(u64::MAX, 1.0)], Some(u64::MAX), "at most"),
             (
                 (1..=1001).map(|s| reading(s, 1.0)).collect(),
                 None,
@@ -435,6 +466,18 @@ backend_tests!(
         assert_eq!(ack["type"], "ack", "{ack}");
         // Nothing of a refused batch was stored.
         assert_eq!(seqs(&all_readings(&tech, id).await), vec![1]);
+        let metrics = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == r#"jiliang_reading_batches_refused_total{reason="invalid"} 8"#),
+            "{metrics}"
+        );
         // A frame over 512 KiB closes with 1009.
         let huge = "x".repeat(600 * 1024);
         send(&mut ws, &json!({"type": "status", "pad": huge})).await;
@@ -600,6 +643,16 @@ async fn join(server: &TestServer, client: &Client, session: Uuid) -> Ws {
     ws
 }
 
+/// The next `device_status` ephemeral on a room socket.
+async fn device_status(ws: &mut Ws) -> Value {
+    loop {
+        let f = next_json(ws).await;
+        if f["type"] == "ephemeral" && f["body"]["kind"] == "device_status" {
+            return f;
+        }
+    }
+}
+
 /// Readings events arriving on a room socket until `n` readings came.
 async fn room_readings(ws: &mut Ws, n: usize, within: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + within;
@@ -650,6 +703,29 @@ backend_tests!(
         assert_eq!(listed.as_array().expect("list").len(), 1);
         let mut viewer = join(&server, &expert, session).await;
         let mut other = join(&server, &tech, session).await;
+        // The agent's state reaches the room as it reports it (not stored).
+        send(
+        &mut ws,
+        &json!({"type": "status", "queue_depth": 2, "last_reading_age_s": 0.5,
+                "clock": {"offset_ms": -3.0, "u_ms": 0.7},
+                "fault": {"kind": "timeout", "message": "no reply within 2000 ms"}, "quarantined": 0}),
+    )
+    .await;
+        let st = device_status(&mut viewer).await;
+        assert_eq!(st["author"]["id"], id.to_string(), "{st}");
+        assert_eq!(st["body"]["connected"], true);
+        assert_eq!(st["body"]["status"]["fault"]["kind"], "timeout");
+        assert_eq!(st["body"]["status"]["clock"]["u_ms"], 0.7);
+        // A second connection of the agent says so, and so does its end.
+        let (extra, _) = agent(&server, &token).await;
+        let st = device_status(&mut viewer).await;
+        assert_eq!(
+            (st["body"]["connected"].as_bool(), st["body"].get("status")),
+            (Some(true), None)
+        );
+        drop(extra);
+        let st = device_status(&mut viewer).await;
+        assert_eq!(st["body"]["connected"], false, "{st}");
         // A resend with new readings: only the new ones reach the room, once.
         let ack = batch(&mut ws, (1..=4).map(|s| reading(s, s as f64)).collect()).await;
         assert_eq!(

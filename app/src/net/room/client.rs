@@ -150,6 +150,9 @@ impl Inner {
                         });
                     });
                 }
+                // Agent states feed the live comparison view (not built
+                // yet); kinds from a newer server are skipped.
+                EphemeralBody::DeviceStatus { .. } | EphemeralBody::Unknown => {}
             },
             ServerFrame::Pong(p) => {
                 if let Some(sample) = ClockSample::from_exchange(&p, now_ms()) {

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::clock::now;
 use crate::ledger::records::{self, ReadingBatch, truncate_micros};
 use crate::store::Store;
+use crate::store::time::db_time;
 
 /// Readings per multi-row INSERT: 6 parameters each stays far below both
 /// databases' limits on bound parameters.
@@ -177,14 +178,19 @@ impl Store {
             let locked: Option<(i64, String, Option<Uuid>)> = match b.source {
                 Source::Agent { token_hash } => {
                     let max = b.readings.iter().map(|r| r.seq).max().unwrap_or(0);
+                    // An uploader that never said hello (the HTTP upload)
+                    // is an agent too: from now on nobody types readings in
+                    // that could take the numbers it uses.
                     sqlx::query_as(
-                        "UPDATE devices SET last_seq = CASE WHEN last_seq < $2 THEN $2 ELSE last_seq END \
+                        "UPDATE devices SET last_seq = CASE WHEN last_seq < $2 THEN $2 ELSE last_seq END, \
+                         agent_connected_at = COALESCE(agent_connected_at, $4) \
                          WHERE id = $1 AND token_hash = $3 AND token_revoked_at IS NULL \
                          RETURNING last_seq, unit, session_id",
                     )
                     .bind(b.device_id)
                     .bind(to_i64(max))
                     .bind(token_hash.to_vec())
+                    .bind(db_time(stored_at))
                     .fetch_optional(&mut *tx)
                     .await?
                 }
@@ -286,7 +292,7 @@ impl Store {
             .bind(to_i64(first.seq))
             .bind(to_i64(last.seq))
             .bind(to_i64(fresh.len() as u64))
-            .bind(stored_at)
+            .bind(db_time(stored_at))
             .bind(entered_by)
             .bind(key)
             .execute(&mut *tx)
@@ -301,7 +307,7 @@ impl Store {
                     q = q
                         .bind(b.device_id)
                         .bind(to_i64(r.seq))
-                        .bind(r.t)
+                        .bind(db_time(r.t))
                         .bind(r.value)
                         .bind(r.u_t)
                         .bind(batch_id);

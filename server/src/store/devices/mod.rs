@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::clock::now;
 use crate::store::Store;
+use crate::store::time::db_time;
 
 pub use ingest::{IngestOutcome, NewBatch, Source};
 
@@ -182,7 +183,7 @@ impl Store {
             .bind(r.and_then(|c| c.unit.clone()))
             .bind(r.and_then(|c| c.valid_until))
             .bind(d.token_hash.to_vec())
-            .bind(now)
+            .bind(db_time(now))
             .bind(d.created_by)
             .execute(p)
             .await
@@ -241,7 +242,7 @@ impl Store {
             )
             .bind(id)
             .bind(hash.to_vec())
-            .bind(now())
+            .bind(db_time(now()))
             .fetch_optional(p)
             .await
         })?;
@@ -306,7 +307,7 @@ impl Store {
             .bind(r.map(|c| c.k))
             .bind(r.and_then(|c| c.unit.clone()))
             .bind(r.and_then(|c| c.valid_until))
-            .bind(now)
+            .bind(db_time(now))
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -327,7 +328,7 @@ impl Store {
             )
             .bind(id)
             .bind(hash.to_vec())
-            .bind(now)
+            .bind(db_time(now))
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -343,7 +344,7 @@ impl Store {
                 "UPDATE devices SET token_revoked_at = COALESCE(token_revoked_at, $2), updated_at = $2 WHERE id = $1",
             )
             .bind(id)
-            .bind(now)
+            .bind(db_time(now))
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -368,7 +369,7 @@ impl Store {
             )
             .bind(id)
             .bind(session)
-            .bind(now)
+            .bind(db_time(now))
             .bind(user)
             .execute(p)
             .await
@@ -404,6 +405,17 @@ impl Store {
             .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
+    }
+
+    /// The live session device `id` is attached to, if any.
+    pub async fn device_live_session(&self, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+        with_db!(self, "devices.live_session", |p| sqlx::query_scalar(
+            "SELECT s.id FROM devices d JOIN live_sessions s ON s.id = d.session_id \
+             WHERE d.id = $1 AND s.state = 'live'"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)
     }
 
     /// Devices attached to `session`.
