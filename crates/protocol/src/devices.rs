@@ -100,6 +100,29 @@ pub struct DeviceReading {
     pub u_t: f64,
 }
 
+/// Query of `GET /api/v1/devices`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DeviceListParams {
+    /// Only this lab's devices.
+    pub lab_id: Option<Uuid>,
+    /// 1–500 (default 200).
+    pub limit: Option<i64>,
+}
+
+/// Query of `GET /api/v1/devices/{id}/readings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ReadingsParams {
+    /// Readings after this `seq` (default 0). `after_seq` is accepted too.
+    #[serde(alias = "after_seq")]
+    pub after: Option<u64>,
+    /// 1–1000 (default 500).
+    pub limit: Option<i64>,
+}
+
 /// A page of a device's readings, in `seq` order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

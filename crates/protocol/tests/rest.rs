@@ -8,6 +8,7 @@
 //! (RFC 3339 times, snake_case states).
 
 use jiliang_protocol::accounts::{AuditParams, Role, UserListParams};
+use jiliang_protocol::devices::{DeviceListParams, ReadingsParams};
 use jiliang_protocol::ledger::{
     ConsistencyParams, ConsistencyView, HeadView, InclusionParams, InclusionView,
 };
@@ -148,6 +149,22 @@ fn list_queries() {
     };
     round_trips(&events);
     insta::assert_json_snapshot!("events_params", events);
+
+    let devices = DeviceListParams {
+        lab_id: Some(id(5)),
+        limit: Some(200),
+    };
+    round_trips(&devices);
+    insta::assert_json_snapshot!("device_list_params", devices);
+
+    let readings = ReadingsParams {
+        after: Some(10_000),
+        limit: Some(1000),
+    };
+    round_trips(&readings);
+    insta::assert_json_snapshot!("readings_params", readings);
+    let old: ReadingsParams = serde_json::from_str(r#"{"after_seq": 7}"#).expect("alias");
+    assert_eq!(old.after, Some(7));
 
     let help = HelpListParams {
         state: Some(HelpState::Open),

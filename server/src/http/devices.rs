@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use jiliang_metrology::ucum;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::devices::{
-    AttachDevice, Device, DeviceCreated, DeviceToken, MAX_UNIT_CHARS, ManualReadings, ManualStored,
-    NewDevice, ReadingsPage, ReferenceCert, UpdateDevice,
+    AttachDevice, Device, DeviceCreated, DeviceListParams, DeviceToken, MAX_UNIT_CHARS,
+    ManualReadings, ManualStored, NewDevice, ReadingsPage, ReadingsParams, ReferenceCert,
+    UpdateDevice,
 };
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -172,24 +172,15 @@ fn reference_field(
     })
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Only this lab's devices.
-    lab_id: Option<Uuid>,
-    /// 1–500 (default 200).
-    limit: Option<i64>,
-}
-
 /// Devices the caller may see (admins and experts: their subtree;
 /// technicians: their lab), by lab and name.
-#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(ListParams), responses(
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(DeviceListParams), responses(
     (status = 200, body = Vec<Device>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody)))]
 async fn list_devices(
     State(state): State<AppState>,
     p: Principal,
-    AppQuery(q): AppQuery<ListParams>,
+    AppQuery(q): AppQuery<DeviceListParams>,
 ) -> AppResult<axum::Json<Vec<Device>>> {
     let limit = q.limit.unwrap_or(200);
     if !(1..=500).contains(&limit) {
@@ -400,16 +391,6 @@ async fn revoke_token(
     state.device_links.revoke(id);
     tracing::info!(device = %id, by = %p.user.id, "device token revoked");
     Ok(axum::Json(state.store.get_device(id).await?.device))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReadingsParams {
-    /// Readings after this `seq` (default 0). `after_seq` is accepted too.
-    #[serde(alias = "after_seq")]
-    after: Option<u64>,
-    /// 1–1000 (default 500).
-    limit: Option<i64>,
 }
 
 /// A device's readings in `seq` order, page by page: ask again with
