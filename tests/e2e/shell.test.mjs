@@ -50,7 +50,8 @@ test('status page shows readiness checks; unknown routes show a 404 page', async
   await page.getByTestId('readiness').getByText('就绪').waitFor();
   const rows = page.locator('table tbody tr');
   await rows.first().waitFor();
-  assert.equal(await rows.count(), 3);
+  // database, clock, bus and the ledger's self-check.
+  assert.equal(await rows.count(), 4);
   assert.match(await page.locator('table').innerText(), /数据库[\s\S]*正常/);
   assert.match(await page.locator('table').innerText(), /消息总线[\s\S]*正常[\s\S]*in-process/);
   await page.goto(server.url + '/no/such/page');
