@@ -48,12 +48,7 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> f64 {
 
 /// A chat line's `client_id` from 128 random bits: `c-` and 32 hex digits.
 pub fn client_id(bytes: [u8; 16]) -> String {
-    let mut id = String::with_capacity(34);
-    id.push_str("c-");
-    for b in bytes {
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    format!("c-{}", jiliang_ledger::hex::encode(&bytes))
 }
 
 /// The text to send for what was typed: trimmed, and `None` when that is
