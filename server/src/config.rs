@@ -157,6 +157,11 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_ROOM_RECHECK_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub room_recheck_ms: u64,
 
+    /// The public clock socket (/api/v1/time/ws) closes after this many ms
+    /// without a frame from the client.
+    #[arg(long, env = "JILIANG_TIME_SOCKET_IDLE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub time_socket_idle_ms: u64,
+
     /// How long after a person's last socket in a room closes before their
     /// `leave` is recorded, in ms; a reconnect within it writes nothing.
     #[arg(long, env = "JILIANG_PRESENCE_GRACE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
@@ -301,6 +306,8 @@ pub struct Config {
     pub ledger_interval_ms: u64,
     /// How often a room connection re-checks its login and participation.
     pub room_recheck_ms: u64,
+    /// Silence after which the public clock socket is closed.
+    pub time_socket_idle_ms: u64,
     /// How NATS is reached (credentials, TLS).
     pub nats: NatsArgs,
     /// Presence: grace before a `leave`, heartbeat, row lifetime (ms).
@@ -334,6 +341,7 @@ impl From<&ServeArgs> for Config {
             ledger_accept_new_key: a.ledger_accept_new_key,
             ledger_interval_ms: a.ledger_interval_ms,
             room_recheck_ms: a.room_recheck_ms,
+            time_socket_idle_ms: a.time_socket_idle_ms,
             nats: a.nats.clone(),
             presence_grace_ms: a.presence_grace_ms,
             presence_heartbeat_ms: a.presence_heartbeat_ms,
@@ -399,6 +407,7 @@ impl Config {
             ledger_accept_new_key: false,
             ledger_interval_ms: 2000,
             room_recheck_ms: 30_000,
+            time_socket_idle_ms: 60_000,
             nats: NatsArgs::default(),
             presence_grace_ms: 5000,
             presence_heartbeat_ms: 2000,

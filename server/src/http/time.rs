@@ -12,10 +12,17 @@ use utoipa_axum::routes;
 
 use crate::clock;
 use crate::error::AppError;
+use crate::rooms::ratelimit::TokenBucket;
 use crate::state::AppState;
 
 /// Frames on the time socket are tiny; anything larger is abuse.
 const MAX_FRAME: usize = 4 * 1024;
+/// Pings answered: bursts of 20 (a sync round), then 5 a second — far more
+/// than an offset estimate needs, far less than a flood.
+const PING_BURST: u32 = 20;
+const PING_RATE: u32 = 5;
+/// Frames refused in a row before the socket is closed (1008).
+const MAX_REFUSED: u32 = 20;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,9 +62,15 @@ async fn time_socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         })
 }
 
+/// The socket is public (no login): a client that says nothing for
+/// `--time-socket-idle-ms` is closed, so idle sockets cannot pile up, and
+/// one that floods it is refused, then closed.
 async fn serve_socket(state: AppState, mut socket: WebSocket) {
+    let idle = std::time::Duration::from_millis(state.config.time_socket_idle_ms);
     let _task = state.tasks.token();
     let _open = state.metrics.socket_opened();
+    let mut pings = TokenBucket::new(PING_BURST, PING_RATE);
+    let mut refused = 0;
     loop {
         let msg = tokio::select! {
             () = state.shutdown.cancelled() => {
@@ -67,11 +80,26 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
                 }))).await;
                 return;
             }
+            () = tokio::time::sleep(idle) => {
+                close_and_drain(socket, close_code::NORMAL, "idle").await;
+                return;
+            }
             msg = socket.recv() => msg,
         };
         let t1 = clock::now_ms();
         let reply = match msg {
-            Some(Ok(Message::Text(text))) => answer(text.as_bytes(), t1),
+            Some(Ok(Message::Text(_))) if !pings.try_take() => {
+                refused += 1;
+                if refused >= MAX_REFUSED {
+                    close_and_drain(socket, close_code::POLICY, "too many frames").await;
+                    return;
+                }
+                error_frame(AppError::RateLimited { retry_after_s: 1 })
+            }
+            Some(Ok(Message::Text(text))) => {
+                refused = 0;
+                answer(text.as_bytes(), t1)
+            }
             Some(Ok(Message::Binary(_))) => error_frame(AppError::invalid(
                 "时间同步只接受 JSON 文本帧。",
                 "The time socket accepts JSON text frames only.",
@@ -90,6 +118,29 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
             return;
         }
     }
+}
+
+/// Sends a close frame, then reads (and drops) what the client still sends
+/// until its close answers ours (at most 2 s). Dropping a socket with unread
+/// frames makes the kernel reset the connection, and a reset throws away
+/// what the client had not read yet — our close frame and the answers
+/// before it.
+async fn close_and_drain(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn answer(bytes: &[u8], t1: f64) -> TimeServerFrame {

@@ -1,7 +1,7 @@
 //! The operations surface of a real server: health, readiness, metrics,
 //! OpenAPI, error documents, static files, the time socket and shutdown.
 
-use crate::common::{Backend, TestServer};
+use crate::common::{Backend, TestDb, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use jiliang_protocol::{ErrorBody, Health, Readiness};
 use serde_json::Value;
@@ -244,6 +244,72 @@ async fn time_socket_answers_pings_and_names_bad_frames() {
         .await
         .expect("send");
     assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_public_time_socket_refuses_floods_and_closes_idle_clients() {
+    let server = TestServer::start_configured(TestDb::sqlite(), |c| {
+        c.time_socket_idle_ms = 300;
+    })
+    .await;
+    // A flood: pings answered up to the burst, then refused with
+    // rate_limited, then the socket is closed (1008).
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/time/ws"))
+        .await
+        .expect("ws connects");
+    for i in 0..200 {
+        if ws
+            .send(Message::text(format!(
+                r#"{{"type":"ping","id":{i},"t0":1}}"#
+            )))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (mut pongs, mut limited, mut close) = (0, 0, None);
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await
+    {
+        match frame {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                match v["type"].as_str() {
+                    Some("pong") => pongs += 1,
+                    Some("error") if v["code"] == "rate_limited" => limited += 1,
+                    other => panic!("unexpected {other:?}: {v}"),
+                }
+            }
+            Ok(Message::Close(frame)) => {
+                close = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("after {pongs} pongs and {limited} refusals: {e}"),
+        }
+    }
+    assert!((20..200).contains(&pongs), "{pongs} pongs");
+    assert!(limited >= 19, "{limited} refusals");
+    assert_eq!(close, Some(1008));
+
+    // Silence: closed (1000, "idle") after the idle time, not before.
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/time/ws"))
+        .await
+        .expect("ws connects");
+    let started = std::time::Instant::now();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("closed within 5 s");
+    match frame {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(u16::from(f.code), 1000);
+            assert_eq!(f.reason.as_str(), "idle");
+        }
+        other => panic!("expected an idle close, got {other:?}"),
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
     server.stop().await;
 }
 
