@@ -20,7 +20,13 @@ use proptest::prelude::*;
 
 static SEEDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| mutate::corpus(env!("CARGO_MANIFEST_DIR")));
 static TOKENS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(mutate::tokens);
-static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().expect("temp dir"));
+/// Cargo's scratch directory for integration tests (under `target/`):
+/// files are overwritten case after case, and nothing is left in /tmp.
+static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jiliang-tools-fuzz");
+    std::fs::create_dir_all(&dir).expect("fuzz scratch dir");
+    dir
+});
 /// A valid budget for `--correlations` runs (the names the seed uses).
 const BUDGET: &str = "name,u,U,k,distribution,half_width,c,dof\ncert,,0.5,2,normal,,1,\nrect,,,,rectangular,0.3,2,\ntypeA,0.05,,,,,1,9\n";
 
@@ -55,9 +61,7 @@ const RUNS: &[&[&str]] = &[
 /// Writes `bytes` to a file of its own (one per test thread) and returns it.
 fn write(name: &str, bytes: &[u8]) -> PathBuf {
     let thread = format!("{:?}", std::thread::current().id());
-    let path = DIR
-        .path()
-        .join(format!("{name}-{}.csv", thread.replace(['(', ')'], "")));
+    let path = DIR.join(format!("{name}-{}.csv", thread.replace(['(', ')'], "")));
     std::fs::write(&path, bytes).expect("write temp CSV");
     path
 }
