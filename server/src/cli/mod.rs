@@ -189,7 +189,7 @@ async fn backup(args: crate::config::BackupArgs) -> Result<(), String> {
     let store = Store::connect(url)
         .await
         .map_err(|e| format!("{e} ({})", redact_url(url)))?;
-    create_private_dir(&args.out)
+    crate::ledger::key::create_private_dir(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let db = args.out.join("jiliang.db");
     let copied = store.backup_into(&db).await;
@@ -199,7 +199,11 @@ async fn backup(args: crate::config::BackupArgs) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&args.out);
         return Err(format!("backup failed: {e}"));
     }
-    write_private_file(&args.out.join("ledger-key.hex"), key_hex.as_bytes())
+    crate::ledger::key::create_private_file(&args.out.join("ledger-key.hex"))
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, key_hex.as_bytes())?;
+            file.sync_all()
+        })
         .map_err(|e| format!("cannot write the ledger key copy: {e}"))?;
     out(&format!(
         "backup written to {} (jiliang.db, ledger-key.hex); start a server on it with --database-url sqlite://{}\n",
@@ -207,26 +211,6 @@ async fn backup(args: crate::config::BackupArgs) -> Result<(), String> {
         db.display()
     ));
     Ok(())
-}
-
-/// A directory only the server's user can enter: it holds the signing key.
-fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
-fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// `jiliang verify --database-url`: exit 0 when the whole log verifies, 1

@@ -61,6 +61,33 @@ fn check_private(_file: &std::fs::File, _shown: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Creates `dir` (and its parents) readable only by the server's user.
+/// Only directories made here; an existing data directory keeps the mode
+/// its operator gave it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates a new file (never an existing one) readable only by the
+/// server's user: where a signing key is written.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
     let shown = path.display().to_string();
     // Mode and content from one open file, so the check is about the file read.
@@ -80,28 +107,12 @@ pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
             let mut seed = [0u8; 32];
             OsRng.fill_bytes(&mut seed);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let mut builder = std::fs::DirBuilder::new();
-                builder.recursive(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::DirBuilderExt as _;
-                    // Only directories made here; an existing data directory
-                    // keeps the mode its operator gave it.
-                    builder.mode(0o700);
-                }
-                builder.create(dir).map_err(|source| KeyError::Create {
+                create_private_dir(dir).map_err(|source| KeyError::Create {
                     path: shown.clone(),
                     source,
                 })?;
             }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(path).map_err(|source| KeyError::Create {
+            let mut file = create_private_file(path).map_err(|source| KeyError::Create {
                 path: shown.clone(),
                 source,
             })?;
