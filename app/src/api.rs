@@ -301,6 +301,12 @@ impl Api {
         self.call("PATCH", path, Some(body)).await
     }
 
+    /// DELETE (revoking a device token, detaching a device); answers the
+    /// document the server sends back.
+    pub async fn delete<T: DeserializeOwned>(self, path: &str) -> Result<T, ApiError> {
+        self.call("DELETE", path, None).await
+    }
+
     /// POST without a body (logout, issuing a reset link).
     pub async fn post_empty<T: DeserializeOwned>(self, path: &str) -> Result<T, ApiError> {
         self.call("POST", path, None).await

@@ -14,6 +14,7 @@ use crate::i18n::{Msg, provide_i18n, t};
 use crate::pages::{
     account::AccountPage,
     audit::AuditPage,
+    devices::DevicesPage,
     help::HelpPage,
     home::HomePage,
     institution::InstitutionPage,
@@ -100,6 +101,7 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/reset/:token") view=ResetPage/>
                 <Route path=path!("/institutions") view=|| view! { <RequireLogin><InstitutionsPage/></RequireLogin> }/>
                 <Route path=path!("/institutions/:id") view=|| view! { <RequireLogin><InstitutionPage/></RequireLogin> }/>
+                <Route path=path!("/institutions/:id/devices") view=|| view! { <RequireLogin><DevicesPage/></RequireLogin> }/>
                 <Route path=path!("/people") view=|| view! { <RequireLogin><PeoplePage/></RequireLogin> }/>
                 <Route path=path!("/audit") view=|| view! { <RequireLogin><AuditPage/></RequireLogin> }/>
                 <Route path=path!("/account") view=|| view! { <RequireLogin><AccountPage/></RequireLogin> }/>

@@ -7,6 +7,9 @@
 //!   keeps typed lines until the log has them, the reconnect backoff.
 //! - [`query`]: query strings from the shared query types of
 //!   `jiliang_protocol`, percent-encoded as `encodeURIComponent` does.
+//! - [`instruments`]: the live readings kept for a room's chart, the error
+//!   of the unit under test against the reference, the chart's SVG
+//!   geometry, and what an agent's reported state means.
 //! - [`i18n`]: the message catalogue (Chinese and English side by side) and
 //!   single-pass placeholder filling.
 //!
@@ -16,5 +19,6 @@
 //! which calls in here for every decision.
 
 pub mod i18n;
+pub mod instruments;
 pub mod query;
 pub mod room;

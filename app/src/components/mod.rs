@@ -1,6 +1,7 @@
 //! Widgets shared by several pages.
 
 pub mod badges;
+pub mod copy_field;
 pub mod forms;
 pub mod guard;
 pub mod health_badge;

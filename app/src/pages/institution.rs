@@ -74,8 +74,9 @@ fn Detail(view: InstitutionView, all: Vec<InstitutionView>, reload: Callback<()>
             )
         })
         .collect();
-    // Mirrors the server's rule for `/institutions/{id}/people`, so the
-    // page does not ask for what it will be refused.
+    // Mirrors the server's rule for `/institutions/{id}/people` (and for
+    // the lab's devices, `view_devices_of`), so the page does not ask for
+    // what it will be refused.
     let staff = me
         .user
         .roles
@@ -135,6 +136,14 @@ fn Detail(view: InstitutionView, all: Vec<InstitutionView>, reload: Callback<()>
                 <InactiveBadge active=inst.active/>
             </p>
         </div>
+        {may_see_people.then(|| {
+            let href = format!("/institutions/{}/devices", inst.id);
+            view! {
+                <p class="button-row">
+                    <A href=href attr:class="button secondary" attr:data-testid="lab-devices-link">{move || i18n.t(Msg::DevicesTitle)}</A>
+                </p>
+            }
+        })}
         <section class="card">
             <dl class="facts">
                 <dt>{move || i18n.t(Msg::FieldRegionCode)}</dt>

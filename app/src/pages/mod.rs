@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod dashboard;
+pub mod devices;
 pub mod help;
 pub mod home;
 pub mod institution;

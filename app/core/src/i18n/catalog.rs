@@ -714,4 +714,108 @@ catalog! {
     }
     Preparing { zh: "正在准备…", en: "Preparing…" }
     DownloadThis { zh: "下载此文件", en: "Download this file" }
+
+    // Instruments: a lab's devices
+    DevicesTitle { zh: "仪器设备", en: "Instruments" }
+    DevicesMyLab { zh: "本实验室的仪器设备", en: "My lab's instruments" }
+    DevicesNone { zh: "尚未登记任何设备。", en: "No instruments registered yet." }
+    DeviceRegister { zh: "登记设备", en: "Register an instrument" }
+    DeviceName { zh: "名称", en: "Name" }
+    DeviceKind { zh: "设备类型", en: "Kind" }
+    DeviceKindHint { zh: "如：数字多用表、压力变送器", en: "e.g. digital multimeter, pressure transmitter" }
+    DeviceQuantity { zh: "被测量", en: "Quantity" }
+    DeviceQuantityHint { zh: "如：直流电压、压力", en: "e.g. DC voltage, pressure" }
+    DeviceUnit { zh: "单位（UCUM 代码）", en: "Unit (UCUM code)" }
+    DeviceUnitHint { zh: "如 V、kPa、Cel、Ohm；区分大小写", en: "e.g. V, kPa, Cel, Ohm; case-sensitive" }
+    DeviceResolution { zh: "分辨力", en: "Resolution" }
+    DeviceResolutionHint { zh: "以设备单位表示，如 0.001（可不填）", en: "In the device's unit, e.g. 0.001 (optional)" }
+    DeviceIsReference { zh: "这是一台参考标准（填写校准证书信息）", en: "This is a reference standard (enter its calibration certificate)" }
+    DeviceCertificate { zh: "校准证书", en: "Calibration certificate" }
+    DeviceCertNo { zh: "证书编号", en: "Certificate number" }
+    DeviceCertIssuer { zh: "发证机构", en: "Issued by" }
+    DeviceCertValidUntil { zh: "有效期至", en: "Valid until" }
+    DeviceCertU { zh: "扩展不确定度 U", en: "Expanded uncertainty U" }
+    DeviceCertK { zh: "包含因子 k", en: "Coverage factor k" }
+    DeviceCertUnit { zh: "U 的单位", en: "Unit of U" }
+    DeviceCertUnitHint { zh: "不填则与设备单位相同", en: "Leave empty for the device's unit" }
+    DeviceReferenceBadge { zh: "参考标准", en: "Reference" }
+    DeviceTokenRevoked { zh: "令牌已吊销", en: "Token revoked" }
+    DeviceAgent { zh: "采集代理", en: "Agent" }
+    DeviceAgentLastSeen { zh: "最近连接于 {time}", en: "Last connected {time}" }
+    DeviceAgentNever { zh: "从未连接（手工录入）", en: "Never connected (readings typed in)" }
+    DeviceReadings { zh: "已存读数", en: "Stored readings" }
+    DeviceValidUntil { zh: "有效期至 {date}", en: "valid until {date}" }
+    DeviceAttachedTo { zh: "接入会话", en: "Attached to" }
+    DeviceOpenSession { zh: "打开会话", en: "Open the session" }
+    DeviceRotateToken { zh: "更换令牌", en: "Replace token" }
+    DeviceIssueToken { zh: "签发新令牌", en: "Issue a new token" }
+    DeviceRevokeToken { zh: "吊销令牌", en: "Revoke token" }
+    DeviceConfirmRevoke {
+        zh: "吊销后，使用该令牌的采集代理会立即断开，且无法再上传读数，直到签发新令牌。确定吊销吗？",
+        en: "Agents using this token are disconnected at once and cannot upload until a new token is issued. Revoke it?"
+    }
+    DeviceConfirmRotate {
+        zh: "新令牌生效后旧令牌立即失效，正在运行的采集代理需要改用新令牌。继续吗？",
+        en: "The old token stops working as soon as the new one exists; running agents must be given the new one. Continue?"
+    }
+    Confirm { zh: "确定", en: "Confirm" }
+    DeviceTokenTitle { zh: "采集代理令牌", en: "Agent token" }
+    DeviceTokenFor { zh: "“{name}”的采集代理令牌", en: "Agent token for “{name}”" }
+    DeviceTokenOnce {
+        zh: "令牌只显示这一次，服务器只保存其哈希值。请现在复制并妥善保管；遗失后只能签发新令牌。",
+        en: "The token is shown only this once; the server keeps only its hash. Copy it now and keep it safe; if it is lost, issue a new one."
+    }
+    DeviceToken { zh: "令牌", en: "Token" }
+    DeviceInterface { zh: "仪器接口", en: "Instrument interface" }
+    DriverScpi { zh: "SCPI（网口）", en: "SCPI (network)" }
+    DriverModbus { zh: "Modbus TCP", en: "Modbus TCP" }
+    DriverSerial { zh: "串口", en: "Serial port" }
+    DeviceAgentCommand { zh: "在仪器旁的电脑上运行", en: "Run on the computer beside the instrument" }
+    DeviceAgentCommandHint {
+        zh: "把示例中的仪器地址和查询命令换成本台仪器的；--queue 目录保存未上传的读数，断网或重启后继续上传。",
+        en: "Replace the example instrument address and query with this instrument's; the --queue folder keeps readings not yet uploaded, across network loss and restarts."
+    }
+    DeviceTokenDone { zh: "我已复制，关闭", en: "I have copied it — close" }
+    CopyManuallyText { zh: "无法自动复制，内容已选中，请手动复制。", en: "Could not copy automatically; the text is selected — copy it by hand." }
+    FormHasProblems { zh: "请更正标出的内容。", en: "Please correct the marked fields." }
+    NotANumber { zh: "请输入一个数字。", en: "Enter a number." }
+    NotADate { zh: "日期格式应为 年-月-日。", en: "The date must read YYYY-MM-DD." }
+
+    // Instruments in a live room
+    Instruments { zh: "仪器", en: "Instruments" }
+    NoInstruments { zh: "本会话尚未接入仪器。", en: "No instruments are attached to this session." }
+    NoInstrumentsHost { zh: "尚未接入仪器：从上方列表选择本会话实验室的设备。", en: "No instruments attached yet: choose a device of the session's labs above." }
+    AttachDevice { zh: "接入", en: "Attach" }
+    ChooseDevice { zh: "选择要接入的设备…", en: "Choose a device to attach…" }
+    AttachedElsewhere { zh: "已接入其他会话", en: "attached to another session" }
+    DetachDevice { zh: "从会话移除", en: "Detach from the session" }
+    AgentConnected { zh: "已连接", en: "Connected" }
+    AgentDisconnected { zh: "代理未连接", en: "Agent not connected" }
+    AgentManual { zh: "手工录入", en: "Typed in" }
+    DeviceFaultShort { zh: "设备故障：{kind}", en: "Device fault: {kind}" }
+    DeviceFaultTitle { zh: "设备故障（{kind}）", en: "Device fault ({kind})" }
+    DeviceFaultHint {
+        zh: "网络连接正常，是仪器本身或仪器与代理之间的连接出了问题：请检查仪器的电源、接线和设置。",
+        en: "The network is fine; the instrument or its link to the agent is not: check the instrument's power, cabling and settings."
+    }
+    FaultTimeout { zh: "无响应", en: "no answer" }
+    FaultGarbage { zh: "回复无法识别", en: "unreadable reply" }
+    FaultDisconnected { zh: "端口断开", en: "port closed" }
+    FaultInstrumentError { zh: "仪器报错", en: "instrument error" }
+    FaultIo { zh: "代理本机故障", en: "agent's own fault" }
+    LastReadingAge { zh: "最近读数距今", en: "Last reading" }
+    ReadingsReceived { zh: "本页收到读数", en: "Readings received" }
+    QueueDepth { zh: "待上传", en: "Waiting to upload" }
+    AgentClock { zh: "代理时钟偏差", en: "Agent clock offset" }
+    Quarantined { zh: "被拒读数（已隔离）", en: "Refused readings (quarantined)" }
+    ManualReading { zh: "手工录入读数", en: "Type a reading in" }
+    ManualSend { zh: "录入", en: "Enter" }
+    ManualStored { zh: "已保存为第 {seq} 个读数。", en: "Stored as reading {seq}." }
+    ChannelUut { zh: "被检仪器", en: "Unit under test" }
+    ChannelReference { zh: "参考标准", en: "Reference" }
+    ChartMpe { zh: "最大允许误差 ±（{unit}）", en: "MPE ± ({unit})" }
+    ChartValuesLabel { zh: "两个通道最近两分钟的读数曲线，共 {points} 个点", en: "Both channels' readings over the last two minutes, {points} points" }
+    ChartErrorTitle { zh: "示值误差 E", en: "Error E" }
+    ChartErrorLabel { zh: "示值误差 E 曲线与 ±MPE 带，最新 E = {value} {unit}", en: "Error E with the ±MPE band; latest E = {value} {unit}" }
+    ChartWaiting { zh: "等待读数…", en: "Waiting for readings…" }
 }

@@ -30,7 +30,7 @@ pub(super) fn online() -> bool {
 }
 
 /// 128 random bits, hex, from the browser's CSPRNG.
-pub(super) fn random_client_id() -> String {
+pub fn random_client_id() -> String {
     let mut bytes = [0_u8; 16];
     let filled = web_sys::window()
         .and_then(|w| w.crypto().ok())

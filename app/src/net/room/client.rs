@@ -20,8 +20,10 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use super::browser::{self, Socket, now_ms, online, random_client_id, retire, socket_url};
 use super::{
     ACK_EVERY_EVENTS, ACK_EVERY_MS, CONNECT_TIMEOUT_MS, Conn, Inner, PING_EVERY_MS,
-    PONG_TIMEOUT_MS, QUICK_PINGS, Stop, TYPING_SEND_EVERY_MS, TYPING_SHOWN_MS, Typist, with_room,
+    PONG_TIMEOUT_MS, QUICK_PINGS, READINGS_NOTIFY_MS, Stop, TYPING_SEND_EVERY_MS, TYPING_SHOWN_MS,
+    Typist, with_room,
 };
+use super::AgentLive;
 
 /// Send `frame` on `socket` if it is open; true when it went out.
 fn send_on(socket: Option<&Socket>, frame: &ClientFrame) -> bool {
@@ -150,9 +152,32 @@ impl Inner {
                         });
                     });
                 }
-                // Agent states feed the live comparison view (not built
-                // yet); kinds from a newer server are skipped.
-                EphemeralBody::DeviceStatus { .. } | EphemeralBody::Unknown => {}
+                EphemeralBody::DeviceStatus {
+                    device_id,
+                    connected,
+                    status,
+                } => {
+                    let heard_ms = now_ms();
+                    self.s.agents.update(|a| {
+                        // A connect notice carries no status: keep the last
+                        // one until the agent's first report.
+                        let status = status.or_else(|| {
+                            a.get(&device_id)
+                                .filter(|_| connected)
+                                .and_then(|x| x.status.clone())
+                        });
+                        a.insert(
+                            device_id,
+                            AgentLive {
+                                connected,
+                                status,
+                                heard_ms,
+                            },
+                        );
+                    });
+                }
+                // Kinds from a newer server are skipped.
+                EphemeralBody::Unknown => {}
             },
             ServerFrame::Pong(p) => {
                 if let Some(sample) = ClockSample::from_exchange(&p, now_ms()) {
@@ -239,7 +264,20 @@ impl Inner {
             self.save_outbox();
         }
         let ended = matches!(&e.body, EventBody::State { to, .. } if to == "ended");
-        self.s.events.update(|ev| ev.push(e));
+        if let EventBody::Readings {
+            device_id,
+            readings,
+            ..
+        } = &e.body
+        {
+            self.s
+                .readings
+                .update_untracked(|r| r.push(*device_id, readings));
+            self.readings_dirty = true;
+            self.notify_readings();
+        } else {
+            self.s.events.update(|ev| ev.push(e));
+        }
         if self.joined && caught_up {
             self.replay_done();
         }
@@ -421,7 +459,19 @@ impl Inner {
         }
     }
 
+    /// Tell the page about new readings, at most every
+    /// `READINGS_NOTIFY_MS`; the tick announces what a burst left waiting.
+    pub(super) fn notify_readings(&mut self) {
+        let now = now_ms();
+        if self.readings_dirty && now - self.readings_notified_ms >= READINGS_NOTIFY_MS {
+            self.readings_dirty = false;
+            self.readings_notified_ms = now;
+            self.s.readings.notify();
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
+        self.notify_readings();
         let now = now_ms();
         // Typing notes expire.
         if self

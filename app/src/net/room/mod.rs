@@ -24,6 +24,12 @@
 //!   socket that has answered nothing for 15 s after a ping.
 //! - **Clock offset**: NTP-style pings (five quick ones after joining, then
 //!   every 10 s) feed a [`ClockEstimator`].
+//! - **Instrument readings stay off the timeline**: a `readings` event is
+//!   sequenced like any other but goes to [`RoomSignals::readings`] (a
+//!   bounded trace per device, `jiliang_app_core::instruments`), which is
+//!   announced to the page at most every [`READINGS_NOTIFY_MS`]: a burst of
+//!   batches after a slow link catches up costs one redraw, not one per
+//!   batch. Agents' `device_status` ephemerals go to [`RoomSignals::agents`].
 //!
 //! The rules — ordering, gap detection, the outbox and its resends, the
 //! backoff — are `jiliang_app_core::room` ([`Sequencer`], [`Outbox`]),
@@ -46,11 +52,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use jiliang_app_core::instruments::LiveReadings;
 use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
+use jiliang_protocol::devices::AgentStatus;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::RoomEvent;
 use jiliang_protocol::sessions::{Participant, SessionInfo};
 use jiliang_protocol::timesync::{ClockEstimator, ClockSample};
+use uuid::Uuid;
 use leptos::leptos_dom::helpers::{
     IntervalHandle, TimeoutHandle, WindowListenerHandle, set_interval_with_handle,
     window_event_listener_untyped,
@@ -59,6 +68,7 @@ use leptos::prelude::*;
 
 use browser::Socket;
 
+pub use browser::{now_ms, random_client_id};
 pub use jiliang_app_core::room::Pending;
 
 mod browser;
@@ -66,6 +76,8 @@ mod client;
 
 /// Housekeeping tick.
 const TICK_MS: u64 = 500;
+/// New readings are announced to the page at most this often.
+pub const READINGS_NOTIFY_MS: f64 = 400.0;
 /// Acknowledge at least this often, or after this many events.
 const ACK_EVERY_MS: f64 = 2_000.0;
 const ACK_EVERY_EVENTS: u64 = 100;
@@ -122,6 +134,15 @@ pub struct Typist {
     until_ms: f64,
 }
 
+/// What the room last heard from a device's agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentLive {
+    pub connected: bool,
+    pub status: Option<AgentStatus>,
+    /// When it was heard, on this browser's `performance.now()` clock.
+    pub heard_ms: f64,
+}
+
 /// Everything a page renders, as signals. `Copy`.
 #[derive(Clone, Copy)]
 pub struct RoomSignals {
@@ -130,8 +151,14 @@ pub struct RoomSignals {
     pub session: RwSignal<Option<SessionInfo>>,
     /// From the latest snapshot, updated by join/leave events.
     pub participants: RwSignal<Vec<Participant>>,
-    /// The applied log, `seq` 1, 2, 3, … without gaps.
+    /// The applied log, `seq` 1, 2, 3, … without gaps, except `readings`
+    /// events, which go to `readings`.
     pub events: RwSignal<Vec<RoomEvent>>,
+    /// The newest readings of each device attached to the room (changed
+    /// without notifying; announced at most every [`READINGS_NOTIFY_MS`]).
+    pub readings: RwSignal<LiveReadings>,
+    /// Agents' states by device, from `device_status` ephemerals.
+    pub agents: RwSignal<HashMap<Uuid, AgentLive>>,
     /// Chat lines not yet seen in the log, in the order typed.
     pub outbox: RwSignal<Vec<Pending>>,
     /// Lines that could not be sent because the session ended.
@@ -182,6 +209,9 @@ struct Inner {
     last_ping_ms: f64,
     last_rx_ms: f64,
     last_typing_ms: f64,
+    /// Readings arrived that the page has not been told about yet.
+    readings_dirty: bool,
+    readings_notified_ms: f64,
     tick: Option<IntervalHandle>,
     listeners: Vec<WindowListenerHandle>,
 }
@@ -213,6 +243,8 @@ impl RoomHandle {
             session: RwSignal::new(None),
             participants: RwSignal::new(Vec::new()),
             events: RwSignal::new(Vec::new()),
+            readings: RwSignal::new(LiveReadings::default()),
+            agents: RwSignal::new(HashMap::new()),
             outbox: RwSignal::new(stored.lines()),
             unsent: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
@@ -244,6 +276,8 @@ impl RoomHandle {
             last_ping_ms: 0.0,
             last_rx_ms: 0.0,
             last_typing_ms: 0.0,
+            readings_dirty: false,
+            readings_notified_ms: 0.0,
             tick: None,
             listeners: Vec::new(),
         };

@@ -31,6 +31,7 @@ pub(super) fn TechnicianSection(me: Me, list: Vec<InstitutionView>) -> impl Into
         })
         .unwrap_or_default();
     let own_id = me.institution.id.to_string();
+    let devices_href = format!("/institutions/{own_id}/devices");
     let my_id = me.user.id;
     let colleagues = LocalResource::new(move || {
         let own_id = own_id.clone();
@@ -43,6 +44,10 @@ pub(super) fn TechnicianSection(me: Me, list: Vec<InstitutionView>) -> impl Into
         <section class="dash-section" data-testid="dash-lab">
             <h2>{move || i18n.t(Msg::DashMyLab)}</h2>
             {own.map(|v| view! { <div class="cards one"><LabCard view=v show_contact=true/></div> })}
+            <p class="button-row">
+                <A href=devices_href attr:class="button secondary"
+                    attr:data-testid="my-devices-link">{move || i18n.t(Msg::DevicesMyLab)}</A>
+            </p>
         </section>
         {(!chain.is_empty()).then(|| view! {
             <section class="dash-section" data-testid="dash-chain">

@@ -20,6 +20,8 @@
 //!   the message box.
 //! - `header`: the room's heading: title, state, schedule, labs, and the
 //!   host's start/end actions.
+//! - `instruments`: the devices attached to the session, their agents'
+//!   state, manual entry, the host's attach/detach and the live chart.
 //! - `live`: the live room: the socket client opened for the page, and the
 //!   connection banner.
 //! - `participants`: who takes part, with presence, and the clock offset of
@@ -29,6 +31,7 @@
 
 mod chat;
 mod header;
+mod instruments;
 mod live;
 mod participants;
 mod record;
