@@ -35,7 +35,6 @@ use crate::util::{in_subtree, inst_name, local_time};
 use form::DeviceForm;
 use token::TokenBox;
 
-pub use token::agent_command;
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
@@ -96,6 +95,7 @@ fn Devices(lab: InstitutionView, list: Vec<Device>, reload: Callback<()>) -> imp
     };
     let inst = lab.institution.clone();
     let lab_name = move || inst_name(&inst, i18n.locale());
+    let crumb_name = lab_name.clone();
     let lab_href = format!("/institutions/{}", lab.institution.id);
     let lab_id = lab.institution.id;
     let registering = RwSignal::new(false);
@@ -125,7 +125,7 @@ fn Devices(lab: InstitutionView, list: Vec<Device>, reload: Callback<()>) -> imp
         <nav class="breadcrumb" aria-label=move || i18n.t(Msg::Breadcrumb)>
             <ol>
                 <li><A href="/institutions">{move || i18n.t(Msg::InstitutionsTitle)}</A></li>
-                <li><A href=lab_href>{lab_name.clone()}</A></li>
+                <li><A href=lab_href>{crumb_name}</A></li>
             </ol>
         </nav>
         <div class="page-head" data-testid="devices-page">
@@ -224,8 +224,9 @@ fn DeviceCard(
     let agent = device.agent_connected_at.map(|t| local_time(t.unix_timestamp()));
     let session_href = device.session_id.map(|s| format!("/sessions/{s}"));
     let last_seq = device.last_seq.to_string();
+    let name_attr = name.clone();
     view! {
-        <li class="card device-card" data-testid="device-card" data-name=name.clone()
+        <li class="card device-card" data-testid="device-card" data-name=name_attr
             data-revoked=if revoked { "true" } else { "false" }>
             <div class="device-head">
                 <h2 class="device-name">{name}</h2>

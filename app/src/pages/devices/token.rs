@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::components::copy_field::CopyField;
 use crate::i18n::{Msg, use_i18n};
 
-pub use jiliang_app_core::instruments::agent_command;
+use jiliang_app_core::instruments::agent_command;
 
 fn driver_msg(d: AgentDriver) -> Msg {
     match d {

@@ -319,8 +319,9 @@ fn InstrumentCard(
     let is_ref = device.reference.is_some();
     let unit_v = unit.clone();
     let device_m = device.clone();
+    let name_attr = name.clone();
     view! {
-        <li class="instrument" data-testid="instrument" data-device=id.to_string() data-name=name.clone()
+        <li class="instrument" data-testid="instrument" data-device=id.to_string() data-name=name_attr
             data-state=move || state.with(|s| s.key())>
             <div class="instrument-head">
                 <span class="instrument-name">{name}</span>
