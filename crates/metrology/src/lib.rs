@@ -44,6 +44,9 @@
 //!   all three.
 //! * [`comparison`]: live comparison at a test point, pairing of two reading
 //!   streams by timestamp, repeated paired differences.
+//! * [`calibration`]: a unit under test against a reference standard in a
+//!   live session: E, U(E), ν_eff, the JJF 1094 verdict and E/MPEV per test
+//!   point, and the fold that builds them from the session log.
 //! * [`conformity`]: MPE forms and JJF 1094 pass / fail / indeterminate.
 //! * [`budget`]: Type A/B, combined uncertainty with correlations,
 //!   Welch–Satterthwaite, k95/k99, rounding for display.
@@ -54,6 +57,7 @@
 //! * [`ucum`]: UCUM unit codes: validation, dimension, D-SI names.
 
 pub mod budget;
+pub mod calibration;
 pub mod comparison;
 pub mod conformity;
 mod dof_serde;

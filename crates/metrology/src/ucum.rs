@@ -582,6 +582,61 @@ pub fn validate(code: &str) -> Result<(), UcumError> {
     parse(code).map(|_| ())
 }
 
+/// The factor that turns a value in `from` into the same value in `to`
+/// (`value_to = value_from × factor`), when the two codes name the same
+/// units up to metric prefixes and integer factors (`mV` → `V`: 0.001,
+/// `kPa` → `Pa`: 1000, `10*3.Ohm` → `kOhm`: 1). `None` when they differ in
+/// any other way: another dimension, or the same dimension through other
+/// units (`bar` and `Pa`, `[psi]` and `kPa`), whose factors are not in the
+/// atom table. A unit on a non-ratio scale (`Cel`) converts only to itself.
+pub fn scale_factor(from: &Unit, to: &Unit) -> Option<f64> {
+    let (atoms_from, log_from, mul_from) = decompose(from);
+    let (atoms_to, log_to, mul_to) = decompose(to);
+    if atoms_from != atoms_to {
+        return None;
+    }
+    if from.is_special() && (log_from != log_to || mul_from != mul_to) {
+        return None;
+    }
+    let factor = 10f64.powi(log_from - log_to) * (mul_from / mul_to);
+    (factor.is_finite() && factor > 0.0).then_some(factor)
+}
+
+/// A unit as (atoms with their total exponents, sorted; power of ten from
+/// prefixes and `10*`; product of integer factors).
+fn decompose(u: &Unit) -> (Vec<(&'static str, i32)>, i32, f64) {
+    let mut atoms: Vec<(&'static str, i32)> = Vec::new();
+    let mut log10 = 0i32;
+    let mut mul = 1f64;
+    for f in &u.factors {
+        match *f {
+            Factor::Unit {
+                prefix,
+                atom,
+                exponent,
+            } => {
+                if let Some(p) = prefix {
+                    log10 = log10.saturating_add(i32::from(p.exponent).saturating_mul(exponent));
+                }
+                if atom.code == "10*" || atom.code == "10^" {
+                    log10 = log10.saturating_add(exponent);
+                    continue;
+                }
+                match atoms.iter_mut().find(|(c, _)| *c == atom.code) {
+                    Some((_, e)) => *e = e.saturating_add(exponent),
+                    None => atoms.push((atom.code, exponent)),
+                }
+            }
+            Factor::Number { value, exponent } => {
+                mul *= (value as f64).powi(exponent);
+            }
+        }
+    }
+    atoms.retain(|(_, e)| *e != 0);
+    atoms.sort_unstable();
+    (atoms, log10, mul)
+}
+
 fn suggest(code: &str) -> Option<String> {
     if let Some((_, to)) = HINTS.iter().find(|(from, _)| *from == code) {
         return Some((*to).to_owned());
@@ -858,6 +913,23 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scale_factors_between_prefixed_units() {
+        let f = |a: &str, b: &str| scale_factor(&parse(a).expect("from"), &parse(b).expect("to"));
+        let close =
+            |x: Option<f64>, want: f64| x.is_some_and(|x| ((x - want) / want).abs() < 1e-12);
+        assert!(close(f("mV", "V"), 1e-3));
+        assert!(close(f("V", "mV"), 1e3));
+        assert!(close(f("kPa", "Pa"), 1e3));
+        assert!(close(f("V", "V"), 1.0));
+        assert!(close(f("10*3.Ohm", "kOhm"), 1.0));
+        assert_eq!(f("m/s", "km/h"), None);
+        assert_eq!(f("bar", "Pa"), None);
+        assert_eq!(f("V", "A"), None);
+        assert!(close(f("Cel", "Cel"), 1.0));
+        assert_eq!(f("Cel", "K"), None);
+    }
 
     #[test]
     fn every_code_the_design_names_is_valid() {

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`accounts`]: people, roles, login, invitations, audit log (and the
 //!   queries listing people and audit events).
+//! - [`comparison`]: live comparison of a unit under test against a
+//!   reference in a session (REST bodies, documents, the log fold).
 //! - [`devices`]: instruments, their readings, and the agent socket protocol.
 //! - [`error`]: the one error shape every endpoint and socket uses.
 //! - [`health`]: liveness, readiness and version documents.
@@ -16,12 +18,14 @@
 //!   socket.
 //!
 //! This crate must never do I/O or depend on anything that cannot build for
-//! `wasm32-unknown-unknown`: the browser and the server must agree on these
+//! `wasm32-unknown-unknown` (`jiliang-metrology`, pure, is the one sibling
+//! it uses: the comparison documents carry its results): the browser and the server must agree on these
 //! shapes byte for byte, so they are defined exactly once, here. OpenAPI
 //! schema derives are behind the `openapi` feature, which only the server
 //! enables.
 
 pub mod accounts;
+pub mod comparison;
 pub mod devices;
 pub mod error;
 pub mod health;

@@ -12,9 +12,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ErrorBody;
+use crate::comparison::{ComparisonSpec, PointOutcome, RecordRef};
 use crate::devices::{AgentStatus, DeviceReading};
 use crate::sessions::{Participant, SessionInfo};
 use crate::timesync::{TimePing, TimePong};
+use jiliang_metrology::conformity::Verdict;
 
 /// Protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -156,6 +158,34 @@ pub enum EventBody {
         /// In `seq` order.
         readings: Vec<DeviceReading>,
     },
+    /// The host set up (or, before the first point, changed) the session's
+    /// comparison of a unit under test against a reference standard
+    /// ([`crate::comparison`]). Written by the server with the host as
+    /// author.
+    ComparisonSetup {
+        comparison_id: Uuid,
+        spec: ComparisonSpec,
+    },
+    /// Test point `index` started at this event's `at`: readings of both
+    /// devices taken from then on count for it until `readings_per_point`
+    /// of each are in. Starting a point again collects it afresh.
+    ComparisonPoint {
+        comparison_id: Uuid,
+        index: u32,
+        /// The point's nominal value (as in the spec), for readers of the
+        /// timeline.
+        nominal: f64,
+    },
+    /// The comparison was finished and stored as a ledger record (原始记录
+    /// with every reading used): `record` names it.
+    ComparisonFinished {
+        comparison_id: Uuid,
+        record: RecordRef,
+        /// Over all points, once every point was complete.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+        verdict: Option<Verdict>,
+        points: Vec<PointOutcome>,
+    },
     /// A kind this build does not know (from a newer server).
     #[serde(other)]
     Unknown,
@@ -169,6 +199,9 @@ impl EventBody {
             Self::Leave => "leave",
             Self::State { .. } => "state",
             Self::Readings { .. } => "readings",
+            Self::ComparisonSetup { .. } => "comparison_setup",
+            Self::ComparisonPoint { .. } => "comparison_point",
+            Self::ComparisonFinished { .. } => "comparison_finished",
             Self::Unknown => "unknown",
         }
     }
@@ -230,7 +263,7 @@ mod tests {
         assert_eq!(b, EventBody::Unknown);
         // With fields of its own, as a newer server would send them.
         let b: EventBody = serde_json::from_str(
-            r#"{"kind":"comparison_point","point":3,"values":[1.5,2],"nested":{"a":null}}"#,
+            r#"{"kind":"procedure_step","point":3,"values":[1.5,2],"nested":{"a":null}}"#,
         )
         .expect("parses");
         assert_eq!(b, EventBody::Unknown);
