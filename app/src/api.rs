@@ -301,6 +301,15 @@ impl Api {
         self.call("PATCH", path, Some(body)).await
     }
 
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        self.call("PUT", path, Some(body)).await
+    }
+
     /// DELETE (revoking a device token, detaching a device); answers the
     /// document the server sends back.
     pub async fn delete<T: DeserializeOwned>(self, path: &str) -> Result<T, ApiError> {

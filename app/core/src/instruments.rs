@@ -83,6 +83,23 @@ impl Trace {
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
+
+    /// The same readings with every value multiplied by `factor` (a
+    /// reference drawn in the UUT's unit).
+    pub fn scaled(&self, factor: f64) -> Trace {
+        Trace {
+            points: self
+                .points
+                .iter()
+                .map(|p| Point {
+                    t: p.t,
+                    v: p.v * factor,
+                })
+                .collect(),
+            last_seq: self.last_seq,
+            taken: self.taken,
+        }
+    }
 }
 
 /// The traces of every device whose readings the room has seen.
@@ -105,10 +122,12 @@ impl LiveReadings {
     }
 }
 
-/// E = UUT − reference, one point per UUT reading that has a reference
-/// reading within [`PAIR_WINDOW_S`] of it (the nearest one), at the UUT
-/// reading's time. Both traces are in time order (agents stamp in order).
-pub fn errors(uut: &Trace, reference: &Trace) -> Vec<Point> {
+/// E = UUT − reference × `ref_factor` (the factor turning a reference
+/// reading into the UUT's unit, 1 for the same unit), one point per UUT
+/// reading that has a reference reading within [`PAIR_WINDOW_S`] of it
+/// (the nearest one), at the UUT reading's time. Both traces are in time
+/// order (agents stamp in order).
+pub fn errors(uut: &Trace, reference: &Trace, ref_factor: f64) -> Vec<Point> {
     let refs = reference.points();
     let mut out = Vec::new();
     let mut j = 0;
@@ -126,7 +145,7 @@ pub fn errors(uut: &Trace, reference: &Trace) -> Vec<Point> {
         {
             out.push(Point {
                 t: p.t,
-                v: p.v - r.v,
+                v: p.v - r.v * ref_factor,
             });
         }
     }
@@ -547,12 +566,16 @@ mod tests {
             reading(3, 110.0, 10.00),
         ]);
         reference.push(&[reading(1, 99.6, 10.00), reading(2, 101.2, 10.01)]);
-        let e = errors(&uut, &reference);
+        let e = errors(&uut, &reference, 1.0);
         // 110 s has no reference reading within 2 s.
         assert_eq!(e.len(), 2);
         assert!((e[0].v - 0.02).abs() < 1e-12);
         assert!((e[1].v - 0.04).abs() < 1e-12);
-        assert!(errors(&uut, &Trace::default()).is_empty());
+        assert!(errors(&uut, &Trace::default(), 1.0).is_empty());
+        // A reference in mV against a UUT in V.
+        let mut mv = Trace::default();
+        mv.push(&[reading(1, 100.0, 10_000.0)]);
+        assert!((errors(&uut, &mv, 1e-3)[0].v - 0.02).abs() < 1e-12);
     }
 
     #[test]

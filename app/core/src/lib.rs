@@ -10,6 +10,8 @@
 //! - [`instruments`]: the live readings kept for a room's chart, the error
 //!   of the unit under test against the reference, the chart's SVG
 //!   geometry, and what an agent's reported state means.
+//! - [`comparison`]: the comparison setup form's rules (test points, the
+//!   MPE from its form and numbers, verdict keys).
 //! - [`i18n`]: the message catalogue (Chinese and English side by side) and
 //!   single-pass placeholder filling.
 //!
@@ -18,6 +20,7 @@
 //! rules on the host. Sockets, timers, storage and signals stay in `app/`,
 //! which calls in here for every decision.
 
+pub mod comparison;
 pub mod i18n;
 pub mod instruments;
 pub mod query;

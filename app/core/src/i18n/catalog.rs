@@ -818,4 +818,68 @@ catalog! {
     ChartErrorTitle { zh: "示值误差 E", en: "Error E" }
     ChartErrorLabel { zh: "示值误差 E 曲线与 ±MPE 带，最新 E = {value} {unit}", en: "Error E with the ±MPE band; latest E = {value} {unit}" }
     ChartWaiting { zh: "等待读数…", en: "Waiting for readings…" }
+
+    // The comparison in a live room
+    ComparisonTitle { zh: "比对", en: "Comparison" }
+    NoComparison { zh: "主持人尚未设置比对。", en: "The host has not set a comparison up yet." }
+    ComparisonSetup { zh: "比对设置", en: "Comparison setup" }
+    ComparisonSave { zh: "保存设置", en: "Save the setup" }
+    ComparisonChange { zh: "修改设置", en: "Change the setup" }
+    ComparisonNew { zh: "设置新的比对", en: "Set up a new comparison" }
+    ComparisonSummary {
+        zh: "被检：{uut}；参考标准：{reference}；每点 {n} 个读数；参考标准 U = {u}（k = {k}）",
+        en: "Unit under test: {uut}; reference: {reference}; {n} readings per point; reference U = {u} (k = {k})"
+    }
+    TestPoints { zh: "检定点（标称值）", en: "Test points (nominal values)" }
+    TestPointsHint { zh: "用逗号分隔，如 1, 5, 10", en: "Separated by commas, e.g. 1, 5, 10" }
+    PointsInvalid { zh: "请输入一个或多个数字，用逗号分隔。", en: "Enter one or more numbers separated by commas." }
+    ReadingsPerPoint { zh: "每点读数个数", en: "Readings per point" }
+    WholeNumber { zh: "请输入正整数。", en: "Enter a whole number above 0." }
+    MpeForm { zh: "最大允许误差形式", en: "MPE form" }
+    MpeFormAbsolute { zh: "绝对值 ±a", en: "Absolute ±a" }
+    MpeFormRelative { zh: "相对值 ±a% 读数", en: "Relative ±a % of reading" }
+    MpeFormFiducial { zh: "引用误差 ±a% × 引用值", en: "Fiducial ±a % of span" }
+    MpeFormReadingRange { zh: "±(a% 读数 + b% 量程)", en: "±(a % of reading + b % of range)" }
+    MpeFormReadingDigits { zh: "±(a% 读数 + n 个字)", en: "±(a % of reading + n digits)" }
+    MpeValue { zh: "a（被检单位）", en: "a (UUT unit)" }
+    MpePercent { zh: "a（%）", en: "a (%)" }
+    MpeSpan { zh: "引用值", en: "Span" }
+    MpeReadingPercent { zh: "a（% 读数）", en: "a (% of reading)" }
+    MpeRangePercent { zh: "b（% 量程）", en: "b (% of range)" }
+    MpeRange { zh: "量程", en: "Range" }
+    MpeDigits { zh: "n（字数）", en: "n (digits)" }
+    MpeDigitValue { zh: "1 个字的值", en: "Value of one digit" }
+    MpeLabel { zh: "最大允许误差：", en: "MPE:" }
+    MpeTextAbsolute { zh: "±{a} {unit}", en: "±{a} {unit}" }
+    MpeTextRelative { zh: "±{a}% 读数", en: "±{a} % of reading" }
+    MpeTextFiducial { zh: "±{a}% × {b} {unit}（引用值）", en: "±{a} % of {b} {unit} (span)" }
+    MpeTextReadingRange { zh: "±({a}% 读数 + {b}% × {c} {unit})", en: "±({a} % of reading + {b} % of {c} {unit})" }
+    MpeTextReadingDigits { zh: "±({a}% 读数 + {b} 个字，1 个字 = {c} {unit})", en: "±({a} % of reading + {b} digits of {c} {unit})" }
+    RefU { zh: "参考标准的扩展不确定度 U", en: "Reference's expanded uncertainty U" }
+    RefUHint { zh: "不填则取其校准证书的 U 与 k", en: "Empty: U and k from its calibration certificate" }
+    UutResolutionHint { zh: "被检仪器的分辨力；不填则取登记值", en: "Of the unit under test; empty: as registered" }
+    ColNominal { zh: "标称值（{unit}）", en: "Nominal ({unit})" }
+    ColStatus { zh: "状态（被检/标准读数）", en: "Status (UUT/ref readings)" }
+    ColMeanUut { zh: "x̄ 被检", en: "x̄ UUT" }
+    ColMeanRef { zh: "x̄ 标准", en: "x̄ ref" }
+    ColEnHelp { zh: "En = E / MPEV：|En| ≤ 1 表示在最大允许误差内", en: "En = E / MPEV: |En| ≤ 1 lies within the MPE" }
+    ColVerdict { zh: "结论", en: "Verdict" }
+    ColActions { zh: "操作", en: "Actions" }
+    PointPending { zh: "未开始", en: "Not started" }
+    PointCollecting { zh: "采集中", en: "Collecting" }
+    PointComplete { zh: "已完成", en: "Complete" }
+    PointStart { zh: "开始第 {n} 点", en: "Start point {n}" }
+    PointRestart { zh: "重测第 {n} 点", en: "Redo point {n}" }
+    VerdictPass { zh: "合格", en: "Pass" }
+    VerdictFail { zh: "不合格", en: "Fail" }
+    VerdictIndeterminate { zh: "待定", en: "Indeterminate" }
+    Provisional { zh: "（暂定）", en: " (provisional)" }
+    ComparisonFinish { zh: "完成比对", en: "Finish the comparison" }
+    ComparisonConfirmFinish {
+        zh: "完成后，比对结果与所用的全部读数将作为原始记录存入防篡改日志，不能再更改。确定完成吗？",
+        en: "The result and every reading used will be stored as a raw record in the tamper-evident log and cannot change afterwards. Finish?"
+    }
+    ComparisonStored { zh: "比对已完成，原始记录已存入防篡改日志。", en: "The comparison is finished; its raw record is in the tamper-evident log." }
+    ComparisonRecord { zh: "核验原始记录", en: "Verify the raw record" }
+    ComparisonCsv { zh: "下载读数 CSV", en: "Download the readings (CSV)" }
 }

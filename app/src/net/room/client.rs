@@ -264,6 +264,18 @@ impl Inner {
             self.save_outbox();
         }
         let ended = matches!(&e.body, EventBody::State { to, .. } if to == "ended");
+        let compared = self
+            .s
+            .comparison
+            .try_update_untracked(|c| c.apply(&e))
+            .unwrap_or(false);
+        if compared {
+            if matches!(e.body, EventBody::Readings { .. }) {
+                self.comparison_dirty = true;
+            } else {
+                self.s.comparison.notify();
+            }
+        }
         if let EventBody::Readings {
             device_id,
             readings,
@@ -467,6 +479,10 @@ impl Inner {
             self.readings_dirty = false;
             self.readings_notified_ms = now;
             self.s.readings.notify();
+            if self.comparison_dirty {
+                self.comparison_dirty = false;
+                self.s.comparison.notify();
+            }
         }
     }
 

@@ -30,6 +30,10 @@
 //!   announced to the page at most every [`READINGS_NOTIFY_MS`]: a burst of
 //!   batches after a slow link catches up costs one redraw, not one per
 //!   batch. Agents' `device_status` ephemerals go to [`RoomSignals::agents`].
+//! - **The comparison is the log's**: every applied event also goes through
+//!   `jiliang_protocol::comparison::ComparisonLog` (the fold the server
+//!   stores the result with), so E, U(E) and the verdicts on the page are
+//!   the server's numbers, computed as the readings arrive.
 //!
 //! The rules — ordering, gap detection, the outbox and its resends, the
 //! backoff — are `jiliang_app_core::room` ([`Sequencer`], [`Outbox`]),
@@ -54,6 +58,7 @@ use std::time::Duration;
 
 use jiliang_app_core::instruments::LiveReadings;
 use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
+use jiliang_protocol::comparison::ComparisonLog;
 use jiliang_protocol::devices::AgentStatus;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::RoomEvent;
@@ -159,6 +164,9 @@ pub struct RoomSignals {
     pub readings: RwSignal<LiveReadings>,
     /// Agents' states by device, from `device_status` ephemerals.
     pub agents: RwSignal<HashMap<Uuid, AgentLive>>,
+    /// The session's comparison folded from the log (readings that change
+    /// it are announced with `readings`, comparison events at once).
+    pub comparison: RwSignal<ComparisonLog>,
     /// Chat lines not yet seen in the log, in the order typed.
     pub outbox: RwSignal<Vec<Pending>>,
     /// Lines that could not be sent because the session ended.
@@ -211,6 +219,7 @@ struct Inner {
     last_typing_ms: f64,
     /// Readings arrived that the page has not been told about yet.
     readings_dirty: bool,
+    comparison_dirty: bool,
     readings_notified_ms: f64,
     tick: Option<IntervalHandle>,
     listeners: Vec<WindowListenerHandle>,
@@ -245,6 +254,7 @@ impl RoomHandle {
             events: RwSignal::new(Vec::new()),
             readings: RwSignal::new(LiveReadings::default()),
             agents: RwSignal::new(HashMap::new()),
+            comparison: RwSignal::new(ComparisonLog::new()),
             outbox: RwSignal::new(stored.lines()),
             unsent: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
@@ -277,6 +287,7 @@ impl RoomHandle {
             last_rx_ms: 0.0,
             last_typing_ms: 0.0,
             readings_dirty: false,
+            comparison_dirty: false,
             readings_notified_ms: 0.0,
             tick: None,
             listeners: Vec::new(),

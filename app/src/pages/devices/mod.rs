@@ -33,6 +33,7 @@ use crate::i18n::{Msg, use_i18n};
 use crate::session::use_session;
 use crate::util::{in_subtree, inst_name, local_time};
 use form::DeviceForm;
+pub(crate) use form::local_problem;
 use token::TokenBox;
 
 

@@ -12,6 +12,7 @@ use jiliang_app_core::instruments::{
     Frame, Point, Range, Trace, WINDOW_S, band, errors, format_value, parse_number, polyline,
     ticks,
 };
+use jiliang_metrology::conformity::mpev;
 use jiliang_protocol::devices::Device;
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -62,7 +63,16 @@ fn in_window<'a>(t: &'a Trace, x: Range) -> impl Iterator<Item = &'a Point> + 'a
     t.points().iter().filter(move |p| p.t >= x.lo && p.t <= x.hi)
 }
 
-fn model(uut: Option<&Trace>, reference: Option<&Trace>, mpe: Option<f64>) -> Model {
+fn model(uut: Option<&Trace>, reference: Option<&Trace>, ref_factor: f64, mpe: Option<f64>) -> Model {
+    // A reference in another unit (mV against V) is drawn in the UUT's.
+    let scaled;
+    let reference = match reference {
+        Some(r) if ref_factor != 1.0 => {
+            scaled = r.scaled(ref_factor);
+            Some(&scaled)
+        }
+        other => other,
+    };
     let traces: Vec<&Trace> = [uut, reference].into_iter().flatten().collect();
     let Some(t_max) = traces
         .iter()
@@ -95,7 +105,8 @@ fn model(uut: Option<&Trace>, reference: Option<&Trace>, mpe: Option<f64>) -> Mo
     };
     let (error, last_error) = match (uut, reference) {
         (Some(u), Some(r)) => {
-            let e: Vec<Point> = errors(u, r).into_iter().filter(|p| p.t >= x.lo).collect();
+            // `r` is already in the UUT's unit.
+            let e: Vec<Point> = errors(u, r, 1.0).into_iter().filter(|p| p.t >= x.lo).collect();
             let last = e.last().map(|p| p.v);
             let m = mpe.filter(|m| *m > 0.0);
             let span = e
@@ -202,16 +213,42 @@ pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<De
                 .or_else(|| fallback(ds))
         })
     };
-    let uut = Memo::new(move |_| pick(uut_pick, |ds| defaults(ds).0));
-    let reference = Memo::new(move |_| pick(ref_pick, |ds| defaults(ds).1));
-    let mpe = Memo::new(move |_| mpe_text.with(|t| parse_number(t)).map(f64::abs));
+    // Once the host has set a comparison up, its channels and its MPE (at
+    // the current point's nominal value) are the chart's.
+    let spec = Memo::new(move |_| s.comparison.with(|c| c.spec().cloned()));
+    let nominal = Memo::new(move |_| {
+        s.comparison.with(|c| {
+            let f = c.fold();
+            f.current()
+                .or_else(|| f.points().iter().rposition(|p| p.started_at_us.is_some()))
+                .and_then(|i| f.points().get(i).map(|p| p.nominal))
+        })
+    });
+    let fixed = Memo::new(move |_| spec.with(Option::is_some));
+    let uut = Memo::new(move |_| {
+        spec.with(|sp| sp.as_ref().map(|s| s.uut_device_id))
+            .or_else(|| pick(uut_pick, |ds| defaults(ds).0))
+    });
+    let reference = Memo::new(move |_| {
+        spec.with(|sp| sp.as_ref().map(|s| s.ref_device_id))
+            .or_else(|| pick(ref_pick, |ds| defaults(ds).1))
+    });
     let model = Memo::new(move |_| {
         let (u, r) = (uut.get(), reference.get());
-        let m = mpe.get();
+        let factor = spec.with(|sp| sp.as_ref().map_or(1.0, |s| s.calibration.ref_factor));
         s.readings.with(|live| {
             let ut = u.and_then(|id| live.trace(id));
             let rt = r.filter(|r| Some(*r) != u).and_then(|id| live.trace(id));
-            model(ut, rt, m)
+            let m = match spec.get() {
+                Some(sp) => {
+                    // At the point's nominal value; before any point, at
+                    // the newest UUT reading.
+                    let at = nominal.get().or_else(|| ut.and_then(Trace::last).map(|p| p.v));
+                    at.and_then(|x| mpev(&sp.calibration.mpe, x).ok())
+                }
+                None => mpe_text.with(|t| parse_number(t)).map(f64::abs),
+            };
+            model(ut, rt, factor, m)
         })
     });
     let device = move |id: Option<Uuid>| devices.with(|ds| id.and_then(|id| ds.iter().find(|d| d.id == id).cloned()));
@@ -258,7 +295,7 @@ pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<De
     };
     view! {
         <div class="live-chart" data-testid="live-chart" data-points=move || model.with(|m| m.points).to_string()>
-            <div class="chart-controls">
+            <div class="chart-controls" class:hidden=move || fixed.get()>
                 <div class="field compact">
                     <label for=uut_id.clone()>{move || i18n.t(Msg::ChannelUut)}</label>
                     {select(uut_id.clone(), uut_pick, uut, "chart-uut")}

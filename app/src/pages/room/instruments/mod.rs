@@ -16,9 +16,14 @@
 //! - `mod.rs`: the panel, the attach controls and one card per device.
 //! - `chart`: the live SVG chart of both channels and of the error.
 //! - `manual`: typing a reading in.
+//! - `comparison`: the comparison's points table (live for everyone), the
+//!   host's point controls, the record and CSV once finished.
+//! - `setup`: the host's comparison setup form.
 
 mod chart;
+mod comparison;
 mod manual;
+mod setup;
 
 use std::collections::HashSet;
 
@@ -40,6 +45,7 @@ use crate::i18n::{I18n, Msg, use_i18n};
 use crate::net::room::{RoomHandle, now_ms};
 use crate::session::use_session;
 use chart::LiveChart;
+use comparison::ComparisonPanel;
 use manual::ManualEntry;
 
 pub(super) fn fault_msg(k: FaultKind) -> Msg {
@@ -137,6 +143,10 @@ pub(in crate::pages::room) fn InstrumentsPanel(
     };
     let may_type = StoredValue::new(may_type);
     let devices = Signal::derive(move || attached.get());
+    // Rebuilt only when these change, not on every re-read of the list
+    // (the setup form keeps what the host typed).
+    let any = Memo::new(move |_| attached.with(|l| !l.is_empty()));
+    let two = Memo::new(move |_| attached.with(|l| l.len() >= 2));
     view! {
         <section class="instruments" data-testid="instruments" aria-labelledby="instruments-h">
             <div class="section-head">
@@ -158,7 +168,10 @@ pub(in crate::pages::room) fn InstrumentsPanel(
                     }
                 />
             </ul>
-            {move || attached.with(|l| !l.is_empty()).then(|| view! { <LiveChart handle=handle devices=devices/> })}
+            {move || any.get().then(|| view! { <LiveChart handle=handle devices=devices/> })}
+            {move || two.get().then(|| view! {
+                <ComparisonPanel handle=handle session_id=session_id can_manage=can_manage attached=attached/>
+            })}
         </section>
     }
 }
