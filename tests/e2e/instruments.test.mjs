@@ -3,7 +3,9 @@
 // session; the real `jiliang-sim` and `jiliang-agent` binaries stream
 // readings and the live chart moves on the expert's and the technician's
 // pages; a simulator in fault mode shows as a device fault; a reading typed
-// in by hand reaches the room; the room's instruments at 360 px.
+// in by hand reaches the room; the expert runs a comparison through two
+// points to a verdict that the technician sees too, and its record's proof
+// verifies; the room's instruments at 360 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -245,6 +247,47 @@ test('a lab registers its instruments, streams them into a live session, and a b
   // Repaired: connected again.
   await setFault(uutAddr, 'none');
   await E.locator('[data-testid=instrument][data-name="数字多用表 DMM-01"][data-state=connected]').waitFor({ timeout: 20_000 });
+
+  // The comparison: the expert sets it up, runs two points to a verdict,
+  // and the technician watches the same table fill.
+  const setup = E.getByTestId('comparison-setup');
+  await setup.waitFor();
+  await setup.getByTestId('setup-uut').selectOption({ label: '数字多用表 DMM-01 (V)' });
+  await setup.getByTestId('setup-ref').selectOption({ label: '标准多用表 REF-8508 (V)' });
+  await setup.getByTestId('setup-points').fill('1, 5');
+  await setup.getByTestId('setup-per-point').fill('5');
+  await setup.getByTestId('setup-mpe-form').selectOption('absolute');
+  await setup.getByTestId('setup-mpe-a').fill('0.01');
+  await setup.getByTestId('setup-submit').click();
+  await E.getByTestId('comparison-summary').waitFor();
+  await T.getByTestId('comparison-summary').waitFor();
+  assert.equal(await T.getByTestId('point-start').count(), 0, 'only the host runs the points');
+  for (const index of [0, 1]) {
+    await E.locator(`[data-testid=point-row][data-index="${index}"] [data-testid=point-start]`).click();
+    await E.locator(`[data-testid=point-row][data-index="${index}"][aria-current=step]`).waitFor();
+    for (const page of [E, T]) {
+      const row = page.locator(`[data-testid=point-row][data-index="${index}"][data-status=complete]`);
+      await row.waitFor({ timeout: 20_000 });
+      assert.equal(await row.getByTestId('verdict').getAttribute('data-verdict'), 'pass');
+      assert.match(await row.getByTestId('verdict').innerText(), /合格/);
+      const e = Number((await row.getByTestId('point-e').innerText()).replace('+', ''));
+      assert.ok(Math.abs(e - 0.003) < 0.002, `E at point ${index + 1} ≈ +0.003 V, got ${e}`);
+      assert.match(await row.getByTestId('point-u').innerText(), /^\d/);
+    }
+  }
+  await E.locator('[data-testid=overall-verdict] [data-verdict=pass]').waitFor();
+  await T.locator('[data-testid=overall-verdict] [data-verdict=pass]').waitFor();
+  await E.getByTestId('comparison-finish').click();
+  await E.getByTestId('comparison-confirm-finish').click();
+  await E.getByTestId('comparison-finished').waitFor();
+  await T.getByTestId('comparison-finished').waitFor();
+  const csv = await (await E.request.get(await E.getByTestId('comparison-csv').getAttribute('href'))).text();
+  assert.ok(csv.split('\n').filter((l) => l.trim()).length >= 1 + 20, `every reading used is in the CSV:\n${csv.slice(0, 300)}`);
+  // The record's proof verifies in the browser.
+  const record = await E.getByTestId('comparison-record').getAttribute('href');
+  assert.match(record, /^\/verify\/raw_record\/[0-9a-f-]{36}$/);
+  await T.goto(server.url + record);
+  await T.locator('[data-testid=verify-result][data-ok=true]').waitFor({ timeout: 20_000 });
 
   // The technician's phone at 360 px: the instruments fit the screen.
   const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', isMobile: true, hasTouch: true });
