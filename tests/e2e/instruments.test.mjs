@@ -23,6 +23,7 @@ const simBin = process.env.JILIANG_SIM_BIN ?? join(repo, 'target', 'debug', 'jil
 let server;
 let browser;
 let labs; // institution name (zh) -> id
+let streaming; // the session of the first test, its agents still streaming
 const children = [];
 const dirs = [];
 
@@ -184,6 +185,7 @@ test('a lab registers its instruments, streams them into a live session, and a b
 
   // The expert starts a session with the lab and attaches the instruments.
   const id = await liveSession('直流电压表远程比对');
+  streaming = id;
   const expert = await person(t, 'expert');
   const E = expert.page;
   await E.goto(`${server.url}/sessions/${id}`);
@@ -248,8 +250,38 @@ test('a lab registers its instruments, streams them into a live session, and a b
   await setFault(uutAddr, 'none');
   await E.locator('[data-testid=instrument][data-name="数字多用表 DMM-01"][data-state=connected]').waitFor({ timeout: 20_000 });
 
-  // The comparison: the expert sets it up, runs two points to a verdict,
-  // and the technician watches the same table fill.
+  // The technician's phone at 360 px: the instruments fit the screen.
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', isMobile: true, hasTouch: true });
+  t.after(() => phone.close());
+  const P = await openPage(phone, t);
+  await P.goto(`${server.url}/login`);
+  await P.getByTestId('login-name').fill('tech');
+  await P.getByTestId('login-password').fill(DEMO_PASSWORD);
+  await P.getByTestId('login-password').press('Enter');
+  await P.getByTestId('dash-greeting').waitFor();
+  await P.goto(`${server.url}/sessions/${id}`);
+  await P.locator('[data-testid=instrument][data-name="数字多用表 DMM-01"][data-state=connected]').waitFor();
+  await P.waitForFunction(() => Number(document.querySelector('[data-testid=live-chart]')?.dataset.points) > 10);
+  const overflow = await P.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the room is ${overflow}px wider than the phone`);
+  // Touch targets of the instruments panel are at least 44 px high.
+  const small = await P.$$eval('[data-testid=instruments] button, [data-testid=instruments] input, [data-testid=instruments] select',
+    (els) => els.filter((el) => el.getBoundingClientRect().height > 0 && el.getBoundingClientRect().height < 44)
+      .map((el) => `${el.tagName} ${el.dataset.testid ?? ''} ${el.getBoundingClientRect().height}`));
+  assert.deepEqual(small, [], 'touch targets under 44 px');
+  await P.getByTestId('instruments').scrollIntoViewIfNeeded();
+  await screenshot(P, 'instruments-room-360');
+});
+
+test('the expert runs a comparison through its points to a verdict; the technician sees it live; its record verifies', async (t) => {
+  assert.ok(streaming, 'needs the streaming session of the first test');
+  const id = streaming;
+  const { page: E } = await person(t, 'expert');
+  const { page: T } = await person(t, 'tech');
+  for (const page of [E, T]) {
+    await page.goto(`${server.url}/sessions/${id}`);
+    await page.locator('[data-testid=instrument][data-name="数字多用表 DMM-01"][data-state=connected]').waitFor({ timeout: 20_000 });
+  }
   const setup = E.getByTestId('comparison-setup');
   await setup.waitFor();
   await setup.getByTestId('setup-uut').selectOption({ label: '数字多用表 DMM-01 (V)' });
@@ -289,27 +321,7 @@ test('a lab registers its instruments, streams them into a live session, and a b
   await T.goto(server.url + record);
   await T.locator('[data-testid=verify-result][data-ok=true]').waitFor({ timeout: 20_000 });
 
-  // The technician's phone at 360 px: the instruments fit the screen.
-  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', isMobile: true, hasTouch: true });
-  t.after(() => phone.close());
-  const P = await openPage(phone, t);
-  await P.goto(`${server.url}/login`);
-  await P.getByTestId('login-name').fill('tech');
-  await P.getByTestId('login-password').fill(DEMO_PASSWORD);
-  await P.getByTestId('login-password').press('Enter');
-  await P.getByTestId('dash-greeting').waitFor();
-  await P.goto(`${server.url}/sessions/${id}`);
-  await P.locator('[data-testid=instrument][data-name="数字多用表 DMM-01"][data-state=connected]').waitFor();
-  await P.waitForFunction(() => Number(document.querySelector('[data-testid=live-chart]')?.dataset.points) > 10);
-  const overflow = await P.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `the room is ${overflow}px wider than the phone`);
-  // Touch targets of the instruments panel are at least 44 px high.
-  const small = await P.$$eval('[data-testid=instruments] button, [data-testid=instruments] input, [data-testid=instruments] select',
-    (els) => els.filter((el) => el.getBoundingClientRect().height > 0 && el.getBoundingClientRect().height < 44)
-      .map((el) => `${el.tagName} ${el.dataset.testid ?? ''} ${el.getBoundingClientRect().height}`));
-  assert.deepEqual(small, [], 'touch targets under 44 px');
-  await P.getByTestId('instruments').scrollIntoViewIfNeeded();
-  await screenshot(P, 'instruments-room-360');
+  await screenshot(E, 'instruments-comparison-1280');
 });
 
 test('an administrator replaces and revokes an agent token; the technician sees the device revoked', async (t) => {

@@ -616,17 +616,43 @@ mod tests {
     fn points_outside_the_window_are_left_out() {
         let frame = Frame::new(200.0, 100.0);
         let pts = [Point { t: -5.0, v: 0.0 }, Point { t: 5.0, v: 0.0 }];
-        let d = polyline(&pts, Range { lo: 0.0, hi: 10.0 }, Range { lo: -1.0, hi: 1.0 }, &frame);
+        let d = polyline(
+            &pts,
+            Range { lo: 0.0, hi: 10.0 },
+            Range { lo: -1.0, hi: 1.0 },
+            &frame,
+        );
         assert_eq!(d.matches('M').count(), 1);
         assert_eq!(d.matches('L').count(), 0);
-        let b = band(&pts, &pts, Range { lo: 0.0, hi: 10.0 }, Range { lo: -1.0, hi: 1.0 }, &frame);
+        let b = band(
+            &pts,
+            &pts,
+            Range { lo: 0.0, hi: 10.0 },
+            Range { lo: -1.0, hi: 1.0 },
+            &frame,
+        );
         assert!(b.ends_with('Z'));
-        assert_eq!(band(&[], &[], Range { lo: 0.0, hi: 1.0 }, Range { lo: 0.0, hi: 1.0 }, &frame), "");
+        assert_eq!(
+            band(
+                &[],
+                &[],
+                Range { lo: 0.0, hi: 1.0 },
+                Range { lo: 0.0, hi: 1.0 },
+                &frame
+            ),
+            ""
+        );
     }
 
     #[test]
     fn ticks_are_round_numbers_inside_the_range() {
-        let (t, d) = ticks(Range { lo: 9.93, hi: 10.07 }, 4);
+        let (t, d) = ticks(
+            Range {
+                lo: 9.93,
+                hi: 10.07,
+            },
+            4,
+        );
         assert!(!t.is_empty());
         assert!(t.iter().all(|v| (9.93..=10.07).contains(v)));
         assert_eq!(d, 2);
@@ -652,7 +678,10 @@ mod tests {
             c,
             r#"jiliang-agent run --server https://jl.example.cn --token tok_abc --queue jiliang-queue --interval-ms 1000 --scpi 192.168.1.20:5025 --query "MEAS:VOLT:DC?""#
         );
-        assert!(agent_command("http://h", "t", AgentDriver::Modbus).contains("--modbus 192.168.1.21:502 --unit-id 1 --register 0 --type float32"));
+        assert!(
+            agent_command("http://h", "t", AgentDriver::Modbus)
+                .contains("--modbus 192.168.1.21:502 --unit-id 1 --register 0 --type float32")
+        );
         for d in AgentDriver::ALL {
             assert_eq!(AgentDriver::from_key(d.key()), Some(d));
         }
@@ -689,9 +718,15 @@ mod tests {
             fault: None,
             ..status.clone()
         };
-        assert_eq!(device_state(Some((true, Some(&ok))), true), DeviceState::Connected);
+        assert_eq!(
+            device_state(Some((true, Some(&ok))), true),
+            DeviceState::Connected
+        );
         // A disconnected agent's last fault is history, not a device fault.
-        assert_eq!(device_state(Some((false, Some(&status))), true), DeviceState::Disconnected);
+        assert_eq!(
+            device_state(Some((false, Some(&status))), true),
+            DeviceState::Disconnected
+        );
         assert_eq!(device_state(None, true), DeviceState::Disconnected);
         assert_eq!(device_state(None, false), DeviceState::Manual);
         assert_eq!(DeviceState::Manual.key(), "manual");

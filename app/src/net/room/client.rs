@@ -17,13 +17,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
+use super::AgentLive;
 use super::browser::{self, Socket, now_ms, online, random_client_id, retire, socket_url};
 use super::{
     ACK_EVERY_EVENTS, ACK_EVERY_MS, CONNECT_TIMEOUT_MS, Conn, Inner, PING_EVERY_MS,
     PONG_TIMEOUT_MS, QUICK_PINGS, READINGS_NOTIFY_MS, Stop, TYPING_SEND_EVERY_MS, TYPING_SHOWN_MS,
     Typist, with_room,
 };
-use super::AgentLive;
 
 /// Send `frame` on `socket` if it is open; true when it went out.
 fn send_on(socket: Option<&Socket>, frame: &ClientFrame) -> bool {

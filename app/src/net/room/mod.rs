@@ -58,18 +58,18 @@ use std::time::Duration;
 
 use jiliang_app_core::instruments::LiveReadings;
 use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
+use jiliang_protocol::ErrorBody;
 use jiliang_protocol::comparison::ComparisonLog;
 use jiliang_protocol::devices::AgentStatus;
-use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::RoomEvent;
 use jiliang_protocol::sessions::{Participant, SessionInfo};
 use jiliang_protocol::timesync::{ClockEstimator, ClockSample};
-use uuid::Uuid;
 use leptos::leptos_dom::helpers::{
     IntervalHandle, TimeoutHandle, WindowListenerHandle, set_interval_with_handle,
     window_event_listener_untyped,
 };
 use leptos::prelude::*;
+use uuid::Uuid;
 
 use browser::Socket;
 

@@ -72,11 +72,26 @@ pub(super) fn DeviceForm(
     let unit = RwSignal::new(e.as_ref().map(|d| d.unit.clone()).unwrap_or_default());
     let resolution = RwSignal::new(text_of(e.as_ref().and_then(|d| d.resolution)));
     let is_ref = RwSignal::new(cert.is_some());
-    let cert_no = RwSignal::new(cert.as_ref().map(|c| c.certificate_no.clone()).unwrap_or_default());
-    let issuer = RwSignal::new(cert.as_ref().and_then(|c| c.issuer.clone()).unwrap_or_default());
+    let cert_no = RwSignal::new(
+        cert.as_ref()
+            .map(|c| c.certificate_no.clone())
+            .unwrap_or_default(),
+    );
+    let issuer = RwSignal::new(
+        cert.as_ref()
+            .and_then(|c| c.issuer.clone())
+            .unwrap_or_default(),
+    );
     let cert_u = RwSignal::new(text_of(cert.as_ref().map(|c| c.expanded_uncertainty)));
-    let cert_k = RwSignal::new(cert.as_ref().map_or_else(|| "2".to_owned(), |c| c.k.to_string()));
-    let cert_unit = RwSignal::new(cert.as_ref().and_then(|c| c.unit.clone()).unwrap_or_default());
+    let cert_k = RwSignal::new(
+        cert.as_ref()
+            .map_or_else(|| "2".to_owned(), |c| c.k.to_string()),
+    );
+    let cert_unit = RwSignal::new(
+        cert.as_ref()
+            .and_then(|c| c.unit.clone())
+            .unwrap_or_default(),
+    );
     let valid_until = RwSignal::new(
         cert.as_ref()
             .and_then(|c| c.valid_until)

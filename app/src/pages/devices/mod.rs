@@ -36,7 +36,6 @@ use form::DeviceForm;
 pub(crate) use form::local_problem;
 use token::TokenBox;
 
-
 #[component]
 pub fn DevicesPage() -> impl IntoView {
     let params = use_params_map();
@@ -222,7 +221,9 @@ fn DeviceCard(
     let resolution = device.resolution.map(|r| format!("{r} {}", device.unit));
     let cert = device.reference.clone();
     let unit = device.unit.clone();
-    let agent = device.agent_connected_at.map(|t| local_time(t.unix_timestamp()));
+    let agent = device
+        .agent_connected_at
+        .map(|t| local_time(t.unix_timestamp()));
     let session_href = device.session_id.map(|s| format!("/sessions/{s}"));
     let last_seq = device.last_seq.to_string();
     let name_attr = name.clone();

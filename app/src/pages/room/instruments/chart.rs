@@ -9,8 +9,7 @@
 //! on the host.
 
 use jiliang_app_core::instruments::{
-    Frame, Point, Range, Trace, WINDOW_S, band, errors, format_value, parse_number, polyline,
-    ticks,
+    Frame, Point, Range, Trace, WINDOW_S, band, errors, format_value, parse_number, polyline, ticks,
 };
 use jiliang_metrology::conformity::mpev;
 use jiliang_protocol::devices::Device;
@@ -60,10 +59,17 @@ fn y_ticks(range: Range) -> Vec<Tick> {
 }
 
 fn in_window<'a>(t: &'a Trace, x: Range) -> impl Iterator<Item = &'a Point> + 'a {
-    t.points().iter().filter(move |p| p.t >= x.lo && p.t <= x.hi)
+    t.points()
+        .iter()
+        .filter(move |p| p.t >= x.lo && p.t <= x.hi)
 }
 
-fn model(uut: Option<&Trace>, reference: Option<&Trace>, ref_factor: f64, mpe: Option<f64>) -> Model {
+fn model(
+    uut: Option<&Trace>,
+    reference: Option<&Trace>,
+    ref_factor: f64,
+    mpe: Option<f64>,
+) -> Model {
     // A reference in another unit (mV against V) is drawn in the UUT's.
     let scaled;
     let reference = match reference {
@@ -85,19 +91,17 @@ fn model(uut: Option<&Trace>, reference: Option<&Trace>, ref_factor: f64, mpe: O
         lo: t_max - WINDOW_S,
         hi: t_max,
     };
-    let Some(y) = Range::of(
-        traces
-            .iter()
-            .flat_map(|t| in_window(t, x))
-            .map(|p| p.v),
-    ) else {
+    let Some(y) = Range::of(traces.iter().flat_map(|t| in_window(t, x)).map(|p| p.v)) else {
         return Model::default();
     };
     let points = traces.iter().map(|t| in_window(t, x).count()).sum();
     let values = Plot {
         lines: [uut, reference]
             .into_iter()
-            .map(|t| t.map(|t| polyline(t.points(), x, y, &FRAME)).unwrap_or_default())
+            .map(|t| {
+                t.map(|t| polyline(t.points(), x, y, &FRAME))
+                    .unwrap_or_default()
+            })
             .collect(),
         band: String::new(),
         zero: None,
@@ -106,7 +110,10 @@ fn model(uut: Option<&Trace>, reference: Option<&Trace>, ref_factor: f64, mpe: O
     let (error, last_error) = match (uut, reference) {
         (Some(u), Some(r)) => {
             // `r` is already in the UUT's unit.
-            let e: Vec<Point> = errors(u, r, 1.0).into_iter().filter(|p| p.t >= x.lo).collect();
+            let e: Vec<Point> = errors(u, r, 1.0)
+                .into_iter()
+                .filter(|p| p.t >= x.lo)
+                .collect();
             let last = e.last().map(|p| p.v);
             let m = mpe.filter(|m| *m > 0.0);
             let span = e
@@ -200,7 +207,10 @@ fn defaults(devices: &[Device]) -> (Option<Uuid>, Option<Uuid>) {
 }
 
 #[component]
-pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<Device>>) -> impl IntoView {
+pub(super) fn LiveChart(
+    handle: RoomHandle,
+    #[prop(into)] devices: Signal<Vec<Device>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let s = handle.s;
     let uut_pick = RwSignal::new(String::new());
@@ -243,7 +253,9 @@ pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<De
                 Some(sp) => {
                     // At the point's nominal value; before any point, at
                     // the newest UUT reading.
-                    let at = nominal.get().or_else(|| ut.and_then(Trace::last).map(|p| p.v));
+                    let at = nominal
+                        .get()
+                        .or_else(|| ut.and_then(Trace::last).map(|p| p.v));
                     at.and_then(|x| mpev(&sp.calibration.mpe, x).ok())
                 }
                 None => mpe_text.with(|t| parse_number(t)).map(f64::abs),
@@ -251,7 +263,9 @@ pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<De
             model(ut, rt, factor, m)
         })
     });
-    let device = move |id: Option<Uuid>| devices.with(|ds| id.and_then(|id| ds.iter().find(|d| d.id == id).cloned()));
+    let device = move |id: Option<Uuid>| {
+        devices.with(|ds| id.and_then(|id| ds.iter().find(|d| d.id == id).cloned()))
+    };
     let unit = move || device(uut.get()).map(|d| d.unit).unwrap_or_default();
     let values_label = Signal::derive(move || {
         i18n.tf(
@@ -275,7 +289,10 @@ pub(super) fn LiveChart(handle: RoomHandle, #[prop(into)] devices: Signal<Vec<De
     let uut_id = dom_id("uut");
     let ref_id = dom_id("ref");
     let mpe_id = dom_id("mpe");
-    let select = move |id: String, chosen: RwSignal<String>, current: Memo<Option<Uuid>>, testid: &'static str| {
+    let select = move |id: String,
+                       chosen: RwSignal<String>,
+                       current: Memo<Option<Uuid>>,
+                       testid: &'static str| {
         view! {
             <select id=id data-testid=testid on:change=move |ev| chosen.set(event_target_value(&ev))>
                 {move || options().into_iter().map(|(v, l)| {

@@ -79,7 +79,8 @@ pub(super) fn ComparisonPanel(
     let s = handle.s;
     let view_m = Memo::new(move |_| s.comparison.with(|c| c.view(session_id)));
     let started = Memo::new(move |_| s.comparison.with(|c| c.started()));
-    let finished = Memo::new(move |_| view_m.with(|v| v.as_ref().is_some_and(|v| v.finished.is_some())));
+    let finished =
+        Memo::new(move |_| view_m.with(|v| v.as_ref().is_some_and(|v| v.finished.is_some())));
     let has = Memo::new(move |_| view_m.with(Option::is_some));
     let editing = RwSignal::new(false);
     let busy = RwSignal::new(false);
@@ -103,9 +104,8 @@ pub(super) fn ComparisonPanel(
         }
     };
     let act = StoredValue::new(act);
-    let show_form = move || {
-        can_manage && (!has.get() || editing.get()) && !(started.get() && !finished.get())
-    };
+    let show_form =
+        move || can_manage && (!has.get() || editing.get()) && !(started.get() && !finished.get());
     let on_saved = Callback::new(move |_: ()| editing.set(false));
     let csv = format!("{base}/readings.csv");
     view! {
@@ -274,7 +274,10 @@ fn SpecSummary(view: ComparisonView) -> impl IntoView {
                 ("uut", &spec.uut_name),
                 ("reference", &spec.ref_name),
                 ("n", &cal.readings_per_point.to_string()),
-                ("u", &format!("{} {}", sig(cal.ref_certificate.expanded), cal.unit)),
+                (
+                    "u",
+                    &format!("{} {}", sig(cal.ref_certificate.expanded), cal.unit),
+                ),
                 ("k", &cal.ref_certificate.k.to_string()),
             ],
         )

@@ -60,7 +60,10 @@ pub(super) fn fault_msg(k: FaultKind) -> Msg {
 
 fn state_text(s: &DeviceState, i18n: I18n) -> String {
     match s {
-        DeviceState::Fault(f) => i18n.tf(Msg::DeviceFaultShort, &[("kind", i18n.t(fault_msg(f.kind)))]),
+        DeviceState::Fault(f) => i18n.tf(
+            Msg::DeviceFaultShort,
+            &[("kind", i18n.t(fault_msg(f.kind)))],
+        ),
         DeviceState::Connected => i18n.t(Msg::AgentConnected).to_owned(),
         DeviceState::Disconnected => i18n.t(Msg::AgentDisconnected).to_owned(),
         DeviceState::Manual => i18n.t(Msg::AgentManual).to_owned(),
@@ -293,19 +296,22 @@ fn InstrumentCard(
     let taken = Memo::new(move |_| s.readings.with(|r| r.trace(id).map_or(0, |t| t.taken)));
     let age = move || {
         let now = now.get();
-        agent.with(|a| {
-            a.as_ref()
-                .filter(|a| a.connected)
-                .and_then(|a| {
-                    reading_age_s(a.status.as_ref().and_then(|s| s.last_reading_age_s), a.heard_ms, now)
+        agent
+            .with(|a| {
+                a.as_ref().filter(|a| a.connected).and_then(|a| {
+                    reading_age_s(
+                        a.status.as_ref().and_then(|s| s.last_reading_age_s),
+                        a.heard_ms,
+                        now,
+                    )
                 })
-        })
-        // A device typed in by hand: the age of its last reading on the
-        // room's clock.
-        .or_else(|| {
-            let offset = s.clock.with(|c| c.as_ref().map_or(0.0, |c| c.offset_ms));
-            last.get().map(|p| ((now + offset) / 1000.0 - p.t).max(0.0))
-        })
+            })
+            // A device typed in by hand: the age of its last reading on the
+            // room's clock.
+            .or_else(|| {
+                let offset = s.clock.with(|c| c.as_ref().map_or(0.0, |c| c.offset_ms));
+                last.get().map(|p| ((now + offset) / 1000.0 - p.t).max(0.0))
+            })
     };
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);

@@ -56,7 +56,9 @@ fn number_labels(form: &str) -> [Msg; 3] {
 pub(super) fn mpe_text(m: &Mpe, unit: &str, i18n: I18n) -> String {
     let f = |v: f64| format_value(v, None);
     match *m {
-        Mpe::Absolute { value } => i18n.tf(Msg::MpeTextAbsolute, &[("a", &f(value)), ("unit", unit)]),
+        Mpe::Absolute { value } => {
+            i18n.tf(Msg::MpeTextAbsolute, &[("a", &f(value)), ("unit", unit)])
+        }
         Mpe::Relative { percent } => i18n.tf(Msg::MpeTextRelative, &[("a", &f(percent))]),
         Mpe::Fiducial { percent, span } => i18n.tf(
             Msg::MpeTextFiducial,
@@ -114,9 +116,16 @@ pub(super) fn SetupForm(
     let reference = RwSignal::new(id_text(spec.as_ref().map(|s| s.ref_device_id).or(def_ref)));
     let cal = spec.as_ref().map(|s| s.calibration.clone());
     let points = RwSignal::new(cal.as_ref().map_or_else(String::new, |c| {
-        c.points.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        c.points
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }));
-    let per_point = RwSignal::new(cal.as_ref().map_or_else(|| "5".to_owned(), |c| c.readings_per_point.to_string()));
+    let per_point = RwSignal::new(
+        cal.as_ref()
+            .map_or_else(|| "5".to_owned(), |c| c.readings_per_point.to_string()),
+    );
     let (form0, nums0) = cal
         .as_ref()
         .map_or(("absolute", [None, None, None]), |c| mpe_fields(&c.mpe));
@@ -161,7 +170,12 @@ pub(super) fn SetupForm(
         if pts.is_none() {
             problems.push(("points", Msg::PointsInvalid));
         }
-        let n = per_point.get_untracked().trim().parse::<u32>().ok().filter(|n| *n > 0);
+        let n = per_point
+            .get_untracked()
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0);
         if n.is_none() {
             problems.push(("readings_per_point", Msg::WholeNumber));
         }
@@ -175,19 +189,21 @@ pub(super) fn SetupForm(
         if mpe.is_none() {
             problems.push(("mpe", Msg::NotANumber));
         }
-        let optional = |s: RwSignal<String>, field: &'static str, problems: &mut Vec<(&'static str, Msg)>| {
-            opt(s).and_then(|t| {
-                let v = parse_number(&t);
-                if v.is_none() {
-                    problems.push((field, Msg::NotANumber));
-                }
-                v
-            })
-        };
+        let optional =
+            |s: RwSignal<String>, field: &'static str, problems: &mut Vec<(&'static str, Msg)>| {
+                opt(s).and_then(|t| {
+                    let v = parse_number(&t);
+                    if v.is_none() {
+                        problems.push((field, Msg::NotANumber));
+                    }
+                    v
+                })
+            };
         let u = optional(ref_u, "ref_expanded_uncertainty", &mut problems);
         let k = optional(ref_k, "ref_k", &mut problems);
         let res = optional(resolution, "resolution", &mut problems);
-        let (Some(uut_id), Some(ref_id), Some(pts), Some(n), Some(mpe)) = (uut_id, ref_id, pts, n, mpe)
+        let (Some(uut_id), Some(ref_id), Some(pts), Some(n), Some(mpe)) =
+            (uut_id, ref_id, pts, n, mpe)
         else {
             errors.set(Some(local_problem(i18n, problems)));
             return;
