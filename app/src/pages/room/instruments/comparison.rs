@@ -104,8 +104,10 @@ pub(super) fn ComparisonPanel(
         }
     };
     let act = StoredValue::new(act);
-    let show_form =
-        move || can_manage && (!has.get() || editing.get()) && !(started.get() && !finished.get());
+    // The settings can change until the first point starts; after the
+    // finish a new comparison can be set up.
+    let changeable = move || !started.get() || finished.get();
+    let show_form = move || can_manage && (!has.get() || editing.get()) && changeable();
     let on_saved = Callback::new(move |_: ()| editing.set(false));
     let csv = format!("{base}/readings.csv");
     view! {
