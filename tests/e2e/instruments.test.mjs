@@ -321,6 +321,15 @@ test('the expert runs a comparison through its points to a verdict; the technici
   await T.locator('[data-testid=verify-result][data-ok=true]').waitFor({ timeout: 20_000 });
 
   await screenshot(E, 'instruments-comparison-1280');
+  // The session ends: its read-only record lists the comparison with the
+  // same verdict and the link to the raw record.
+  await E.getByTestId('end-session').click();
+  await E.getByTestId('confirm-end').click();
+  await E.getByTestId('ended-notice').waitFor();
+  const rec = E.getByTestId('record-comparison');
+  await rec.locator('[data-testid=overall-verdict] [data-verdict=pass]').waitFor();
+  assert.equal(await rec.getByTestId('point-row').count(), 2);
+  assert.equal(await rec.getByTestId('comparison-record').getAttribute('href'), record);
 });
 
 test('an administrator replaces and revokes an agent token; the technician sees the device revoked', async (t) => {

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::chat::event_line;
 use super::header::RoomHeader;
+use super::instruments::FinishedComparison;
 use super::participants::ParticipantLine;
 use crate::api::{ApiError, V1, encode, use_api};
 use crate::components::ledger_report::{Loaded, Source, parse_export};
@@ -166,6 +167,7 @@ pub(super) fn RecordView(
         timeline.refetch();
     });
     let state = info.state;
+    let session_id = info.id;
     let started = info.started_at.map(|t| t.unix_timestamp());
     let ended_at = info.ended_at.map(|t| t.unix_timestamp());
     let lasted = match (started, ended_at) {
@@ -199,6 +201,17 @@ pub(super) fn RecordView(
                 <dd data-testid="lasted">{move || lasted.map_or_else(|| "—".to_owned(), |m| duration_text(m, i18n.locale()))}</dd>
             </dl>
             <ExportActions id=info.id.to_string() title=info.title.clone()/>
+            {move || {
+                // The last finished comparison of the session, with its
+                // settings, from the stored timeline.
+                let Some(Ok(events)) = timeline.get() else { return None };
+                let finished = events.iter().rev().find(|e| matches!(e.body, EventBody::ComparisonFinished { .. }))?.clone();
+                let spec = events.iter().rev().find_map(|e| match &e.body {
+                    EventBody::ComparisonSetup { spec, .. } if e.seq < finished.seq => Some(spec.clone()),
+                    _ => None,
+                });
+                Some(view! { <FinishedComparison session_id=session_id finished=finished spec=spec/> })
+            }}
             {move || {
                 // A line can have reached the log just before the end (its
                 // answer still on the way when the page stopped): then it

@@ -15,10 +15,12 @@ use jiliang_app_core::comparison::verdict_key;
 use jiliang_app_core::instruments::format_value;
 use jiliang_metrology::calibration::PointStatus;
 use jiliang_metrology::conformity::Verdict;
-use jiliang_protocol::comparison::{ComparisonPointView, ComparisonView};
+use jiliang_protocol::comparison::{ComparisonPointView, ComparisonSpec, ComparisonView};
 use jiliang_protocol::devices::Device;
+use jiliang_protocol::rooms::{EventBody, RoomEvent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::A;
 use uuid::Uuid;
 
 use super::setup::SetupForm;
@@ -288,4 +290,73 @@ fn SpecSummary(view: ComparisonView) -> impl IntoView {
         <p class="small comparison-summary" data-testid="comparison-summary">{text}</p>
         <p class="small muted">{move || i18n.t(Msg::MpeLabel)}" "{mpe}</p>
     }
+}
+
+/// A finished comparison in a session's read-only record: the outcome
+/// each point had when the host finished (from the `comparison_finished`
+/// event of the stored timeline), the record and the CSV of its readings.
+#[component]
+pub(in crate::pages::room) fn FinishedComparison(
+    session_id: Uuid,
+    /// The `comparison_finished` event.
+    finished: RoomEvent,
+    /// Its settings (`comparison_setup`), when the timeline holds them.
+    spec: Option<ComparisonSpec>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let EventBody::ComparisonFinished {
+        record,
+        verdict,
+        points,
+        ..
+    } = finished.body
+    else {
+        return ().into_any();
+    };
+    let unit = spec
+        .as_ref()
+        .map(|s| s.uut_unit.clone())
+        .unwrap_or_default();
+    let verify = format!("/verify/{}/{}", record.kind, record.id);
+    let csv = format!("{V1}/sessions/{session_id}/comparison/readings.csv");
+    view! {
+        <section class="comparison record-comparison" data-testid="record-comparison">
+            <div class="section-head">
+                <h2>{move || i18n.t(Msg::ComparisonTitle)}</h2>
+                {verdict.map(|v| view! { <span data-testid="overall-verdict"><VerdictBadge verdict=v/></span> })}
+            </div>
+            {spec.map(|s| view! { <p class="small">{format!("{} ↔ {}", s.uut_name, s.ref_name)}</p> })}
+            <div class="table-scroll">
+                <table class="points" data-testid="points-table">
+                    <thead><tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">{move || i18n.tf(Msg::ColNominal, &[("unit", &unit)])}</th>
+                        <th scope="col">"E"</th>
+                        <th scope="col">"U(E)"</th>
+                        <th scope="col" title=move || i18n.t(Msg::ColEnHelp)>"En"</th>
+                        <th scope="col">{move || i18n.t(Msg::ColVerdict)}</th>
+                    </tr></thead>
+                    <tbody>
+                        {points.into_iter().map(|p| view! {
+                            <tr data-testid="point-row" data-index=p.index.to_string()>
+                                <td>{(p.index + 1).to_string()}</td>
+                                <td class="num">{sig(p.nominal)}</td>
+                                <td class="num" data-testid="point-e">{p.e.map_or_else(|| "—".to_owned(), signed)}</td>
+                                <td class="num" data-testid="point-u">{p.big_u.map_or_else(|| "—".to_owned(), sig)}</td>
+                                <td class="num">{p.en_mpe.map_or_else(|| "—".to_owned(), |x| format!("{x:+.3}"))}</td>
+                                <td>{p.verdict.map(|v| view! { <VerdictBadge verdict=v/> })}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            <div class="button-row">
+                <A href=verify attr:class="button secondary" attr:data-testid="comparison-record">{move || i18n.t(Msg::ComparisonRecord)}</A>
+                <a href=csv class="button secondary" data-testid="comparison-csv" download="comparison-readings.csv">
+                    {move || i18n.t(Msg::ComparisonCsv)}
+                </a>
+            </div>
+        </section>
+    }
+    .into_any()
 }

@@ -46,6 +46,7 @@ use crate::net::room::{RoomHandle, now_ms};
 use crate::session::use_session;
 use chart::LiveChart;
 use comparison::ComparisonPanel;
+pub(super) use comparison::FinishedComparison;
 use manual::ManualEntry;
 
 pub(super) fn fault_msg(k: FaultKind) -> Msg {
