@@ -25,6 +25,7 @@ pub mod authz;
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod comparison;
 pub mod config;
 pub mod demo;
 pub mod devices;

@@ -183,7 +183,8 @@ async fn export(state: &AppState, rows: Vec<StoredLeaf>) -> AppResult<Bundle> {
 
 /// One record with its inclusion proof and the signed head: a verifiable
 /// export of a single record (what a certificate links to). Room events
-/// need access to their session, reading batches to their device.
+/// and finished comparisons (`raw_record`) need access to their session,
+/// reading batches to their device.
 #[utoipa::path(get, path = "/api/v1/ledger/records/{kind}/{id}", tag = "ledger",
     params(("kind" = String, Path), ("id" = String, Path)), responses(
     (status = 200, description = "A `jiliang-ledger-export/1` bundle"),
@@ -212,13 +213,19 @@ async fn get_record(
             crate::authz::view_devices_of(&p, path)
         })
         .await?;
+    } else if row.kind == RecordKind::RAW_RECORD.as_str() {
+        // A finished comparison: whoever may see its session.
+        let comparison: Uuid = id.parse().map_err(|_| not_found())?;
+        let session = state.store.comparison_session(comparison).await?;
+        crate::http::sessions::visible(&state, &p, session.ok_or_else(not_found)?).await?;
     } else {
         return Err(not_found());
     }
     Ok(axum::Json(export(&state, vec![row]).await?))
 }
 
-/// Every record of a session's log as one verifiable export.
+/// Every record of a session's log — its events and its finished
+/// comparisons (`raw_record`) — as one verifiable export.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "ledger", params(("id" = Uuid, Path)), responses(
     (status = 200, description = "A `jiliang-ledger-export/1` bundle of the session's events"),
     (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -229,6 +236,9 @@ async fn export_session(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<Bundle>> {
     crate::http::sessions::visible(&state, &p, id).await?;
-    let rows = state.store.session_event_leaves(id).await?;
+    let mut rows = state.store.session_event_leaves(id).await?;
+    // Its finished comparisons' records (原始记录) belong to its record too.
+    rows.extend(state.store.session_comparison_leaves(id).await?);
+    rows.sort_by_key(|l| l.index);
     Ok(axum::Json(export(&state, rows).await?))
 }

@@ -25,6 +25,7 @@ use crate::state::AppState;
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod comparison;
 pub mod devices;
 pub mod help;
 pub mod institutions;
@@ -74,6 +75,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(help::router())
         .merge(ledger::router())
         .merge(devices::router())
+        .merge(comparison::router())
         .merge(agent::router())
         .split_for_parts()
 }

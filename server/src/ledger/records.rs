@@ -99,6 +99,23 @@ pub fn reading_batch(b: &ReadingBatch<'_>) -> Result<Record, RecordError> {
     )
 }
 
+/// A finished comparison (原始记录): its content as stored in the
+/// `comparisons` row — the settings, every reading used, each point's
+/// result, who finished it and when — so re-deriving it from the row gives
+/// the same leaf, or shows that the row changed.
+pub fn raw_record(
+    id: Uuid,
+    finished_at: OffsetDateTime,
+    content: &serde_json::Value,
+) -> Result<Record, RecordError> {
+    Record::new(
+        RecordKind::RAW_RECORD,
+        id.to_string(),
+        unix_ms(finished_at),
+        content,
+    )
+}
+
 /// `t` truncated to the microsecond (PostgreSQL's precision), in UTC, as
 /// RFC 3339: the same text live and when re-derived from either database.
 pub fn rfc3339_micros(t: OffsetDateTime) -> String {

@@ -14,6 +14,9 @@
 //!   from the recorded ones"; a batch row deleted → "… missing from
 //!   reading_batches"; a batch with no leaf → "reading batch <id> is not in
 //!   the log";
+//! - the same for finished comparisons (`raw_record`, re-derived from the
+//!   `comparisons` row): "… the stored comparison differs from the recorded
+//!   one", "… missing from comparisons", "comparison <id> is not in the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";
@@ -44,6 +47,7 @@ use uuid::Uuid;
 use super::LedgerError;
 use super::records;
 use crate::store::Store;
+use crate::store::comparisons::StoredComparison;
 use crate::store::devices::readings::StoredBatch;
 use crate::store::rooms::SessionEvent;
 
@@ -116,6 +120,7 @@ pub async fn verify_database(
     let mut verifier = LogVerifier::new();
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
     let mut recorded_batches: HashSet<Uuid> = HashSet::new();
+    let mut recorded_comparisons: HashSet<Uuid> = HashSet::new();
     let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
     let mut after: Option<u64> = None;
     let mut next_index = 0u64;
@@ -136,6 +141,12 @@ pub async fn verify_database(
             .filter_map(|r| r.record_id.parse().ok())
             .collect();
         let batches = store.reading_batches_by_id(&batch_ids).await?;
+        let comparison_ids: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| r.kind == RecordKind::RAW_RECORD.as_str())
+            .filter_map(|r| r.record_id.parse().ok())
+            .collect();
+        let comparisons = store.comparisons_by_id(&comparison_ids).await?;
         for row in rows {
             leaves += 1;
             let index = row.index;
@@ -175,6 +186,15 @@ pub async fn verify_database(
                             &record,
                             &batches,
                             &mut recorded_batches,
+                            &mut found,
+                        );
+                    }
+                    if record.kind == RecordKind::RAW_RECORD {
+                        check_comparison(
+                            index,
+                            &record,
+                            &comparisons,
+                            &mut recorded_comparisons,
                             &mut found,
                         );
                     }
@@ -230,6 +250,17 @@ pub async fn verify_database(
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_batches.contains(id)) {
             found.record(u64::MAX, format!("reading batch {id} is not in the log"));
+        }
+    }
+
+    // Finished comparisons stored without a leaf.
+    let mut after_id: Option<Uuid> = None;
+    loop {
+        let ids = store.comparison_ids_after(after_id, PAGE).await?;
+        let Some(last) = ids.last() else { break };
+        after_id = Some(*last);
+        for id in ids.iter().filter(|id| !recorded_comparisons.contains(id)) {
+            found.record(u64::MAX, format!("comparison {id} is not in the log"));
         }
     }
 
@@ -470,6 +501,47 @@ fn check_reading_batch(
             index,
             format!(
                 "record at index {index} (reading_batch {id}): the stored readings differ from the recorded ones"
+            ),
+        ),
+    }
+}
+
+fn check_comparison(
+    index: u64,
+    record: &Record,
+    sources: &HashMap<Uuid, StoredComparison>,
+    seen: &mut HashSet<Uuid>,
+    found: &mut Findings,
+) {
+    let Ok(id) = record.id().parse::<Uuid>() else {
+        found.record(
+            index,
+            format!(
+                "record at index {index} (raw_record {}): not a comparison id",
+                record.id()
+            ),
+        );
+        return;
+    };
+    seen.insert(id);
+    let Some(c) = sources.get(&id) else {
+        found.record(
+            index,
+            format!("record at index {index} (raw_record {id}): missing from comparisons"),
+        );
+        return;
+    };
+    // Re-derived from the stored row: a changed reading, result or name
+    // changes the hash.
+    let derived = serde_json::from_str::<serde_json::Value>(&c.content)
+        .ok()
+        .and_then(|content| records::raw_record(c.id, c.finished_at, &content).ok());
+    match derived {
+        Some(now) if now.leaf_hash() == record.leaf_hash() => {}
+        _ => found.record(
+            index,
+            format!(
+                "record at index {index} (raw_record {id}): the stored comparison differs from the recorded one"
             ),
         ),
     }

@@ -69,6 +69,9 @@ struct Ids {
     d_foreign: Uuid,
     b_qinan: Uuid, // a stored reading batch of the 秦安 device
     b_tongwei: Uuid,
+    s_cmp: Uuid, // a live session of the provincial expert with 秦安, two devices attached
+    cmp_uut: Uuid,
+    cmp_ref: Uuid,
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -102,6 +105,7 @@ enum T {
     DForeign,
     BQinan,
     BTongwei,
+    SCmp,
 }
 
 impl T {
@@ -135,6 +139,7 @@ impl T {
             T::DForeign => ids.d_foreign,
             T::BQinan => ids.b_qinan,
             T::BTongwei => ids.b_tongwei,
+            T::SCmp => ids.s_cmp,
         }
     }
 
@@ -262,6 +267,21 @@ const MATRIX: &[Row] = &[
     // Revoking: whoever could send it; the first allowed caller wins, later ones conflict.
     row("POST",  "/api/v1/invitations/{id}/revoke",      T::Invitation,  [401, 200, 409, 409, 403, 403]),
     row("POST",  "/api/v1/invitations/{id}/revoke",      T::Missing,     [401, 404, 404, 404, 404, 404]),
+    // The comparison: run by the host only (set up, start, finish in this
+    // order), read by whoever may see the session.
+    row("GET",   "/api/v1/sessions/{id}/comparison",     T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("PUT",   "/api/v1/sessions/{id}/comparison",     T::SCmp,        [401, 403, 200, 403, 403, 403]),
+    row("PUT",   "/api/v1/sessions/{id}/comparison",     T::STongwei,    [401, 403, 403, 403, 403, 403]),
+    row("PUT",   "/api/v1/sessions/{id}/comparison",     T::SForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/sessions/{id}/comparison",     T::SCmp,        [401, 200, 200, 200, 200, 200]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/points/{index}/start", T::SCmp, [401, 403, 200, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/points/{index}/start", T::STongwei, [401, 403, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/points/{index}/start", T::SForeign, [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/sessions/{id}/comparison/readings.csv", T::SCmp, [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/sessions/{id}/comparison/readings.csv", T::SForeign, [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/finish", T::STongwei, [401, 403, 403, 403, 403, 403]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/finish", T::SForeign, [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/sessions/{id}/comparison/finish", T::SCmp,     [401, 403, 200, 403, 403, 403]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::SQinan,      [401, 200, 200, 200, 200, 200]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::STongwei,    [401, 200, 200, 403, 403, 403]),
     row("GET",   "/api/v1/sessions/{id}/export",         T::SForeign,    [401, 404, 404, 404, 404, 404]),
@@ -343,6 +363,11 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
         ("POST", "/api/v1/sessions/{id}/devices") => {
             Some(json!({"device_id": r.target.device(ids)}))
         }
+        ("PUT", "/api/v1/sessions/{id}/comparison") => Some(json!({
+            "uut_device_id": ids.cmp_uut, "ref_device_id": ids.cmp_ref, "points": [1.0, 10.0],
+            "readings_per_point": 3, "mpe": {"form": "absolute", "value": 0.01},
+            "ref_expanded_uncertainty": 0.001, "ref_k": 2.0
+        })),
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
@@ -487,7 +512,27 @@ async fn setup(server: &TestServer) -> Ids {
     let (d_qinan, b_qinan) = device_of(tech.clone(), qinan).await;
     let (d_tongwei, b_tongwei) = device_of(server.login("tongwei.tech").await, tongwei).await;
     let (d_foreign, _) = device_of(huzhu.clone(), foreign_lab).await;
+    // A live session with two devices of 秦安 attached, for the comparison rows.
+    let s_cmp = new_session(expert.clone(), qinan).await;
+    let res = expert
+        .post(&format!("/api/v1/sessions/{s_cmp}/start"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let (cmp_uut, _) = device_of(tech.clone(), qinan).await;
+    let (cmp_ref, _) = device_of(tech.clone(), qinan).await;
+    for d in [cmp_uut, cmp_ref] {
+        let res = tech
+            .post(
+                &format!("/api/v1/sessions/{s_cmp}/devices"),
+                &json!({"device_id": d}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
     Ids {
+        s_cmp,
+        cmp_uut,
+        cmp_ref,
         gansu: server.institution_id("甘肃省计量研究院").await,
         d_qinan,
         d_tongwei,
@@ -568,7 +613,8 @@ backend_tests!(every_endpoint_by_every_role, |backend| async move {
             .template
             .replace("{id}", &id)
             .replace("{device_id}", &r.target.device(&ids).to_string())
-            .replace("{kind}", r.target.kind());
+            .replace("{kind}", r.target.kind())
+            .replace("{index}", "0");
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

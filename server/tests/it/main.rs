@@ -19,6 +19,7 @@ mod bus_trust;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;
+mod comparison;
 mod devices;
 mod ledger;
 mod ledger_check;
