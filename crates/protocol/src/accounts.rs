@@ -112,9 +112,19 @@ pub struct ChangePasswordRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUserRequest {
     /// Stored lower-case; must be unique.
-    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$")
+    )]
     pub username: String,
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: String,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 254, format = Email, pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"))]
@@ -122,7 +132,10 @@ pub struct NewUserRequest {
     /// Digits with an optional leading `+` (spaces and dashes are accepted
     /// and dropped); empty means none.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     pub institution_id: Uuid,
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
@@ -139,15 +152,31 @@ pub struct NewUserRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUserRequest {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: Option<String>,
     /// Empty clears it.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 254, pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 254,
+            pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"
+        )
+    )]
     pub email: Option<String>,
     /// Empty clears it.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
@@ -161,14 +190,24 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewInvitationRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: String,
     /// An e-mail address or a phone number is needed to send the link.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 254, format = Email, pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"))]
     pub email: Option<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     pub institution_id: Uuid,
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
@@ -233,7 +272,10 @@ pub struct TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptInvitationRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$")
+    )]
     pub username: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 128))]
     pub password: String,
@@ -289,13 +331,30 @@ pub struct Page<T> {
 pub struct NewInstitutionRequest {
     pub parent_id: Uuid,
     pub level: crate::institutions::InstitutionLevel,
-    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_zh: String,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_en: Option<String>,
     /// GB/T 2260 administrative division code.
-    #[cfg_attr(feature = "openapi", schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$")
+    )]
     pub region_code: String,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
@@ -308,14 +367,30 @@ pub struct NewInstitutionRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateInstitutionRequest {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 100, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_zh: Option<String>,
     /// Empty clears it.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = r"^([^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^([^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_en: Option<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$")
+    )]
     pub region_code: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]

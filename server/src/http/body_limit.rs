@@ -28,7 +28,9 @@ pub fn limit_for(config: &crate::config::Config, route: Option<&str>) -> usize {
 pub async fn per_route(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limit = limit_for(
         &state.config,
-        req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
     );
     let declared = req
         .headers()

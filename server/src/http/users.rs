@@ -131,10 +131,7 @@ async fn get_user(
 pub fn validate_roles(problems: &mut Problems, roles: &[Role]) -> Vec<Role> {
     // There are four roles: a longer list is not a form's doing.
     if roles.len() > Role::ALL.len() {
-        problems.add(
-            "roles",
-            Text::new("角色最多 4 个。", "At most 4 roles."),
-        );
+        problems.add("roles", Text::new("角色最多 4 个。", "At most 4 roles."));
     }
     let mut roles = roles.to_vec();
     roles.sort();

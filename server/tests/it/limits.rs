@@ -84,8 +84,16 @@ fn probes(name: &str, schema: &Value, example_item: Option<&Value>) -> Vec<Probe
             .as_array()
             .is_some_and(|t| t.contains(&json!("integer")));
     if let Some(max) = num("maximum") {
-        let past = if integer { json!(max as i64 + 1) } else { json!(max + 0.5) };
-        let ok = if integer { json!(max as i64) } else { json!(max) };
+        let past = if integer {
+            json!(max as i64 + 1)
+        } else {
+            json!(max + 0.5)
+        };
+        let ok = if integer {
+            json!(max as i64)
+        } else {
+            json!(max)
+        };
         out.push(Probe {
             what: format!("{name} maximum {max}"),
             ok,
@@ -93,8 +101,16 @@ fn probes(name: &str, schema: &Value, example_item: Option<&Value>) -> Vec<Probe
         });
     }
     if let Some(min) = num("minimum") {
-        let past = if integer { json!(min as i64 - 1) } else { json!(min - 0.5) };
-        let ok = if integer { json!(min as i64) } else { json!(min) };
+        let past = if integer {
+            json!(min as i64 - 1)
+        } else {
+            json!(min - 0.5)
+        };
+        let ok = if integer {
+            json!(min as i64)
+        } else {
+            json!(min)
+        };
         out.push(Probe {
             what: format!("{name} minimum {min}"),
             ok,
@@ -163,7 +179,9 @@ async fn expect(
             ));
         }
         if !(doc["code"].is_string() && doc["message"].is_string()) {
-            return Some(format!("{method} {path} {what}: refusal is not {{code, message}}: {text}"));
+            return Some(format!(
+                "{method} {path} {what}: refusal is not {{code, message}}: {text}"
+            ));
         }
     }
     None
@@ -331,9 +349,9 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
             template: "/api/v1/devices/{id}/readings",
             path: format!("/api/v1/devices/{device_id}/readings"),
             client: &tech,
-            body: Box::new(|| {
-                json!({"key": filler("key", 12), "readings": [{"value": 1.5, "unit": "V"}]})
-            }),
+            body: Box::new(
+                || json!({"key": filler("key", 12), "readings": [{"value": 1.5, "unit": "V"}]}),
+            ),
         },
     ];
 
@@ -345,8 +363,16 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
             &doc,
             &operation["requestBody"]["content"]["application/json"]["schema"],
         );
-        let props = schema["properties"].as_object().cloned().unwrap_or_default();
-        assert!(!props.is_empty(), "{} {} has no body properties", op.method, op.template);
+        let props = schema["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !props.is_empty(),
+            "{} {} has no body properties",
+            op.method,
+            op.template
+        );
         for (name, prop) in &props {
             let base = (op.body)();
             let example_item = base[name.as_str()]
@@ -360,9 +386,15 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
                         (op.body)().as_object().cloned().expect("object body");
                     body.insert(name.clone(), value.clone());
                     let body = Value::Object(body);
-                    if let Some(f) =
-                        expect(op.client, &op.method, &op.path, Some(&body), accept, &probe.what)
-                            .await
+                    if let Some(f) = expect(
+                        op.client,
+                        &op.method,
+                        &op.path,
+                        Some(&body),
+                        accept,
+                        &probe.what,
+                    )
+                    .await
                     {
                         failures.push(f);
                     }
@@ -381,7 +413,11 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
             format!("/api/v1/sessions/{session_id}/events"),
             &expert,
         ),
-        ("/api/v1/help-requests", "/api/v1/help-requests".into(), &expert),
+        (
+            "/api/v1/help-requests",
+            "/api/v1/help-requests".into(),
+            &expert,
+        ),
         ("/api/v1/devices", "/api/v1/devices".into(), &tech),
         (
             "/api/v1/devices/{id}/readings",
@@ -406,7 +442,8 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
                         other => other.to_string(),
                     };
                     let url = format!("{path}?{name}={}", urlencode(&v));
-                    if let Some(f) = expect(client, &Method::GET, &url, None, accept, &probe.what).await
+                    if let Some(f) =
+                        expect(client, &Method::GET, &url, None, accept, &probe.what).await
                     {
                         failures.push(f);
                     }
@@ -415,7 +452,10 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
         }
         assert!(found > 0, "GET {template} states no query limits");
     }
-    eprintln!("{probed} stated limits probed, {} disagreements", failures.len());
+    eprintln!(
+        "{probed} stated limits probed, {} disagreements",
+        failures.len()
+    );
     assert!(probed >= 40, "only {probed} limits probed");
     assert!(
         failures.is_empty(),
@@ -470,7 +510,8 @@ async fn body_limits_are_per_route() {
     assert_eq!(v["code"], "payload_too_large");
     assert!(v["message"].is_string());
     // Without a length: read up to the limit, then refused.
-    let (status, v) = chunked_post(server.addr, "/api/v1/auth/login", &padded(json_limit + 1)).await;
+    let (status, v) =
+        chunked_post(server.addr, "/api/v1/auth/login", &padded(json_limit + 1)).await;
     assert_eq!(status, 413, "{v}");
     assert_eq!(v["code"], "payload_too_large");
     assert!(v["message"].is_string());
@@ -511,7 +552,10 @@ async fn body_limits_are_per_route() {
         })
         .collect();
     let big = json!({"key": "big-entry", "readings": readings});
-    assert!(big.to_string().len() > json_limit, "the entry must exceed the JSON limit");
+    assert!(
+        big.to_string().len() > json_limit,
+        "the entry must exceed the JSON limit"
+    );
     let res = tech
         .post(&format!("/api/v1/devices/{id}/readings"), &big)
         .await;

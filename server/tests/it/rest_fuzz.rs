@@ -35,7 +35,14 @@ const DEFAULT_CASES: u32 = 600;
 /// Longest any one request may take before it counts as a hang.
 const HANG: Duration = Duration::from_secs(10);
 /// The matrix's callers (server/tests/it/authz_matrix.rs), anonymous first.
-const ROLES: [&str; 6] = ["anon", "admin", "expert", "tianshui.admin", "tech", "trainee"];
+const ROLES: [&str; 6] = [
+    "anon",
+    "admin",
+    "expert",
+    "tianshui.admin",
+    "tech",
+    "trainee",
+];
 
 /// One documented operation with its seeds.
 #[derive(Debug, Clone)]
@@ -58,11 +65,10 @@ fn example(doc: &Value, schema: &Value, ids: &[Uuid], depth: usize) -> Value {
         return example(doc, &doc["components"]["schemas"][name], ids, depth + 1);
     }
     for key in ["oneOf", "anyOf", "allOf"] {
-        if let Some(first) = schema[key].as_array().and_then(|v| {
-            v.iter()
-                .find(|s| s["type"] != "null")
-                .or_else(|| v.first())
-        }) {
+        if let Some(first) = schema[key]
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s["type"] != "null").or_else(|| v.first()))
+        {
             return example(doc, first, ids, depth + 1);
         }
     }
@@ -147,7 +153,9 @@ fn operations(doc: &Value, ids: &[Uuid]) -> Vec<Operation> {
                 if !query.is_empty() {
                     query.push(b'&');
                 }
-                query.extend_from_slice(format!("{}={}", p["name"].as_str().unwrap_or("x"), v).as_bytes());
+                query.extend_from_slice(
+                    format!("{}={}", p["name"].as_str().unwrap_or("x"), v).as_bytes(),
+                );
             }
             ops.push(Operation {
                 method: method.to_uppercase(),
@@ -203,16 +211,22 @@ fn input() -> impl Strategy<Value = Input> {
 }
 
 fn case(ops: usize) -> impl Strategy<Value = Case> {
-    (0..ops, 0..ROLES.len(), any::<usize>(), input(), input(), 0u8..8).prop_map(
-        |(op, role, path_pick, body, query, content_type)| Case {
+    (
+        0..ops,
+        0..ROLES.len(),
+        any::<usize>(),
+        input(),
+        input(),
+        0u8..8,
+    )
+        .prop_map(|(op, role, path_pick, body, query, content_type)| Case {
             op,
             role,
             path_pick,
             body,
             query,
             content_type,
-        },
-    )
+        })
 }
 
 fn realise(seed: &[u8], input: &Input, tokens: &[Vec<u8>]) -> Vec<u8> {
@@ -313,7 +327,10 @@ fn every_route_survives_mutated_input() {
         let op = &ops[c.op];
         let client = &clients[c.role];
         let mut path = op.template.clone();
-        for (i, param) in ["{id}", "{device_id}", "{token}", "{kind}"].iter().enumerate() {
+        for (i, param) in ["{id}", "{device_id}", "{token}", "{kind}"]
+            .iter()
+            .enumerate()
+        {
             let pick = c.path_pick.rotate_left(u32::try_from(i * 8).unwrap_or(0));
             let all = pool.len() + JUNK_SEGMENTS.len();
             let seg = match pick % all {
@@ -354,7 +371,9 @@ fn every_route_survives_mutated_input() {
         let (status, bytes) = rt.block_on(async {
             let res = tokio::time::timeout(HANG, app.clone().oneshot(req))
                 .await
-                .map_err(|_| TestCaseError::fail(format!("{} {uri}: no answer in {HANG:?}", op.method)))?
+                .map_err(|_| {
+                    TestCaseError::fail(format!("{} {uri}: no answer in {HANG:?}", op.method))
+                })?
                 .map_err(|e| TestCaseError::fail(format!("{e}")))?;
             let status = res.status().as_u16();
             let bytes = tokio::time::timeout(HANG, axum::body::to_bytes(res.into_body(), 16 << 20))
@@ -416,7 +435,9 @@ async fn a_plain_get_of_any_socket_is_an_error_document() {
             continue;
         }
         sockets += 1;
-        let res = tech.get(&template.replace("{id}", &uuid::Uuid::nil().to_string())).await;
+        let res = tech
+            .get(&template.replace("{id}", &uuid::Uuid::nil().to_string()))
+            .await;
         let status = res.status().as_u16();
         let v: Value = res.json().await.unwrap_or(Value::Null);
         assert!(
