@@ -118,6 +118,25 @@ ensure_python_peers() {
   fi
 }
 
+ensure_python_api_tools() {
+  # Schemathesis for the API property run (tests/api/properties.py), pinned
+  # in tests/api/requirements.txt, in the same tests/.venv as the peers;
+  # reinstalled only when the pins change.
+  local venv="$ROOT/tests/.venv" req="$ROOT/tests/api/requirements.txt"
+  local stamp="$ROOT/tests/.venv/.api-requirements.sha256" want
+  command -v python3 >/dev/null || die "python3 not found: install Python 3.10 or newer"
+  if [ ! -x "$venv/bin/python" ]; then
+    step "Creating tests/.venv"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+  fi
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    step "Installing the pinned API testing tools into tests/.venv (pip)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want" >"$stamp"
+  fi
+}
+
 ensure_windows_target() {
   # Lab PCs are often Windows: the agent must cross-build with MinGW.
   rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {

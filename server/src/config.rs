@@ -86,9 +86,16 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body on the upload routes (reading batches),
+    /// in bytes.
     #[arg(long, env = "JILIANG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Largest accepted request body on every other route (JSON forms), in
+    /// bytes. The largest legitimate one (a session naming 50 labs and 200
+    /// people with a 2 000-character description) is about 25 KiB.
+    #[arg(long, env = "JILIANG_MAX_JSON_BODY", default_value_t = 64 * 1024)]
+    pub max_json_body_bytes: usize,
 
     /// Public address of this service (e.g. https://jiliang.example.cn), used
     /// in invitation and reset links. Default: the address the client used.
@@ -286,7 +293,10 @@ pub struct VerifyArgs {
 pub struct Config {
     pub database_url: String,
     pub static_dir: PathBuf,
+    /// Body limit of the upload routes (`http::body_limit::UPLOAD_ROUTES`).
     pub max_body_bytes: usize,
+    /// Body limit of every other route.
+    pub max_json_body_bytes: usize,
     pub public_url: Option<String>,
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-*` headers are trusted (0: none).
@@ -326,6 +336,7 @@ impl From<&ServeArgs> for Config {
             database_url: a.database.database_url.clone(),
             static_dir: a.static_dir.clone(),
             max_body_bytes: a.max_body_bytes,
+            max_json_body_bytes: a.max_json_body_bytes,
             public_url: a.public_url.clone(),
             secure_cookies: a.secure_cookies,
             trust_proxy_hops: if a.trust_proxy {
@@ -396,6 +407,7 @@ impl Config {
             database_url: database_url.into(),
             static_dir: PathBuf::from("dist"),
             max_body_bytes: 1024 * 1024,
+            max_json_body_bytes: 64 * 1024,
             public_url: None,
             secure_cookies: false,
             trust_proxy_hops: 0,

@@ -100,21 +100,49 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
     pub current_password: String,
+    /// 10–128 characters with at least three of: lower-case, upper-case,
+    /// digits, symbols; not containing the username; not a common password.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 128))]
     pub new_password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUserRequest {
+    /// Stored lower-case; must be unique.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$")
+    )]
     pub username: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 254, format = Email, pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"))]
     pub email: Option<String>,
+    /// Digits with an optional leading `+` (spaces and dashes are accepted
+    /// and dropped); empty means none.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     pub institution_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
     pub roles: Vec<Role>,
+    /// 10–128 characters with at least three of: lower-case, upper-case,
+    /// digits, symbols; not containing the username; not a common password.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 128))]
     pub password: String,
 }
 
@@ -124,12 +152,34 @@ pub struct NewUserRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUserRequest {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: Option<String>,
+    /// Empty clears it.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 254,
+            pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"
+        )
+    )]
     pub email: Option<String>,
+    /// Empty clears it.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
     pub roles: Option<Vec<Role>>,
     #[serde(default)]
     pub active: Option<bool>,
@@ -140,12 +190,27 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewInvitationRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub display_name: String,
+    /// An e-mail address or a phone number is needed to send the link.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 254, format = Email, pattern = r"^([\x21-\x3f\x41-\x7e]+@[\x21-\x2d\x2f-\x3f\x41-\x7e]+(\.[\x21-\x2d\x2f-\x3f\x41-\x7e]+)+)?$"))]
     pub email: Option<String>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^(\+?[0-9]{5,20})?$")
+    )]
     pub phone: Option<String>,
     pub institution_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
     pub roles: Vec<Role>,
 }
 
@@ -207,13 +272,19 @@ pub struct TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptInvitationRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[a-z][a-z0-9._-]{2,31}$")
+    )]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 128))]
     pub password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetPasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 128))]
     pub password: String,
 }
 
@@ -260,11 +331,33 @@ pub struct Page<T> {
 pub struct NewInstitutionRequest {
     pub parent_id: Uuid,
     pub level: crate::institutions::InstitutionLevel,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_zh: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_en: Option<String>,
+    /// GB/T 2260 administrative division code.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$")
+    )]
     pub region_code: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contact: Option<String>,
 }
 
@@ -274,12 +367,33 @@ pub struct NewInstitutionRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateInstitutionRequest {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 100,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_zh: Option<String>,
+    /// Empty clears it.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^([^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name_en: Option<String>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$")
+    )]
     pub region_code: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contact: Option<String>,
     #[serde(default)]
     pub parent_id: Option<Uuid>,
@@ -322,11 +436,13 @@ mod tests {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct UserListParams {
     /// Search text: username, name, e-mail or phone.
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
     pub q: Option<String>,
     pub institution_id: Option<Uuid>,
     pub role: Option<Role>,
     pub active: Option<bool>,
     /// Page size, 1–200 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,
@@ -338,18 +454,20 @@ pub struct UserListParams {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct AuditParams {
     /// Event name, e.g. `login_failed`.
+    #[cfg_attr(feature = "openapi", param(max_length = 64))]
     pub event: Option<String>,
     /// Events where this person acted or was acted on.
     pub user_id: Option<Uuid>,
     /// From this time (RFC 3339), inclusive.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub since: Option<OffsetDateTime>,
     /// Until this time (RFC 3339), exclusive.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub until: Option<OffsetDateTime>,
     /// Page size, 1–200 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,

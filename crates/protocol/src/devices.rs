@@ -108,6 +108,7 @@ pub struct DeviceListParams {
     /// Only this lab's devices.
     pub lab_id: Option<Uuid>,
     /// 1–500 (default 200).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
 }
 
@@ -120,6 +121,7 @@ pub struct ReadingsParams {
     #[serde(alias = "after_seq")]
     pub after: Option<u64>,
     /// 1–1000 (default 500).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }
 
@@ -162,15 +164,35 @@ pub struct BatchAck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferenceCert {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub certificate_no: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub issuer: Option<String>,
     /// Expanded uncertainty U stated on the certificate (in `unit`, or the
-    /// device's unit when absent).
+    /// device's unit when absent). Positive.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub expanded_uncertainty: f64,
-    /// Coverage factor of `expanded_uncertainty`.
+    /// Coverage factor of `expanded_uncertainty`, in (0, 10].
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 10))]
     pub k: f64,
+    /// UCUM code of the same dimension as the device's unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub unit: Option<String>,
     /// Last day the certificate is valid (`YYYY-MM-DD`).
     #[serde(
@@ -188,16 +210,42 @@ pub struct ReferenceCert {
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     pub lab_id: Uuid,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name: String,
     /// What the instrument is, in the lab's words (`digital multimeter`,
     /// `压力变送器`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub kind: String,
     /// The quantity it measures (`voltage`, `pressure`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub quantity: String,
     /// UCUM code of its readings.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub unit: String,
     /// Resolution of its display/readings, in `unit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub resolution: Option<f64>,
     /// Present when the device is a reference standard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,19 +308,44 @@ pub struct DeviceCreated {
 #[serde(deny_unknown_fields)]
 pub struct UpdateDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub quantity: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub unit: Option<String>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, exclusive_minimum = 0))]
     pub resolution: Option<Option<f64>>,
     #[serde(
         default,
@@ -334,8 +407,10 @@ pub struct ManualReading {
 #[serde(deny_unknown_fields)]
 pub struct ManualReadings {
     /// 1..=[`MAX_MANUAL_KEY_CHARS`] characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub key: String,
     /// 1..=[`MAX_BATCH`] readings, numbered by the server in this order.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub readings: Vec<ManualReading>,
 }
 

@@ -103,17 +103,30 @@ pub struct SessionDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewSessionRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub title: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub description: String,
+    /// Between a day ago and a year ahead.
     #[serde(with = "time::serde::rfc3339")]
     pub scheduled_start: OffsetDateTime,
     /// 5–720 minutes.
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 720))]
     pub duration_minutes: i64,
     /// Labs taking part: everyone working there may join.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub lab_ids: Vec<Uuid>,
     /// Further people taking part (experts, trainees…).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub participant_ids: Vec<Uuid>,
 }
 
@@ -173,11 +186,28 @@ impl HelpState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewHelpRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 120,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub topic: String,
     /// The instrument concerned (type, model, serial).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub instrument: String,
     pub urgency: Urgency,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub details: String,
 }
 
@@ -208,13 +238,14 @@ pub struct SessionListParams {
     pub state: Option<SessionState>,
     /// Scheduled to start at or after (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub from: Option<OffsetDateTime>,
     /// Scheduled to start before (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, format = DateTime))]
     pub to: Option<OffsetDateTime>,
     /// 1–500 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
 }
 
@@ -226,6 +257,7 @@ pub struct EventsParams {
     /// Events after this sequence number (default 0).
     pub after: Option<u64>,
     /// 1–1000 (default 500).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }
 
@@ -246,5 +278,6 @@ pub struct EventsPage {
 pub struct HelpListParams {
     pub state: Option<HelpState>,
     /// 1–500 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
 }

@@ -34,6 +34,12 @@ async fn list_audit(
             "limit must be 1–200.",
         ));
     }
+    if q.event.as_deref().is_some_and(|e| e.chars().count() > 64) {
+        return Err(AppError::invalid(
+            "event 不能超过 64 个字符。",
+            "event must be at most 64 characters.",
+        ));
+    }
     // Administrators of a root institution also see events that belong to
     // no institution (failed logins for accounts that do not exist).
     let path_prefix = if p.institution.parent_id.is_none() {

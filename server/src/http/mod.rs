@@ -25,6 +25,7 @@ use crate::state::AppState;
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod body_limit;
 pub mod comparison;
 pub mod devices;
 pub mod help;
@@ -109,6 +110,11 @@ pub fn app(state: AppState) -> Router {
                 async move { Json(doc) }
             }),
         )
+        // Per route, so it sees the matched route template.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::per_route,
+        ))
         .fallback(api_fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -118,7 +124,14 @@ pub fn app(state: AppState) -> Router {
         // A bug must not cost the client its connection without a word: a
         // panicking handler answers 500 with the usual error document.
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        // The backstop for anything outside the API routes; `body_limit`
+        // sets each route's own, smaller or equal, limit.
+        .layer(DefaultBodyLimit::max(
+            state
+                .config
+                .max_body_bytes
+                .max(state.config.max_json_body_bytes),
+        ))
         .layer(middleware::from_fn(crate::i18n::negotiate))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),

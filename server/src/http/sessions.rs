@@ -160,6 +160,31 @@ async fn create_session(
             ),
         );
     }
+    // Each lab and person costs a lookup: bounded lists keep one request
+    // from holding a database connection for thousands of them.
+    if req.lab_ids.len() > MAX_SESSION_LABS {
+        problems.add(
+            "lab_ids",
+            Text::owned(
+                format!("实验室最多 {MAX_SESSION_LABS} 个。"),
+                format!("At most {MAX_SESSION_LABS} labs."),
+            ),
+        );
+    }
+    if req.participant_ids.len() > MAX_SESSION_PEOPLE {
+        problems.add(
+            "participant_ids",
+            Text::owned(
+                format!("参与人员最多 {MAX_SESSION_PEOPLE} 人。"),
+                format!("At most {MAX_SESSION_PEOPLE} further participants."),
+            ),
+        );
+    }
+    if req.lab_ids.len() > MAX_SESSION_LABS || req.participant_ids.len() > MAX_SESSION_PEOPLE {
+        // Answer before the lookups below.
+        problems.into_result()?;
+        return Err(AppError::internal("an oversized list passed validation"));
+    }
     let mut labs = req.lab_ids.clone();
     labs.sort();
     labs.dedup();
@@ -230,6 +255,11 @@ async fn create_session(
         axum::Json(detail(&state, &p, s).await?),
     ))
 }
+
+/// Labs one scheduled session may name.
+pub const MAX_SESSION_LABS: usize = 50;
+/// Further people one scheduled session may name.
+pub const MAX_SESSION_PEOPLE: usize = 200;
 
 pub fn bounded(zh: &str, en: &str, raw: &str, min: usize, max: usize) -> Result<String, Text> {
     let s = raw.trim();

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use jiliang_protocol::ErrorBody;
@@ -11,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::clock;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::rooms::ratelimit::TokenBucket;
 use crate::state::AppState;
 
@@ -48,9 +49,17 @@ async fn get_time() -> Json<ServerTime> {
 /// Clock-synchronisation socket: send `{"type":"ping","id":N,"t0":ms}`,
 /// receive `{"type":"pong","id":N,"t0","t1","t2"}`.
 #[utoipa::path(get, path = "/api/v1/time/ws", tag = "time",
-    responses((status = 101, description = "Switching to the WebSocket protocol")))]
-async fn time_socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.read_buffer_size(MAX_FRAME)
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+    (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade")))]
+async fn time_socket(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> AppResult<Response> {
+    // A plain GET gets the error document like every other route, not
+    // axum's text rejection.
+    let ws = ws.map_err(|_| AppError::UpgradeRequired)?;
+    Ok(ws
+        .read_buffer_size(MAX_FRAME)
         .write_buffer_size(0)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
@@ -59,7 +68,7 @@ async fn time_socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         .on_upgrade(move |socket| {
             let lang = crate::i18n::current();
             crate::i18n::scope(lang, serve_socket(state, socket))
-        })
+        }))
 }
 
 /// The socket is public (no login): a client that says nothing for

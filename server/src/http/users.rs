@@ -56,6 +56,14 @@ async fn list_users(
             "limit must be 1–200.",
         ));
     }
+    // The search text becomes a LIKE pattern: a bound keeps one request
+    // from scanning with a megabyte-long pattern.
+    if q.q.as_deref().is_some_and(|t| t.chars().count() > 100) {
+        return Err(AppError::invalid(
+            "搜索内容不能超过 100 个字符。",
+            "The search text must be at most 100 characters.",
+        ));
+    }
     let (path_prefix, institution_id) = match authz::people_scope(&p) {
         Some(PeopleScope::Subtree(path)) => (path, q.institution_id),
         Some(PeopleScope::Institution(id)) => {
@@ -121,6 +129,10 @@ async fn get_user(
 }
 
 pub fn validate_roles(problems: &mut Problems, roles: &[Role]) -> Vec<Role> {
+    // There are four roles: a longer list is not a form's doing.
+    if roles.len() > Role::ALL.len() {
+        problems.add("roles", Text::new("角色最多 4 个。", "At most 4 roles."));
+    }
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();

@@ -675,3 +675,51 @@ async fn experts_cannot_invite_privileged_roles() {
     }
     server.stop().await;
 }
+
+/// What `tests/api/hooks.py` checks during the Schemathesis run: for each
+/// caller, the endpoints the matrix never lets them use (every cell 401,
+/// 403 or 404, at least one a refusal). A 2xx there is a hole in the
+/// authorization. Regenerate with `JILIANG_BLESS=1` after changing the
+/// matrix.
+#[test]
+fn schemathesis_denials_follow_the_matrix() {
+    let mut table = serde_json::Map::new();
+    for (i, actor) in ACTORS.iter().enumerate() {
+        let mut endpoints: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let all: BTreeSet<(&str, &str)> = MATRIX.iter().map(|r| (r.method, r.template)).collect();
+        for (method, template) in all {
+            let cells: Vec<u16> = MATRIX
+                .iter()
+                .filter(|r| r.method == method && r.template == template)
+                .map(|r| r.expect[i])
+                .collect();
+            let refused = cells.iter().all(|c| matches!(c, 401 | 403 | 404))
+                && cells.iter().any(|c| matches!(c, 401 | 403));
+            if refused {
+                endpoints.insert((method, template));
+            }
+        }
+        table.insert(
+            (*actor).to_owned(),
+            endpoints
+                .into_iter()
+                .map(|(m, t)| json!([m, t]))
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    let want = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&Value::Object(table)).expect("json")
+    );
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/api/denied.json");
+    if std::env::var_os("JILIANG_BLESS").is_some() {
+        std::fs::write(&file, &want).expect("write denied.json");
+    }
+    let got = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        got == want,
+        "tests/api/denied.json differs from the matrix; regenerate with \
+         JILIANG_BLESS=1 cargo nextest run -p jiliang-server --test it schemathesis_denials"
+    );
+}
