@@ -319,7 +319,7 @@ pub fn verify(log: &[Value], reports: &[ChatReport]) -> Verdict {
         log_events: log.len() as u64,
         ..Verdict::default()
     };
-    let mut note = |v: &mut Verdict, s: String| {
+    let note = |v: &mut Verdict, s: String| {
         if v.details.len() < 10 {
             v.details.push(s);
         }

@@ -23,7 +23,7 @@ fn os(args: &[&str]) -> Vec<OsString> {
 fn wide_limits() -> Vec<OsString> {
     os(&[
         "--chat-rate",
-        "100000",
+        "10000",
         "--room-sockets-per-person",
         "64",
         "--sockets-per-person",
@@ -348,7 +348,7 @@ pub async fn node_kill(bins: &Bins, dir: &Path) -> R<String> {
     }
     b.kill9();
     let killed = Instant::now();
-    drop(trainee_ws);
+    trainee_ws.abort();
     load.all_connected(|_| true, Duration::from_secs(30)).await?;
     let back = killed.elapsed();
     let offline_after = loop {

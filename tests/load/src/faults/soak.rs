@@ -195,11 +195,11 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
         "--ledger-key",
         &dir.join("ledger-key.hex").display().to_string(),
         "--chat-rate",
-        "100000",
+        "10000",
         "--room-sockets-per-person",
         "64",
         "--sockets-per-person",
-        "100000",
+        "10000",
         "--static-dir",
         "/nonexistent",
     ]
