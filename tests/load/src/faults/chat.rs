@@ -377,10 +377,21 @@ pub fn verify(log: &[Value], reports: &[ChatReport]) -> Verdict {
             }
         }
         if let Some(ns) = order.get(r.name.as_str()) {
-            let breaks = ns.windows(2).filter(|w| w[1] <= w[0]).count() as u64;
-            if breaks > 0 {
-                v.disorder += breaks;
-                note(&mut v, format!("{}'s messages stored out of order", r.name));
+            let breaks: Vec<(u64, u64)> = ns
+                .windows(2)
+                .filter(|w| w[1] <= w[0])
+                .map(|w| (w[0], w[1]))
+                .collect();
+            if !breaks.is_empty() {
+                v.disorder += breaks.len() as u64;
+                note(
+                    &mut v,
+                    format!(
+                        "{}'s messages stored out of order: {:?} (message n stored before n')",
+                        r.name,
+                        &breaks[..breaks.len().min(3)]
+                    ),
+                );
             }
         }
         for p in &r.problems {
