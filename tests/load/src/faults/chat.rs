@@ -430,7 +430,10 @@ mod tests {
             chat(3, "b-1"),
             chat(4, "a-2"),
         ];
-        let v = verify(&log, &[report("a", &[(1, 1), (2, 4)]), report("b", &[(1, 3)])]);
+        let v = verify(
+            &log,
+            &[report("a", &[(1, 1), (2, 4)]), report("b", &[(1, 3)])],
+        );
         assert!(v.ok(), "{v:?}");
         assert_eq!(v.acked, 3);
     }
@@ -439,10 +442,18 @@ mod tests {
     fn loss_duplicates_gaps_and_reordering_are_counted() {
         // a-2 acked but missing; b-1 stored twice; seq 4 missing; a's
         // messages 3 then 1.
-        let log = vec![chat(1, "a-3"), chat(2, "b-1"), chat(3, "b-1"), chat(5, "a-1")];
+        let log = vec![
+            chat(1, "a-3"),
+            chat(2, "b-1"),
+            chat(3, "b-1"),
+            chat(5, "a-1"),
+        ];
         let v = verify(
             &log,
-            &[report("a", &[(1, 5), (2, 4), (3, 1)]), report("b", &[(1, 2)])],
+            &[
+                report("a", &[(1, 5), (2, 4), (3, 1)]),
+                report("b", &[(1, 2)]),
+            ],
         );
         assert_eq!(v.lost, 1, "{v:?}");
         assert_eq!(v.duplicated, 1, "{v:?}");

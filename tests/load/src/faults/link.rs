@@ -51,7 +51,9 @@ pub async fn hold_socket(
             _ => return Err("held socket closed before its snapshot".into()),
         }
     }
-    Ok(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }))
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(_)) = ws.next().await {}
+    }))
 }
 
 fn sh(args: &[&str]) -> R<()> {
@@ -116,9 +118,18 @@ impl BadLink {
             host_ip: host_ip.clone(),
         };
         sh(&["ip", "netns", "add", &ns])?;
-        sh(&["ip", "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if])?;
+        sh(&[
+            "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ])?;
         sh(&["ip", "link", "set", &ns_if, "netns", &ns])?;
-        sh(&["ip", "addr", "add", &format!("{host_ip}/30"), "dev", &host_if])?;
+        sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{host_ip}/30"),
+            "dev",
+            &host_if,
+        ])?;
         sh(&["ip", "link", "set", &host_if, "up"])?;
         let inside = |args: &[&str]| {
             let mut a = vec!["ip", "netns", "exec", &ns];
@@ -128,7 +139,9 @@ impl BadLink {
         inside(&["ip", "addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if])?;
         inside(&["ip", "link", "set", &ns_if, "up"])?;
         inside(&["ip", "link", "set", "lo", "up"])?;
-        let tbf = ["root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"];
+        let tbf = [
+            "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms",
+        ];
         let mut host_tbf = vec!["tc", "qdisc", "add", "dev", &host_if];
         host_tbf.extend_from_slice(&tbf);
         sh(&host_tbf)?;
@@ -208,7 +221,10 @@ async fn pipe(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send((tokio::time::Instant::now(), buf[..n].to_vec())).is_err() {
+                if tx
+                    .send((tokio::time::Instant::now(), buf[..n].to_vec()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -220,7 +236,13 @@ async fn pipe(
 
 /// The client side, run inside the namespace (`jiliang-faults link-client`):
 /// logs in and chats over the bad link, then prints its report as JSON.
-pub async fn link_client(base: &str, session: &str, login: &str, seconds: u64, interval_ms: u64) -> R<()> {
+pub async fn link_client(
+    base: &str,
+    session: &str,
+    login: &str,
+    seconds: u64,
+    interval_ms: u64,
+) -> R<()> {
     let api = Api::new(base);
     let t = Instant::now();
     let who = api.login(login).await?;
@@ -248,7 +270,12 @@ pub async fn link_client(base: &str, session: &str, login: &str, seconds: u64, i
     ));
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let _ = stop_tx.send(true);
-    while progress.outstanding.load(std::sync::atomic::Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    while progress
+        .outstanding
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Let the other side's last messages be stored, then catch up to the end.
@@ -272,7 +299,13 @@ pub async fn link_client(base: &str, session: &str, login: &str, seconds: u64, i
 /// ways and a `rate` limit, plus one 4 s blackout, while a local client
 /// chats in the same room: every message the remote client had acked is
 /// stored once, in order, and it received the whole log in order.
-pub async fn bad_link(bins: &Bins, dir: &std::path::Path, delay_ms: u64, loss: u32, rate: &str) -> R<String> {
+pub async fn bad_link(
+    bins: &Bins,
+    dir: &std::path::Path,
+    delay_ms: u64,
+    loss: u32,
+    rate: &str,
+) -> R<String> {
     procs::seed(
         bins,
         &format!("sqlite://{}", dir.join("jiliang.db").display()),
@@ -344,7 +377,8 @@ pub async fn bad_link(bins: &Bins, dir: &std::path::Path, delay_ms: u64, loss: u
     if !out.status.success() {
         return Err(format!("the link client failed ({})", out.status));
     }
-    let r: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("link client report: {e}"))?;
+    let r: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("link client report: {e}"))?;
     let report = chat::ChatReport {
         name: "link".into(),
         sent: r["sent"].as_u64().unwrap_or(0),

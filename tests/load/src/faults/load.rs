@@ -62,7 +62,11 @@ impl Load {
 
     /// Waits until every client selected by `which` is connected; returns
     /// how long that took.
-    pub async fn all_connected(&self, which: impl Fn(usize) -> bool, within: Duration) -> R<Duration> {
+    pub async fn all_connected(
+        &self,
+        which: impl Fn(usize) -> bool,
+        within: Duration,
+    ) -> R<Duration> {
         let start = Instant::now();
         loop {
             let up = self

@@ -23,7 +23,10 @@ use clap::{Parser, Subcommand};
 pub type R<T> = Result<T, String>;
 
 #[derive(Parser)]
-#[command(name = "jiliang-faults", about = "Fault injection and soak for Jiliang")]
+#[command(
+    name = "jiliang-faults",
+    about = "Fault injection and soak for Jiliang"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -119,7 +122,10 @@ async fn scenario<F: std::future::Future<Output = R<String>>>(
     };
     match outcome {
         Ok(figure) => {
-            println!("FAULT {name:<6} ok ({:.0} s): {figure}", t.elapsed().as_secs_f64());
+            println!(
+                "FAULT {name:<6} ok ({:.0} s): {figure}",
+                t.elapsed().as_secs_f64()
+            );
             let _ = std::fs::remove_dir_all(&dir);
             true
         }
@@ -152,7 +158,15 @@ async fn main_async(cli: Cli) -> R<bool> {
                     "pg" => scenario(name, limit, dir, scenarios::pg_restart(&bins, &d)).await,
                     "nats" => scenario(name, limit, dir, scenarios::nats_restart(&bins, &d)).await,
                     "node" => scenario(name, limit, dir, scenarios::node_kill(&bins, &d)).await,
-                    _ => scenario(name, limit, dir, link::bad_link(&bins, &d, 300, 5, "300kbit")).await,
+                    _ => {
+                        scenario(
+                            name,
+                            limit,
+                            dir,
+                            link::bad_link(&bins, &d, 300, 5, "300kbit"),
+                        )
+                        .await
+                    }
                 };
             }
             Ok(ok)
@@ -198,7 +212,10 @@ async fn main_async(cli: Cli) -> R<bool> {
 
 fn main() {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

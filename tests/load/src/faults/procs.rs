@@ -249,7 +249,9 @@ impl Postgres {
         let bin = Self::bin_dir()?;
         let dir = parent.join("pg");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir))?;
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir))?;
         // The parent temp dir must be traversable by the postgres user.
         run(Command::new("chmod").arg("755").arg(parent))?;
         run(Command::new("runuser")
@@ -310,11 +312,15 @@ pub struct Nats {
 
 impl Nats {
     fn bin() -> R<PathBuf> {
-        ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .ok_or_else(|| "nats-server not installed".into())
+        [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| "nats-server not installed".into())
     }
 
     pub async fn start(parent: &Path) -> R<Self> {
@@ -333,7 +339,14 @@ impl Nats {
 
     pub async fn up(&mut self) -> R<()> {
         let child = Command::new(Self::bin()?)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(&self.store)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -396,7 +409,13 @@ pub fn agent(
     Command::new(&bins.agent)
         .args(["run", "--server", base, "--queue"])
         .arg(queue)
-        .args(["--scpi", instrument, "--query", "MEAS:VOLT:DC?", "--interval-ms"])
+        .args([
+            "--scpi",
+            instrument,
+            "--query",
+            "MEAS:VOLT:DC?",
+            "--interval-ms",
+        ])
         .arg(interval_ms.to_string())
         .env("JILIANG_AGENT_TOKEN", token)
         .env("RUST_LOG", "error")

@@ -78,7 +78,10 @@ pub async fn kill9(bins: &Bins, dir: &Path) -> R<String> {
     let p = people(&api).await?;
     let mut sessions = Vec::new();
     for i in 0..3 {
-        sessions.push(api.live_session(&p.expert, &format!("故障 kill-9 {i}")).await?);
+        sessions.push(
+            api.live_session(&p.expert, &format!("故障 kill-9 {i}"))
+                .await?,
+        );
     }
     let (device, token) = api.device(&p.tech, "故障测试多用表").await?;
     api.attach(&p.expert, &sessions[0], &device).await?;
@@ -88,10 +91,17 @@ pub async fn kill9(bins: &Bins, dir: &Path) -> R<String> {
     let deadline = Instant::now() + Duration::from_secs(150);
     let people = [("e", &p.expert), ("t", &p.tech), ("s", &p.trainee)];
     let load = Load::start(
-        load::clients(&sessions, &people, 2, &[node.base.clone()], Duration::from_millis(100)),
+        load::clients(
+            &sessions,
+            &people,
+            2,
+            &[node.base.clone()],
+            Duration::from_millis(100),
+        ),
         deadline,
     );
-    load.all_connected(|_| true, Duration::from_secs(30)).await?;
+    load.all_connected(|_| true, Duration::from_secs(30))
+        .await?;
     let mut worst_back = Duration::ZERO;
     let mut worst_start = Duration::ZERO;
     let mut acked_at_kill = Vec::new();
@@ -102,7 +112,8 @@ pub async fn kill9(bins: &Bins, dir: &Path) -> R<String> {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let t = Instant::now();
         worst_start = worst_start.max(node.restart().await?);
-        load.all_connected(|_| true, Duration::from_secs(60)).await?;
+        load.all_connected(|_| true, Duration::from_secs(60))
+            .await?;
         worst_back = worst_back.max(t.elapsed());
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -139,7 +150,12 @@ struct Probe {
     transport: AtomicU64,
 }
 
-fn probe(api: Api, who: Login, path: String, stop: Arc<AtomicU64>) -> (Arc<Probe>, tokio::task::JoinHandle<()>) {
+fn probe(
+    api: Api,
+    who: Login,
+    path: String,
+    stop: Arc<AtomicU64>,
+) -> (Arc<Probe>, tokio::task::JoinHandle<()>) {
     let p = Arc::new(Probe::default());
     let q = p.clone();
     let h = tokio::spawn(async move {
@@ -178,10 +194,17 @@ pub async fn pg_restart(bins: &Bins, dir: &Path) -> R<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let people = [("e", &p.expert), ("t", &p.tech), ("s", &p.trainee)];
     let load = Load::start(
-        load::clients(&sessions, &people, 2, &[node.base.clone()], Duration::from_millis(100)),
+        load::clients(
+            &sessions,
+            &people,
+            2,
+            &[node.base.clone()],
+            Duration::from_millis(100),
+        ),
         deadline,
     );
-    load.all_connected(|_| true, Duration::from_secs(30)).await?;
+    load.all_connected(|_| true, Duration::from_secs(30))
+        .await?;
     let stop = Arc::new(AtomicU64::new(0));
     let (probed, ph) = probe(
         api.clone(),
@@ -256,7 +279,13 @@ async fn two_nodes(
     extra: &[&str],
 ) -> R<(Node, Node)> {
     procs::seed(bins, &pg.url())?;
-    let mut args = os(&["--database-url", &pg.url(), "--bus", &nats.url(), "--ledger-key"]);
+    let mut args = os(&[
+        "--database-url",
+        &pg.url(),
+        "--bus",
+        &nats.url(),
+        "--ledger-key",
+    ]);
     args.push(dir.join("ledger-key.hex").into_os_string());
     args.extend(wide_limits());
     args.extend(os(extra));
@@ -281,14 +310,21 @@ pub async fn nats_restart(bins: &Bins, dir: &Path) -> R<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let people = [("e", &p.expert), ("t", &p.tech), ("s", &p.trainee)];
     // Per room and person: one client on node A, one on node B.
-    let mut configs = load::clients(&sessions, &people, 2, &[a.base.clone()], Duration::from_millis(100));
+    let mut configs = load::clients(
+        &sessions,
+        &people,
+        2,
+        &[a.base.clone()],
+        Duration::from_millis(100),
+    );
     for (i, c) in configs.iter_mut().enumerate() {
         if i % 2 == 1 {
             c.bases = vec![b.base.clone()];
         }
     }
     let load = Load::start(configs, deadline);
-    load.all_connected(|_| true, Duration::from_secs(30)).await?;
+    load.all_connected(|_| true, Duration::from_secs(30))
+        .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let seen = |load: &Load| -> u64 {
         load.progress()
@@ -327,7 +363,13 @@ pub async fn node_kill(bins: &Bins, dir: &Path) -> R<String> {
     let sessions = vec![session.clone()];
     let deadline = Instant::now() + Duration::from_secs(120);
     // The expert on A; the technician on B, falling back to A.
-    let mut configs = load::clients(&sessions, &[("e", &p.expert)], 2, &[a.base.clone()], Duration::from_millis(100));
+    let mut configs = load::clients(
+        &sessions,
+        &[("e", &p.expert)],
+        2,
+        &[a.base.clone()],
+        Duration::from_millis(100),
+    );
     configs.extend(load::clients(
         &sessions,
         &[("t", &p.tech)],
@@ -336,7 +378,8 @@ pub async fn node_kill(bins: &Bins, dir: &Path) -> R<String> {
         Duration::from_millis(100),
     ));
     let load = Load::start(configs, deadline);
-    load.all_connected(|_| true, Duration::from_secs(30)).await?;
+    load.all_connected(|_| true, Duration::from_secs(30))
+        .await?;
     // The trainee is in the room through B only, and does not come back.
     let trainee_ws = crate::link::hold_socket(&b.base, &session, &p.trainee.cookie).await?;
     let until = Instant::now() + Duration::from_secs(3);
@@ -349,7 +392,8 @@ pub async fn node_kill(bins: &Bins, dir: &Path) -> R<String> {
     b.kill9();
     let killed = Instant::now();
     trainee_ws.abort();
-    load.all_connected(|_| true, Duration::from_secs(30)).await?;
+    load.all_connected(|_| true, Duration::from_secs(30))
+        .await?;
     let back = killed.elapsed();
     let offline_after = loop {
         if !api.online(&p.expert, &session, &p.trainee.user_id).await? {

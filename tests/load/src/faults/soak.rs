@@ -68,10 +68,16 @@ async fn sample(node: &Node, api: &Api, start: Instant, acked: u64, churn: u64) 
         fds: s.fds,
         threads: s.threads,
         tasks: api.metric("jiliang_tokio_alive_tasks").await.unwrap_or(0.0) as u64,
-        sockets: api.metric("jiliang_websocket_connections").await.unwrap_or(0.0) as u64,
+        sockets: api
+            .metric("jiliang_websocket_connections")
+            .await
+            .unwrap_or(0.0) as u64,
         acked,
         churn_cycles: churn,
-        readings: api.metric("jiliang_readings_stored_total").await.unwrap_or(0.0) as u64,
+        readings: api
+            .metric("jiliang_readings_stored_total")
+            .await
+            .unwrap_or(0.0) as u64,
     })
 }
 
@@ -117,7 +123,10 @@ async fn churner(
         n += 1;
         let cid = format!("{name}-{n}");
         let result: Result<u64, String> = async {
-            let mut req = url.clone().into_client_request().map_err(|e| e.to_string())?;
+            let mut req = url
+                .clone()
+                .into_client_request()
+                .map_err(|e| e.to_string())?;
             req.headers_mut()
                 .insert("cookie", cookie.parse().map_err(|_| "cookie")?);
             let (mut ws, _) = tokio_tungstenite::connect_async(req)
@@ -140,7 +149,8 @@ async fn churner(
                         let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
                         if v["type"] == "accepted" && v["client_id"] == cid.as_str() {
                             let seq = v["seq"].as_u64().unwrap_or(0);
-                            let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
                             // Read until the server's close answer.
                             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                                 while let Some(Ok(_)) = ws.next().await {}
@@ -175,7 +185,9 @@ async fn churner(
             }
         }
         // 0.3–1.3 s between cycles, spread so the rooms do not move in step.
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         tokio::time::sleep(Duration::from_millis(300 + (rng >> 33) % 1000)).await;
     }
     report
@@ -216,7 +228,8 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
     let mut devices = Vec::new();
     for i in 0..a.agents {
         let (id, token) = api.device(&p.tech, &format!("浸泡多用表 {i}")).await?;
-        api.attach(&p.expert, &sessions[i % sessions.len()], &id).await?;
+        api.attach(&p.expert, &sessions[i % sessions.len()], &id)
+            .await?;
         devices.push((id, token, sessions[i % sessions.len()].clone()));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -265,8 +278,17 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
     let start_load = Instant::now();
     while start_load.elapsed() < Duration::from_secs(a.seconds) {
         tokio::time::sleep(a.sample_every).await;
-        let s = sample(&node, &api, start_load, steady.acked(), cycles.load(Ordering::Relaxed)).await?;
-        if !a.print_every.is_zero() && last_print.elapsed() + Duration::from_millis(500) >= a.print_every {
+        let s = sample(
+            &node,
+            &api,
+            start_load,
+            steady.acked(),
+            cycles.load(Ordering::Relaxed),
+        )
+        .await?;
+        if !a.print_every.is_zero()
+            && last_print.elapsed() + Duration::from_millis(500) >= a.print_every
+        {
             println!("{}", row(&s));
             last_print = Instant::now();
         }
@@ -308,7 +330,14 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
     }
     // Sockets closed, presence grace (5 s) and a heartbeat passed.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let after = sample(&node, &api, start_load, v.acked, cycles.load(Ordering::Relaxed)).await?;
+    let after = sample(
+        &node,
+        &api,
+        start_load,
+        v.acked,
+        cycles.load(Ordering::Relaxed),
+    )
+    .await?;
     if !a.print_every.is_zero() {
         println!("{}  (load stopped)", row(&after));
     }
@@ -321,14 +350,17 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
             .collect();
         median(&mut v)
     };
-    let mid_last = |f: fn(&Sample) -> u64| (third(1.0 / 3.0, 2.0 / 3.0, f), third(2.0 / 3.0, 1.0, f));
+    let mid_last =
+        |f: fn(&Sample) -> u64| (third(1.0 / 3.0, 2.0 / 3.0, f), third(2.0 / 3.0, 1.0, f));
     let (rss_mid, rss_last) = mid_last(|s| s.rss_kib);
     let (fds_mid, fds_last) = mid_last(|s| s.fds);
     let (thr_mid, thr_last) = mid_last(|s| s.threads);
     let (tasks_mid, tasks_last) = mid_last(|s| s.tasks);
     let mut failures = Vec::new();
     if rss_last > rss_mid + rss_mid / 10 + 16 * 1024 {
-        failures.push(format!("RSS grew: {rss_mid} → {rss_last} KiB (middle → last third)"));
+        failures.push(format!(
+            "RSS grew: {rss_mid} → {rss_last} KiB (middle → last third)"
+        ));
     }
     if fds_last > fds_mid + fds_mid / 10 + 16 {
         failures.push(format!("open files grew: {fds_mid} → {fds_last}"));
@@ -340,19 +372,34 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
         failures.push(format!("tasks grew: {tasks_mid} → {tasks_last}"));
     }
     if after.fds > before.fds + 8 {
-        failures.push(format!("open files not released: {} before the load, {} after", before.fds, after.fds));
+        failures.push(format!(
+            "open files not released: {} before the load, {} after",
+            before.fds, after.fds
+        ));
     }
     if after.tasks > before.tasks + 16 {
-        failures.push(format!("tasks not released: {} before the load, {} after", before.tasks, after.tasks));
+        failures.push(format!(
+            "tasks not released: {} before the load, {} after",
+            before.tasks, after.tasks
+        ));
     }
     if after.sockets != 0 {
-        failures.push(format!("{} sockets still open after the load", after.sockets));
+        failures.push(format!(
+            "{} sockets still open after the load",
+            after.sockets
+        ));
     }
     if !v.ok() {
-        failures.push(format!("steady chat: {}; {}", v.summary(), v.details.join("; ")));
+        failures.push(format!(
+            "steady chat: {}; {}",
+            v.summary(),
+            v.details.join("; ")
+        ));
     }
     if churn_lost > 0 {
-        failures.push(format!("{churn_lost} acked join/leave messages lost, duplicated or out of order"));
+        failures.push(format!(
+            "{churn_lost} acked join/leave messages lost, duplicated or out of order"
+        ));
     }
     let cycles = cycles.load(Ordering::Relaxed);
     if churn_failed > 0 {
