@@ -317,6 +317,9 @@ pub struct Sampled {
     /// Seconds since the latest signed head's timestamp; `None` before
     /// the first head.
     pub ledger_head_age_seconds: Option<f64>,
+    /// Tasks alive on the server's tokio runtime: a leak of spawned tasks
+    /// (per connection, per room) shows here long before memory does.
+    pub tokio_alive_tasks: usize,
 }
 
 /// This server's registry and the instruments it owns.
@@ -589,6 +592,11 @@ fn scrape_registry(uptime: Duration, s: &Sampled) -> Registry {
         "Ledger leaves appended but not yet covered by a signed tree head",
         ConstGauge::new(i64::try_from(s.ledger_unsigned_leaves).unwrap_or(i64::MAX)),
     );
+    r.register(
+        "jiliang_tokio_alive_tasks",
+        "Tasks alive on this node's async runtime",
+        ConstGauge::new(i64::try_from(s.tokio_alive_tasks).unwrap_or(i64::MAX)),
+    );
     if let Some(age) = s.ledger_head_age_seconds {
         r.register(
             "jiliang_ledger_head_age_seconds",
@@ -646,6 +654,7 @@ mod tests {
             db_connections_max: 8,
             ledger_unsigned_leaves: 5,
             ledger_head_age_seconds: Some(1.5),
+            tokio_alive_tasks: 42,
         }
     }
 
@@ -707,6 +716,7 @@ mod tests {
             ("jiliang_room_fanout_lag_seconds", "histogram"),
             ("jiliang_room_events_total", "counter"),
             ("jiliang_rooms_open", "gauge"),
+            ("jiliang_tokio_alive_tasks", "gauge"),
             ("jiliang_send_queue_depth", "gauge"),
             ("jiliang_send_queue_capacity", "gauge"),
             ("jiliang_db_pool_connections", "gauge"),
@@ -744,6 +754,7 @@ mod tests {
         assert!(text.contains("jiliang_ledger_unsigned_leaves 5"));
         assert!(text.contains("jiliang_ledger_head_age_seconds 1.5"));
         assert!(text.contains("jiliang_rooms_open 2"));
+        assert!(text.contains("jiliang_tokio_alive_tasks 42"));
         assert!(text.contains("jiliang_bus_dropped_total 1"));
         // Every sample line is `name{labels} value` or `name value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -143,6 +143,9 @@ async fn sample(state: &AppState) -> Sampled {
         ledger_head_age_seconds: head.map(|h| {
             std::time::Duration::from_millis(now_ms.saturating_sub(h.timestamp_ms)).as_secs_f64()
         }),
+        tokio_alive_tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
     }
 }
 

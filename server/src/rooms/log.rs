@@ -14,6 +14,7 @@
 //! order, the batching, the retry and the hand-off to the room and the bus.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiliang_protocol::rooms::RoomEvent;
 use tokio::sync::{mpsc, oneshot};
@@ -57,11 +58,53 @@ pub enum AppendError {
     Database(#[from] sqlx::Error),
     #[error("the event log is shutting down")]
     Closed,
+    /// An earlier append of the same [`InOrder`] sender was not stored, so
+    /// this one is not stored either.
+    #[error("an earlier message of this sender was not stored")]
+    EarlierFailed,
+}
+
+/// Shared by the appends of one sender (a room connection) that must be
+/// stored in the order they were submitted. Once one of them could not be
+/// stored, none submitted after it is stored either: the sender sends the
+/// failed one again (on a new connection) and then the rest, so a later
+/// message can never be stored before an earlier one. Without this, a
+/// batch that failed while the database was away and a later batch that
+/// succeeded once it was back stored a connection's messages out of order.
+#[derive(Debug, Clone, Default)]
+pub struct InOrder(Arc<AtomicBool>);
+
+impl InOrder {
+    pub fn broken(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn mark_broken(&self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 struct Job {
     append: Append,
     reply: oneshot::Sender<Result<Appended, AppendError>>,
+    order: Option<InOrder>,
+}
+
+impl Job {
+    fn refused(&self) -> bool {
+        self.order.as_ref().is_some_and(InOrder::broken)
+    }
+
+    /// A failure that later appends of the same sender must not overtake
+    /// (a refusal for the session's state, such as `Ended`, is final for
+    /// all of them anyway).
+    fn note(&self, result: &Result<Appended, AppendError>) {
+        if let (Some(order), Err(AppendError::Database(_) | AppendError::Closed)) =
+            (&self.order, result)
+        {
+            order.mark_broken();
+        }
+    }
 }
 
 /// The answer to a submitted append.
@@ -116,9 +159,34 @@ impl EventLog {
     /// submitted one after another are stored in that order, which lets a
     /// connection keep delivering while its own messages are being stored.
     pub async fn submit(&self, append: Append) -> Result<Pending, AppendError> {
+        self.enqueue(append, None).await
+    }
+
+    /// [`EventLog::submit`], and never stored once an earlier append of
+    /// `order` failed (see [`InOrder`]).
+    pub async fn submit_in_order(
+        &self,
+        append: Append,
+        order: &InOrder,
+    ) -> Result<Pending, AppendError> {
+        if order.broken() {
+            return Err(AppendError::EarlierFailed);
+        }
+        self.enqueue(append, Some(order.clone())).await
+    }
+
+    async fn enqueue(
+        &self,
+        append: Append,
+        order: Option<InOrder>,
+    ) -> Result<Pending, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { append, reply })
+            .send(Job {
+                append,
+                reply,
+                order,
+            })
             .await
             .map_err(|_| AppendError::Closed)?;
         Ok(Pending(answer))
@@ -128,23 +196,39 @@ impl EventLog {
 async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let appends: Vec<Append> = batch.iter().map(|j| j.append.clone()).collect();
+        // Senders whose earlier append failed (in an earlier batch) get
+        // nothing stored after it.
+        let (refused, jobs): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(Job::refused);
+        for job in refused {
+            let _ = job.reply.send(Err(AppendError::EarlierFailed));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        let appends: Vec<Append> = jobs.iter().map(|j| j.append.clone()).collect();
         let results: Vec<Result<Appended, AppendError>> = match store.append_events(&appends).await
         {
             Ok(outcomes) => outcomes.into_iter().map(answer).collect(),
-            // One bad request must not fail its neighbours: retry one by one.
+            // One bad request must not fail its neighbours: retry one by one,
+            // in order, skipping those whose sender already failed here.
             Err(_) => {
                 let mut results = Vec::with_capacity(appends.len());
-                for a in &appends {
-                    results.push(match store.append_events(std::slice::from_ref(a)).await {
-                        Ok(mut r) => r.pop().map_or(Err(AppendError::Closed), answer),
-                        Err(e) => Err(AppendError::Database(e)),
-                    });
+                for (job, a) in jobs.iter().zip(&appends) {
+                    let result = if job.refused() {
+                        Err(AppendError::EarlierFailed)
+                    } else {
+                        match store.append_events(std::slice::from_ref(a)).await {
+                            Ok(mut r) => r.pop().map_or(Err(AppendError::Closed), answer),
+                            Err(e) => Err(AppendError::Database(e)),
+                        }
+                    };
+                    job.note(&result);
+                    results.push(result);
                 }
                 results
             }
         };
-        for (job, result) in batch.drain(..).zip(results) {
+        for (job, result) in jobs.into_iter().zip(results) {
             // Delivered here before the caller hears back; other nodes get
             // it from a queue that never makes this loop wait.
             if let Ok(Appended::New(event)) = &result {

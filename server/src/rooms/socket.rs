@@ -29,7 +29,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::hub::Room;
-use super::log::{Append, AppendError, Appended, Pending};
+use super::log::{Append, AppendError, Appended, InOrder, Pending};
 use super::presence::{Full, Seat};
 use super::ratelimit::TokenBucket;
 use crate::auth::Principal;
@@ -70,6 +70,9 @@ struct Conn {
     session: Uuid,
     last_sent: u64,
     acked: Option<u64>,
+    /// This connection's chat messages are stored in the order sent, or
+    /// not at all after one failed (see [`InOrder`]).
+    order: InOrder,
 }
 
 impl Conn {
@@ -143,6 +146,7 @@ pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket:
         session,
         last_sent: 0,
         acked: None,
+        order: InOrder::default(),
     };
     let mut entered: Option<(Arc<Room>, Seat)> = None;
     let exit = run(&state, &mut conn, &mut entered).await;
@@ -498,14 +502,17 @@ async fn chat(
     }
     let submitted = state
         .log
-        .submit(Append {
-            session: conn.session,
-            author: Some(author(&conn.principal)),
-            client_id: Some(client_id.clone()),
-            body: EventBody::Chat {
-                text: trimmed.to_owned(),
+        .submit_in_order(
+            Append {
+                session: conn.session,
+                author: Some(author(&conn.principal)),
+                client_id: Some(client_id.clone()),
+                body: EventBody::Chat {
+                    text: trimmed.to_owned(),
+                },
             },
-        })
+            &conn.order,
+        )
         .await;
     match submitted {
         Ok(pending) => Ok(Some((client_id, pending))),
@@ -538,12 +545,18 @@ async fn answer(
             .await
         }
         Err(e) => {
-            tracing::warn!(error = %e, "append failed");
+            if !matches!(e, AppendError::EarlierFailed) {
+                tracing::warn!(error = %e, "append failed");
+            }
             conn.error(AppError::Unavailable(Text::new(
                 "消息暂未保存，请稍后重发。",
                 "The message was not stored; send it again shortly.",
             )))
-            .await
+            .await?;
+            // Nothing this connection sends from now on is stored (see
+            // `InOrder`): the client resumes on a new connection and sends
+            // the unsaved messages again, in order.
+            Err(Exit::Close(1011, "storage unavailable; resume shortly"))
         }
     }
 }

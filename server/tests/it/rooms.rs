@@ -1256,3 +1256,83 @@ backend_tests!(accepting_help_is_atomic_and_logged, |backend| async move {
     assert!(report.ok, "{:?}", report.problems);
     server.stop().await;
 });
+
+/// Regression (found by the PostgreSQL-restart fault scenario): a sender's
+/// message that could not be stored must not be overtaken by its next one
+/// once the database is back. SQLite is held locked (another connection's
+/// exclusive transaction) until the first append has failed, then released
+/// while the second waits: the second is refused, not stored ahead of the
+/// first; a new connection's resend stores both in the order sent.
+#[tokio::test]
+async fn a_failed_message_is_never_overtaken_by_a_later_one_of_its_sender() {
+    use jiliang_server::rooms::log::{AppendError, InOrder};
+    use sqlx::Connection;
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let expert = server.login("expert").await;
+    let room = session(&server, &expert).await;
+    let author = jiliang_protocol::rooms::Author {
+        id: server.user_id("expert").await,
+        name: "李明华".into(),
+    };
+    let chat = |cid: &str| Append {
+        session: room,
+        author: Some(author.clone()),
+        client_id: Some(cid.to_owned()),
+        body: EventBody::Chat {
+            text: format!("顺序 {cid}"),
+        },
+    };
+    let mut lock = sqlx::SqliteConnection::connect(&server.db.url)
+        .await
+        .expect("second connection");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .expect("lock");
+    let order = InOrder::default();
+    let log = server.state.log.clone();
+    let first = log
+        .submit_in_order(chat("m1"), &order)
+        .await
+        .expect("queued");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = log
+        .submit_in_order(chat("m2"), &order)
+        .await
+        .expect("queued");
+    // The first fails once the busy timeout runs out (batch and retry).
+    let r1 = first.await;
+    assert!(matches!(r1, Err(AppendError::Database(_))), "{r1:?}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("unlock");
+    let r2 = second.await;
+    assert!(
+        matches!(r2, Err(AppendError::EarlierFailed)),
+        "the later message was not refused: {r2:?}"
+    );
+    assert!(order.broken());
+    // The client resends both on a new connection: stored in order.
+    let fresh = InOrder::default();
+    let s1 = log
+        .submit_in_order(chat("m1"), &fresh)
+        .await
+        .expect("queued")
+        .await
+        .expect("stored")
+        .event()
+        .seq;
+    let s2 = log
+        .submit_in_order(chat("m2"), &fresh)
+        .await
+        .expect("queued")
+        .await
+        .expect("stored")
+        .event()
+        .seq;
+    assert!(s1 < s2, "m1 at {s1}, m2 at {s2}");
+    server.stop().await;
+}
