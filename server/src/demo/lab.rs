@@ -141,10 +141,11 @@ impl std::fmt::Display for LabReport {
 }
 
 async fn user(store: &Store, login: &str) -> Result<crate::store::users::StoredUser, SeedError> {
-    store
-        .find_user_by_login(login)
-        .await?
-        .ok_or_else(|| SeedError::Other(format!("demo account {login} missing: seed the demo province first")))
+    store.find_user_by_login(login).await?.ok_or_else(|| {
+        SeedError::Other(format!(
+            "demo account {login} missing: seed the demo province first"
+        ))
+    })
 }
 
 /// Seed the demo lab (see the module docs); agent files go to `dir`.
@@ -172,7 +173,11 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
         let (device, hash) = match found {
             Some(s) => {
                 let valid = match &held {
-                    Some(t) => store.device_token_valid(s.device.id, &hash_token(t)).await?,
+                    Some(t) => {
+                        store
+                            .device_token_valid(s.device.id, &hash_token(t))
+                            .await?
+                    }
                     None => false,
                 };
                 if valid {
@@ -204,8 +209,12 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
                             expanded_uncertainty: u,
                             k: 2.0,
                             unit: Some(d.unit.to_owned()),
-                            valid_until: time::Date::from_calendar_date(2027, time::Month::June, 30)
-                                .ok(),
+                            valid_until: time::Date::from_calendar_date(
+                                2027,
+                                time::Month::June,
+                                30,
+                            )
+                            .ok(),
                         }),
                         token_hash: hash,
                         created_by: tech.id,
@@ -258,7 +267,14 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
                 now() - Duration::hours(2),
             ))
             .await?;
-        change_state(store, id, &host, SessionState::Scheduled, SessionState::Live).await?;
+        change_state(
+            store,
+            id,
+            &host,
+            SessionState::Scheduled,
+            SessionState::Live,
+        )
+        .await?;
         for (device, hash) in devices.iter().filter(|(d, _)| d.device.unit == "kPa") {
             if store.attach_device(device.device.id, id, expert.id).await? != Attach::Attached {
                 return Err(SeedError::Other(format!(
@@ -294,7 +310,14 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
                 now(),
             ))
             .await?;
-        change_state(store, id, &host, SessionState::Scheduled, SessionState::Live).await?;
+        change_state(
+            store,
+            id,
+            &host,
+            SessionState::Scheduled,
+            SessionState::Live,
+        )
+        .await?;
         for (device, _) in &devices {
             store.attach_device(device.device.id, id, expert.id).await?;
         }
@@ -385,7 +408,11 @@ fn past_pressure_readings(last_seq: u64, reference: bool) -> Vec<DeviceReading> 
 fn read_token(file: &Path) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     text.lines().find_map(|l| {
-        let v = l.trim().strip_prefix("token")?.trim_start().strip_prefix('=')?;
+        let v = l
+            .trim()
+            .strip_prefix("token")?
+            .trim_start()
+            .strip_prefix('=')?;
         Some(v.trim().trim_matches('"').to_owned()).filter(|t| !t.is_empty())
     })
 }

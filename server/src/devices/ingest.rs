@@ -121,13 +121,11 @@ async fn store_agent_batch(
     match outcome {
         IngestOutcome::Stored {
             stored, duplicates, ..
-        } => {
-            Ok(BatchAck {
-                through: last.seq,
-                stored: u32::try_from(stored.len()).unwrap_or(u32::MAX),
-                duplicates,
-            })
-        }
+        } => Ok(BatchAck {
+            through: last.seq,
+            stored: u32::try_from(stored.len()).unwrap_or(u32::MAX),
+            duplicates,
+        }),
         IngestOutcome::TokenInvalid | IngestOutcome::NoDevice => Err(Refused::TokenInvalid),
         IngestOutcome::UnitMismatch { device_unit } => Err(invalid_at(
             readings,

@@ -87,18 +87,20 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
         }
         let group: Vec<Job> = waiting.drain(..take).collect();
         let batches: Vec<AgentBatch> = group.iter().map(|j| j.batch.clone()).collect();
-        let results: Vec<Result<IngestOutcome, sqlx::Error>> =
-            match store.ingest_agent_group(&batches).await {
-                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, batches = batches.len(), "a group of reading batches failed; storing them one by one");
-                    let mut results = Vec::with_capacity(batches.len());
-                    for b in &batches {
-                        results.push(one(&store, b).await);
-                    }
-                    results
+        let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
+            .ingest_agent_group(&batches)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, batches = batches.len(), "a group of reading batches failed; storing them one by one");
+                let mut results = Vec::with_capacity(batches.len());
+                for b in &batches {
+                    results.push(one(&store, b).await);
                 }
-            };
+                results
+            }
+        };
         for (job, result) in group.into_iter().zip(results) {
             if let Ok(IngestOutcome::Stored { events, .. }) = &result {
                 for (session, event) in events {

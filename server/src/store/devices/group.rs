@@ -130,12 +130,21 @@ impl Store {
                 );
                 let mut q = sqlx::query_as::<
                     _,
-                    (Uuid, Vec<u8>, Option<OffsetDateTime>, String, i64, Option<Uuid>),
+                    (
+                        Uuid,
+                        Vec<u8>,
+                        Option<OffsetDateTime>,
+                        String,
+                        i64,
+                        Option<Uuid>,
+                    ),
                 >(&sql);
                 for id in chunk {
                     q = q.bind(*id);
                 }
-                for (id, token_hash, revoked, unit, last_seq, session) in q.fetch_all(&mut *tx).await? {
+                for (id, token_hash, revoked, unit, last_seq, session) in
+                    q.fetch_all(&mut *tx).await?
+                {
                     devices.insert(
                         id,
                         DeviceRow {
@@ -311,14 +320,19 @@ impl Store {
             // 5. Room events.
             let events: Vec<(Uuid, &RoomEvent)> = planned
                 .iter()
-                .flat_map(|pl| pl.events.iter().map(move |e| (pl.session.unwrap_or_default(), e)))
+                .flat_map(|pl| {
+                    pl.events
+                        .iter()
+                        .map(move |e| (pl.session.unwrap_or_default(), e))
+                })
                 .collect();
             let bodies: Vec<String> = events
                 .iter()
                 .map(|(_, e)| serde_json::to_string(&e.body))
                 .collect::<Result<_, _>>()
                 .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            let ev_rows: Vec<((Uuid, &RoomEvent), &String)> = events.iter().copied().zip(&bodies).collect();
+            let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
+                events.iter().copied().zip(&bodies).collect();
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
@@ -372,7 +386,8 @@ impl Store {
                 .bind(n)
                 .fetch_one(&mut *tx)
                 .await?;
-                let hashes: Vec<Vec<u8>> = leaves.iter().map(|r| r.leaf_hash().0.to_vec()).collect();
+                let hashes: Vec<Vec<u8>> =
+                    leaves.iter().map(|r| r.leaf_hash().0.to_vec()).collect();
                 let numbered: Vec<(i64, &Record, &Vec<u8>)> = leaves
                     .iter()
                     .zip(&hashes)
