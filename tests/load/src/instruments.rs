@@ -245,12 +245,10 @@ async fn agent(
         }),
     )
     .await;
-    loop {
-        match next_agent_frame(&mut ws).await {
-            Some(AgentServerFrame::Welcome(_)) => break,
-            Some(other) => panic!("expected welcome, got {other:?}"),
-            None => panic!("agent socket closed before welcome"),
-        }
+    match next_agent_frame(&mut ws).await {
+        Some(AgentServerFrame::Welcome(_)) => {}
+        Some(other) => panic!("expected welcome, got {other:?}"),
+        None => panic!("agent socket closed before welcome"),
     }
     go.wait().await;
     let period = Duration::from_secs_f64(1.0 / f64::from(hz.max(1)));
@@ -415,12 +413,10 @@ async fn viewer(
                 Err(e) => panic!("unreadable room frame: {e}: {text}"),
             };
             match frame {
-                ServerFrame::Snapshot(s) => {
-                    if first {
-                        first = false;
-                        last_room_seq = Some(s.last_seq);
-                        joined.wait().await;
-                    }
+                ServerFrame::Snapshot(s) if first => {
+                    first = false;
+                    last_room_seq = Some(s.last_seq);
+                    joined.wait().await;
                 }
                 ServerFrame::Event(e) => {
                     let now = now_us();
