@@ -623,7 +623,6 @@ async fn a_revocation_reaches_connections_the_node_did_not_revoke() {
     server.stop().await;
 }
 
-/// Join a room as `client`; returns the socket after the snapshot.
 // Many agents at once — three times the pool's connections — streaming
 // into one live session while more agents connect (each a write of its
 // own) and the session's people chat (the room log's writer): every batch
@@ -712,6 +711,7 @@ backend_tests!(
     }
 );
 
+/// Join a room as `client`; returns the socket after the snapshot.
 async fn join(server: &TestServer, client: &Client, session: Uuid) -> Ws {
     let mut req = server
         .ws_url(&format!("/api/v1/sessions/{session}/ws"))
