@@ -68,6 +68,12 @@ pub struct SeedArgs {
     /// so a demo that has been used and changed is left as it is.
     #[arg(long)]
     pub if_empty: bool,
+    /// Also set up the demo lab at work (its devices, a live and an ended
+    /// session, an open help request) and write an agent configuration per
+    /// device into this directory (what `scripts/run` starts agents with).
+    /// Runs even when `--if-empty` leaves the people as they are; idempotent.
+    #[arg(long, value_name = "DIR")]
+    pub demo_lab: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,6 +3,8 @@
 //! natural key first, so running it twice (or after a partial run) changes
 //! nothing that exists.
 
+pub mod lab;
+
 use std::fmt;
 
 use jiliang_protocol::accounts::Role;

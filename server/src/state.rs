@@ -40,6 +40,8 @@ pub struct AppState {
     pub secrets: Arc<crate::auth::fingerprint::Secrets>,
     /// Agent connections open on this node (closed when a token is revoked).
     pub device_links: Arc<DeviceLinks>,
+    /// The single writer of agents' reading batches (group commit).
+    pub batches: crate::devices::BatchWriter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ impl AppState {
             std::time::Duration::from_millis(config.password_hash_wait_ms),
         );
         let log = EventLog::start(store.clone(), rooms.clone(), bus.clone());
+        let batches = crate::devices::BatchWriter::start(store.clone(), rooms.clone(), bus.clone());
         let tasks = TaskTracker::new();
         let presence = Presence::start(
             store.clone(),
@@ -97,6 +100,7 @@ impl AppState {
             tasks.clone(),
         );
         Self {
+            batches,
             hashing,
             secrets: Arc::new(secrets),
             ledger,

@@ -142,23 +142,37 @@ async fn migrate(args: DatabaseArgs) -> Result<(), String> {
 
 async fn seed_demo(args: crate::config::SeedArgs) -> Result<(), String> {
     let store = open_store(&args.database).await?;
-    if args.if_empty {
-        let people = store.count_people().await.map_err(|e| e.to_string())?;
-        if people > 0 {
-            out(&format!(
-                "the database already holds {people} people: demo data left as it is\n\
-                 demo logins, unless changed since (password {}):\n{}",
-                crate::demo::DEMO_PASSWORD,
-                crate::demo::logins()
-            ));
-            store.close().await;
-            return Ok(());
+    let people = if args.if_empty {
+        store.count_people().await.map_err(|e| e.to_string())?
+    } else {
+        0
+    };
+    if people > 0 {
+        out(&format!(
+            "the database already holds {people} people: demo data left as it is\n\
+             demo logins, unless changed since (password {}):\n{}",
+            crate::demo::DEMO_PASSWORD,
+            crate::demo::logins()
+        ));
+    } else {
+        let report = crate::demo::seed(&store).await;
+        match report {
+            Ok(r) => out(&r.to_string()),
+            Err(e) => {
+                store.close().await;
+                return Err(e.to_string());
+            }
         }
     }
-    let report = crate::demo::seed(&store).await.map_err(|e| e.to_string())?;
-    out(&report.to_string());
+    let lab = match &args.demo_lab {
+        Some(dir) => crate::demo::lab::seed(&store, dir)
+            .await
+            .map(|r| out(&r.to_string()))
+            .map_err(|e| format!("demo lab: {e}")),
+        None => Ok(()),
+    };
     store.close().await;
-    Ok(())
+    lab
 }
 
 /// `jiliang backup`: a consistent copy of the SQLite database and the

@@ -22,7 +22,7 @@ use crate::clock::now;
 use crate::error::AppError;
 use crate::i18n::Text;
 use crate::state::AppState;
-use crate::store::devices::{IngestOutcome, NewBatch, Source};
+use crate::store::devices::{AgentBatch, IngestOutcome, NewBatch, Source};
 
 /// How far ahead of the server's clock a reading's `t` may be, seconds.
 pub const FUTURE_TOLERANCE_S: f64 = DEFAULT_FUTURE_TOLERANCE_S;
@@ -106,30 +106,26 @@ async fn store_agent_batch(
             "the batch holds no readings".into(),
         ));
     };
+    // Through the batch writer: stored with other agents' batches in one
+    // transaction, its room events already delivered when it answers.
     let outcome = state
-        .store
-        .ingest_readings(&NewBatch {
+        .batches
+        .store(AgentBatch {
             device_id: device.id,
-            unit: &device.unit,
-            source: Source::Agent { token_hash },
-            readings,
+            unit: device.unit.clone(),
+            token_hash: *token_hash,
+            readings: readings.to_vec(),
         })
         .await
         .map_err(Refused::Unavailable)?;
     match outcome {
         IngestOutcome::Stored {
-            stored,
+            stored, duplicates, ..
+        } => Ok(BatchAck {
+            through: last.seq,
+            stored: u32::try_from(stored.len()).unwrap_or(u32::MAX),
             duplicates,
-            events,
-            ..
-        } => {
-            publish(state, events);
-            Ok(BatchAck {
-                through: last.seq,
-                stored: u32::try_from(stored.len()).unwrap_or(u32::MAX),
-                duplicates,
-            })
-        }
+        }),
         IngestOutcome::TokenInvalid | IngestOutcome::NoDevice => Err(Refused::TokenInvalid),
         IngestOutcome::UnitMismatch { device_unit } => Err(invalid_at(
             readings,

@@ -8,6 +8,8 @@
 //! - [`ingest`]: validate a batch (`check_batch`), store it exactly once
 //!   (`Store::ingest_readings`), hand its room events to the rooms. The
 //!   socket, the HTTP upload and manual entry all go through it.
+//! - [`writer`]: group commit — the batches of many agents stored in one
+//!   transaction, their room events delivered in order.
 //! - [`socket`]: one agent connection (`/api/v1/agent/ws`), from hello to
 //!   goodbye.
 //!
@@ -17,5 +19,7 @@
 pub mod ingest;
 pub mod links;
 pub mod socket;
+pub mod writer;
 
 pub use links::DeviceLinks;
+pub use writer::BatchWriter;

@@ -623,6 +623,94 @@ async fn a_revocation_reaches_connections_the_node_did_not_revoke() {
     server.stop().await;
 }
 
+// Many agents at once — three times the pool's connections — streaming
+// into one live session while more agents connect (each a write of its
+// own) and the session's people chat (the room log's writer): every batch
+// is acknowledged (none refused as `unavailable`), every reading is stored
+// once, and the room holds each exactly once, in order per device.
+backend_tests!(
+    many_agents_at_once_are_all_acknowledged,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        const AGENTS: usize = 24;
+        const BATCHES: u64 = 15;
+        const PER_BATCH: u64 = 20;
+        let tech = server.login("tech").await;
+        let expert = server.login("expert").await;
+        let session = live_session(&server, &expert).await;
+        let mut devices = Vec::new();
+        for _ in 0..AGENTS {
+            let (id, token) = register(&server, &tech).await;
+            let res = expert
+                .post(
+                    &format!("/api/v1/sessions/{session}/devices"),
+                    &json!({"device_id": id}),
+                )
+                .await;
+            assert_eq!(res.status(), 200, "{:?}", res.text().await);
+            devices.push((id, token));
+        }
+        let mut viewer = join(&server, &expert, session).await;
+        let total = AGENTS * (BATCHES * PER_BATCH) as usize;
+        let watching = tokio::spawn(async move {
+            room_readings(&mut viewer, total, Duration::from_secs(120)).await
+        });
+        let base = std::sync::Arc::new(server);
+        let mut tasks = Vec::new();
+        for (i, (_, token)) in devices.iter().cloned().enumerate() {
+            let server = base.clone();
+            tasks.push(tokio::spawn(async move {
+                // Half the agents connect a little later, while the others
+                // already stream, and every agent reconnects half-way.
+                if i % 2 == 1 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let (mut ws, _) = agent(&server, &token).await;
+                let mut refused = Vec::new();
+                for b in 0..BATCHES {
+                    if b == BATCHES / 2 {
+                        let _ = ws.close(None).await;
+                        ws = agent(&server, &token).await.0;
+                    }
+                    let readings: Vec<Value> = (1..=PER_BATCH)
+                        .map(|k| reading(b * PER_BATCH + k, 1.0 + k as f64 * 1e-6))
+                        .collect();
+                    let answer = batch(&mut ws, readings).await;
+                    if answer["type"] != "ack" {
+                        refused.push(answer);
+                    }
+                }
+                refused
+            }));
+        }
+        let mut refused = Vec::new();
+        for t in tasks {
+            refused.extend(t.await.expect("agent task"));
+        }
+        assert!(refused.is_empty(), "batches refused: {refused:?}");
+        let seen = watching.await.expect("viewer");
+        assert_eq!(seen.len(), total, "the room holds every reading once");
+        let mut per_seq = std::collections::BTreeMap::new();
+        for s in seqs(&seen) {
+            *per_seq.entry(s).or_insert(0usize) += 1;
+        }
+        assert_eq!(per_seq.len() as u64, BATCHES * PER_BATCH);
+        assert!(per_seq.values().all(|n| *n == AGENTS), "{per_seq:?}");
+        for (id, _) in &devices {
+            let stored = all_readings(&tech, *id).await;
+            assert_eq!(
+                seqs(&stored),
+                (1..=BATCHES * PER_BATCH).collect::<Vec<_>>(),
+                "device {id}"
+            );
+        }
+        let server = std::sync::Arc::try_unwrap(base).unwrap_or_else(|_| panic!("server shared"));
+        server.stop().await;
+    }
+);
+
 /// Join a room as `client`; returns the socket after the snapshot.
 async fn join(server: &TestServer, client: &Client, session: Uuid) -> Ws {
     let mut req = server

@@ -7,7 +7,9 @@
 //!
 //! - **rooms**: 200 rooms × 5 clients, each client sending 2 messages/s;
 //! - **fanout**: one room, one sender at 100 messages/s, 200 receivers;
-//! - **idle**: 5 000 idle connections, server memory per connection.
+//! - **idle**: 5 000 idle connections, server memory per connection;
+//! - **instruments** (product only): 500 live sessions, each with 2 agents
+//!   at 10 Hz and 5 viewers; see `instruments`.
 //!
 //! Loopback only, bounded in time and count. Latency is receive time minus
 //! the send time carried in each message (same clock: one machine).
@@ -30,6 +32,8 @@ use tokio::sync::{Mutex, broadcast};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+mod instruments;
 
 #[derive(Parser)]
 #[command(
@@ -70,9 +74,11 @@ struct RunArgs {
     fanout_rate: u32,
     #[arg(long, default_value_t = 5000)]
     idle: usize,
-    /// Only these loads (rooms, fanout, idle); default all.
+    /// Only these loads (rooms, fanout, idle, instruments); default all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    #[command(flatten)]
+    instruments: instruments::Args,
 }
 
 fn now_us() -> u64 {
@@ -243,6 +249,12 @@ async fn start_product(args: &RunArgs) -> Server {
         "--static-dir",
         "dist",
         "--chat-rate",
+        "1000",
+        // Every client logs in as one of two demo people: lift the
+        // per-person socket caps that would otherwise refuse them.
+        "--sockets-per-person",
+        "10000",
+        "--room-sockets-per-person",
         "1000",
     ])
     .env("RUST_LOG", "warn");
@@ -698,6 +710,10 @@ async fn run(args: RunArgs) {
             rows.push(json!({"load": "idle", "server": which, "connections": args.idle,
                              "rss_before_kib": before, "rss_after_kib": after, "bytes_per_connection": per.round()}));
         }
+    }
+    if want("instruments") {
+        let s = start_product(&args).await;
+        rows.push(instruments::run(s, &args.instruments, args.seconds).await);
     }
     println!("{}", json!({"results": rows}));
 }

@@ -5,6 +5,8 @@
 //! - this file: devices, tokens, attachment to sessions.
 //! - [`ingest`]: storing a batch of readings exactly once per `(device_id,
 //!   seq)`, with its ledger record and its room events, in one transaction.
+//! - [`group`]: many agents' batches in one transaction (group commit),
+//!   each with what [`ingest`] would give it alone.
 //! - [`readings`]: reading readings and stored batches back (pages, the
 //!   ledger verifier).
 //!
@@ -12,6 +14,7 @@
 //! (with `token_revoked_at`) so the token cannot come back by accident, and
 //! issuing a new one replaces it.
 
+pub mod group;
 pub mod ingest;
 pub mod readings;
 
@@ -23,6 +26,7 @@ use crate::clock::now;
 use crate::store::Store;
 use crate::store::time::db_time;
 
+pub use group::AgentBatch;
 pub use ingest::{IngestOutcome, NewBatch, Source};
 
 /// A device as stored, with what access checks need.

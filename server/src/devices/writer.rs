@@ -1,0 +1,134 @@
+//! The agents' batch writer: group commit for readings.
+//!
+//! One task per node stores agents' batches. It takes whatever batches are
+//! waiting (up to [`MAX_GROUP_READINGS`] readings), stores them in one
+//! transaction (`Store::ingest_agent_group`), hands the room events to the
+//! rooms in the order they were numbered, and only then answers each
+//! caller. A thousand agents at 10 Hz then cost a few commits a second, not
+//! ten thousand: the commit (an fsync on SQLite) and the statements per
+//! transaction, not the readings, are the cost (docs/BENCHMARKS.md).
+//!
+//! If the group's transaction fails, its batches are stored one by one
+//! (`Store::ingest_readings`), so one batch that cannot be stored does not
+//! fail its neighbours; only the batch that still fails is answered with the
+//! error (the agent sends it again).
+
+use std::sync::Arc;
+
+use jiliang_protocol::devices::DeviceReading;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::Bus;
+use crate::rooms::Hub;
+use crate::store::Store;
+use crate::store::devices::{AgentBatch, IngestOutcome, NewBatch, Source};
+
+/// Readings stored in one transaction at most (a thousand agents' small
+/// batches, or ten full ones).
+const MAX_GROUP_READINGS: usize = 10_000;
+/// Batches taken from the queue at once (then cut at `MAX_GROUP_READINGS`).
+const MAX_GROUP_BATCHES: usize = 1024;
+/// Batches waiting before callers wait for room in the queue.
+const QUEUE: usize = 4096;
+
+struct Job {
+    batch: AgentBatch,
+    reply: oneshot::Sender<Result<IngestOutcome, sqlx::Error>>,
+}
+
+#[derive(Clone)]
+pub struct BatchWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for BatchWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchWriter")
+    }
+}
+
+impl BatchWriter {
+    /// Start the writer; it stops when every handle is dropped.
+    pub fn start(store: Store, hub: Arc<Hub>, bus: Bus) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(store, hub, bus, rx));
+        Self { tx }
+    }
+
+    /// Store `batch`; the outcome once it is durable and its room events
+    /// are delivered. The events in the outcome are already published.
+    pub async fn store(&self, batch: AgentBatch) -> Result<IngestOutcome, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || sqlx::Error::Protocol("the batch writer has stopped".into());
+        self.tx
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Job>) {
+    let mut waiting: Vec<Job> = Vec::with_capacity(MAX_GROUP_BATCHES);
+    loop {
+        if waiting.is_empty() && rx.recv_many(&mut waiting, MAX_GROUP_BATCHES).await == 0 {
+            return;
+        }
+        // Cut the group at MAX_GROUP_READINGS (at least one batch); the
+        // rest opens the next group.
+        let mut readings = 0;
+        let mut take = 0;
+        for j in &waiting {
+            if take > 0 && readings + j.batch.readings.len() > MAX_GROUP_READINGS {
+                break;
+            }
+            readings += j.batch.readings.len();
+            take += 1;
+        }
+        let group: Vec<Job> = waiting.drain(..take).collect();
+        let batches: Vec<AgentBatch> = group.iter().map(|j| j.batch.clone()).collect();
+        let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
+            .ingest_agent_group(&batches)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, batches = batches.len(), "a group of reading batches failed; storing them one by one");
+                let mut results = Vec::with_capacity(batches.len());
+                for b in &batches {
+                    results.push(one(&store, b).await);
+                }
+                results
+            }
+        };
+        for (job, result) in group.into_iter().zip(results) {
+            if let Ok(IngestOutcome::Stored { events, .. }) = &result {
+                for (session, event) in events {
+                    hub.publish_event(&bus, *session, Arc::new(event.clone()));
+                }
+            }
+            let _ = job.reply.send(result);
+        }
+        // Take what arrived meanwhile without waiting.
+        while waiting.len() < MAX_GROUP_BATCHES {
+            match rx.try_recv() {
+                Ok(j) => waiting.push(j),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+async fn one(store: &Store, b: &AgentBatch) -> Result<IngestOutcome, sqlx::Error> {
+    let readings: &[DeviceReading] = &b.readings;
+    store
+        .ingest_readings(&NewBatch {
+            device_id: b.device_id,
+            unit: &b.unit,
+            source: Source::Agent {
+                token_hash: &b.token_hash,
+            },
+            readings,
+        })
+        .await
+}

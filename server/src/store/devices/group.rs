@@ -1,0 +1,454 @@
+//! Storing many agents' batches in one transaction (group commit).
+//!
+//! A province's agents send small batches (an agent at 10 Hz sends what it
+//! has whenever an acknowledgement returns), so a thousand agents make
+//! thousands of batches a second. One transaction per batch costs a commit
+//! (an fsync on SQLite with `synchronous=FULL`) and a dozen statements per
+//! batch; the devices' batch writer (`devices::writer`) instead hands the
+//! batches waiting at one moment to [`Store::ingest_agent_group`], which
+//! stores them with a handful of statements for the whole group — one locking
+//! read of the devices, multi-row inserts of batches, readings, room events
+//! and ledger leaves, one counter update per device and per session — and
+//! one commit.
+//!
+//! Each batch gets exactly what [`Store::ingest_readings`] would give it
+//! alone (the same checks, outcomes, records and room events, in the order
+//! of the group); a refused batch stores nothing and does not affect the
+//! others. A database error fails the whole group and nothing of it is
+//! stored: the writer then stores its batches one by one.
+
+use std::collections::{HashMap, HashSet};
+
+use jiliang_ledger::Record;
+use jiliang_protocol::devices::DeviceReading;
+use jiliang_protocol::rooms::{EventBody, MAX_READINGS_PER_EVENT, RoomEvent};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ingest::IngestOutcome;
+use crate::clock::now;
+use crate::ledger::records::{self, ReadingBatch, truncate_micros};
+use crate::store::Store;
+use crate::store::time::db_time;
+
+/// An agent's batch, owned (it waits in the writer's queue).
+#[derive(Debug, Clone)]
+pub struct AgentBatch {
+    pub device_id: Uuid,
+    /// The unit every reading carries (checked against the device's).
+    pub unit: String,
+    /// Hash of the token the agent connected with.
+    pub token_hash: [u8; 32],
+    /// `seq` strictly increasing (checked before, by `check_batch`).
+    pub readings: Vec<DeviceReading>,
+}
+
+/// Parameters per statement at most (both databases allow far more; this
+/// keeps statements and their parameter lists small).
+const MAX_PARAMS: usize = 2400;
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// `($k+1, …), (…)` for `rows` rows of `cols` parameters, numbered from
+/// `$first`.
+fn marks(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// A device as the group found it (locked for the transaction).
+struct DeviceRow {
+    token_hash: Vec<u8>,
+    revoked: bool,
+    unit: String,
+    /// Highest stored `seq`, moved by earlier batches of the group.
+    last_seq: u64,
+    session: Option<Uuid>,
+    /// Seqs stored by earlier batches of the group.
+    taken: HashSet<u64>,
+    touched: bool,
+}
+
+/// A batch of the group that stores something.
+struct Planned {
+    index: usize,
+    batch_id: Uuid,
+    fresh: Vec<DeviceReading>,
+    duplicates: u32,
+    session: Option<Uuid>,
+    /// Set once the session's counter has moved: the events' first seq.
+    events: Vec<RoomEvent>,
+}
+
+impl Store {
+    /// Store `batches` in one transaction; one outcome per batch, in order
+    /// (see the module docs).
+    pub async fn ingest_agent_group(
+        &self,
+        batches: &[AgentBatch],
+    ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<Uuid> = batches.iter().map(|b| b.device_id).collect();
+        ids.sort();
+        ids.dedup();
+        let begin = self.begin_write();
+        let _turn = self.write_turn().await;
+        let stored_at = now();
+        with_db!(self, "devices.ingest_group", |p| {
+            let mut tx = p.begin_with(begin).await?;
+            // 1. Lock and read the group's devices. The no-op UPDATE takes
+            //    PostgreSQL's row locks (SQLite's one writer holds them all).
+            let mut devices: HashMap<Uuid, DeviceRow> = HashMap::new();
+            for chunk in ids.chunks(MAX_PARAMS) {
+                let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "UPDATE devices SET last_seq = last_seq WHERE id IN ({}) \
+                     RETURNING id, token_hash, token_revoked_at, unit, last_seq, session_id",
+                    list.join(", ")
+                );
+                let mut q = sqlx::query_as::<
+                    _,
+                    (
+                        Uuid,
+                        Vec<u8>,
+                        Option<OffsetDateTime>,
+                        String,
+                        i64,
+                        Option<Uuid>,
+                    ),
+                >(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for (id, token_hash, revoked, unit, last_seq, session) in
+                    q.fetch_all(&mut *tx).await?
+                {
+                    devices.insert(
+                        id,
+                        DeviceRow {
+                            token_hash,
+                            revoked: revoked.is_some(),
+                            unit,
+                            last_seq: to_u64(last_seq),
+                            session,
+                            taken: HashSet::new(),
+                            touched: false,
+                        },
+                    );
+                }
+            }
+            // 2. Each batch's outcome, in order. Readings numbered beyond the
+            //    device's last stored seq are new; only a resend (numbered at
+            //    or below it) needs a look at what is stored.
+            let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(batches.len());
+            let mut planned: Vec<Planned> = Vec::new();
+            for (index, b) in batches.iter().enumerate() {
+                let Some(d) = devices.get_mut(&b.device_id) else {
+                    outcomes.push(Some(IngestOutcome::TokenInvalid));
+                    continue;
+                };
+                if d.revoked || d.token_hash.as_slice() != b.token_hash.as_slice() {
+                    outcomes.push(Some(IngestOutcome::TokenInvalid));
+                    continue;
+                }
+                if d.unit != b.unit {
+                    outcomes.push(Some(IngestOutcome::UnitMismatch {
+                        device_unit: d.unit.clone(),
+                    }));
+                    continue;
+                }
+                let first = b.readings.first().map_or(0, |r| r.seq);
+                let last = b.readings.last().map_or(0, |r| r.seq);
+                let mut have: HashSet<u64> = HashSet::new();
+                if first <= d.last_seq {
+                    let stored: Vec<i64> = sqlx::query_scalar(
+                        "SELECT seq FROM device_readings WHERE device_id = $1 AND seq >= $2 AND seq <= $3",
+                    )
+                    .bind(b.device_id)
+                    .bind(to_i64(first))
+                    .bind(to_i64(last))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    have.extend(stored.into_iter().map(to_u64));
+                }
+                let fresh: Vec<DeviceReading> = b
+                    .readings
+                    .iter()
+                    .filter(|r| !have.contains(&r.seq) && !d.taken.contains(&r.seq))
+                    .map(|r| DeviceReading {
+                        t: truncate_micros(r.t),
+                        ..r.clone()
+                    })
+                    .collect();
+                let duplicates = u32::try_from(b.readings.len() - fresh.len()).unwrap_or(u32::MAX);
+                d.last_seq = d.last_seq.max(last);
+                d.touched = true;
+                if fresh.is_empty() {
+                    outcomes.push(Some(IngestOutcome::Stored {
+                        batch_id: None,
+                        stored: Vec::new(),
+                        duplicates,
+                        events: Vec::new(),
+                    }));
+                    continue;
+                }
+                d.taken.extend(fresh.iter().map(|r| r.seq));
+                outcomes.push(None);
+                planned.push(Planned {
+                    index,
+                    batch_id: Uuid::now_v7(),
+                    fresh,
+                    duplicates,
+                    session: d.session,
+                    events: Vec::new(),
+                });
+            }
+            // 3. Room counters: one update per live session of the group,
+            //    then each batch's events numbered in the group's order.
+            let mut parts_per_session: HashMap<Uuid, u64> = HashMap::new();
+            for pl in &planned {
+                if let Some(s) = pl.session {
+                    *parts_per_session.entry(s).or_insert(0) +=
+                        pl.fresh.len().div_ceil(MAX_READINGS_PER_EVENT) as u64;
+                }
+            }
+            let mut next_seq: HashMap<Uuid, u64> = HashMap::new();
+            for (session, k) in &parts_per_session {
+                let room_last: Option<i64> = sqlx::query_scalar(
+                    "UPDATE live_sessions SET last_seq = last_seq + $2 WHERE id = $1 AND state = 'live' \
+                     RETURNING last_seq",
+                )
+                .bind(*session)
+                .bind(to_i64(*k))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(room_last) = room_last {
+                    next_seq.insert(*session, to_u64(room_last) - k + 1);
+                }
+            }
+            for pl in &mut planned {
+                let Some(session) = pl.session else { continue };
+                let Some(next) = next_seq.get_mut(&session) else {
+                    continue; // not live: the readings are stored, no event
+                };
+                for part in pl.fresh.chunks(MAX_READINGS_PER_EVENT) {
+                    pl.events.push(RoomEvent {
+                        seq: *next,
+                        id: Uuid::now_v7(),
+                        at: stored_at,
+                        author: None,
+                        client_id: None,
+                        body: EventBody::Readings {
+                            device_id: batches[pl.index].device_id,
+                            batch_id: pl.batch_id,
+                            readings: part.to_vec(),
+                        },
+                    });
+                    *next += 1;
+                }
+            }
+            // 4. Batches and their readings.
+            for chunk in planned.chunks(MAX_PARAMS / 10) {
+                let sql = format!(
+                    "INSERT INTO reading_batches (id, device_id, source, unit, first_seq, last_seq, count, stored_at, \
+                     entered_by, client_key) VALUES {}",
+                    marks(chunk.len(), 10)
+                );
+                let mut q = sqlx::query(&sql);
+                for pl in chunk {
+                    let b = &batches[pl.index];
+                    q = q
+                        .bind(pl.batch_id)
+                        .bind(b.device_id)
+                        .bind("agent")
+                        .bind(b.unit.as_str())
+                        .bind(to_i64(pl.fresh.first().map_or(0, |r| r.seq)))
+                        .bind(to_i64(pl.fresh.last().map_or(0, |r| r.seq)))
+                        .bind(to_i64(pl.fresh.len() as u64))
+                        .bind(db_time(stored_at))
+                        .bind(None::<Uuid>)
+                        .bind(None::<String>);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let rows: Vec<(Uuid, Uuid, &DeviceReading)> = planned
+                .iter()
+                .flat_map(|pl| {
+                    let device = batches[pl.index].device_id;
+                    pl.fresh.iter().map(move |r| (device, pl.batch_id, r))
+                })
+                .collect();
+            for chunk in rows.chunks(MAX_PARAMS / 6) {
+                let sql = format!(
+                    "INSERT INTO device_readings (device_id, seq, t, value, u_t, batch_id) VALUES {}",
+                    marks(chunk.len(), 6)
+                );
+                let mut q = sqlx::query(&sql);
+                for (device, batch, r) in chunk {
+                    q = q
+                        .bind(*device)
+                        .bind(to_i64(r.seq))
+                        .bind(db_time(r.t))
+                        .bind(r.value)
+                        .bind(r.u_t)
+                        .bind(*batch);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            // 5. Room events.
+            let events: Vec<(Uuid, &RoomEvent)> = planned
+                .iter()
+                .flat_map(|pl| {
+                    pl.events
+                        .iter()
+                        .map(move |e| (pl.session.unwrap_or_default(), e))
+                })
+                .collect();
+            let bodies: Vec<String> = events
+                .iter()
+                .map(|(_, e)| serde_json::to_string(&e.body))
+                .collect::<Result<_, _>>()
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
+                events.iter().copied().zip(&bodies).collect();
+            for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
+                let sql = format!(
+                    "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
+                    marks(chunk.len(), 8)
+                );
+                let mut q = sqlx::query(&sql);
+                for ((session, e), body) in chunk {
+                    q = q
+                        .bind(*session)
+                        .bind(to_i64(e.seq))
+                        .bind(e.id)
+                        .bind(db_time(e.at))
+                        .bind(None::<Uuid>)
+                        .bind(None::<String>)
+                        .bind(e.body.kind())
+                        .bind(body.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
+            // 6. Ledger leaves: each batch's record, then its events', in
+            //    the group's order, at consecutive indices.
+            let mut leaves: Vec<Record> = Vec::with_capacity(planned.len() + events.len());
+            for pl in &planned {
+                let b = &batches[pl.index];
+                leaves.push(
+                    records::reading_batch(&ReadingBatch {
+                        id: pl.batch_id,
+                        device_id: b.device_id,
+                        source: "agent",
+                        unit: &b.unit,
+                        entered_by: None,
+                        stored_at,
+                        readings: &pl.fresh,
+                    })
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                );
+                if let Some(session) = pl.session {
+                    for e in &pl.events {
+                        leaves.push(
+                            records::room_event(session, e)
+                                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                        );
+                    }
+                }
+            }
+            if !leaves.is_empty() {
+                let n = to_i64(leaves.len() as u64);
+                let first: i64 = sqlx::query_scalar(
+                    "UPDATE ledger_state SET size = size + $1 WHERE id = 1 RETURNING size - $1",
+                )
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await?;
+                let hashes: Vec<Vec<u8>> =
+                    leaves.iter().map(|r| r.leaf_hash().0.to_vec()).collect();
+                let numbered: Vec<(i64, &Record, &Vec<u8>)> = leaves
+                    .iter()
+                    .zip(&hashes)
+                    .enumerate()
+                    .map(|(i, (r, h))| (first + i as i64, r, h))
+                    .collect();
+                for chunk in numbered.chunks(MAX_PARAMS / 6) {
+                    let sql = format!(
+                        "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
+                        marks(chunk.len(), 6)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (idx, r, h) in chunk {
+                        q = q
+                            .bind(*idx)
+                            .bind(r.kind.as_str())
+                            .bind(r.id())
+                            .bind(i64::try_from(r.created_at_ms).unwrap_or(i64::MAX))
+                            .bind(r.payload.as_str())
+                            .bind(h.as_slice());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+            }
+            // 7. The devices' counters (and: an agent has fed them).
+            for (id, d) in devices.iter().filter(|(_, d)| d.touched) {
+                sqlx::query(
+                    "UPDATE devices SET last_seq = $2, agent_connected_at = COALESCE(agent_connected_at, $3) \
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(to_i64(d.last_seq))
+                .bind(db_time(stored_at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            let mut planned = planned.into_iter().peekable();
+            let mut out = Vec::with_capacity(batches.len());
+            for (index, o) in outcomes.into_iter().enumerate() {
+                match o {
+                    Some(o) => out.push(o),
+                    None => {
+                        let pl = planned
+                            .next_if(|pl| pl.index == index)
+                            .ok_or_else(|| sqlx::Error::Protocol("group bookkeeping".into()))?;
+                        let session = pl.session;
+                        out.push(IngestOutcome::Stored {
+                            batch_id: Some(pl.batch_id),
+                            stored: pl.fresh,
+                            duplicates: pl.duplicates,
+                            events: pl
+                                .events
+                                .into_iter()
+                                .map(|e| (session.unwrap_or_default(), e))
+                                .collect(),
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
