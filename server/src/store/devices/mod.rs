@@ -239,6 +239,12 @@ impl Store {
         id: Uuid,
         hash: &[u8; 32],
     ) -> Result<Option<u64>, sqlx::Error> {
+        // A write: on SQLite it queues behind reading batches instead of
+        // racing them for the lock, which a stream of back-to-back batch
+        // transactions never leaves free long enough for SQLite's busy
+        // handler (the agent was closed with "storage unavailable" after
+        // the 5 s busy timeout; see docs/BENCHMARKS.md).
+        let _turn = self.write_turn().await;
         let last: Option<i64> = with_db!(self, "devices.agent_connected", |p| {
             sqlx::query_scalar(
                 "UPDATE devices SET agent_connected_at = $3 \
