@@ -295,7 +295,7 @@ pub async fn link_client(
     Ok(())
 }
 
-/// 5. A chat client behind `delay_ms` each way, `loss` % random loss both
+/// Scenario 5: A chat client behind `delay_ms` each way, `loss` % random loss both
 /// ways and a `rate` limit, plus one 4 s blackout, while a local client
 /// chats in the same room: every message the remote client had acked is
 /// stored once, in order, and it received the whole log in order.

@@ -127,6 +127,10 @@ async fn scenario<F: std::future::Future<Output = R<String>>>(
                 t.elapsed().as_secs_f64()
             );
             let _ = std::fs::remove_dir_all(&dir);
+            // The run's directory, once no failed scenario keeps logs in it.
+            if let Some(run) = dir.parent() {
+                let _ = std::fs::remove_dir(run);
+            }
             true
         }
         Err(e) => {

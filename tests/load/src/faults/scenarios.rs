@@ -66,7 +66,7 @@ fn fail_with(v: &crate::chat::Verdict) -> R<()> {
     }
 }
 
-/// 1. `kill -9` of the server twice during heavy chat in three rooms, with an
+/// Scenario 1: `kill -9` of the server twice during heavy chat in three rooms, with an
 /// agent streaming the simulator's readings into one of them.
 pub async fn kill9(bins: &Bins, dir: &Path) -> R<String> {
     procs::seed(
@@ -175,7 +175,7 @@ fn probe(
     (p, h)
 }
 
-/// 2. PostgreSQL stopped (immediate: no clean shutdown) for 3 s and started
+/// Scenario 2: PostgreSQL stopped (immediate: no clean shutdown) for 3 s and started
 /// again under chat load: requests fail cleanly meanwhile, the server stays
 /// up and reconnects by itself, no acked message is lost.
 pub async fn pg_restart(bins: &Bins, dir: &Path) -> R<String> {
@@ -294,7 +294,7 @@ async fn two_nodes(
     Ok((a, b))
 }
 
-/// 3. Two nodes; NATS stopped for 4 s and started while clients on both
+/// Scenario 3: Two nodes; NATS stopped for 4 s and started while clients on both
 /// nodes chat in two rooms: everyone on the other node still gets every
 /// event once, in order, and acked messages are all stored.
 pub async fn nats_restart(bins: &Bins, dir: &Path) -> R<String> {
@@ -350,7 +350,7 @@ pub async fn nats_restart(bins: &Bins, dir: &Path) -> R<String> {
     ))
 }
 
-/// 4. Two nodes; node B killed with SIGKILL. Its chat clients reconnect to
+/// Scenario 4: Two nodes; node B killed with SIGKILL. Its chat clients reconnect to
 /// node A and catch up; a person connected only through B shows offline
 /// within seconds (presence TTL), the people who came back show online.
 pub async fn node_kill(bins: &Bins, dir: &Path) -> R<String> {

@@ -248,7 +248,7 @@ pub async fn soak(bins: &Bins, dir: &std::path::Path, a: SoakArgs) -> R<String> 
             &sessions,
             &[("e", &p.expert), ("t", &p.tech)],
             1,
-            &[node.base.clone()],
+            std::slice::from_ref(&node.base),
             a.interval,
         ),
         deadline,
