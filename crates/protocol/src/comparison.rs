@@ -295,7 +295,7 @@ impl ComparisonLog {
                 } else if self.fold.started() || self.finished.is_some() {
                     return false;
                 }
-                self.spec = Some(spec.clone());
+                self.spec = Some((**spec).clone());
                 self.fold.apply(FoldInput::Setup(&spec.calibration));
                 true
             }

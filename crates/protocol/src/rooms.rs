@@ -164,7 +164,9 @@ pub enum EventBody {
     /// author.
     ComparisonSetup {
         comparison_id: Uuid,
-        spec: ComparisonSpec,
+        /// Boxed: the spec is large and the event rare; every other event
+        /// stays small. The JSON is the same.
+        spec: Box<ComparisonSpec>,
     },
     /// Test point `index` started at this event's `at`: readings of both
     /// devices taken from then on count for it until `readings_per_point`

@@ -126,7 +126,7 @@ fn full_log() -> Vec<RoomEvent> {
             T0,
             EventBody::ComparisonSetup {
                 comparison_id: id(30),
-                spec: spec(),
+                spec: Box::new(spec()),
             },
         ),
         // Before any point starts: not counted.
@@ -260,7 +260,7 @@ fn the_log_fold_matches_the_metrology_function() {
         T0 + Duration::seconds(11),
         EventBody::ComparisonSetup {
             comparison_id: id(31),
-            spec: spec()
+            spec: Box::new(spec())
         },
     )));
     assert_eq!(done.id(), Some(id(31)));
@@ -273,7 +273,7 @@ fn the_log_fold_matches_the_metrology_function() {
         T0 + Duration::seconds(9),
         EventBody::ComparisonSetup {
             comparison_id: id(31),
-            spec: spec()
+            spec: Box::new(spec())
         },
     )));
     assert_eq!(running.id(), Some(id(30)));

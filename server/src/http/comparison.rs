@@ -116,7 +116,7 @@ async fn set_up(
         author(&p),
         EventBody::ComparisonSetup {
             comparison_id,
-            spec,
+            spec: Box::new(spec),
         },
     )
     .await?;
