@@ -207,7 +207,7 @@ pub(super) fn RecordView(
                 let Some(Ok(events)) = timeline.get() else { return None };
                 let finished = events.iter().rev().find(|e| matches!(e.body, EventBody::ComparisonFinished { .. }))?.clone();
                 let spec = events.iter().rev().find_map(|e| match &e.body {
-                    EventBody::ComparisonSetup { spec, .. } if e.seq < finished.seq => Some(spec.clone()),
+                    EventBody::ComparisonSetup { spec, .. } if e.seq < finished.seq => Some((**spec).clone()),
                     _ => None,
                 });
                 Some(view! { <FinishedComparison session_id=session_id finished=finished spec=spec/> })
