@@ -379,7 +379,7 @@ pub fn verify(log: &[Value], reports: &[ChatReport]) -> Verdict {
         if let Some(ns) = order.get(r.name.as_str()) {
             let breaks: Vec<(u64, u64)> = ns
                 .windows(2)
-                .filter(|w| w[1] <= w[0])
+                .filter(|w| w[1] < w[0])
                 .map(|w| (w[0], w[1]))
                 .collect();
             if !breaks.is_empty() {
