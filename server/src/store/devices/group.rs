@@ -19,6 +19,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::ingest::value_rows;
+
 use jiliang_ledger::Record;
 use jiliang_protocol::devices::DeviceReading;
 use jiliang_protocol::rooms::{EventBody, MAX_READINGS_PER_EVENT, RoomEvent};
@@ -53,27 +55,6 @@ fn to_i64(v: u64) -> i64 {
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-/// `($k+1, …), (…)` for `rows` rows of `cols` parameters, numbered from
-/// `$first`.
-fn marks(rows: usize, cols: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 6);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
 }
 
 /// A device as the group found it (locked for the transaction).
@@ -274,7 +255,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO reading_batches (id, device_id, source, unit, first_seq, last_seq, count, stored_at, \
                      entered_by, client_key) VALUES {}",
-                    marks(chunk.len(), 10)
+                    value_rows(chunk.len(), 10)
                 );
                 let mut q = sqlx::query(&sql);
                 for pl in chunk {
@@ -303,7 +284,7 @@ impl Store {
             for chunk in rows.chunks(MAX_PARAMS / 6) {
                 let sql = format!(
                     "INSERT INTO device_readings (device_id, seq, t, value, u_t, batch_id) VALUES {}",
-                    marks(chunk.len(), 6)
+                    value_rows(chunk.len(), 6)
                 );
                 let mut q = sqlx::query(&sql);
                 for (device, batch, r) in chunk {
@@ -336,7 +317,7 @@ impl Store {
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
-                    marks(chunk.len(), 8)
+                    value_rows(chunk.len(), 8)
                 );
                 let mut q = sqlx::query(&sql);
                 for ((session, e), body) in chunk {
@@ -397,7 +378,7 @@ impl Store {
                 for chunk in numbered.chunks(MAX_PARAMS / 6) {
                     let sql = format!(
                         "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
-                        marks(chunk.len(), 6)
+                        value_rows(chunk.len(), 6)
                     );
                     let mut q = sqlx::query(&sql);
                     for (idx, r, h) in chunk {

@@ -97,7 +97,7 @@ pub enum IngestOutcome {
 }
 
 /// `($1, $2, …), (…)` for `rows` rows of `cols` parameters.
-fn value_rows(rows: usize, cols: usize) -> String {
+pub(super) fn value_rows(rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
