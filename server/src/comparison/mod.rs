@@ -17,28 +17,35 @@
 pub mod csv;
 pub mod record;
 
+use jiliang_ledger::RecordKind;
 use jiliang_metrology::calibration::{CalibrationSpec, RefCertificate};
+use jiliang_metrology::conformity::Verdict;
 use jiliang_metrology::ucum;
-use jiliang_protocol::comparison::{ComparisonLog, ComparisonSetup, ComparisonSpec};
+use jiliang_protocol::comparison::{ComparisonLog, ComparisonSetup, ComparisonSpec, RecordRef};
 use jiliang_protocol::rooms::{Author, EventBody, RoomEvent};
 use jiliang_protocol::sessions::SessionState;
 use uuid::Uuid;
 
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Text;
+use crate::ledger::records;
 use crate::rooms::log::{Append, AppendError, Appended};
 use crate::state::AppState;
+use crate::store::Store;
+use crate::store::comparisons::{Inserted, NewComparison};
 use crate::store::devices::StoredDevice;
+use crate::store::rooms::{EventOutcome, NewEvent};
 
 /// Events read per query while folding a session's log.
 const PAGE: i64 = 1000;
 
 /// The session's comparison, folded from its whole log.
-pub async fn load(state: &AppState, session: Uuid) -> AppResult<ComparisonLog> {
+pub async fn load(store: &Store, session: Uuid) -> AppResult<ComparisonLog> {
     let mut log = ComparisonLog::new();
     let mut after = 0;
     loop {
-        let events = state.store.read_events(session, after, PAGE).await?;
+        let events = store.read_events(session, after, PAGE).await?;
         let Some(last) = events.last() else { break };
         after = last.seq;
         for e in &events {
@@ -73,12 +80,12 @@ pub fn require_live(state: SessionState) -> AppResult<()> {
 }
 
 async fn attached_device(
-    state: &AppState,
+    store: &Store,
     session: Uuid,
     id: Uuid,
     field: &str,
 ) -> AppResult<StoredDevice> {
-    let d = match state.store.get_device(id).await {
+    let d = match store.get_device(id).await {
         Ok(d) => d,
         Err(sqlx::Error::RowNotFound) => {
             return Err(invalid(
@@ -112,7 +119,7 @@ fn unit_factor(from: &str, to: &str) -> Option<f64> {
 /// reference certificate and the resolution from the request or from the
 /// devices' registrations; every number checked by the metrology crate.
 pub async fn resolve(
-    state: &AppState,
+    store: &Store,
     session: Uuid,
     req: &ComparisonSetup,
 ) -> AppResult<ComparisonSpec> {
@@ -122,8 +129,8 @@ pub async fn resolve(
             "The unit under test and the reference must be two different devices.".into(),
         ));
     }
-    let uut = attached_device(state, session, req.uut_device_id, "uut_device_id").await?;
-    let reference = attached_device(state, session, req.ref_device_id, "ref_device_id").await?;
+    let uut = attached_device(store, session, req.uut_device_id, "uut_device_id").await?;
+    let reference = attached_device(store, session, req.ref_device_id, "ref_device_id").await?;
     let (u, r) = (&uut.device, &reference.device);
     if u.quantity.trim().to_lowercase() != r.quantity.trim().to_lowercase() {
         return Err(invalid(
@@ -213,32 +220,217 @@ pub async fn resolve(
     })
 }
 
-/// Append a comparison event by `author`; the session must still be live.
-pub async fn append(
-    state: &AppState,
+/// How a comparison's events enter the session's log: through the room
+/// log (fan-out to the people in the room) when serving a request, straight
+/// into the store when seeding the demo before anyone is connected.
+pub trait Appender {
+    fn append(
+        &self,
+        session: Uuid,
+        author: Author,
+        body: EventBody,
+    ) -> impl Future<Output = AppResult<RoomEvent>> + Send;
+}
+
+impl Appender for AppState {
+    async fn append(&self, session: Uuid, author: Author, body: EventBody) -> AppResult<RoomEvent> {
+        let appended = self
+            .log
+            .append(Append {
+                session,
+                author: Some(author),
+                client_id: None,
+                body,
+            })
+            .await;
+        match appended {
+            Ok(Appended::New(e) | Appended::Duplicate(e)) => Ok((*e).clone()),
+            Err(AppendError::Ended) => Err(ended()),
+            Err(AppendError::NoSession) => Err(no_session()),
+            Err(AppendError::Database(e)) => Err(e.into()),
+            Err(e) => Err(AppError::internal(e)),
+        }
+    }
+}
+
+impl Appender for Store {
+    async fn append(&self, session: Uuid, author: Author, body: EventBody) -> AppResult<RoomEvent> {
+        let out = self
+            .append_events(&[NewEvent {
+                session,
+                author: Some(author),
+                client_id: None,
+                body,
+            }])
+            .await?;
+        match out.into_iter().next() {
+            Some(EventOutcome::New(e) | EventOutcome::Duplicate(e)) => Ok(e),
+            Some(EventOutcome::Ended) => Err(ended()),
+            Some(EventOutcome::NoSession) | None => Err(no_session()),
+        }
+    }
+}
+
+fn ended() -> AppError {
+    AppError::Conflict(Text::new("会话已结束。", "The session has ended."))
+}
+
+fn no_session() -> AppError {
+    AppError::not_found("找不到该会话。", "No such session.")
+}
+
+pub fn none_yet() -> AppError {
+    AppError::not_found(
+        "本会话还没有设置比对。",
+        "No comparison has been set up in this session.",
+    )
+}
+
+fn finished_already() -> AppError {
+    AppError::Conflict(Text::new(
+        "本次比对已经结束。",
+        "This comparison has already been finished.",
+    ))
+}
+
+/// Set up (or, before any point has started, change) the session's
+/// comparison. The caller has checked that `author` may and that the
+/// session is live.
+pub async fn set_up(
+    store: &Store,
+    log_to: &impl Appender,
     session: Uuid,
     author: Author,
-    body: EventBody,
-) -> AppResult<RoomEvent> {
-    let appended = state
-        .log
-        .append(Append {
-            session,
-            author: Some(author),
-            client_id: None,
-            body,
-        })
-        .await;
-    match appended {
-        Ok(Appended::New(e) | Appended::Duplicate(e)) => Ok((*e).clone()),
-        Err(AppendError::Ended) => Err(AppError::Conflict(Text::new(
-            "会话已结束。",
-            "The session has ended.",
-        ))),
-        Err(AppendError::NoSession) => {
-            Err(AppError::not_found("找不到该会话。", "No such session."))
+    req: &ComparisonSetup,
+) -> AppResult<ComparisonLog> {
+    let mut log = load(store, session).await?;
+    let comparison_id = match log.id() {
+        Some(current) if log.finished().is_none() => {
+            if log.started() {
+                return Err(AppError::Conflict(Text::new(
+                    "测试点已开始，比对设置不能再改；请先结束本次比对。",
+                    "A test point has started: the settings are fixed. Finish this comparison first.",
+                )));
+            }
+            current
         }
-        Err(AppendError::Database(e)) => Err(e.into()),
-        Err(e) => Err(AppError::internal(e)),
+        _ => Uuid::now_v7(),
+    };
+    let spec = resolve(store, session, req).await?;
+    let e = log_to
+        .append(
+            session,
+            author,
+            EventBody::ComparisonSetup {
+                comparison_id,
+                spec: Box::new(spec),
+            },
+        )
+        .await?;
+    log.apply(&e);
+    Ok(log)
+}
+
+/// Start test point `index`: readings taken from now on count for it.
+pub async fn start_point(
+    store: &Store,
+    log_to: &impl Appender,
+    session: Uuid,
+    author: Author,
+    index: u32,
+) -> AppResult<ComparisonLog> {
+    let mut log = load(store, session).await?;
+    let (Some(comparison_id), Some(spec)) = (log.id(), log.spec()) else {
+        return Err(none_yet());
+    };
+    if log.finished().is_some() {
+        return Err(finished_already());
     }
+    let points = &spec.calibration.points;
+    let Some(&nominal) = usize::try_from(index).ok().and_then(|i| points.get(i)) else {
+        return Err(invalid(
+            format!(
+                "没有第 {index} 个测试点（共 {} 个，从 0 起编号）。",
+                points.len()
+            ),
+            format!(
+                "There is no test point {index} (there are {}, numbered from 0).",
+                points.len()
+            ),
+        ));
+    };
+    let e = log_to
+        .append(
+            session,
+            author,
+            EventBody::ComparisonPoint {
+                comparison_id,
+                index,
+                nominal,
+            },
+        )
+        .await?;
+    log.apply(&e);
+    Ok(log)
+}
+
+/// Finish the comparison: store the fold as a `raw_record` ledger record
+/// with its `comparisons` row, then append `comparison_finished`.
+pub async fn finish(
+    store: &Store,
+    log_to: &impl Appender,
+    session: Uuid,
+    author: Author,
+) -> AppResult<ComparisonLog> {
+    let mut log = load(store, session).await?;
+    let Some(comparison_id) = log.id() else {
+        return Err(none_yet());
+    };
+    if log.finished().is_some() {
+        return Err(finished_already());
+    }
+    let at = now();
+    let content = record::content(session, &log, &author, at)
+        .ok_or_else(none_yet)?
+        .map_err(AppError::internal)?;
+    let stored_record =
+        records::raw_record(comparison_id, at, &content).map_err(AppError::internal)?;
+    let text = serde_json::to_string(&content).map_err(AppError::internal)?;
+    let verdict = log.fold().verdict();
+    let verdict_text = verdict.map(|v| match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Indeterminate => "indeterminate",
+    });
+    let stored = store
+        .insert_comparison(&NewComparison {
+            id: comparison_id,
+            session_id: session,
+            finished_by: author.id,
+            finished_at: at,
+            verdict: verdict_text,
+            content: &text,
+            record: &stored_record,
+        })
+        .await?;
+    if stored == Inserted::Exists {
+        return Err(finished_already());
+    }
+    let e = log_to
+        .append(
+            session,
+            author,
+            EventBody::ComparisonFinished {
+                comparison_id,
+                record: RecordRef {
+                    kind: RecordKind::RAW_RECORD.as_str().to_owned(),
+                    id: comparison_id.to_string(),
+                },
+                verdict,
+                points: log.outcomes(),
+            },
+        )
+        .await?;
+    log.apply(&e);
+    Ok(log)
 }

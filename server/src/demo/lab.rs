@@ -7,9 +7,10 @@
 //! - an agent configuration file per device in the lab directory (its
 //!   token, its queue, its instrument), which `scripts/run` starts
 //!   `jiliang-agent` with, beside `jiliang-sim` simulators;
-//! - an ENDED session in which the pressure pair was compared (its readings
-//!   stored through the same ingest as an agent's, so the session's record
-//!   holds them with their ledger leaves);
+//! - an ENDED session in which the pressure pair was compared and the
+//!   comparison finished (readings stored through the same ingest as an
+//!   agent's, the set-up, points and finish through `crate::comparison`, so
+//!   the session holds the finished `raw_record` with its ledger leaf);
 //! - a LIVE session with all four devices attached: the agents' readings
 //!   stream into it;
 //! - an open help request from another county lab.
@@ -21,7 +22,9 @@
 
 use std::path::{Path, PathBuf};
 
+use jiliang_metrology::conformity::Mpe;
 use jiliang_metrology::rng::Xoshiro256pp;
+use jiliang_protocol::comparison::ComparisonSetup;
 use jiliang_protocol::devices::{DeviceReading, ReferenceCert};
 use jiliang_protocol::rooms::{Author, EventBody};
 use jiliang_protocol::sessions::{SessionKind, SessionState, Urgency};
@@ -31,6 +34,7 @@ use uuid::Uuid;
 use super::SeedError;
 use crate::auth::token::{hash_token, random_token};
 use crate::clock::now;
+use crate::comparison;
 use crate::store::Store;
 use crate::store::devices::{
     Attach, DeviceQuery, DeviceScope, IngestOutcome, NewBatch, NewDeviceRow, Source, StoredDevice,
@@ -275,30 +279,19 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
             SessionState::Live,
         )
         .await?;
-        for (device, hash) in devices.iter().filter(|(d, _)| d.device.unit == "kPa") {
+        let pair: Vec<&(StoredDevice, [u8; 32])> = devices
+            .iter()
+            .filter(|(d, _)| d.device.unit == "kPa")
+            .collect();
+        for (device, _) in &pair {
             if store.attach_device(device.device.id, id, expert.id).await? != Attach::Attached {
                 return Err(SeedError::Other(format!(
                     "demo device {} is attached to another session",
                     device.device.name
                 )));
             }
-            let reference = device.device.reference.is_some();
-            let readings = past_pressure_readings(device.device.last_seq, reference);
-            let stored = store
-                .ingest_readings(&NewBatch {
-                    device_id: device.device.id,
-                    unit: "kPa",
-                    source: Source::Agent { token_hash: hash },
-                    readings: &readings,
-                })
-                .await?;
-            if !matches!(stored, IngestOutcome::Stored { .. }) {
-                return Err(SeedError::Other(format!(
-                    "demo readings of {} not stored: {stored:?}",
-                    device.device.name
-                )));
-            }
         }
+        past_comparison(store, id, &host, &pair).await?;
         change_state(store, id, &host, SessionState::Live, SessionState::Ended).await?;
         report.sessions_created += 1;
     }
@@ -375,33 +368,119 @@ async fn change_state(
     }
 }
 
-/// A past comparison of the pressure pair: 10 readings at each of 100, 200
-/// and 300 kPa, the transmitter 0.12 kPa high with 0.02 kPa noise, the
-/// reference within a few pascal. Deterministic (fixed seeds), numbered
-/// after the device's last reading, timed in the last hour.
-fn past_pressure_readings(last_seq: u64, reference: bool) -> Vec<DeviceReading> {
-    let mut rng = Xoshiro256pp::new(if reference { 0x5eed_0002 } else { 0x5eed_0001 });
+/// The pressure pair's comparison in the ended session, run through the
+/// same code as the expert's buttons (`crate::comparison`): set up against
+/// the reference's registered certificate, three test points of 10
+/// readings each (stored through the agents' ingest, so each batch has its
+/// ledger leaf and its room event), finished into a `raw_record`.
+async fn past_comparison(
+    store: &Store,
+    session: Uuid,
+    host: &Author,
+    pair: &[&(StoredDevice, [u8; 32])],
+) -> Result<(), SeedError> {
+    let device = |reference: bool| {
+        pair.iter()
+            .find(|(d, _)| d.device.reference.is_some() == reference)
+            .ok_or_else(|| SeedError::Other("demo pressure pair incomplete".into()))
+    };
+    let (uut, reference) = (device(false)?, device(true)?);
+    let failed = |what: &str, e: crate::error::AppError| {
+        SeedError::Other(format!("demo comparison: {what}: {}", e.body().message))
+    };
+    let setup = ComparisonSetup {
+        uut_device_id: uut.0.device.id,
+        ref_device_id: reference.0.device.id,
+        points: PRESSURE_POINTS.to_vec(),
+        readings_per_point: 10,
+        // A 0.05-class transmitter over 0–1 000 kPa: ±0.5 kPa.
+        mpe: Mpe::Fiducial {
+            percent: 0.05,
+            span: 1000.0,
+        },
+        ref_expanded_uncertainty: None,
+        ref_k: None,
+        resolution: None,
+        coverage: None,
+        dof_rounding: None,
+        conformity: None,
+        en_rule: None,
+    };
+    comparison::set_up(store, store, session, host.clone(), &setup)
+        .await
+        .map_err(|e| failed("set up", e))?;
+    let mut last = [uut.0.device.last_seq, reference.0.device.last_seq];
+    for (index, nominal) in (0u32..).zip(PRESSURE_POINTS) {
+        comparison::start_point(store, store, session, host.clone(), index)
+            .await
+            .map_err(|e| failed("start point", e))?;
+        // Taken after the point started, as an agent's would be.
+        let start = now();
+        for (side, (device, hash)) in [uut, reference].into_iter().enumerate() {
+            let readings = pressure_point_readings(
+                last[side],
+                device.device.reference.is_some(),
+                index,
+                nominal,
+                start,
+            );
+            last[side] += readings.len() as u64;
+            let stored = store
+                .ingest_readings(&NewBatch {
+                    device_id: device.device.id,
+                    unit: "kPa",
+                    source: Source::Agent { token_hash: hash },
+                    readings: &readings,
+                })
+                .await?;
+            if !matches!(stored, IngestOutcome::Stored { .. }) {
+                return Err(SeedError::Other(format!(
+                    "demo readings of {} not stored: {stored:?}",
+                    device.device.name
+                )));
+            }
+        }
+    }
+    comparison::finish(store, store, session, host.clone())
+        .await
+        .map_err(|e| failed("finish", e))?;
+    Ok(())
+}
+
+/// The test points of the demo's pressure comparison, in kPa.
+const PRESSURE_POINTS: [f64; 3] = [100.0, 200.0, 300.0];
+
+/// Ten readings at test point `index` (`nominal` kPa), 0.1 s apart from
+/// `start`: the transmitter 0.12 kPa high with 0.02 kPa noise, the
+/// reference within a few pascal. Deterministic (fixed seeds per point and
+/// side), numbered after the device's last reading.
+fn pressure_point_readings(
+    last_seq: u64,
+    reference: bool,
+    index: u32,
+    nominal: f64,
+    start: OffsetDateTime,
+) -> Vec<DeviceReading> {
+    let seed = if reference { 0x5eed_0002 } else { 0x5eed_0001 };
+    let mut rng = Xoshiro256pp::new(seed + 16 * u64::from(index));
     let (offset, noise, resolution) = if reference {
         (0.004, 0.003, 0.001)
     } else {
         (0.12, 0.02, 0.01)
     };
-    let start = now() - Duration::minutes(50);
-    let mut out = Vec::with_capacity(30);
-    for (p, nominal) in [100.0_f64, 200.0, 300.0].into_iter().enumerate() {
-        for i in 0..10u32 {
+    (0..10u32)
+        .map(|i| {
             let raw = nominal + offset + noise * rng.normal();
             let value = (raw / resolution).round() * resolution;
-            out.push(DeviceReading {
-                seq: last_seq + out.len() as u64 + 1,
-                t: start + Duration::minutes(10 * p as i64) + Duration::seconds(2 * i64::from(i)),
+            DeviceReading {
+                seq: last_seq + u64::from(i) + 1,
+                t: start + Duration::milliseconds(100 * i64::from(i)),
                 value: (value * 1e6).round() / 1e6,
                 unit: "kPa".into(),
                 u_t: 0.002,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// The token of an agent file, if it holds one.
@@ -451,11 +530,13 @@ mod tests {
 
     #[test]
     fn past_readings_are_deterministic_and_numbered_after_the_last() {
-        let a = past_pressure_readings(7, false);
-        let b = past_pressure_readings(7, false);
-        assert_eq!(a.len(), 30);
+        let start = now();
+        let a = pressure_point_readings(7, false, 0, 100.0, start);
+        let b = pressure_point_readings(7, false, 0, 100.0, start);
+        assert_eq!(a.len(), 10);
         assert_eq!(a.first().map(|r| r.seq), Some(8));
-        assert_eq!(a.last().map(|r| r.seq), Some(37));
+        assert_eq!(a.last().map(|r| r.seq), Some(17));
+        assert!(a.iter().all(|r| r.t >= start));
         assert_eq!(
             a.iter().map(|r| r.value).collect::<Vec<_>>(),
             b.iter().map(|r| r.value).collect::<Vec<_>>()

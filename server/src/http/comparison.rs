@@ -5,24 +5,20 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use jiliang_ledger::RecordKind;
 use jiliang_protocol::ErrorBody;
-use jiliang_protocol::comparison::{ComparisonLog, ComparisonSetup, ComparisonView, RecordRef};
-use jiliang_protocol::rooms::{Author, EventBody};
+use jiliang_protocol::comparison::{ComparisonLog, ComparisonSetup, ComparisonView};
+use jiliang_protocol::rooms::Author;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::authz;
-use crate::clock::now;
 use crate::comparison::{self, require_live};
 use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::http::sessions::visible;
 use crate::i18n::Text;
-use crate::ledger::records;
 use crate::state::AppState;
-use crate::store::comparisons::{Inserted, NewComparison};
 use crate::store::rooms::StoredSession;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,13 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_point))
         .routes(routes!(finish))
         .routes(routes!(readings_csv))
-}
-
-fn none_yet() -> AppError {
-    AppError::not_found(
-        "本会话还没有设置比对。",
-        "No comparison has been set up in this session.",
-    )
 }
 
 fn author(p: &Principal) -> Author {
@@ -62,7 +51,9 @@ async fn runnable(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Stored
 }
 
 fn view(log: &ComparisonLog, session: Uuid) -> AppResult<axum::Json<ComparisonView>> {
-    log.view(session).map(axum::Json).ok_or_else(none_yet)
+    log.view(session)
+        .map(axum::Json)
+        .ok_or_else(comparison::none_yet)
 }
 
 /// The session's (latest) comparison: settings, current point, per-point
@@ -75,7 +66,7 @@ async fn get_comparison(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<ComparisonView>> {
     visible(&state, &p, id).await?;
-    let log = comparison::load(&state, id).await?;
+    let log = comparison::load(&state.store, id).await?;
     view(&log, id)
 }
 
@@ -96,32 +87,8 @@ async fn set_up(
     AppJson(req): AppJson<ComparisonSetup>,
 ) -> AppResult<axum::Json<ComparisonView>> {
     runnable(&state, &p, id).await?;
-    let mut log = comparison::load(&state, id).await?;
-    let comparison_id = match log.id() {
-        Some(current) if log.finished().is_none() => {
-            if log.started() {
-                return Err(AppError::Conflict(Text::new(
-                    "测试点已开始，比对设置不能再改；请先结束本次比对。",
-                    "A test point has started: the settings are fixed. Finish this comparison first.",
-                )));
-            }
-            current
-        }
-        _ => Uuid::now_v7(),
-    };
-    let spec = comparison::resolve(&state, id, &req).await?;
-    let e = comparison::append(
-        &state,
-        id,
-        author(&p),
-        EventBody::ComparisonSetup {
-            comparison_id,
-            spec: Box::new(spec),
-        },
-    )
-    .await?;
-    log.apply(&e);
-    tracing::info!(session = %id, comparison = %comparison_id, by = %p.user.id, "comparison set up");
+    let log = comparison::set_up(&state.store, &state, id, author(&p), &req).await?;
+    tracing::info!(session = %id, comparison = ?log.id(), by = %p.user.id, "comparison set up");
     view(&log, id)
 }
 
@@ -138,55 +105,10 @@ async fn start_point(
     AppPath((id, index)): AppPath<(Uuid, u32)>,
 ) -> AppResult<axum::Json<ComparisonView>> {
     runnable(&state, &p, id).await?;
-    let mut log = comparison::load(&state, id).await?;
-    let (Some(comparison_id), Some(spec)) = (log.id(), log.spec()) else {
-        return Err(none_yet());
-    };
-    if log.finished().is_some() {
-        return Err(finished_already());
-    }
-    let points = &spec.calibration.points;
-    let Some(&nominal) = usize::try_from(index).ok().and_then(|i| points.get(i)) else {
-        return Err(AppError::Invalid {
-            message: Text::owned(
-                format!(
-                    "没有第 {index} 个测试点（共 {} 个，从 0 起编号）。",
-                    points.len()
-                ),
-                format!(
-                    "There is no test point {index} (there are {}, numbered from 0).",
-                    points.len()
-                ),
-            ),
-            details: Vec::new(),
-        });
-    };
-    let e = comparison::append(
-        &state,
-        id,
-        author(&p),
-        EventBody::ComparisonPoint {
-            comparison_id,
-            index,
-            nominal,
-        },
-    )
-    .await?;
-    log.apply(&e);
+    let log = comparison::start_point(&state.store, &state, id, author(&p), index).await?;
     view(&log, id)
 }
 
-fn finished_already() -> AppError {
-    AppError::Conflict(Text::new(
-        "本次比对已经结束。",
-        "This comparison has already been finished.",
-    ))
-}
-
-/// Finish the comparison (the host): the server folds the log, stores the
-/// result as a `raw_record` ledger record (原始记录 with every reading used)
-/// and appends `comparison_finished`. Points not complete are recorded as
-/// such.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/comparison/finish", tag = "sessions", params(("id" = Uuid, Path)), responses(
     (status = 200, body = ComparisonView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, body = ErrorBody, description = "Already finished, or the session is not live")))]
@@ -196,58 +118,8 @@ async fn finish(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<axum::Json<ComparisonView>> {
     runnable(&state, &p, id).await?;
-    let mut log = comparison::load(&state, id).await?;
-    let Some(comparison_id) = log.id() else {
-        return Err(none_yet());
-    };
-    if log.finished().is_some() {
-        return Err(finished_already());
-    }
-    let by = author(&p);
-    let at = now();
-    let content = comparison::record::content(id, &log, &by, at)
-        .ok_or_else(none_yet)?
-        .map_err(AppError::internal)?;
-    let record = records::raw_record(comparison_id, at, &content).map_err(AppError::internal)?;
-    let text = serde_json::to_string(&content).map_err(AppError::internal)?;
-    let verdict = log.fold().verdict();
-    let verdict_text = verdict.map(|v| match v {
-        jiliang_metrology::conformity::Verdict::Pass => "pass",
-        jiliang_metrology::conformity::Verdict::Fail => "fail",
-        jiliang_metrology::conformity::Verdict::Indeterminate => "indeterminate",
-    });
-    let stored = state
-        .store
-        .insert_comparison(&NewComparison {
-            id: comparison_id,
-            session_id: id,
-            finished_by: p.user.id,
-            finished_at: at,
-            verdict: verdict_text,
-            content: &text,
-            record: &record,
-        })
-        .await?;
-    if stored == Inserted::Exists {
-        return Err(finished_already());
-    }
-    let e = comparison::append(
-        &state,
-        id,
-        by,
-        EventBody::ComparisonFinished {
-            comparison_id,
-            record: RecordRef {
-                kind: RecordKind::RAW_RECORD.as_str().to_owned(),
-                id: comparison_id.to_string(),
-            },
-            verdict,
-            points: log.outcomes(),
-        },
-    )
-    .await?;
-    log.apply(&e);
-    tracing::info!(session = %id, comparison = %comparison_id, by = %p.user.id, "comparison finished");
+    let log = comparison::finish(&state.store, &state, id, author(&p)).await?;
+    tracing::info!(session = %id, comparison = ?log.id(), by = %p.user.id, "comparison finished");
     view(&log, id)
 }
 
@@ -262,9 +134,9 @@ async fn readings_csv(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Response> {
     visible(&state, &p, id).await?;
-    let log = comparison::load(&state, id).await?;
+    let log = comparison::load(&state.store, id).await?;
     let Some(comparison_id) = log.id() else {
-        return Err(none_yet());
+        return Err(comparison::none_yet());
     };
     let body = comparison::csv::readings_csv(&log);
     let disposition = format!("attachment; filename=\"jiliang-comparison-{comparison_id}.csv\"");

@@ -20,6 +20,7 @@ mod cli;
 mod cli_ledger;
 mod cli_metrology;
 mod comparison;
+mod demo;
 mod devices;
 mod ledger;
 mod ledger_check;
