@@ -64,6 +64,7 @@ pub mod comparisons;
 pub mod devices;
 pub mod institutions;
 pub mod ledger;
+mod marks;
 pub mod rooms;
 pub mod secrets;
 pub mod testing;

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::ingest::value_rows;
+use crate::store::marks::Marks;
 
 use jiliang_ledger::Record;
 use jiliang_protocol::devices::DeviceReading;
@@ -95,6 +95,7 @@ impl Store {
         ids.sort();
         ids.dedup();
         let begin = self.begin_write();
+        let backend = self.backend();
         let _turn = self.write_turn().await;
         let stored_at = now();
         with_db!(self, "devices.ingest_group", |p| {
@@ -103,11 +104,10 @@ impl Store {
             //    PostgreSQL's row locks (SQLite's one writer holds them all).
             let mut devices: HashMap<Uuid, DeviceRow> = HashMap::new();
             for chunk in ids.chunks(MAX_PARAMS) {
-                let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
                 let sql = format!(
                     "UPDATE devices SET last_seq = last_seq WHERE id IN ({}) \
                      RETURNING id, token_hash, token_revoked_at, unit, last_seq, session_id",
-                    list.join(", ")
+                    Marks::new(backend).list(chunk.len())
                 );
                 let mut q = sqlx::query_as::<
                     _,
@@ -255,7 +255,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO reading_batches (id, device_id, source, unit, first_seq, last_seq, count, stored_at, \
                      entered_by, client_key) VALUES {}",
-                    value_rows(chunk.len(), 10)
+                    Marks::new(backend).rows(chunk.len(), 10)
                 );
                 let mut q = sqlx::query(&sql);
                 for pl in chunk {
@@ -284,7 +284,7 @@ impl Store {
             for chunk in rows.chunks(MAX_PARAMS / 6) {
                 let sql = format!(
                     "INSERT INTO device_readings (device_id, seq, t, value, u_t, batch_id) VALUES {}",
-                    value_rows(chunk.len(), 6)
+                    Marks::new(backend).rows(chunk.len(), 6)
                 );
                 let mut q = sqlx::query(&sql);
                 for (device, batch, r) in chunk {
@@ -317,7 +317,7 @@ impl Store {
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
-                    value_rows(chunk.len(), 8)
+                    Marks::new(backend).rows(chunk.len(), 8)
                 );
                 let mut q = sqlx::query(&sql);
                 for ((session, e), body) in chunk {
@@ -378,7 +378,7 @@ impl Store {
                 for chunk in numbered.chunks(MAX_PARAMS / 6) {
                     let sql = format!(
                         "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
-                        value_rows(chunk.len(), 6)
+                        Marks::new(backend).rows(chunk.len(), 6)
                     );
                     let mut q = sqlx::query(&sql);
                     for (idx, r, h) in chunk {

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::clock::now;
 use crate::ledger::records::{self, ReadingBatch, truncate_micros};
 use crate::store::Store;
+use crate::store::marks::Marks;
 use crate::store::time::db_time;
 
 /// Readings per multi-row INSERT: 6 parameters each stays far below both
@@ -97,25 +98,6 @@ pub enum IngestOutcome {
 }
 
 /// `($1, $2, …), (…)` for `rows` rows of `cols` parameters.
-pub(super) fn value_rows(rows: usize, cols: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
-}
-
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -137,6 +119,7 @@ impl Store {
             });
         }
         let begin = self.begin_write();
+        let backend = self.backend();
         let _turn = self.write_turn().await;
         let stored_at = now();
         with_db!(self, "devices.ingest", |p| {
@@ -300,7 +283,7 @@ impl Store {
             for chunk in fresh.chunks(INSERT_CHUNK) {
                 let sql = format!(
                     "INSERT INTO device_readings (device_id, seq, t, value, u_t, batch_id) VALUES {}",
-                    value_rows(chunk.len(), 6)
+                    Marks::new(backend).rows(chunk.len(), 6)
                 );
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
@@ -377,7 +360,7 @@ mod tests {
     use jiliang_protocol::rooms::EventBody;
     use uuid::Uuid;
 
-    use super::{IngestOutcome, NewBatch, Source, value_rows};
+    use super::{IngestOutcome, NewBatch, Source};
     use crate::store::Store;
     use crate::store::devices::NewDeviceRow;
     use crate::store::test_db::{seed, stores};
@@ -607,11 +590,5 @@ mod tests {
             assert!(matches!(refused, IngestOutcome::HasAgent), "{}", t.name);
             t.cleanup().await;
         }
-    }
-
-    #[test]
-    fn value_rows_number_every_parameter() {
-        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(value_rows(1, 1), "($1)");
     }
 }

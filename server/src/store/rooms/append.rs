@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::events::parse_body;
 use crate::clock::now;
 use crate::store::Store;
+use crate::store::marks::Marks;
 
 /// One event to store.
 #[derive(Debug, Clone)]
@@ -75,6 +76,7 @@ impl Store {
             Some((a.session, a.author.as_ref()?.id, a.client_id.clone()?))
         };
         let begin = self.begin_write();
+        let backend = self.backend();
         with_db!(self, "events.append_bulk", |p| {
             let mut tx = p.begin_with(begin).await?;
             // 1. Client messages stored before (a resend after a reconnect).
@@ -89,13 +91,8 @@ impl Store {
                 sessions.dedup();
                 authors.sort();
                 authors.dedup();
-                let mut next = 0;
-                let mut marks = |count: usize| {
-                    let m: Vec<String> =
-                        (next + 1..=next + count).map(|i| format!("${i}")).collect();
-                    next += count;
-                    m.join(", ")
-                };
+                let mut marks = Marks::new(backend);
+                let mut marks = |count: usize| marks.list(count);
                 let sql = format!(
                     "SELECT session_id, author_id, client_id, seq, id, at, body FROM room_events \
                  WHERE session_id IN ({}) AND author_id IN ({}) AND client_id IN ({})",
@@ -255,25 +252,9 @@ impl Store {
                     .enumerate()
                     .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
                     .collect();
-                let rows: Vec<String> = (0..stored.len())
-                    .map(|r| {
-                        let b = r * 8;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6,
-                            b + 7,
-                            b + 8
-                        )
-                    })
-                    .collect();
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
-                    rows.join(", ")
+                    Marks::new(backend).rows(stored.len(), 8)
                 );
                 let mut q = sqlx::query(&sql);
                 for (i, e) in &stored {
@@ -290,23 +271,9 @@ impl Store {
                         .bind(body);
                 }
                 q.execute(&mut *tx).await?;
-                let rows: Vec<String> = (0..records.len())
-                    .map(|r| {
-                        let b = r * 6;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6
-                        )
-                    })
-                    .collect();
                 let sql = format!(
                     "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
-                    rows.join(", ")
+                    Marks::new(backend).rows(records.len(), 6)
                 );
                 let mut q = sqlx::query(&sql);
                 for (off, r) in records.iter().enumerate() {
