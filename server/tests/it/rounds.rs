@@ -468,13 +468,13 @@ backend_tests!(
             serde_json::from_str(bundle.records[0].payload.as_str()).expect("payload");
         assert_eq!(payload["record"], "round_report");
         // Canonical JSON writes 2.0 as 2: compare the numbers.
-    for key in ["value", "u", "U", "k"] {
-        assert_eq!(
-            payload["report"]["reference"][key].as_f64(),
-            report["reference"][key].as_f64(),
-            "{key}"
-        );
-    }
+        for key in ["value", "u", "U", "k"] {
+            assert_eq!(
+                payload["report"]["reference"][key].as_f64(),
+                report["reference"][key].as_f64(),
+                "{key}"
+            );
+        }
         // Someone from another lab of the province may not read it.
         expect(
             wen.get(&format!("/api/v1/ledger/records/round_report/{id}"))
@@ -672,6 +672,82 @@ backend_tests!(
         .await;
         let theirs = expect(tech.get(&format!("/api/v1/rounds/{id}/report")).await, 200).await;
         assert_eq!(labs_by_code(&theirs), ["秦安县计量检定所 (L01)", "L02"]);
+        server.stop().await;
+    }
+);
+
+backend_tests!(
+    the_demo_rounds_and_a_tampered_report,
+    |backend| async move {
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let report = jiliang_server::demo::lab::seed(&server.state.store, dir.path())
+            .await
+            .expect("demo lab");
+        assert_eq!(report.rounds_created, 2);
+        let again = jiliang_server::demo::lab::seed(&server.state.store, dir.path())
+            .await
+            .expect("demo lab again");
+        assert_eq!(again.rounds_created, 0, "seeding again changes nothing");
+
+        // The expert sees one published and one open round at once.
+        let expert = server.login("expert").await;
+        let list = expect(expert.get("/api/v1/rounds").await, 200).await;
+        let items = list["items"].as_array().expect("items").clone();
+        let published = items
+            .iter()
+            .find(|r| r["title"] == jiliang_server::rounds::demo::PUBLISHED_TITLE)
+            .expect("published round");
+        assert_eq!(published["state"], "published");
+        assert_eq!(published["submitted"], 4);
+        let open = items
+            .iter()
+            .find(|r| r["title"] == jiliang_server::rounds::demo::OPEN_TITLE)
+            .expect("open round");
+        assert_eq!(open["state"], "open");
+        let report = expect(
+            expert
+                .get(&format!("/api/v1/rounds/{}/report", id_of(published)))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(report["labs"][2]["included"], false);
+        // The blind open round: the technician sees no report.
+        let tech = server.login("tech").await;
+        expect(
+            tech.get(&format!("/api/v1/rounds/{}/report", id_of(open)))
+                .await,
+            409,
+        )
+        .await;
+
+        // The database verifies; a changed report in the row is found.
+        let head = expert.json("/api/v1/ledger/head").await;
+        let key = verifying_key_from_hex(head["public_key"].as_str().expect("key")).expect("key");
+        let db = jiliang_server::ledger::verify::verify_database(&server.state.store, Some(key))
+            .await
+            .expect("verify");
+        assert!(db.ok, "{:?}", db.problems);
+        jiliang_server::store::testing::execute(
+        &server.state.store,
+        "UPDATE rounds SET record = REPLACE(record, '10.000031', '10.000001') WHERE state = 'published'",
+    )
+    .await
+    .expect("tamper");
+        let db = jiliang_server::ledger::verify::verify_database(&server.state.store, Some(key))
+            .await
+            .expect("verify");
+        assert!(!db.ok);
+        assert!(
+            db.problems
+                .iter()
+                .any(|p| format!("{p:?}").contains("round_report")),
+            "{:?}",
+            db.problems
+        );
         server.stop().await;
     }
 );
