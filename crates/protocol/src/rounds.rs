@@ -671,11 +671,15 @@ const LEFT: f64 = 150.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 28.0;
 
+/// One row of a dot chart: label, position, optional bar (from, to), and
+/// whether the dot is hollow (a lab outside the reference value).
+type DotRow = (String, f64, Option<(f64, f64)>, bool);
+
 /// Horizontal dot chart: one row per lab, a dot at `x` with a bar from
 /// `lo` to `hi`, vertical guide lines (`lines`: position, dashed, label).
 fn dot_chart(
     title: &str,
-    rows: &[(String, f64, Option<(f64, f64)>, bool)],
+    rows: &[DotRow],
     lines: &[(f64, bool, String)],
     band: Option<(f64, f64)>,
 ) -> String {

@@ -82,9 +82,10 @@ pub fn RoundsPage() -> impl IntoView {
                             let deadline = local_time(r.deadline.unix_timestamp());
                             let (n, m) = (r.submitted.to_string(), r.labs.to_string());
                             let title = r.title.clone();
+                            let title_attr = r.title.clone();
                             let state = r.state;
                             view! {
-                                <li class="card round-card" data-testid="round-card" data-title=title.clone()>
+                                <li class="card round-card" data-testid="round-card" data-title=title_attr>
                                     <div class="device-head">
                                         <h2 class="device-name"><A href=href>{title}</A></h2>
                                         <span class=format!("badge badge-{}", state.as_str())>{move || i18n.t(state_msg(state))}</span>
