@@ -875,8 +875,10 @@ mod tests {
     /// its last printed digit, through the round builder.
     #[test]
     fn annex_e4_scores_through_the_round_builder() {
+        // x, U(x), k, then the published D%, z, z′, ζ, En.
+        type Row = (f64, f64, f64, f64, f64, f64, f64, f64);
         #[rustfmt::skip]
-        let rows: &[(f64, f64, f64, f64, f64, f64, f64, f64)] = &[
+        let rows: &[Row] = &[
             (0.013, 0.003, 2.0, -70.5, -4.70, -3.99, -7.10, -3.55),
             (0.013, 0.007, 2.0, -70.5, -4.70, -3.99, -5.75, -2.88),
             (0.0135, 0.00108, 1.732, -69.3, -4.62, -3.93, -7.35, -3.69),
