@@ -54,8 +54,6 @@ test('a round from creation to a published report, anonymised then named for a l
   const { page: expert } = await person(t, 'expert');
   await expert.getByRole('link', { name: '比对' }).first().click();
   await expert.getByTestId('rounds-page').waitFor();
-  // Demo rounds are there at once.
-  await expert.getByTestId('round-card').first().waitFor();
   await expert.getByTestId('round-new').click();
   const form = expert.getByTestId('round-form');
   await form.getByTestId('round-title').fill(TITLE);

@@ -57,6 +57,8 @@ fn Round(round: RoundView) -> impl IntoView {
     let i18n = use_i18n();
     let current = RwSignal::new(round);
     let on_change = Callback::new(move |r: RoundView| current.set(r));
+    // Outlives the form, which is rebuilt from each new view of the round.
+    let saved = RwSignal::new(false);
     let r = current.get_untracked();
     let id = r.id;
     let method_msg = METHODS
@@ -96,7 +98,7 @@ fn Round(round: RoundView) -> impl IntoView {
             let own = r.abilities.submit_for.first().copied();
             own.map(|lab| {
                 let mine = r.labs.iter().find(|l| l.lab_id == Some(lab)).cloned();
-                view! { <SubmitForm round=id lab=lab mine=mine on_change=on_change/> }
+                view! { <SubmitForm round=id lab=lab mine=mine saved=saved on_change=on_change/> }
             })
         }}
         <section class="dash-section" data-testid="round-labs">
@@ -120,8 +122,6 @@ fn Round(round: RoundView) -> impl IntoView {
         }}
         {move || {
             let r = current.get();
-            let key = (r.state, r.labs.iter().map(|l| l.excluded.clone()).collect::<Vec<_>>());
-            let _ = key;
             view! { <ReportBlock round=r/> }
         }}
     }
@@ -253,13 +253,13 @@ fn SubmitForm(
     round: Uuid,
     lab: Uuid,
     mine: Option<RoundLab>,
+    saved: RwSignal<bool>,
     on_change: Callback<RoundView>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let api = use_api();
     let errors: Errors = RwSignal::new(None);
     let busy = RwSignal::new(false);
-    let saved = RwSignal::new(false);
     let prev = mine.as_ref().and_then(|l| l.result.clone());
     let had = prev.is_some();
     let value = RwSignal::new(
