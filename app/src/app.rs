@@ -25,6 +25,7 @@ use crate::pages::{
     people::PeoplePage,
     reset::ResetPage,
     room::RoomPage,
+    rounds::{RoundPage, RoundsPage},
     sessions::SessionsPage,
     status::StatusPage,
     verify::{VerifyPage, VerifyRecordPage, provide_held_export},
@@ -84,6 +85,7 @@ fn Shell() -> impl IntoView {
                 <A href="/" exact=true>{t(Msg::NavHome)}</A>
                 {move || session.logged_in().then(|| view! { <A href="/sessions">{t(Msg::NavSessions)}</A> })}
                 {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
+                {move || session.logged_in().then(|| view! { <A href="/rounds">{t(Msg::NavRounds)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
                 {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
                 {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
@@ -108,6 +110,8 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/sessions") view=|| view! { <RequireLogin><SessionsPage/></RequireLogin> }/>
                 <Route path=path!("/sessions/:id") view=|| view! { <RequireLogin><RoomPage/></RequireLogin> }/>
                 <Route path=path!("/help") view=|| view! { <RequireLogin><HelpPage/></RequireLogin> }/>
+                <Route path=path!("/rounds") view=|| view! { <RequireLogin><RoundsPage/></RequireLogin> }/>
+                <Route path=path!("/rounds/:id") view=|| view! { <RequireLogin><RoundPage/></RequireLogin> }/>
                 <Route path=path!("/verify") view=VerifyPage/>
                 <Route path=path!("/verify/:kind/:id") view=|| view! { <RequireLogin><VerifyRecordPage/></RequireLogin> }/>
             </Routes>

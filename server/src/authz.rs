@@ -278,6 +278,47 @@ pub fn device_scope(p: &Principal) -> Option<PeopleScope> {
     people_scope(p)
 }
 
+/// Create a comparison round (计量比对): experts, coordinated from their
+/// own institution.
+pub fn create_round(p: &Principal) -> bool {
+    p.has(Role::Expert)
+}
+
+/// Coordinate a round — invite labs, close it, exclude a lab from the
+/// reference value, publish: experts of the coordinating institution or
+/// above it. Administrators oversee rounds but do not run them (the
+/// coordinator answers for the report, as a host for a session's record).
+pub fn manage_round(p: &Principal, round_path: &str, in_directory: bool) -> Access {
+    if p.has(Role::Expert) && in_subtree(p, round_path) {
+        Access::Allow
+    } else {
+        deny_round(p, round_path, in_directory)
+    }
+}
+
+/// See a round as its coordinators do (every lab named, the report at any
+/// time): admins and experts of the coordinating institution or above it,
+/// or above one of its labs.
+pub fn oversee_round(p: &Principal, round_path: &str, touches_subtree: bool) -> bool {
+    staff(p) && (in_subtree(p, round_path) || touches_subtree)
+}
+
+/// Take part in a round for a lab: the lab's technicians and experts
+/// (trainees do not submit results).
+pub fn round_participant(p: &Principal, lab_id: uuid::Uuid) -> bool {
+    (p.has(Role::Technician) || p.has(Role::Expert)) && p.institution.id == lab_id
+}
+
+/// A refused round: 403 when it is coordinated in, or involves a lab of,
+/// the caller's directory (or above the caller), else 404.
+pub fn deny_round(p: &Principal, round_path: &str, labs_in_directory: bool) -> Access {
+    if labs_in_directory {
+        Access::Forbidden
+    } else {
+        deny(p, round_path)
+    }
+}
+
 /// Read the audit log (of their subtree): admins.
 pub fn view_audit(p: &Principal) -> bool {
     p.has(Role::Admin)
@@ -292,6 +333,7 @@ pub fn capabilities(p: &Principal) -> Capabilities {
         view_audit: view_audit(p),
         host_sessions: may_host(p),
         request_help: request_help(p),
+        coordinate_rounds: create_round(p),
     }
 }
 

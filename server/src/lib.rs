@@ -36,6 +36,7 @@ pub mod ledger;
 pub mod listen;
 pub mod metrics;
 pub mod rooms;
+pub mod rounds;
 pub mod state;
 pub mod store;
 pub mod validate;

@@ -14,6 +14,7 @@ pub mod not_found;
 pub mod people;
 pub mod reset;
 pub mod room;
+pub mod rounds;
 pub mod sessions;
 pub mod status;
 pub mod verify;

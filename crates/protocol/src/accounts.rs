@@ -69,6 +69,9 @@ pub struct Capabilities {
     pub host_sessions: bool,
     /// Send help requests for one's lab.
     pub request_help: bool,
+    /// Create and coordinate comparison rounds (experts).
+    #[serde(default)]
+    pub coordinate_rounds: bool,
 }
 
 /// `GET /api/v1/auth/me` and the answer to a login.

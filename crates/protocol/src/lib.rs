@@ -14,6 +14,8 @@
 //! - [`sessions`]: live sessions, their stored timeline and help requests
 //!   (REST).
 //! - [`rooms`]: the room socket protocol.
+//! - [`rounds`]: comparison rounds (proficiency testing): REST bodies, the
+//!   report builder (`jiliang compare`'s evaluation) and its charts.
 //! - [`timesync`]: server time and NTP-style clock offset estimation over a
 //!   socket.
 //!
@@ -32,6 +34,7 @@ pub mod health;
 pub mod institutions;
 pub mod ledger;
 pub mod rooms;
+pub mod rounds;
 pub mod sessions;
 pub mod timesync;
 

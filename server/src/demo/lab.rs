@@ -120,6 +120,8 @@ pub struct LabReport {
     pub tokens_written: usize,
     pub sessions_created: usize,
     pub help_created: bool,
+    /// Comparison rounds created (`crate::rounds::demo`).
+    pub rounds_created: usize,
     pub agent_files: Vec<PathBuf>,
 }
 
@@ -137,6 +139,9 @@ impl std::fmt::Display for LabReport {
                 "present"
             }
         )?;
+        if self.rounds_created > 0 {
+            writeln!(f, "  comparison rounds created: {}", self.rounds_created)?;
+        }
         for p in &self.agent_files {
             writeln!(f, "  agent configuration: {}", p.display())?;
         }
@@ -337,6 +342,9 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<LabReport, SeedError> {
             .await?;
         report.help_created = true;
     }
+
+    // 4. A published and an open comparison round.
+    report.rounds_created = crate::rounds::demo::seed(store).await?;
     Ok(report)
 }
 

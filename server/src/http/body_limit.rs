@@ -15,7 +15,13 @@ use crate::state::AppState;
 
 /// Routes whose bodies carry batches of readings (up to
 /// `jiliang_protocol::devices::MAX_BATCH`): they get `Config::max_body_bytes`.
-pub const UPLOAD_ROUTES: &[&str] = &["/api/v1/devices/{id}/readings", "/api/v1/agent/readings"];
+/// A round's attachments (base64 in JSON, up to
+/// `jiliang_protocol::rounds::MAX_ATTACHMENT_BYTES` decoded) too.
+pub const UPLOAD_ROUTES: &[&str] = &[
+    "/api/v1/devices/{id}/readings",
+    "/api/v1/agent/readings",
+    "/api/v1/rounds/{id}/results/{lab_id}/attachments",
+];
 
 /// The body limit of a route template.
 pub fn limit_for(config: &crate::config::Config, route: Option<&str>) -> usize {

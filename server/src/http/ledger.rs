@@ -218,6 +218,13 @@ async fn get_record(
         let comparison: Uuid = id.parse().map_err(|_| not_found())?;
         let session = state.store.comparison_session(comparison).await?;
         crate::http::sessions::visible(&state, &p, session.ok_or_else(not_found)?).await?;
+    } else if row.kind == RecordKind::ROUND_REPORT.as_str() {
+        // A published round report: whoever may read the round's report.
+        let round: Uuid = id.parse().map_err(|_| not_found())?;
+        let (l, rel) = crate::rounds::load(&state.store, &p, round).await?;
+        if !l.report_readable(rel) {
+            return Err(not_found());
+        }
     } else {
         return Err(not_found());
     }

@@ -34,6 +34,7 @@ pub mod invitations;
 pub mod ledger;
 pub mod ops;
 pub mod origin;
+pub mod rounds;
 pub mod security_headers;
 pub mod sessions;
 pub mod static_files;
@@ -57,6 +58,7 @@ pub mod users;
         (name = "audit", description = "Security audit log"),
         (name = "sessions", description = "Live sessions, their rooms and logs, help requests"),
         (name = "devices", description = "Instruments, their agent tokens and readings, the agent socket"),
+        (name = "rounds", description = "Comparison rounds (proficiency testing): results, reports, publication"),
         (name = "ledger", description = "Tamper-evident log: signed tree heads, proofs, verifiable exports"),
     )
 )]
@@ -77,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ledger::router())
         .merge(devices::router())
         .merge(comparison::router())
+        .merge(rounds::router())
         .merge(agent::router())
         .split_for_parts()
 }

@@ -15,6 +15,8 @@
 //! - [`ledger`]: leaves, signed heads and keys of the tamper-evident log.
 //! - [`devices`]: instruments, their agent tokens, their readings (stored
 //!   exactly once, each batch with its ledger leaf and room events).
+//! - [`rounds`]: comparison rounds, their labs, results, attachments and
+//!   published reports (each with its `round_report` leaf).
 //! - `tx`: statements run inside another operation's transaction (a record
 //!   and its ledger leaf commit together or not at all).
 //! - [`testing`]: hooks for tests that tamper with the database.
@@ -66,6 +68,7 @@ pub mod institutions;
 pub mod ledger;
 mod marks;
 pub mod rooms;
+pub mod rounds;
 pub mod secrets;
 pub mod testing;
 pub mod throttle;

@@ -72,6 +72,11 @@ struct Ids {
     s_cmp: Uuid, // a live session of the provincial expert with 秦安, two devices attached
     cmp_uut: Uuid,
     cmp_ref: Uuid,
+    r_qinan: Uuid,    // an open round of the provincial expert, 秦安 invited
+    r_to_close: Uuid, // another, closed by the matrix
+    r_closed: Uuid,   // closed, 秦安 and 通渭 submitted, open (not blind)
+    r_foreign: Uuid,  // a round of another province
+    a_qinan: Uuid,    // an attachment of 秦安 to r_qinan
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -106,6 +111,10 @@ enum T {
     BQinan,
     BTongwei,
     SCmp,
+    RQinan,
+    RToClose,
+    RClosed,
+    RForeign,
 }
 
 impl T {
@@ -138,6 +147,10 @@ impl T {
             T::DTongwei => ids.d_tongwei,
             T::DForeign => ids.d_foreign,
             T::BQinan => ids.b_qinan,
+            T::RQinan => ids.r_qinan,
+            T::RToClose => ids.r_to_close,
+            T::RClosed => ids.r_closed,
+            T::RForeign => ids.r_foreign,
             T::BTongwei => ids.b_tongwei,
             T::SCmp => ids.s_cmp,
         }
@@ -145,6 +158,11 @@ impl T {
 
     /// The device a session row works with (attach, detach): the device of
     /// the session's lab.
+    /// The `{lab_id}` of a round row (秦安, invited to every round here).
+    fn lab(self, ids: &Ids) -> Uuid {
+        ids.qinan
+    }
+
     fn device(self, ids: &Ids) -> Uuid {
         match self {
             T::SQinan => ids.d_qinan,
@@ -319,9 +337,43 @@ const MATRIX: &[Row] = &[
     // The agent endpoints take a device token, never a login.
     row("GET",   "/api/v1/agent/ws",                     T::None,        [401, 401, 401, 401, 401, 401]),
     row("POST",  "/api/v1/agent/readings",               T::None,        [401, 401, 401, 401, 401, 401]),
+    // Comparison rounds: experts create and coordinate (the provincial
+    // expert above the round's institution); staff above a lab oversee; a
+    // lab's technicians submit only their own lab's result.
+    row("GET",   "/api/v1/rounds",                       T::None,        [401, 200, 200, 200, 200, 200]),
+    row("POST",  "/api/v1/rounds",                       T::None,        [401, 403, 201, 201, 403, 403]),
+    row("GET",   "/api/v1/rounds/{id}",                  T::RQinan,      [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/rounds/{id}",                  T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/rounds/{id}",                  T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/rounds/{id}/labs",             T::RQinan,      [401, 403, 200, 403, 403, 403]),
+    row("POST",  "/api/v1/rounds/{id}/labs",             T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("PUT",   "/api/v1/rounds/{id}/results/{lab_id}", T::RQinan,      [401, 403, 403, 403, 200, 403]),
+    row("PUT",   "/api/v1/rounds/{id}/results/{lab_id}", T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/rounds/{id}/results/{lab_id}/attachments", T::RQinan, [401, 403, 403, 403, 201, 403]),
+    row("POST",  "/api/v1/rounds/{id}/results/{lab_id}/attachments", T::RForeign, [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/rounds/{id}/attachments/{attachment_id}", T::RQinan, [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/rounds/{id}/attachments/{attachment_id}", T::RForeign, [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/rounds/{id}/close",            T::RToClose,    [401, 403, 200, 403, 403, 403]),
+    row("POST",  "/api/v1/rounds/{id}/close",            T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("PUT",   "/api/v1/rounds/{id}/labs/{lab_id}/exclusion", T::RClosed, [401, 403, 200, 403, 403, 403]),
+    row("PUT",   "/api/v1/rounds/{id}/labs/{lab_id}/exclusion", T::RForeign, [401, 404, 404, 404, 404, 404]),
+    row("DELETE","/api/v1/rounds/{id}/labs/{lab_id}/exclusion", T::RClosed, [401, 403, 200, 403, 403, 403]),
+    row("DELETE","/api/v1/rounds/{id}/labs/{lab_id}/exclusion", T::RForeign, [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/rounds/{id}/report",           T::RClosed,     [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/rounds/{id}/report",           T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/rounds/{id}/report.csv",       T::RClosed,     [401, 200, 200, 200, 200, 403]),
+    row("GET",   "/api/v1/rounds/{id}/report.csv",       T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/rounds/{id}/publish",          T::RForeign,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/rounds/{id}/publish",          T::RClosed,     [401, 403, 200, 403, 403, 403]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
+
+fn in_days(days: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(days))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
 
 fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
     let target = r.target.id(ids);
@@ -368,6 +420,20 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
             "readings_per_point": 3, "mpe": {"form": "absolute", "value": 0.01},
             "ref_expanded_uncertainty": 0.001, "ref_k": 2.0
         })),
+        ("POST", "/api/v1/rounds") => Some(json!({
+            "title": format!("比对 {short}"), "quantity": "电压", "unit": "V",
+            "deadline": in_days(7), "method": "auto", "options": {}
+        })),
+        ("POST", "/api/v1/rounds/{id}/labs") => Some(json!({"lab_ids": [ids.qinan]})),
+        ("PUT", "/api/v1/rounds/{id}/results/{lab_id}") => {
+            Some(json!({"value": 10.000_02, "expanded_uncertainty": 0.000_04, "k": 2}))
+        }
+        ("POST", "/api/v1/rounds/{id}/results/{lab_id}/attachments") => Some(json!({
+            "name": "记录.txt", "content_type": "text/plain", "data_base64": "MTAuMDAwMDIgVg=="
+        })),
+        ("PUT", "/api/v1/rounds/{id}/labs/{lab_id}/exclusion") => {
+            Some(json!({"reason": "传递标准运输中受震"}))
+        }
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
@@ -529,8 +595,80 @@ async fn setup(server: &TestServer) -> Ids {
             .await;
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
     }
+    // Rounds: three of the provincial expert's with 秦安 invited (one
+    // with an attachment, one to close, one closed with two results), and
+    // one of an expert of the other province.
+    let round_of = |who: Client, labs: Vec<Uuid>| async move {
+        let res = who
+            .post(
+                "/api/v1/rounds",
+                &json!({"title": "直流电压比对", "quantity": "电压", "unit": "V",
+                        "deadline": in_days(7), "method": "auto", "options": {}, "blind": false}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let v: Value = res.json().await.expect("json");
+        let id = v["id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .expect("id");
+        let res = who
+            .post(
+                &format!("/api/v1/rounds/{id}/labs"),
+                &json!({"lab_ids": labs}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        id
+    };
+    let r_qinan = round_of(expert.clone(), vec![qinan]).await;
+    let res = tech
+        .post(
+            &format!("/api/v1/rounds/{r_qinan}/results/{qinan}/attachments"),
+            &json!({"name": "a.txt", "content_type": "text/plain", "data_base64": "MQ=="}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let a_qinan = res.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .and_then(|s| s.parse::<Uuid>().ok())
+        .expect("attachment id");
+    let r_to_close = round_of(expert.clone(), vec![qinan]).await;
+    let r_closed = round_of(expert.clone(), vec![qinan, tongwei]).await;
+    for (who, lab, value) in [
+        (tech.clone(), qinan, 10.000_03),
+        (server.login("tongwei.tech").await, tongwei, 10.000_01),
+    ] {
+        let res = who
+            .send(
+                Method::PUT,
+                &format!("/api/v1/rounds/{r_closed}/results/{lab}"),
+                Some(&json!({"value": value, "expanded_uncertainty": 0.000_04, "k": 2})),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
+    let res = expert
+        .post(&format!("/api/v1/rounds/{r_closed}/close"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let res = nim
+        .post(
+            "/api/v1/users",
+            &json!({"username": "huzhu.expert", "display_name": "测试专家", "institution_id": foreign_city,
+                    "roles": ["expert"], "password": "Metrology-2026!"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let foreign_expert = Client::login(&server.base, "huzhu.expert", "Metrology-2026!").await;
+    let r_foreign = round_of(foreign_expert, vec![foreign_lab]).await;
     Ids {
         s_cmp,
+        r_qinan,
+        r_to_close,
+        r_closed,
+        r_foreign,
+        a_qinan,
         cmp_uut,
         cmp_ref,
         gansu: server.institution_id("甘肃省计量研究院").await,
@@ -614,7 +752,9 @@ backend_tests!(every_endpoint_by_every_role, |backend| async move {
             .replace("{id}", &id)
             .replace("{device_id}", &r.target.device(&ids).to_string())
             .replace("{kind}", r.target.kind())
-            .replace("{index}", "0");
+            .replace("{index}", "0")
+            .replace("{lab_id}", &r.target.lab(&ids).to_string())
+            .replace("{attachment_id}", &ids.a_qinan.to_string());
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

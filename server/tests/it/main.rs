@@ -31,5 +31,6 @@ mod presence;
 mod rest_fuzz;
 mod rooms;
 mod rooms_bench;
+mod rounds;
 mod security;
 mod storage;

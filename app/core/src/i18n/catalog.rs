@@ -544,6 +544,91 @@ catalog! {
     QuickMyOpenHelp { zh: "{n} 个求助等待接受", en: "{n} waiting for an expert" }
     QuickLiveSessions { zh: "个会话进行中", en: "sessions live now" }
 
+    // Comparison rounds (计量比对 / proficiency testing)
+    NavRounds { zh: "比对", en: "Rounds" }
+    RoundsTitle { zh: "计量比对", en: "Comparison rounds" }
+    RoundsIntro {
+        zh: "能力验证与实验室间比对：专家组织比对并邀请实验室，实验室在截止前提交结果，专家结束比对、审核并发布报告。",
+        en: "Proficiency testing and interlaboratory comparisons: an expert runs a round and invites labs, labs submit results before the deadline, the expert closes, reviews and publishes the report."
+    }
+    RoundsNone { zh: "暂无比对。", en: "No rounds yet." }
+    RoundNew { zh: "组织新比对", en: "New round" }
+    RoundCreate { zh: "创建比对", en: "Create the round" }
+    RoundFieldTitle { zh: "比对名称", en: "Title" }
+    RoundFieldArtefact { zh: "传递标准 / 样品", en: "Artefact / sample" }
+    RoundFieldQuantity { zh: "被测量", en: "Quantity" }
+    RoundFieldUnit { zh: "单位（UCUM 代码，如 V、kPa、mg/kg）", en: "Unit (UCUM code, e.g. V, kPa, mg/kg)" }
+    RoundFieldProtocol { zh: "比对方案", en: "Protocol" }
+    RoundFieldDeadline { zh: "提交截止", en: "Deadline" }
+    RoundFieldMethod { zh: "统计方法", en: "Statistics method" }
+    RoundFieldSigmaPt { zh: "能力评定标准差 σ_pt（可选）", en: "σ_pt, standard deviation for proficiency assessment (optional)" }
+    RoundFieldEnRule { zh: "En 判定规则", en: "En rule" }
+    RoundFieldAssigned { zh: "指定值 x_pt", en: "Assigned value x_pt" }
+    RoundFieldAssignedU { zh: "指定值的标准不确定度 u(x_pt)", en: "Standard uncertainty u(x_pt)" }
+    RoundFieldBlind { zh: "盲样比对：报告发布前参加实验室看不到报告", en: "Blind: participants see the report only once it is published" }
+    RoundEnIso { zh: "ISO 13528：|En| < 1 满意", en: "ISO 13528: |En| < 1 satisfactory" }
+    RoundEnJjf { zh: "JJF 1117 / ISO/IEC 17043：|En| ≤ 1 满意", en: "JJF 1117 / ISO/IEC 17043: |En| ≤ 1 satisfactory" }
+    MethodAuto { zh: "自动（χ² 检验通过用加权平均，否则 DerSimonian–Laird）", en: "Auto (weighted mean if χ² passes, else DerSimonian–Laird)" }
+    MethodWeightedMean { zh: "加权平均", en: "Weighted mean" }
+    MethodDl { zh: "DerSimonian–Laird 随机效应", en: "DerSimonian–Laird random effects" }
+    MethodMp { zh: "Mandel–Paule 随机效应", en: "Mandel–Paule random effects" }
+    MethodMean { zh: "算术平均", en: "Arithmetic mean" }
+    MethodMedian { zh: "中位值", en: "Median" }
+    MethodAlgorithmA { zh: "稳健统计 算法 A", en: "Robust Algorithm A" }
+    MethodAssigned { zh: "指定值", en: "Assigned value" }
+    RoundStateOpen { zh: "进行中", en: "Open" }
+    RoundStateClosed { zh: "已结束", en: "Closed" }
+    RoundStatePublished { zh: "已发布", en: "Published" }
+    RoundSubmittedCount { zh: "{n}/{m} 个实验室已提交", en: "{n} of {m} labs submitted" }
+    RoundDeadlineAt { zh: "截止：{time}", en: "Deadline: {time}" }
+    RoundLabs { zh: "参加实验室", en: "Participating labs" }
+    RoundInvite { zh: "邀请实验室", en: "Invite labs" }
+    RoundInviteSubmit { zh: "邀请所选实验室", en: "Invite the chosen labs" }
+    RoundNoLabs { zh: "尚未邀请实验室。", en: "No labs invited yet." }
+    RoundSubmitted { zh: "已提交", en: "Submitted" }
+    RoundNotSubmitted { zh: "未提交", en: "Not submitted" }
+    RoundExcluded { zh: "不参与参考值：{reason}", en: "Left out of the reference value: {reason}" }
+    RoundExclude { zh: "排除", en: "Exclude" }
+    RoundInclude { zh: "重新纳入", en: "Include again" }
+    RoundExcludeReason { zh: "排除理由", en: "Reason for excluding" }
+    RoundClose { zh: "结束比对", en: "Close the round" }
+    RoundConfirmClose { zh: "结束后实验室不能再提交或修改结果。确定结束吗？", en: "Labs can no longer submit or correct results. Close the round?" }
+    RoundPublish { zh: "发布报告", en: "Publish the report" }
+    RoundPublishNames { zh: "公开实验室名称", en: "Publish with the labs' names" }
+    RoundConfirmPublish { zh: "发布后报告存入防篡改日志，不能再更改。确定发布吗？", en: "The report goes into the tamper-evident log and cannot change afterwards. Publish?" }
+    RoundPublished { zh: "报告已发布，并已存入防篡改日志。", en: "The report is published and stored in the tamper-evident log." }
+    RoundVerifyRecord { zh: "核验报告记录", en: "Verify the report's record" }
+    RoundYourResult { zh: "本实验室结果", en: "Your lab's result" }
+    RoundFieldValue { zh: "测量结果", en: "Measured value" }
+    RoundFieldU { zh: "扩展不确定度 U", en: "Expanded uncertainty U" }
+    RoundFieldK { zh: "包含因子 k", en: "Coverage factor k" }
+    RoundFieldNotes { zh: "测量方法说明", en: "Method notes" }
+    RoundSubmit { zh: "提交结果", en: "Submit the result" }
+    RoundCorrect { zh: "更正结果", en: "Correct the result" }
+    RoundSaved { zh: "结果已保存，截止前可以更正。", en: "Saved; you can correct it until the deadline." }
+    RoundAttach { zh: "添加附件（PDF、图片、文本，≤256 KiB）", en: "Attach a file (PDF, image, text; ≤ 256 KiB)" }
+    RoundAttachments { zh: "附件", en: "Attachments" }
+    RoundNeedNumber { zh: "请输入数字。", en: "Enter a number." }
+    RoundNeedPositive { zh: "必须大于 0。", en: "Must be greater than 0." }
+    RoundReport { zh: "比对报告", en: "Report" }
+    RoundReportHidden { zh: "报告尚未向参加实验室公开。", en: "The report is not released to participants yet." }
+    RoundReference { zh: "参考值", en: "Reference value" }
+    RoundMethodUsed { zh: "所用方法", en: "Method used" }
+    RoundConsistency { zh: "一致性检验", en: "Consistency check" }
+    RoundConsistent { zh: "χ² = {chi2}，自由度 {dof}，p = {p}，Birge 比 {birge}：一致", en: "χ² = {chi2}, dof {dof}, p = {p}, Birge ratio {birge}: consistent" }
+    RoundInconsistent { zh: "χ² = {chi2}，自由度 {dof}，p = {p}，Birge 比 {birge}：不一致", en: "χ² = {chi2}, dof {dof}, p = {p}, Birge ratio {birge}: not consistent" }
+    RoundOptionsUsed { zh: "选项", en: "Options" }
+    RoundDownloadCsv { zh: "下载 CSV", en: "Download CSV" }
+    ColLab { zh: "实验室", en: "Lab" }
+    ColValue { zh: "结果", en: "Value" }
+    ColIncluded { zh: "参与参考值", en: "In reference" }
+    VerdictSatisfactory { zh: "满意", en: "Satisfactory" }
+    VerdictQuestionable { zh: "有问题", en: "Questionable" }
+    VerdictUnsatisfactory { zh: "不满意", en: "Unsatisfactory" }
+    Yes { zh: "是", en: "Yes" }
+    No { zh: "否", en: "No" }
+    RoundDashboardLink { zh: "计量比对", en: "Comparison rounds" }
+
     // Record verification (the ledger, checked in the browser)
     NavVerify { zh: "核验记录", en: "Verify records" }
     VerifyTitle { zh: "核验记录", en: "Verify records" }
