@@ -11,6 +11,7 @@ use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
+use crate::pages::certificates::{CertificatePublicPage, CertificatesPage};
 use crate::pages::{
     account::AccountPage,
     audit::AuditPage,
@@ -85,6 +86,7 @@ fn Shell() -> impl IntoView {
                 {move || session.logged_in().then(|| view! { <A href="/sessions">{t(Msg::NavSessions)}</A> })}
                 {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
+                {move || session.logged_in().then(|| view! { <A href="/certificates">{t(Msg::CertNavLabel)}</A> })}
                 {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
                 {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
@@ -109,6 +111,9 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/sessions/:id") view=|| view! { <RequireLogin><RoomPage/></RequireLogin> }/>
                 <Route path=path!("/help") view=|| view! { <RequireLogin><HelpPage/></RequireLogin> }/>
                 <Route path=path!("/verify") view=VerifyPage/>
+                <Route path=path!("/verify/:number") view=CertificatePublicPage/>
+                <Route path=path!("/c/:number") view=CertificatePublicPage/>
+                <Route path=path!("/certificates") view=|| view! { <RequireLogin><CertificatesPage/></RequireLogin> }/>
                 <Route path=path!("/verify/:kind/:id") view=|| view! { <RequireLogin><VerifyRecordPage/></RequireLogin> }/>
             </Routes>
         </main>

@@ -26,6 +26,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod body_limit;
+pub mod certificates;
 pub mod comparison;
 pub mod devices;
 pub mod help;
@@ -58,6 +59,7 @@ pub mod users;
         (name = "sessions", description = "Live sessions, their rooms and logs, help requests"),
         (name = "devices", description = "Instruments, their agent tokens and readings, the agent socket"),
         (name = "ledger", description = "Tamper-evident log: signed tree heads, proofs, verifiable exports"),
+        (name = "certificates", description = "Calibration certificates: issue, revoke, PDF and DCC, public verification"),
     )
 )]
 struct ApiDoc;
@@ -77,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ledger::router())
         .merge(devices::router())
         .merge(comparison::router())
+        .merge(certificates::router())
         .merge(agent::router())
         .split_for_parts()
 }

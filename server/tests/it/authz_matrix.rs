@@ -39,6 +39,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/ledger/head"),
     ("GET", "/api/v1/ledger/proof/inclusion"),
     ("GET", "/api/v1/ledger/proof/consistency"),
+    // The verification page's document: what a printed certificate says
+    // anyway, for its number (unknown numbers are rate-limited).
+    ("GET", "/api/v1/certificates/{number}"),
 ];
 
 struct Ids {
@@ -72,6 +75,11 @@ struct Ids {
     s_cmp: Uuid, // a live session of the provincial expert with 秦安, two devices attached
     cmp_uut: Uuid,
     cmp_ref: Uuid,
+    /// A certificate of the demo lab's finished comparison: lab 甘肃省计量研究院
+    /// (the provincial expert's), customer 秦安.
+    cert: String,
+    /// The comparison it was issued for.
+    cert_source: Uuid,
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -106,6 +114,7 @@ enum T {
     BQinan,
     BTongwei,
     SCmp,
+    Cert,
 }
 
 impl T {
@@ -140,6 +149,15 @@ impl T {
             T::BQinan => ids.b_qinan,
             T::BTongwei => ids.b_tongwei,
             T::SCmp => ids.s_cmp,
+            T::Cert => ids.cert_source,
+        }
+    }
+
+    /// The certificate number a `{number}` row asks for.
+    fn number(self, ids: &Ids) -> String {
+        match self {
+            T::Cert => ids.cert.clone(),
+            _ => "JL-2026-999999".to_owned(),
         }
     }
 
@@ -319,6 +337,18 @@ const MATRIX: &[Row] = &[
     // The agent endpoints take a device token, never a login.
     row("GET",   "/api/v1/agent/ws",                     T::None,        [401, 401, 401, 401, 401, 401]),
     row("POST",  "/api/v1/agent/readings",               T::None,        [401, 401, 401, 401, 401, 401]),
+    // Certificates: experts at or above the calibrating lab sign (issue,
+    // revoke); its lab, its customer and their staff above see and download.
+    // The expert's 409: the record has its valid certificate already.
+    row("GET",   "/api/v1/certificates",                 T::None,        [401, 200, 200, 200, 200, 200]),
+    row("POST",  "/api/v1/certificates",                 T::Cert,        [401, 403, 409, 403, 403, 403]),
+    row("GET",   "/api/v1/certificates/{number}/pdf",    T::Cert,        [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/certificates/{number}/pdf",    T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/certificates/{number}/dcc.xml", T::Cert,       [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/certificates/{number}/dcc.xml", T::Missing,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/certificates/{number}/revoke", T::Missing,     [401, 404, 404, 404, 404, 404]),
+    // Last: the expert's revocation is final.
+    row("POST",  "/api/v1/certificates/{number}/revoke", T::Cert,        [401, 403, 200, 403, 403, 403]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
@@ -368,6 +398,10 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
             "readings_per_point": 3, "mpe": {"form": "absolute", "value": 0.01},
             "ref_expanded_uncertainty": 0.001, "ref_k": 2.0
         })),
+        ("POST", "/api/v1/certificates") => Some(json!({
+            "source_kind": "raw_record", "source_id": ids.cert_source
+        })),
+        ("POST", "/api/v1/certificates/{number}/revoke") => Some(json!({"reason": "测试撤销"})),
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
@@ -529,7 +563,34 @@ async fn setup(server: &TestServer) -> Ids {
             .await;
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
     }
+    // The demo lab's finished comparison, and its certificate.
+    let demo_dir = tempfile::tempdir().expect("dir");
+    jiliang_server::demo::lab::seed(&server.state.store, demo_dir.path())
+        .await
+        .expect("demo lab");
+    let cert_source = server
+        .state
+        .store
+        .comparison_ids_after(None, 10)
+        .await
+        .expect("comparisons")
+        .into_iter()
+        .next()
+        .expect("the demo's finished comparison");
+    let res = expert
+        .post(
+            "/api/v1/certificates",
+            &json!({"source_kind": "raw_record", "source_id": cert_source}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let cert = res.json::<Value>().await.expect("json")["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     Ids {
+        cert,
+        cert_source,
         s_cmp,
         cmp_uut,
         cmp_ref,
@@ -614,7 +675,8 @@ backend_tests!(every_endpoint_by_every_role, |backend| async move {
             .replace("{id}", &id)
             .replace("{device_id}", &r.target.device(&ids).to_string())
             .replace("{kind}", r.target.kind())
-            .replace("{index}", "0");
+            .replace("{index}", "0")
+            .replace("{number}", &r.target.number(&ids));
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

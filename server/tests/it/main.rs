@@ -19,6 +19,7 @@ mod bus_trust;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;
+mod certificates;
 mod comparison;
 mod demo;
 mod devices;
