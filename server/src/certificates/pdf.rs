@@ -535,6 +535,10 @@ mod tests {
         let url = "https://jiliang.example.cn/verify/JL-2026-000007";
         let pdf = certificate_pdf(&c, &font, url, Some(&xml)).expect("pdf");
         assert!(pdf.starts_with(b"%PDF-"));
+        // To look at it: JILIANG_CERT_PDF_OUT=/tmp/c.pdf, then pdftoppm.
+        if let Some(out) = std::env::var_os("JILIANG_CERT_PDF_OUT") {
+            std::fs::write(out, &pdf).expect("write the PDF");
+        }
         // Subset: far smaller than the font file.
         assert!(pdf.len() < 200_000, "{} bytes", pdf.len());
         // The DCC travels inside (PDF/A-3 associated file).

@@ -48,8 +48,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// not reading a number printed on a certificate).
 const LOOKUP_LIMIT: Limit = Limit {
     max_failures: 30,
-    window: std::time::Duration::from_secs(600),
-    lockout: std::time::Duration::from_secs(600),
+    window: time::Duration::minutes(10),
+    lockout: time::Duration::minutes(10),
 };
 
 const MAX_REASON: usize = 500;
