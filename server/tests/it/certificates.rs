@@ -148,7 +148,7 @@ crate::backend_tests!(certificates_are_issued_verified_and_revoked, |backend| as
     let bundle: Bundle = serde_json::from_value(v["ledger"].clone()).expect("bundle");
     assert_eq!(bundle.records.len(), 1);
     assert_eq!(bundle.records[0].kind.as_str(), "certificate");
-    assert_eq!(bundle.records[0].id(), first);
+    assert_eq!(bundle.records[0].id, first);
     let report = verify_bundle_with_key(&bundle, &key);
     assert!(report.ok, "{report}");
     let payload: Value = serde_json::from_str(bundle.records[0].payload.as_str()).expect("payload");
