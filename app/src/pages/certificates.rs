@@ -173,7 +173,11 @@ fn LookupForm() -> impl IntoView {
 }
 
 #[component]
-fn CertificateRow(c: CertificateView, on_change: Callback<()>, source_id: Option<String>) -> impl IntoView {
+fn CertificateRow(
+    c: CertificateView,
+    on_change: Callback<()>,
+    source_id: Option<String>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let api = use_api();
     let pdf = format!("{V1}/certificates/{}/pdf", encode(&c.number));
@@ -187,7 +191,9 @@ fn CertificateRow(c: CertificateView, on_change: Callback<()>, source_id: Option
     let busy = RwSignal::new(false);
     let reason_id = dom_id("cert-reason");
     let submit = move |_| {
-        let Some(what) = action.get_untracked() else { return };
+        let Some(what) = action.get_untracked() else {
+            return;
+        };
         let number = number.clone();
         let source_id = source_id.clone();
         busy.set(true);
@@ -368,7 +374,8 @@ pub fn CertificatesPage() -> impl IntoView {
     let i18n = use_i18n();
     let api = use_api();
     let list = LocalResource::new(move || async move {
-        api.get::<Vec<CertificateView>>(&format!("{V1}/certificates")).await
+        api.get::<Vec<CertificateView>>(&format!("{V1}/certificates"))
+            .await
     });
     let refresh = Callback::new(move |_| list.refetch());
     let retry = Callback::new(move |_| list.refetch());

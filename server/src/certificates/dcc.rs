@@ -161,14 +161,15 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
         .write_inner_content(|w| {
             w.create_element("dcc:administrativeData")
                 .write_inner_content(|w| {
-                    w.create_element("dcc:dccSoftware").write_inner_content(|w| {
-                        w.create_element("dcc:software").write_inner_content(|w| {
-                            contents(w, "dcc:name", SOFTWARE, None)?;
-                            text(w, "dcc:release", env!("CARGO_PKG_VERSION"))?;
+                    w.create_element("dcc:dccSoftware")
+                        .write_inner_content(|w| {
+                            w.create_element("dcc:software").write_inner_content(|w| {
+                                contents(w, "dcc:name", SOFTWARE, None)?;
+                                text(w, "dcc:release", env!("CARGO_PKG_VERSION"))?;
+                                Ok::<_, io::Error>(())
+                            })?;
                             Ok::<_, io::Error>(())
                         })?;
-                        Ok::<_, io::Error>(())
-                    })?;
                     w.create_element("dcc:coreData").write_inner_content(|w| {
                         text(w, "dcc:countryCodeISO3166_1", "CN")?;
                         text(w, "dcc:usedLangCodeISO639_1", "zh")?;
@@ -177,8 +178,8 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                         text(w, "dcc:uniqueIdentifier", &c.number)?;
                         w.create_element("dcc:identifications")
                             .write_inner_content(|w| {
-                                w.create_element("dcc:identification")
-                                    .write_inner_content(|w| {
+                                w.create_element("dcc:identification").write_inner_content(
+                                    |w| {
                                         text(w, "dcc:issuer", "calibrationLaboratory")?;
                                         text(w, "dcc:value", &c.source.id)?;
                                         contents(
@@ -188,7 +189,8 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                                             Some("Raw record id"),
                                         )?;
                                         Ok::<_, io::Error>(())
-                                    })?;
+                                    },
+                                )?;
                                 Ok::<_, io::Error>(())
                             })?;
                         text(w, "dcc:beginPerformanceDate", &d.begin_date)?;
@@ -231,17 +233,19 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                             })?;
                             Ok::<_, io::Error>(())
                         })?;
-                    w.create_element("dcc:respPersons").write_inner_content(|w| {
-                        w.create_element("dcc:respPerson").write_inner_content(|w| {
-                            w.create_element("dcc:person").write_inner_content(|w| {
-                                contents(w, "dcc:name", &c.signer.name, None)?;
-                                Ok::<_, io::Error>(())
-                            })?;
-                            text(w, "dcc:mainSigner", "true")?;
+                    w.create_element("dcc:respPersons")
+                        .write_inner_content(|w| {
+                            w.create_element("dcc:respPerson")
+                                .write_inner_content(|w| {
+                                    w.create_element("dcc:person").write_inner_content(|w| {
+                                        contents(w, "dcc:name", &c.signer.name, None)?;
+                                        Ok::<_, io::Error>(())
+                                    })?;
+                                    text(w, "dcc:mainSigner", "true")?;
+                                    Ok::<_, io::Error>(())
+                                })?;
                             Ok::<_, io::Error>(())
                         })?;
-                        Ok::<_, io::Error>(())
-                    })?;
                     w.create_element("dcc:customer").write_inner_content(|w| {
                         contents(
                             w,
@@ -260,24 +264,39 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                         .write_inner_content(|w| {
                             contents(w, "dcc:name", &d.title_zh, Some(&d.title_en))?;
                             if !d.method.is_empty() {
-                                w.create_element("dcc:usedMethods").write_inner_content(|w| {
-                                    w.create_element("dcc:usedMethod").write_inner_content(
-                                        |w| {
-                                            contents(w, "dcc:name", "校准方法", Some("Method"))?;
-                                            w.create_element("dcc:description")
-                                                .write_inner_content(|w| {
-                                                    for line in &d.method {
-                                                        w.create_element("dcc:content")
-                                                            .with_attribute(("lang", if line.is_ascii() { "en" } else { "zh" }))
-                                                            .write_text_content(BytesText::new(line))?;
-                                                    }
-                                                    Ok::<_, io::Error>(())
-                                                })?;
-                                            Ok::<_, io::Error>(())
-                                        },
-                                    )?;
-                                    Ok::<_, io::Error>(())
-                                })?;
+                                w.create_element("dcc:usedMethods")
+                                    .write_inner_content(|w| {
+                                        w.create_element("dcc:usedMethod").write_inner_content(
+                                            |w| {
+                                                contents(
+                                                    w,
+                                                    "dcc:name",
+                                                    "校准方法",
+                                                    Some("Method"),
+                                                )?;
+                                                w.create_element("dcc:description")
+                                                    .write_inner_content(|w| {
+                                                        for line in &d.method {
+                                                            w.create_element("dcc:content")
+                                                                .with_attribute((
+                                                                    "lang",
+                                                                    if line.is_ascii() {
+                                                                        "en"
+                                                                    } else {
+                                                                        "zh"
+                                                                    },
+                                                                ))
+                                                                .write_text_content(
+                                                                    BytesText::new(line),
+                                                                )?;
+                                                        }
+                                                        Ok::<_, io::Error>(())
+                                                    })?;
+                                                Ok::<_, io::Error>(())
+                                            },
+                                        )?;
+                                        Ok::<_, io::Error>(())
+                                    })?;
                             }
                             w.create_element("dcc:results").write_inner_content(|w| {
                                 for t in &d.results {
@@ -356,7 +375,10 @@ mod tests {
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
         assert!(xml.contains("schemaVersion=\"3.3.0\""));
         assert!(xml.contains("<dcc:uniqueIdentifier>JL-2026-000007</dcc:uniqueIdentifier>"));
-        assert!(xml.contains("<si:valueXMLList>100.00 200.00</si:valueXMLList>"), "{xml}");
+        assert!(
+            xml.contains("<si:valueXMLList>100.00 200.00</si:valueXMLList>"),
+            "{xml}"
+        );
         assert!(xml.contains("<si:valueXMLList>0.018 0.020</si:valueXMLList>"));
         assert!(xml.contains("<si:uncertaintyXMLList>0.020 0.026</si:uncertaintyXMLList>"));
         assert!(xml.contains(r"<si:unitXMLList>\kilo\pascal</si:unitXMLList>"));
@@ -392,7 +414,8 @@ mod tests {
         let c = fixture::certificate();
         let xml = xml_of(&c);
         let start = xml.find("<dcc:measurementResults>").expect("results");
-        let end = xml.find("</dcc:measurementResults>").expect("end") + "</dcc:measurementResults>".len();
+        let end =
+            xml.find("</dcc:measurementResults>").expect("end") + "</dcc:measurementResults>".len();
         let broken = format!("{}{}", &xml[..start], &xml[end..]);
         if let Some(r) = xmllint(broken.as_bytes()) {
             assert!(r.is_err(), "xmllint accepted a DCC without results");

@@ -72,12 +72,7 @@ impl Certificate {
             format: FORMAT.to_owned(),
             number: number.to_owned(),
             issued_at: rfc3339_micros(issued_at),
-            issue_date: format!(
-                "{:04}-{:02}-{:02}",
-                d.year(),
-                u8::from(d.month()),
-                d.day()
-            ),
+            issue_date: format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
             signer,
             source,
             supersedes,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use krilla::Document;
+use krilla::SerializeSettings;
 use krilla::color::rgb;
 use krilla::configure::{Archival, ConfigurationBuilder};
 use krilla::embed::{AssociationKind, EmbeddedFile, MimeType};
@@ -18,7 +19,6 @@ use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
 use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
-use krilla::SerializeSettings;
 use qrcode::{Color as QrColor, EcLevel, QrCode};
 use skrifa::instance::{LocationRef, Size};
 use skrifa::{FontRef, MetadataProvider};
@@ -195,8 +195,8 @@ impl Pen<'_, '_> {
 
     /// The QR code of `url`, `size` pt square, top-left at (x, y).
     fn qr(&mut self, url: &str, x: f32, y: f32, size: f32) -> Result<(), PdfError> {
-        let code =
-            QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M).map_err(|e| PdfError::Qr(e.to_string()))?;
+        let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
+            .map_err(|e| PdfError::Qr(e.to_string()))?;
         let n = code.width();
         let quiet = 2.0;
         #[allow(clippy::cast_precision_loss)]
@@ -235,7 +235,10 @@ fn black() -> Fill {
 fn pdf_date(iso: &str) -> DateTime {
     // `YYYY-MM-DDTHH:MM:SS…Z`, as `Certificate::issued_at` is written.
     let num = |r: std::ops::Range<usize>| iso.get(r).and_then(|s| s.parse::<u8>().ok());
-    let year = iso.get(0..4).and_then(|s| s.parse::<u16>().ok()).unwrap_or(1970);
+    let year = iso
+        .get(0..4)
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(1970);
     DateTime::new(year)
         .month(num(5..7).unwrap_or(1))
         .day(num(8..10).unwrap_or(1))
@@ -247,9 +250,15 @@ fn pdf_date(iso: &str) -> DateTime {
 }
 
 /// Everything drawn on the pages (the same with or without PDF/A).
-fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) -> Result<(), PdfError> {
+fn draw(
+    doc: &mut Document,
+    c: &Certificate,
+    font: &CertFont,
+    verify_url: &str,
+) -> Result<(), PdfError> {
     let d = &c.document;
-    let page_settings = || PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()));
+    let page_settings =
+        || PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()));
     let mut page = doc.start_page_with(page_settings()?);
     let mut surface = page.surface();
     let mut pen = Pen {
@@ -258,7 +267,12 @@ fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) 
     };
     pen.centred(W / 2.0, 78.0, 28.0, &d.title_zh);
     pen.centred(W / 2.0, 100.0, 12.0, &d.title_en);
-    pen.text(MARGIN, 132.0, 11.0, &format!("证书编号 Certificate No.：{}", c.number));
+    pen.text(
+        MARGIN,
+        132.0,
+        11.0,
+        &format!("证书编号 Certificate No.：{}", c.number),
+    );
     pen.qr(verify_url, W - MARGIN - 96.0, 112.0, 96.0)?;
     pen.centred(W - MARGIN - 48.0, 218.0, 7.5, "扫码核验 Scan to verify");
 
@@ -310,7 +324,15 @@ fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) 
     // Results.
     for t in &d.results {
         y += 10.0;
-        pen.text(MARGIN, y, 12.0, &format!("校准结果 Results：{} {}（{}）", t.name_zh, t.name_en, t.unit));
+        pen.text(
+            MARGIN,
+            y,
+            12.0,
+            &format!(
+                "校准结果 Results：{} {}（{}）",
+                t.name_zh, t.name_en, t.unit
+            ),
+        );
         y += 10.0;
         let cols: [(f32, &str, &str); 6] = [
             (MARGIN + 70.0, "标称值", "Nominal"),
@@ -338,7 +360,6 @@ fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) 
         for r in &t.rows {
             if y > BOTTOM - 20.0 {
                 // The page is full: the table goes on on a new page.
-                drop(pen);
                 surface.finish();
                 page.finish();
                 page = doc.start_page_with(page_settings()?);
@@ -380,7 +401,12 @@ fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) 
         y += 14.0;
     }
     if let Some(v) = &d.verdict {
-        pen.text(MARGIN, y + 6.0, 11.0, &format!("结论 Conclusion：{} {}", verdict_zh(v), verdict_en(v)));
+        pen.text(
+            MARGIN,
+            y + 6.0,
+            11.0,
+            &format!("结论 Conclusion：{} {}", verdict_zh(v), verdict_en(v)),
+        );
         y += 22.0;
     }
     if !d.method.is_empty() {
@@ -410,7 +436,6 @@ fn draw(doc: &mut Document, c: &Certificate, font: &CertFont, verify_url: &str) 
         #[allow(clippy::cast_precision_loss)]
         pen.text(MARGIN, 803.0 + 10.0 * i as f32, 7.5, line);
     }
-    drop(pen);
     surface.finish();
     page.finish();
     Ok(())

@@ -97,7 +97,9 @@ fn results_table(spec: &ComparisonSpec, points: &[PointContent]) -> Result<Resul
         return Err(AppError::Invalid {
             message: Text::owned(
                 format!("单位 {unit} 没有 D-SI 表示，无法出具数字校准证书。"),
-                format!("The unit {unit} has no D-SI form: no digital calibration certificate can carry it."),
+                format!(
+                    "The unit {unit} has no D-SI form: no digital calibration certificate can carry it."
+                ),
             ),
             details: Vec::new(),
         });
@@ -108,7 +110,10 @@ fn results_table(spec: &ComparisonSpec, points: &[PointContent]) -> Result<Resul
         let (PointStatus::Complete, Some(r)) = (p.status, &p.result) else {
             return Err(AppError::Conflict(Text::owned(
                 format!("第 {} 个测试点没有完成，不能出具证书。", i + 1),
-                format!("Test point {} is not complete: no certificate can be issued.", i + 1),
+                format!(
+                    "Test point {} is not complete: no certificate can be issued.",
+                    i + 1
+                ),
             )));
         };
         let (u_text, u_places) = uncertainty(r.big_u);
@@ -168,9 +173,8 @@ pub async fn from_comparison(store: &Store, id: Uuid) -> Result<SourceRecord, Ap
         None => None,
     };
     let table = results_table(spec, &content.points)?;
-    let end_date = date_of(&content.finished_at).ok_or_else(|| {
-        AppError::internal(format!("bad finished_at {:?}", content.finished_at))
-    })?;
+    let end_date = date_of(&content.finished_at)
+        .ok_or_else(|| AppError::internal(format!("bad finished_at {:?}", content.finished_at)))?;
     let begin_date = content
         .points
         .iter()

@@ -66,7 +66,9 @@ fn stored_error(e: CertificateStoreError) -> AppError {
         CertificateStoreError::Database(e) => e.into(),
         CertificateStoreError::AlreadyIssued(n) => AppError::Conflict(Text::owned(
             format!("该记录已有有效证书 {n}；如需更正，请签发替代证书（supersedes）。"),
-            format!("The record already has the valid certificate {n}; to correct it, issue a replacement (supersedes)."),
+            format!(
+                "The record already has the valid certificate {n}; to correct it, issue a replacement (supersedes)."
+            ),
         )),
         CertificateStoreError::NotValid { number, status } => {
             let zh = match CertificateStatus::parse(&status) {
@@ -93,7 +95,9 @@ fn reason_field(field: &str, reason: Option<&str>) -> AppResult<String> {
         return Err(AppError::Invalid {
             message: Text::owned(
                 format!("{field}：请写明原因（1–{MAX_REASON} 个字符，不含控制字符）。"),
-                format!("{field}: give the reason (1–{MAX_REASON} characters, no control characters)."),
+                format!(
+                    "{field}: give the reason (1–{MAX_REASON} characters, no control characters)."
+                ),
             ),
             details: Vec::new(),
         });
@@ -247,29 +251,32 @@ async fn issue(
     // Whoever cannot see the session learns nothing of its record.
     crate::http::sessions::visible(&state, &p, session).await?;
     let src = source::from_comparison(&state.store, id).await?;
-    authz::sign_certificate(&p, &src.lab.path).require(Text::new(
-        "找不到该校准记录。",
-        "No such calibration record.",
-    )).map_err(|e| match e {
-        AppError::Forbidden => AppError::ForbiddenBecause(Text::new(
-            "只有该实验室或其上级的专家（签发人）可以签发证书。",
-            "Only an expert (signer) at or above the calibrating lab can issue certificates.",
-        )),
-        other => other,
-    })?;
+    authz::sign_certificate(&p, &src.lab.path)
+        .require(Text::new(
+            "找不到该校准记录。",
+            "No such calibration record.",
+        ))
+        .map_err(|e| match e {
+            AppError::Forbidden => AppError::ForbiddenBecause(Text::new(
+                "只有该实验室或其上级的专家（签发人）可以签发证书。",
+                "Only an expert (signer) at or above the calibrating lab can issue certificates.",
+            )),
+            other => other,
+        })?;
     let supersedes = match &req.supersedes {
-        Some(n) => Some((n.trim().to_owned(), reason_field("reason", req.reason.as_deref())?)),
+        Some(n) => Some((
+            n.trim().to_owned(),
+            reason_field("reason", req.reason.as_deref())?,
+        )),
         None => None,
     };
     if let Some((n, _)) = &supersedes {
-        let old = state
-            .store
-            .get_certificate(n)
-            .await?
-            .ok_or_else(|| AppError::NotFound(Text::owned(
+        let old = state.store.get_certificate(n).await?.ok_or_else(|| {
+            AppError::NotFound(Text::owned(
                 format!("supersedes：没有证书 {n}。"),
                 format!("supersedes: no certificate {n}."),
-            )))?;
+            ))
+        })?;
         if old.source_kind != src.kind || old.source_id != src.id {
             return Err(AppError::Invalid {
                 message: Text::owned(
@@ -395,7 +402,9 @@ async fn public_certificate(
         None
     };
     let Some(c) = found else {
-        if let Attempt::Refused { retry_after_s } = state.store.throttle_take(&key, LOOKUP_LIMIT).await? {
+        if let Attempt::Refused { retry_after_s } =
+            state.store.throttle_take(&key, LOOKUP_LIMIT).await?
+        {
             return Err(AppError::RateLimited { retry_after_s });
         }
         return Err(unknown());
@@ -498,7 +507,11 @@ async fn download_pdf(
     .await
     .map_err(AppError::internal)?
     .map_err(AppError::internal)?;
-    Ok(attachment("application/pdf", format!("{}.pdf", c.number), pdf))
+    Ok(attachment(
+        "application/pdf",
+        format!("{}.pdf", c.number),
+        pdf,
+    ))
 }
 
 /// The certificate as a Digital Calibration Certificate (DCC 3.3.0 XML,

@@ -282,11 +282,19 @@ pub async fn verify_database(
     // Certificates stored without a leaf.
     let mut after_number: Option<String> = None;
     loop {
-        let rows = store.certificates_after(after_number.as_deref(), PAGE).await?;
+        let rows = store
+            .certificates_after(after_number.as_deref(), PAGE)
+            .await?;
         let Some(last) = rows.last() else { break };
         after_number = Some(last.number.clone());
-        for c in rows.iter().filter(|c| !recorded_certificates.contains(&c.number)) {
-            found.record(u64::MAX, format!("certificate {} is not in the log", c.number));
+        for c in rows
+            .iter()
+            .filter(|c| !recorded_certificates.contains(&c.number))
+        {
+            found.record(
+                u64::MAX,
+                format!("certificate {} is not in the log", c.number),
+            );
         }
     }
 
