@@ -37,9 +37,9 @@ fn status_msg(s: CertificateStatus) -> Msg {
 #[component]
 fn StatusBadge(status: CertificateStatus) -> impl IntoView {
     let class = match status {
-        CertificateStatus::Valid => "badge ok",
-        CertificateStatus::Revoked => "badge bad",
-        CertificateStatus::Superseded => "badge warn",
+        CertificateStatus::Valid => "badge badge-ok",
+        CertificateStatus::Revoked => "badge badge-bad",
+        CertificateStatus::Superseded => "badge badge-warn",
     };
     view! {
         <span class=class data-testid="cert-status" data-status=status.as_str()>
