@@ -132,6 +132,29 @@ impl Store {
     where
         F: Fn(&str) -> Result<Built, String>,
     {
+        // Two nodes numbering at once on PostgreSQL: the loser's insert hits
+        // UNIQUE (year, seq) and simply takes the next number.
+        let mut attempt = 0;
+        loop {
+            match self.insert_certificate_once(c, &build).await {
+                Err(CertificateStoreError::Database(sqlx::Error::Database(e)))
+                    if e.is_unique_violation() && attempt < 4 =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn insert_certificate_once<F>(
+        &self,
+        c: &NewCertificate<'_>,
+        build: &F,
+    ) -> Result<StoredCertificate, CertificateStoreError>
+    where
+        F: Fn(&str) -> Result<Built, String>,
+    {
         let begin = self.begin_write();
         let _turn = self.write_turn().await;
         let number = with_db!(self, "certificates.insert", |p| {
