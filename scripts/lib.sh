@@ -87,9 +87,22 @@ ensure_test_tools() {
     apt_install socat
   fi
   # Screenshots are for people to read: Chinese text needs a CJK font.
-  if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  # The PDF certificates embed it too (server --certificate-font).
+  if ! fc-list :lang=zh 2>/dev/null | grep -q . \
+    || { [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] \
+      && [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; }; then
     step "Installing a CJK font (apt)"
     apt_install fonts-wqy-microhei
+  fi
+  # DCC certificates are validated against the PTB schemas with xmllint,
+  # PDF certificates read back with pdftotext.
+  if ! command -v xmllint >/dev/null; then
+    step "Installing xmllint (apt: libxml2-utils)"
+    apt_install libxml2-utils
+  fi
+  if ! command -v pdftotext >/dev/null; then
+    step "Installing pdftotext (apt: poppler-utils)"
+    apt_install poppler-utils
   fi
   local want
   want="$(node -p "require('./tests/package.json').devDependencies['playwright-core']")"

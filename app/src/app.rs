@@ -11,6 +11,7 @@ use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
+use crate::pages::certificates::{CertificatePublicPage, CertificatesPage};
 use crate::pages::{
     account::AccountPage,
     audit::AuditPage,
@@ -87,6 +88,7 @@ fn Shell() -> impl IntoView {
                 {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/rounds">{t(Msg::NavRounds)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
+                {move || session.logged_in().then(|| view! { <A href="/certificates">{t(Msg::CertNavLabel)}</A> })}
                 {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
                 {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
                 {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
@@ -113,6 +115,9 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/rounds") view=|| view! { <RequireLogin><RoundsPage/></RequireLogin> }/>
                 <Route path=path!("/rounds/:id") view=|| view! { <RequireLogin><RoundPage/></RequireLogin> }/>
                 <Route path=path!("/verify") view=VerifyPage/>
+                <Route path=path!("/verify/:number") view=CertificatePublicPage/>
+                <Route path=path!("/c/:number") view=CertificatePublicPage/>
+                <Route path=path!("/certificates") view=|| view! { <RequireLogin><CertificatesPage/></RequireLogin> }/>
                 <Route path=path!("/verify/:kind/:id") view=|| view! { <RequireLogin><VerifyRecordPage/></RequireLogin> }/>
             </Routes>
         </main>

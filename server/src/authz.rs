@@ -251,6 +251,32 @@ pub fn run_comparison(p: &Principal, host_id: uuid::Uuid) -> bool {
     run_session(p, host_id)
 }
 
+/// Issue a calibration certificate for a finished record, or revoke or
+/// supersede one: experts (the signers), at or above the calibrating lab.
+/// Admins manage people and places, not measurement results; technicians
+/// calibrate but do not sign.
+pub fn sign_certificate(p: &Principal, lab_path: &str) -> Access {
+    if p.has(Role::Expert) && in_subtree(p, lab_path) {
+        Access::Allow
+    } else {
+        deny(p, lab_path)
+    }
+}
+
+/// See (list, download PDF and DCC) a certificate: admins and experts above
+/// or at its lab or its customer, and the people of either institution.
+pub fn view_certificate(p: &Principal, lab_path: &str, customer_path: Option<&str>) -> Access {
+    let at = |path: &str| p.path == path || (staff(p) && in_subtree(p, path));
+    if at(lab_path) || customer_path.is_some_and(at) {
+        Access::Allow
+    } else {
+        match customer_path {
+            Some(c) if deny(p, c) == Access::Forbidden => Access::Forbidden,
+            _ => deny(p, lab_path),
+        }
+    }
+}
+
 /// Register a device at a lab, change it, type readings in: the lab's own
 /// technicians and experts, and admins above or at the lab.
 pub fn manage_device(p: &Principal, lab_path: &str) -> Access {

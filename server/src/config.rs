@@ -108,6 +108,16 @@ pub struct ServeArgs {
     #[arg(long, env = "JILIANG_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// CJK font of the PDF certificates (a .ttf/.otf/.ttc file). Default:
+    /// Debian's fonts-noto-cjk (face 2, Simplified Chinese), then
+    /// fonts-wqy-microhei. Without one, PDF downloads answer 503.
+    #[arg(long, env = "JILIANG_CERTIFICATE_FONT")]
+    pub certificate_font: Option<PathBuf>,
+
+    /// Face index in `--certificate-font` (a .ttc holds several).
+    #[arg(long, env = "JILIANG_CERTIFICATE_FONT_INDEX")]
+    pub certificate_font_index: Option<u32>,
+
     /// Mark cookies `Secure` (set when TLS is terminated in front of the server).
     #[arg(long, env = "JILIANG_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -304,6 +314,9 @@ pub struct Config {
     /// Body limit of every other route.
     pub max_json_body_bytes: usize,
     pub public_url: Option<String>,
+    /// CJK font of the PDF certificates and its face (`None`: the defaults).
+    pub certificate_font: Option<PathBuf>,
+    pub certificate_font_index: Option<u32>,
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-*` headers are trusted (0: none).
     pub trust_proxy_hops: u32,
@@ -344,6 +357,8 @@ impl From<&ServeArgs> for Config {
             max_body_bytes: a.max_body_bytes,
             max_json_body_bytes: a.max_json_body_bytes,
             public_url: a.public_url.clone(),
+            certificate_font: a.certificate_font.clone(),
+            certificate_font_index: a.certificate_font_index,
             secure_cookies: a.secure_cookies,
             trust_proxy_hops: if a.trust_proxy {
                 a.trust_proxy_hops.max(1)
@@ -415,6 +430,8 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             max_json_body_bytes: 64 * 1024,
             public_url: None,
+            certificate_font: None,
+            certificate_font_index: None,
             secure_cookies: false,
             trust_proxy_hops: 0,
             password_hash_concurrency: 4,

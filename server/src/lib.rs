@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod authz;
 pub mod bus;
+pub mod certificates;
 pub mod cli;
 pub mod clock;
 pub mod comparison;

@@ -19,7 +19,7 @@ const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
 /** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args) }:
  *  `halt` stops the process (clients see it go away), `resume` starts it again
  *  on the same address and database. */
-export async function startServer({ seed = true } = {}) {
+export async function startServer({ seed = true, demoLab = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' };
@@ -33,7 +33,12 @@ export async function startServer({ seed = true } = {}) {
     p.stderr.on('data', (d) => { out += d; });
     p.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`jiliang ${args.join(' ')} exited ${code}: ${out}`))));
   });
-  if (seed) await run(['seed-demo', '--database-url', databaseUrl]);
+  // `demoLab`: also the demo lab (devices, an ended session with a finished
+  // comparison), as `jiliang seed-demo --demo-lab` gives a newcomer.
+  if (seed) {
+    await run(['seed-demo', '--database-url', databaseUrl,
+      ...(demoLab ? ['--demo-lab', join(dir, 'demo-lab')] : [])]);
+  }
   let log = '';
   const serve = (listen) => {
     const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist],

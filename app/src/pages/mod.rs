@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod certificates;
 pub mod dashboard;
 pub mod devices;
 pub mod help;

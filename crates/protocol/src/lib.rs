@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`accounts`]: people, roles, login, invitations, audit log (and the
 //!   queries listing people and audit events).
+//! - [`certificates`]: calibration certificates and their public
+//!   verification document.
 //! - [`comparison`]: live comparison of a unit under test against a
 //!   reference in a session (REST bodies, documents, the log fold).
 //! - [`devices`]: instruments, their readings, and the agent socket protocol.
@@ -27,6 +29,7 @@
 //! enables.
 
 pub mod accounts;
+pub mod certificates;
 pub mod comparison;
 pub mod devices;
 pub mod error;

@@ -144,7 +144,7 @@ const HEAD_RETRY_AFTER_S: u64 = 2;
 /// that covers every one of them — never a bundle that silently leaves a
 /// just-stored record out. Waits briefly for that head (signing it if this
 /// node can), then answers `ledger_head_pending`.
-async fn export(state: &AppState, rows: Vec<StoredLeaf>) -> AppResult<Bundle> {
+pub(crate) async fn export(state: &AppState, rows: Vec<StoredLeaf>) -> AppResult<Bundle> {
     let needed = rows.iter().map(|r| r.index).max().map_or(0, |i| i + 1);
     let deadline = tokio::time::Instant::now() + HEAD_WAIT;
     let head = loop {

@@ -26,6 +26,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod body_limit;
+pub mod certificates;
 pub mod comparison;
 pub mod devices;
 pub mod help;
@@ -60,6 +61,7 @@ pub mod users;
         (name = "devices", description = "Instruments, their agent tokens and readings, the agent socket"),
         (name = "rounds", description = "Comparison rounds (proficiency testing): results, reports, publication"),
         (name = "ledger", description = "Tamper-evident log: signed tree heads, proofs, verifiable exports"),
+        (name = "certificates", description = "Calibration certificates: issue, revoke, PDF and DCC, public verification"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(devices::router())
         .merge(comparison::router())
         .merge(rounds::router())
+        .merge(certificates::router())
         .merge(agent::router())
         .split_for_parts()
 }

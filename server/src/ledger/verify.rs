@@ -17,6 +17,9 @@
 //! - the same for finished comparisons (`raw_record`, re-derived from the
 //!   `comparisons` row): "… the stored comparison differs from the recorded
 //!   one", "… missing from comparisons", "comparison <id> is not in the log";
+//! - the same for certificates (re-derived from the `certificates` row):
+//!   "… the stored certificate differs from the recorded one", "… missing
+//!   from certificates", "certificate <number> is not in the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";
@@ -47,6 +50,7 @@ use uuid::Uuid;
 use super::LedgerError;
 use super::records;
 use crate::store::Store;
+use crate::store::certificates::StoredCertificate;
 use crate::store::comparisons::StoredComparison;
 use crate::store::devices::readings::StoredBatch;
 use crate::store::rooms::SessionEvent;
@@ -121,6 +125,7 @@ pub async fn verify_database(
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
     let mut recorded_batches: HashSet<Uuid> = HashSet::new();
     let mut recorded_comparisons: HashSet<Uuid> = HashSet::new();
+    let mut recorded_certificates: HashSet<String> = HashSet::new();
     let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
     let mut after: Option<u64> = None;
     let mut next_index = 0u64;
@@ -201,6 +206,16 @@ pub async fn verify_database(
                     if record.kind == RecordKind::ROUND_REPORT {
                         check_round_report(store, index, &record, &mut found).await?;
                     }
+                    if record.kind == RecordKind::CERTIFICATE {
+                        let stored = store.get_certificate(record.id()).await?;
+                        check_certificate(
+                            index,
+                            &record,
+                            stored.as_ref(),
+                            &mut recorded_certificates,
+                            &mut found,
+                        );
+                    }
                     if record.kind == RecordKind::ROOM_EVENT {
                         check_room_event(
                             index,
@@ -264,6 +279,25 @@ pub async fn verify_database(
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_comparisons.contains(id)) {
             found.record(u64::MAX, format!("comparison {id} is not in the log"));
+        }
+    }
+
+    // Certificates stored without a leaf.
+    let mut after_number: Option<String> = None;
+    loop {
+        let rows = store
+            .certificates_after(after_number.as_deref(), PAGE)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after_number = Some(last.number.clone());
+        for c in rows
+            .iter()
+            .filter(|c| !recorded_certificates.contains(&c.number))
+        {
+            found.record(
+                u64::MAX,
+                format!("certificate {} is not in the log", c.number),
+            );
         }
     }
 
@@ -574,6 +608,38 @@ fn check_comparison(
             index,
             format!(
                 "record at index {index} (raw_record {id}): the stored comparison differs from the recorded one"
+            ),
+        ),
+    }
+}
+
+fn check_certificate(
+    index: u64,
+    record: &Record,
+    stored: Option<&StoredCertificate>,
+    seen: &mut HashSet<String>,
+    found: &mut Findings,
+) {
+    let number = record.id();
+    seen.insert(number.to_owned());
+    let Some(c) = stored else {
+        found.record(
+            index,
+            format!("record at index {index} (certificate {number}): missing from certificates"),
+        );
+        return;
+    };
+    // Re-derived from the stored row: a changed result, name or date in
+    // the certificate changes its content hash, hence the leaf.
+    let derived = serde_json::from_str::<crate::certificates::Certificate>(&c.content)
+        .ok()
+        .and_then(|cert| crate::certificates::leaf_record(&cert, &c.content, c.issued_at).ok());
+    match derived {
+        Some(now) if now.leaf_hash() == record.leaf_hash() => {}
+        _ => found.record(
+            index,
+            format!(
+                "record at index {index} (certificate {number}): the stored certificate differs from the recorded one"
             ),
         ),
     }

@@ -62,6 +62,7 @@ mod tx;
 pub mod audit;
 pub mod auth_sessions;
 mod backup;
+pub mod certificates;
 pub mod comparisons;
 pub mod devices;
 pub mod institutions;

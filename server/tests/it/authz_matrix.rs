@@ -39,6 +39,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/ledger/head"),
     ("GET", "/api/v1/ledger/proof/inclusion"),
     ("GET", "/api/v1/ledger/proof/consistency"),
+    // The verification page's document: what a printed certificate says
+    // anyway, for its number (unknown numbers are rate-limited).
+    ("GET", "/api/v1/certificates/{number}"),
 ];
 
 struct Ids {
@@ -77,6 +80,11 @@ struct Ids {
     r_closed: Uuid,   // closed, 秦安 and 通渭 submitted, open (not blind)
     r_foreign: Uuid,  // a round of another province
     a_qinan: Uuid,    // an attachment of 秦安 to r_qinan
+    /// A certificate of the demo lab's finished comparison: lab 甘肃省计量研究院
+    /// (the provincial expert's), customer 秦安.
+    cert: String,
+    /// The comparison it was issued for.
+    cert_source: Uuid,
 }
 
 /// Which object a row targets; `None` for endpoints without a path id.
@@ -115,6 +123,7 @@ enum T {
     RToClose,
     RClosed,
     RForeign,
+    Cert,
 }
 
 impl T {
@@ -153,6 +162,15 @@ impl T {
             T::RForeign => ids.r_foreign,
             T::BTongwei => ids.b_tongwei,
             T::SCmp => ids.s_cmp,
+            T::Cert => ids.cert_source,
+        }
+    }
+
+    /// The certificate number a `{number}` row asks for.
+    fn number(self, ids: &Ids) -> String {
+        match self {
+            T::Cert => ids.cert.clone(),
+            _ => "JL-2026-999999".to_owned(),
         }
     }
 
@@ -365,6 +383,18 @@ const MATRIX: &[Row] = &[
     row("GET",   "/api/v1/rounds/{id}/report.csv",       T::RForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/rounds/{id}/publish",          T::RForeign,    [401, 404, 404, 404, 404, 404]),
     row("POST",  "/api/v1/rounds/{id}/publish",          T::RClosed,     [401, 403, 200, 403, 403, 403]),
+    // Certificates: experts at or above the calibrating lab sign (issue,
+    // revoke); its lab, its customer and their staff above see and download.
+    // The expert's 409: the record has its valid certificate already.
+    row("GET",   "/api/v1/certificates",                 T::None,        [401, 200, 200, 200, 200, 200]),
+    row("POST",  "/api/v1/certificates",                 T::Cert,        [401, 403, 409, 403, 403, 403]),
+    row("GET",   "/api/v1/certificates/{number}/pdf",    T::Cert,        [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/certificates/{number}/pdf",    T::Missing,     [401, 404, 404, 404, 404, 404]),
+    row("GET",   "/api/v1/certificates/{number}/dcc.xml", T::Cert,       [401, 200, 200, 200, 200, 200]),
+    row("GET",   "/api/v1/certificates/{number}/dcc.xml", T::Missing,    [401, 404, 404, 404, 404, 404]),
+    row("POST",  "/api/v1/certificates/{number}/revoke", T::Missing,     [401, 404, 404, 404, 404, 404]),
+    // Last: the expert's revocation is final.
+    row("POST",  "/api/v1/certificates/{number}/revoke", T::Cert,        [401, 403, 200, 403, 403, 403]),
     row("POST",  "/api/v1/auth/password",                T::None,        [401, 204, 204, 204, 204, 204]),
     row("POST",  "/api/v1/auth/logout",                  T::None,        [401, 204, 204, 204, 204, 204]),
 ];
@@ -434,6 +464,10 @@ fn body_for(r: &Row, ids: &Ids, n: usize) -> Option<Value> {
         ("PUT", "/api/v1/rounds/{id}/labs/{lab_id}/exclusion") => {
             Some(json!({"reason": "传递标准运输中受震"}))
         }
+        ("POST", "/api/v1/certificates") => Some(json!({
+            "source_kind": "raw_record", "source_id": ids.cert_source
+        })),
+        ("POST", "/api/v1/certificates/{number}/revoke") => Some(json!({"reason": "测试撤销"})),
         ("POST", "/api/v1/auth/password") => Some(json!({
             "current_password": crate::common::DEMO_PASSWORD, "new_password": "Changed-Pass-2026"
         })),
@@ -662,7 +696,34 @@ async fn setup(server: &TestServer) -> Ids {
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
     let foreign_expert = Client::login(&server.base, "huzhu.expert", "Metrology-2026!").await;
     let r_foreign = round_of(foreign_expert, vec![foreign_lab]).await;
+    // The demo lab's finished comparison, and its certificate.
+    let demo_dir = tempfile::tempdir().expect("dir");
+    jiliang_server::demo::lab::seed(&server.state.store, demo_dir.path())
+        .await
+        .expect("demo lab");
+    let cert_source = server
+        .state
+        .store
+        .comparison_ids_after(None, 10)
+        .await
+        .expect("comparisons")
+        .into_iter()
+        .next()
+        .expect("the demo's finished comparison");
+    let res = expert
+        .post(
+            "/api/v1/certificates",
+            &json!({"source_kind": "raw_record", "source_id": cert_source}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let cert = res.json::<Value>().await.expect("json")["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     Ids {
+        cert,
+        cert_source,
         s_cmp,
         r_qinan,
         r_to_close,
@@ -754,7 +815,8 @@ backend_tests!(every_endpoint_by_every_role, |backend| async move {
             .replace("{kind}", r.target.kind())
             .replace("{index}", "0")
             .replace("{lab_id}", &r.target.lab(&ids).to_string())
-            .replace("{attachment_id}", &ids.a_qinan.to_string());
+            .replace("{attachment_id}", &ids.a_qinan.to_string())
+            .replace("{number}", &r.target.number(&ids));
         let method = Method::from_bytes(r.method.as_bytes()).expect("method");
         for (actor, (client, want)) in ACTORS.iter().zip(clients.iter().zip(r.expect)) {
             let body = body_for(r, &ids, n * 10 + want as usize);

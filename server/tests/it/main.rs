@@ -16,6 +16,7 @@ mod common;
 mod accounts;
 mod authz_matrix;
 mod bus_trust;
+mod certificates;
 mod cli;
 mod cli_ledger;
 mod cli_metrology;

@@ -967,4 +967,53 @@ catalog! {
     ComparisonStored { zh: "比对已完成，原始记录已存入防篡改日志。", en: "The comparison is finished; its raw record is in the tamper-evident log." }
     ComparisonRecord { zh: "核验原始记录", en: "Verify the raw record" }
     ComparisonCsv { zh: "下载读数 CSV", en: "Download the readings (CSV)" }
+    CertTitle { zh: "校准证书", en: "Calibration certificates" }
+    CertNavLabel { zh: "证书", en: "Certificates" }
+    CertIntro { zh: "本机构及下级机构签发或收到的校准证书。", en: "Calibration certificates issued by or to your institution and those below it." }
+    CertNone { zh: "还没有证书。", en: "No certificates yet." }
+    CertNumber { zh: "证书编号", en: "Certificate number" }
+    CertIssueDate { zh: "签发日期", en: "Date of issue" }
+    CertLab { zh: "校准单位", en: "Calibration laboratory" }
+    CertCustomer { zh: "委托单位", en: "Customer" }
+    CertInstrument { zh: "器具", en: "Instrument" }
+    CertSigner { zh: "批准人", en: "Signed by" }
+    CertStatus { zh: "状态", en: "Status" }
+    CertValid { zh: "有效", en: "valid" }
+    CertRevoked { zh: "已撤销", en: "revoked" }
+    CertSuperseded { zh: "已被替代", en: "superseded" }
+    CertIssue { zh: "签发校准证书", en: "Issue a calibration certificate" }
+    CertIssueConfirm {
+        zh: "将以您的名义签发校准证书，并记入防篡改日志。确定签发吗？",
+        en: "A calibration certificate will be issued in your name and entered in the tamper-evident log. Issue it?"
+    }
+    CertIssued { zh: "证书 {number} 已签发。", en: "Certificate {number} issued." }
+    CertPdf { zh: "下载 PDF", en: "Download PDF" }
+    CertDcc { zh: "下载 DCC (XML)", en: "Download DCC (XML)" }
+    CertVerifyLink { zh: "公开核验页", en: "Public verification page" }
+    CertRevoke { zh: "撤销", en: "Revoke" }
+    CertReplace { zh: "签发替代证书", en: "Issue a replacement" }
+    CertReason { zh: "原因", en: "Reason" }
+    CertReasonHint { zh: "核验页会公开显示此原因。", en: "The verification page shows this reason publicly." }
+    CertRevokeConfirm { zh: "确定撤销", en: "Revoke it" }
+    CertReplaceConfirm { zh: "确定签发替代证书", en: "Issue the replacement" }
+    CertOfRecord { zh: "本记录的校准证书", en: "Certificates of this record" }
+    CertPublicTitle { zh: "证书核验", en: "Certificate verification" }
+    CertPublicIntro {
+        zh: "本页显示计量协作网签发的校准证书的状态，并在您的浏览器中核验它在防篡改日志中的记录。",
+        en: "This page shows the status of a calibration certificate issued on Jiliang and checks its entry in the tamper-evident log in your browser."
+    }
+    CertStatusValid { zh: "有效：该证书真实有效。", en: "Valid: this certificate is genuine and in force." }
+    CertStatusRevoked { zh: "已撤销：该证书已被签发机构撤销，不再有效。", en: "Revoked: the issuing laboratory has revoked this certificate; it is no longer valid." }
+    CertStatusSuperseded { zh: "已被替代：该证书已由新证书替代，不再有效。", en: "Superseded: a newer certificate replaces this one; it is no longer valid." }
+    CertStatusReason { zh: "原因：{reason}", en: "Reason: {reason}" }
+    CertReplacedBy { zh: "替代证书：", en: "Replaced by:" }
+    CertUnknown {
+        zh: "没有编号为 {number} 的证书。请核对编号；如果编号无误，该证书可能是伪造的。",
+        en: "There is no certificate numbered {number}. Check the number; if it is right, the certificate may be forged."
+    }
+    CertLedgerTitle { zh: "防篡改日志中的记录", en: "Entry in the tamper-evident log" }
+    CertLedgerPending { zh: "日志正在签名该证书的记录，请稍后刷新本页。", en: "The log is still signing this certificate's entry; reload the page shortly." }
+    CertLookupAnother { zh: "核验其他证书", en: "Verify another certificate" }
+    CertLookupLabel { zh: "证书编号（如 JL-2026-000001）", en: "Certificate number (e.g. JL-2026-000001)" }
+    CertLookupSubmit { zh: "核验", en: "Verify" }
 }

@@ -11,6 +11,7 @@
 //! shows comes back through the socket, as it does for every other
 //! participant.
 
+use crate::pages::certificates::CertificatePanel;
 use jiliang_app_core::comparison::verdict_key;
 use jiliang_app_core::instruments::format_value;
 use jiliang_metrology::calibration::PointStatus;
@@ -188,6 +189,7 @@ pub(super) fn ComparisonPanel(
             })}
             {move || view_m.with(|v| v.as_ref().and_then(|v| v.finished.clone())).map(|f| {
                 let verify = format!("/verify/{}/{}", f.record.kind, f.record.id);
+                let record_id = f.record.id.clone();
                 let csv = csv.clone();
                 view! {
                     <div class="notice ok comparison-done" data-testid="comparison-finished">
@@ -200,6 +202,7 @@ pub(super) fn ComparisonPanel(
                                 {move || i18n.t(Msg::ComparisonCsv)}
                             </a>
                         </div>
+                        <CertificatePanel comparison_id=record_id/>
                     </div>
                 }
             })}
@@ -318,6 +321,7 @@ pub(in crate::pages::room) fn FinishedComparison(
         .map(|s| s.uut_unit.clone())
         .unwrap_or_default();
     let verify = format!("/verify/{}/{}", record.kind, record.id);
+    let record_id = record.id.clone();
     let csv = format!("{V1}/sessions/{session_id}/comparison/readings.csv");
     view! {
         <section class="comparison record-comparison" data-testid="record-comparison">
@@ -356,6 +360,7 @@ pub(in crate::pages::room) fn FinishedComparison(
                     {move || i18n.t(Msg::ComparisonCsv)}
                 </a>
             </div>
+            <CertificatePanel comparison_id=record_id/>
         </section>
     }
     .into_any()
