@@ -160,7 +160,9 @@ fn with_cache_headers(path: &str, mut res: Response) -> Response {
     res
 }
 
-/// `name-<16 hex>.ext` or `name-<16 hex>_bg.wasm`, as Trunk writes them.
+/// `name-<hex>.ext` or `name-<hex>_bg.wasm`, as Trunk writes them: its hash
+/// is a 64-bit number in hex without leading zeros, so usually 16 digits
+/// and sometimes fewer (1 in 16 builds has 15).
 fn is_hashed_asset(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or("");
     let Some((stem, _ext)) = file.rsplit_once('.') else {
@@ -168,7 +170,7 @@ fn is_hashed_asset(path: &str) -> bool {
     };
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     match stem.rsplit_once('-') {
-        Some((_, hash)) => hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        Some((_, hash)) => hash.len() >= 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
         None => false,
     }
 }
@@ -223,6 +225,10 @@ mod tests {
         assert!(is_hashed_asset("/jiliang-app-8d2f5c1e9a7b3d40_bg.wasm"));
         assert!(is_hashed_asset("/jiliang-app-8d2f5c1e9a7b3d40.js"));
         assert!(is_hashed_asset("/main-0123456789abcdef.css"));
+        // A hash with a leading zero digit is printed one digit shorter.
+        assert!(is_hashed_asset("/jiliang-app-7363779e5ae6799.js"));
+        assert!(is_hashed_asset("/jiliang-app-7363779e5ae6799_bg.wasm"));
+        assert!(!is_hashed_asset("/report-2026.pdf"));
         assert!(!is_hashed_asset("/index.html"));
         assert!(!is_hashed_asset("/sessions/123"));
         assert!(!is_hashed_asset("/my-app.js"));
