@@ -167,7 +167,13 @@ build_front_end() {
   # Trunk runs cargo with --offline, so the registry must be fetched first.
   cargo fetch --locked >/dev/null
   trunk build
-  # Pre-compressed copies: served as-is to browsers that accept gzip, so the
-  # server never compresses the 2 MB bundle per download.
-  gzip -9kf dist/*.wasm dist/*.js dist/*.css
+  # The first-load shell (app/shell.html: the app without its `full`
+  # feature) into its own folder, as Trunk empties its dist; then beside
+  # the full app. Shared files (the CSS) have the same hashed names.
+  trunk build app/shell.html --dist target/trunk-shell --html-output shell.html
+  cp target/trunk-shell/* dist/
+  # Pre-compressed copies (.br quality 11, .gz level 9; Node's zlib): the
+  # server sends the one the browser accepts, so the bundle is compressed
+  # once at build time instead of per download.
+  node tools/compress.mjs dist
 }

@@ -6,8 +6,11 @@ use leptos::prelude::*;
 use crate::components::health_badge::HealthBadge;
 use crate::components::states::Loading;
 use crate::i18n::{Msg, t};
+#[cfg(feature = "full")]
 use crate::pages::dashboard::Dashboard;
 use crate::session::use_session;
+#[cfg(not(feature = "full"))]
+use crate::shell::LoadFullApp;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -16,7 +19,7 @@ pub fn HomePage() -> impl IntoView {
         if !session.checked() {
             view! { <Loading/> }.into_any()
         } else if session.logged_in() {
-            view! { <Dashboard/> }.into_any()
+            dashboard()
         } else {
             view! { <Landing/> }.into_any()
         }
@@ -46,4 +49,15 @@ fn Landing() -> impl IntoView {
             </article>
         </section>
     }
+}
+
+#[cfg(feature = "full")]
+fn dashboard() -> AnyView {
+    view! { <Dashboard/> }.into_any()
+}
+
+/// The first-load shell has no dashboard: the full app has.
+#[cfg(not(feature = "full"))]
+fn dashboard() -> AnyView {
+    view! { <LoadFullApp/> }.into_any()
 }

@@ -1,7 +1,8 @@
 //! Response headers that tell browsers what this site's pages may do.
 //!
 //! - `Content-Security-Policy`: scripts only from this origin, plus the one
-//!   inline bootstrap script Trunk writes into `index.html` (allowed by its
+//!   inline bootstrap script Trunk writes into `index.html` and the
+//!   first-load shell's `shell.html` (allowed by its
 //!   SHA-256: its text names the hashed bundle and changes with every
 //!   build, so `static_files` computes the policy of each page from the
 //!   `index.html` it serves; other responses carry the one computed at
@@ -21,7 +22,12 @@ use sha2::{Digest, Sha256};
 
 /// The policy for a front end in `static_dir`.
 pub fn content_security_policy(static_dir: &Path) -> String {
-    let html = std::fs::read_to_string(static_dir.join("index.html")).unwrap_or_default();
+    // The full app's page and the first-load shell's (static_files picks
+    // one per request; one policy allows the bootstrap script of either).
+    let html: String = ["index.html", super::static_files::SHELL_PAGE]
+        .iter()
+        .map(|page| std::fs::read_to_string(static_dir.join(page)).unwrap_or_default())
+        .collect();
     let hashes: String = inline_scripts(&html)
         .map(|s| format!(" 'sha256-{}'", base64(&Sha256::digest(s.as_bytes()))))
         .collect();

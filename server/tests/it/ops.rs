@@ -207,6 +207,155 @@ async fn static_front_end_with_spa_fallback_caching_and_compression() {
     server.stop().await;
 }
 
+/// `build_front_end` writes `.br` and `.gz` copies beside each asset; the
+/// server picks one by `Accept-Encoding` and says so in `Content-Encoding`,
+/// with the asset's own type and caching.
+#[tokio::test]
+async fn precompressed_brotli_and_gzip_copies_by_accept_encoding() {
+    let dist = tempfile::tempdir().expect("dist");
+    let put =
+        |name: &str, body: &[u8]| std::fs::write(dist.path().join(name), body).expect("write");
+    put(
+        "index.html",
+        b"<!doctype html><title>precompressed fixture</title>",
+    );
+    let wasm = "app-0123456789abcdef_bg.wasm";
+    put(wasm, b"plain wasm bytes");
+    put(&format!("{wasm}.br"), b"brotli copy");
+    put(&format!("{wasm}.gz"), b"gzip copy");
+    // An asset with only a gzip copy (an older build script).
+    put("style-0123456789abcdef.css", b"body{}");
+    put("style-0123456789abcdef.css.gz", b"gzip css");
+    let dir = dist.path().to_path_buf();
+    let server = TestServer::start_configured(TestDb::sqlite(), |c| c.static_dir = dir).await;
+    // reqwest is built without decompression: bodies arrive as stored.
+    let client = reqwest::Client::new();
+    let fetch = |path: String, accept: Option<&'static str>| {
+        let mut req = client.get(server.url(&path));
+        if let Some(accept) = accept {
+            req = req.header("Accept-Encoding", accept);
+        }
+        async move {
+            let res = req.send().await.expect("request");
+            assert_eq!(res.status(), 200, "{path} with {accept:?}");
+            let h = res.headers().clone();
+            let enc = h
+                .get("content-encoding")
+                .map(|v| v.to_str().expect("ascii").to_owned());
+            (h, enc, res.bytes().await.expect("body").to_vec())
+        }
+    };
+    let path = format!("/{wasm}");
+    // Chromium's header: Brotli wins over gzip.
+    let (h, enc, body) = fetch(path.clone(), Some("gzip, deflate, br, zstd")).await;
+    assert_eq!(enc.as_deref(), Some("br"));
+    assert_eq!(body, b"brotli copy");
+    assert_eq!(h["content-type"], "application/wasm");
+    assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+    assert!(
+        h.get_all("vary").iter().any(|v| v
+            .to_str()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .contains("accept-encoding")),
+        "Vary names Accept-Encoding: {h:?}"
+    );
+    assert_eq!(h["content-length"], "11");
+    // Weights are honoured.
+    let (_, enc, body) = fetch(path.clone(), Some("br;q=0.5, gzip")).await;
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    assert_eq!(body, b"gzip copy");
+    let (_, enc, body) = fetch(path.clone(), Some("gzip")).await;
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    assert_eq!(body, b"gzip copy");
+    // No Accept-Encoding, or identity only: the plain file.
+    let (h, enc, body) = fetch(path.clone(), None).await;
+    assert_eq!(enc, None);
+    assert_eq!(body, b"plain wasm bytes");
+    assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+    let (_, enc, body) = fetch(path.clone(), Some("identity")).await;
+    assert_eq!(enc, None);
+    assert_eq!(body, b"plain wasm bytes");
+    // Brotli asked for but no `.br` copy: the gzip copy, never a 404.
+    let (h, enc, body) = fetch("/style-0123456789abcdef.css".into(), Some("br, gzip")).await;
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    assert_eq!(body, b"gzip css");
+    assert_eq!(h["content-type"], "text/css");
+    // The page itself is revalidated on every visit.
+    let (h, _, _) = fetch("/login".into(), Some("br, gzip")).await;
+    assert_eq!(h["cache-control"], "no-cache");
+    server.stop().await;
+}
+
+/// A visitor without a session gets the small first-load shell on the
+/// shell's pages; with a session cookie, or on any other page, the full app.
+#[tokio::test]
+async fn visitors_get_the_first_load_shell_on_its_pages_only() {
+    let dist = tempfile::tempdir().expect("dist");
+    let put = |name: &str, body: &str| std::fs::write(dist.path().join(name), body).expect("write");
+    put(
+        "index.html",
+        "<!doctype html><title>full app</title><script type=\"module\">import '/full-0000000000000001.js';</script>",
+    );
+    let dir = dist.path().to_path_buf();
+    let server = TestServer::start_configured(TestDb::sqlite(), |c| c.static_dir = dir).await;
+    let client = reqwest::Client::new();
+    let page = |path: &'static str, cookie: Option<&'static str>| {
+        let mut req = client.get(server.url(path));
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        async move {
+            let res = req.send().await.expect("request");
+            assert_eq!(res.status(), 200, "{path}");
+            let h = res.headers().clone();
+            (h, res.text().await.expect("text"))
+        }
+    };
+    // No shell built (an older build): the full app everywhere.
+    let (_, body) = page("/login", None).await;
+    assert!(body.contains("full app"), "{body}");
+
+    put(
+        "shell.html",
+        "<!doctype html><title>first-load shell</title><script type=\"module\">import '/shell-0000000000000002.js';</script>",
+    );
+    for path in ["/", "/login", "/status", "/invite/tok3n", "/reset/tok3n"] {
+        let (h, body) = page(path, None).await;
+        assert!(body.contains("first-load shell"), "{path}: {body}");
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        assert!(
+            h.get_all("vary")
+                .iter()
+                .any(|v| v.to_str().unwrap_or("").contains("cookie")),
+            "{path}: Vary names Cookie: {h:?}"
+        );
+        // One policy allows either page's bootstrap script.
+        let csp = h["content-security-policy"].to_str().expect("ascii");
+        assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+    }
+    for path in [
+        "/sessions",
+        "/sessions/1",
+        "/verify",
+        "/people",
+        "/no/such/page",
+    ] {
+        let (_, body) = page(path, None).await;
+        assert!(body.contains("full app"), "{path}: {body}");
+    }
+    // A browser holding a session (valid or not) gets the full app.
+    for cookie in ["jiliang_session=whatever", "a=1; __Host-jiliang_session=x"] {
+        for path in ["/", "/login", "/status"] {
+            let (_, body) = page(path, Some(cookie)).await;
+            assert!(body.contains("full app"), "{path} with {cookie}: {body}");
+        }
+    }
+    let (_, body) = page("/", Some("jiliang_sessionx=1")).await;
+    assert!(body.contains("first-load shell"), "{body}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn time_socket_answers_pings_and_names_bad_frames() {
     let server = TestServer::start(Backend::Sqlite).await.expect("sqlite");
