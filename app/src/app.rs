@@ -9,6 +9,8 @@ use leptos_router::path;
 
 use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
+use crate::components::nav::MainNav;
+use crate::components::network::NetworkBanner;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
 use crate::pages::{
@@ -63,7 +65,6 @@ fn Shell() -> impl IntoView {
             );
         }
     });
-    let caps = move || session.caps();
     view! {
         <a class="skip-link" href="#main">{t(Msg::SkipToContent)}</a>
         <header class="topbar">
@@ -79,19 +80,10 @@ fn Shell() -> impl IntoView {
                     <UserBar/>
                     <LangSwitch/>
                 </div>
+                <MainNav/>
             </div>
-            <nav class="mainnav" aria-label=t(Msg::MainNavigation)>
-                <A href="/" exact=true>{t(Msg::NavHome)}</A>
-                {move || session.logged_in().then(|| view! { <A href="/sessions">{t(Msg::NavSessions)}</A> })}
-                {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
-                {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
-                {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
-                <A href="/verify">{t(Msg::NavVerify)}</A>
-                <A href="/status">{t(Msg::NavStatus)}</A>
-            </nav>
         </header>
+        <NetworkBanner/>
         <main class="page" id="main" tabindex="-1">
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/") view=HomePage/>

@@ -6,6 +6,7 @@
 //! - [`api`]: typed `fetch` calls; CSRF header, language, error documents.
 //! - [`i18n`]: the compile-checked zh-CN/en message catalogue.
 //! - [`net`]: the room socket client (outbox, resume, clock sync).
+//! - [`offline`]: the page's side of the service worker (`app/sw.js`).
 //! - [`pages`]: one module per route; [`components`]: shared widgets.
 //! - [`util`]: names, local times, the institution tree's order.
 
@@ -14,6 +15,7 @@ mod app;
 mod components;
 mod i18n;
 mod net;
+mod offline;
 mod pages;
 mod session;
 mod util;
