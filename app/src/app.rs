@@ -6,6 +6,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
+use wasm_bindgen::JsCast;
 
 use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
@@ -66,7 +67,16 @@ fn Shell() -> impl IntoView {
         }
     });
     view! {
-        <a class="skip-link" href="#main">{t(Msg::SkipToContent)}</a>
+        // Focus moves by hand: the router takes over clicks on links, so the
+        // browser's own move to `#main` would not happen.
+        <a class="skip-link" href="#main" on:click=move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            if let Some(main) = document().get_element_by_id("main")
+                && let Ok(main) = main.dyn_into::<web_sys::HtmlElement>()
+            {
+                let _ = main.focus();
+            }
+        }>{t(Msg::SkipToContent)}</a>
         <header class="topbar">
             <div class="topbar-row">
                 <A href="/" attr:class="brand">

@@ -66,19 +66,30 @@ enum Exit {
 
 // Close reasons, in the socket's language (at most 123 bytes each, the
 // WebSocket limit; a test checks).
-const BYE_SEND_TIMEOUT: Text = Text::new("发送超时；请从最后的序号续传", "send timed out; resume from your last sequence");
-const BYE_STORAGE: Text = Text::new("存储暂不可用；请稍后续传", "storage unavailable; resume shortly");
+const BYE_SEND_TIMEOUT: Text = Text::new(
+    "发送超时；请从最后的序号续传",
+    "send timed out; resume from your last sequence",
+);
+const BYE_STORAGE: Text = Text::new(
+    "存储暂不可用；请稍后续传",
+    "storage unavailable; resume shortly",
+);
 const BYE_NO_JOIN: Text = Text::new("应先发送 join 帧", "expected a join frame");
 const BYE_VERSION: Text = Text::new("不支持的协议版本", "unsupported protocol version");
 const BYE_JOIN_FIRST: Text = Text::new("第一帧必须是 join", "the first frame must be join");
 const BYE_TOO_MANY: Text = Text::new("连接过多", "too many sockets");
 const BYE_SHUTDOWN: Text = Text::new("服务器正在关闭", "server shutting down");
 const BYE_TOO_BIG: Text = Text::new("帧大于 64 KiB", "frame larger than 64 KiB");
-const BYE_BEHIND: Text = Text::new("进度落后太多；请从最后的序号续传", "too far behind; resume from your last sequence");
+const BYE_BEHIND: Text = Text::new(
+    "进度落后太多；请从最后的序号续传",
+    "too far behind; resume from your last sequence",
+);
 const BYE_ROOM_CLOSED: Text = Text::new("会话室已关闭", "room closed");
 const BYE_LOGIN_ENDED: Text = Text::new("登录已结束；请重新登录", "login ended; sign in again");
-const BYE_GONE: Text = Text::new("你已不再参加此会话", "you no longer take part in this session");
-
+const BYE_GONE: Text = Text::new(
+    "你已不再参加此会话",
+    "you no longer take part in this session",
+);
 
 struct Conn {
     socket: WebSocket,
@@ -101,10 +112,7 @@ impl Conn {
         match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Exit::Gone),
-            Err(_) => Err(Exit::Close(
-                CLOSE_RESUME,
-                BYE_SEND_TIMEOUT,
-            )),
+            Err(_) => Err(Exit::Close(CLOSE_RESUME, BYE_SEND_TIMEOUT)),
         }
     }
 
@@ -485,14 +493,8 @@ async fn recheck_access(
             }
             None
         }
-        Ok(RoomAccess::LoginEnded) => Some(Exit::Close(
-            CLOSE_UNAUTHENTICATED,
-            BYE_LOGIN_ENDED,
-        )),
-        Ok(RoomAccess::NotTakingPart) => Some(Exit::Close(
-            CLOSE_GONE,
-            BYE_GONE,
-        )),
+        Ok(RoomAccess::LoginEnded) => Some(Exit::Close(CLOSE_UNAUTHENTICATED, BYE_LOGIN_ENDED)),
+        Ok(RoomAccess::NotTakingPart) => Some(Exit::Close(CLOSE_GONE, BYE_GONE)),
         // A database hiccup is no reason to drop a person: ask next time.
         Err(e) => {
             tracing::warn!(error = %e, "cannot re-check a room connection's access");

@@ -71,7 +71,11 @@ async fn an_english_ui_on_a_chinese_browser_gets_english_on_the_socket() {
 
     // The join frame names the language: errors after it are English.
     let mut ws = open(&server.base, &expert, id, "").await;
-    send(&mut ws, json!({"type": "join", "protocol": 1, "lang": "en"})).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "protocol": 1, "lang": "en"}),
+    )
+    .await;
     assert_eq!(next_json(&mut ws).await["type"], "snapshot");
     ws.send(Message::binary(vec![1u8, 2, 3]))
         .await
@@ -99,7 +103,11 @@ async fn an_english_ui_on_a_chinese_browser_gets_english_on_the_socket() {
 
     // The join frame's language wins over the URL's.
     let mut ws = open(&server.base, &expert, id, "?lang=zh-CN").await;
-    send(&mut ws, json!({"type": "join", "protocol": 99, "lang": "en-GB"})).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "protocol": 99, "lang": "en-GB"}),
+    )
+    .await;
     assert_eq!(
         error_message(&mut ws).await,
         "Unsupported protocol version; reload the page."
@@ -109,12 +117,19 @@ async fn an_english_ui_on_a_chinese_browser_gets_english_on_the_socket() {
     // An old client that names nothing keeps Accept-Language (Chinese).
     let mut ws = open(&server.base, &expert, id, "").await;
     send(&mut ws, json!({"type": "join", "protocol": 99})).await;
-    assert_eq!(error_message(&mut ws).await, "不支持的协议版本，请刷新页面。");
+    assert_eq!(
+        error_message(&mut ws).await,
+        "不支持的协议版本，请刷新页面。"
+    );
     assert_eq!(close_reason(&mut ws).await, "不支持的协议版本");
 
     // A language we do not speak changes nothing.
     let mut ws = open(&server.base, &expert, id, "?lang=fr").await;
-    send(&mut ws, json!({"type": "join", "protocol": 1, "lang": "fr"})).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "protocol": 1, "lang": "fr"}),
+    )
+    .await;
     assert_eq!(next_json(&mut ws).await["type"], "snapshot");
     send(&mut ws, json!({"type": "join", "protocol": 1})).await;
     assert_eq!(error_message(&mut ws).await, "已经加入此会话。");
