@@ -104,12 +104,18 @@ ensure_test_tools() {
     step "Installing pdftotext (apt: poppler-utils)"
     apt_install poppler-utils
   fi
-  local want
-  want="$(node -p "require('./tests/package.json').devDependencies['playwright-core']")"
-  if [ "$(node -p "try{require('./tests/node_modules/playwright-core/package.json').version}catch(e){''}")" != "$want" ]; then
-    step "Installing playwright-core $want (npm; no browser download)"
-    (cd tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  # playwright-core and axe-core (the accessibility checks injected into
+  # pages), at the versions pinned in tests/package.json.
+  local pkg want have
+  for pkg in playwright-core axe-core; do
+    want="$(node -p "require('./tests/package.json').devDependencies['$pkg']")"
+    have="$(node -p "try{require('./tests/node_modules/$pkg/package.json').version}catch(e){''}")"
+    if [ "$have" != "$want" ]; then
+      step "Installing the browser-test packages (npm ci; no browser download)"
+      (cd tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+      break
+    fi
+  done
 }
 
 ensure_python_peers() {

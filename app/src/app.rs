@@ -8,10 +8,13 @@ use leptos_router::components::{A, Route, Router, Routes};
 #[cfg(feature = "full")]
 use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
+use wasm_bindgen::JsCast;
 
 #[cfg(feature = "full")]
 use crate::components::guard::{RequireLogin, login_url};
 use crate::components::lang_switch::LangSwitch;
+use crate::components::nav::MainNav;
+use crate::components::network::NetworkBanner;
 use crate::components::user_menu::UserBar;
 use crate::i18n::{Msg, provide_i18n, t};
 #[cfg(feature = "full")]
@@ -55,9 +58,17 @@ fn Shell() -> impl IntoView {
     let session = use_session();
     #[cfg(feature = "full")]
     session_end_goes_to_login(session);
-    let caps = move || session.caps();
     view! {
-        <a class="skip-link" href="#main">{t(Msg::SkipToContent)}</a>
+        // Focus moves by hand: the router takes over clicks on links, so the
+        // browser's own move to `#main` would not happen.
+        <a class="skip-link" href="#main" on:click=move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            if let Some(main) = document().get_element_by_id("main")
+                && let Ok(main) = main.dyn_into::<web_sys::HtmlElement>()
+            {
+                let _ = main.focus();
+            }
+        }>{t(Msg::SkipToContent)}</a>
         <header class="topbar">
             <div class="topbar-row">
                 <A href="/" attr:class="brand">
@@ -71,21 +82,10 @@ fn Shell() -> impl IntoView {
                     <UserBar/>
                     <LangSwitch/>
                 </div>
+                <MainNav/>
             </div>
-            <nav class="mainnav" aria-label=t(Msg::MainNavigation)>
-                <A href="/" exact=true>{t(Msg::NavHome)}</A>
-                {move || session.logged_in().then(|| view! { <A href="/sessions">{t(Msg::NavSessions)}</A> })}
-                {move || (caps().host_sessions || caps().request_help).then(|| view! { <A href="/help">{t(Msg::NavHelp)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/rounds">{t(Msg::NavRounds)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/institutions">{t(Msg::NavInstitutions)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/certificates">{t(Msg::CertNavLabel)}</A> })}
-                {move || caps().view_people.then(|| view! { <A href="/people">{t(Msg::NavPeople)}</A> })}
-                {move || caps().view_audit.then(|| view! { <A href="/audit">{t(Msg::NavAudit)}</A> })}
-                {move || session.logged_in().then(|| view! { <A href="/account">{t(Msg::NavAccount)}</A> })}
-                <A href="/verify">{t(Msg::NavVerify)}</A>
-                <A href="/status">{t(Msg::NavStatus)}</A>
-            </nav>
         </header>
+        <NetworkBanner/>
         <main class="page" id="main" tabindex="-1">
             <AppRoutes/>
         </main>

@@ -6,6 +6,7 @@
 //! - [`api`]: typed `fetch` calls; CSRF header, language, error documents.
 //! - [`i18n`]: the compile-checked zh-CN/en message catalogue.
 //! - [`net`]: the room socket client (outbox, resume, clock sync).
+//! - [`offline`]: the page's side of the service worker (`app/sw.js`).
 //! - [`pages`]: one module per route; [`components`]: shared widgets.
 //! - [`util`]: names, local times, the institution tree's order.
 //! - [`shell`]: the first-load shell's hand-over to the full app.
@@ -24,6 +25,7 @@ mod components;
 mod i18n;
 #[cfg(feature = "full")]
 mod net;
+mod offline;
 mod pages;
 mod session;
 #[cfg(not(feature = "full"))]

@@ -84,12 +84,14 @@ impl Session {
 
     /// The server no longer knows this session.
     pub fn end(&self) {
+        crate::offline::forget_cached_data();
         self.me.set(None);
         self.ended.set(true);
     }
 
     /// Logged out on purpose.
     pub fn clear(&self) {
+        crate::offline::forget_cached_data();
         self.signed_out.set(true);
         self.me.set(None);
         self.ended.set(false);

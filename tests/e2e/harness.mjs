@@ -130,11 +130,12 @@ export function expectedApiRefusal(m) {
     && /Failed to load resource: the server responded with a status of 4\d\d/.test(m.text());
 }
 
-/** While a test stops the server on purpose, the browser reports each
- *  refused connection (socket or fetch) as a console error; those are the
- *  point of such a test, not failures. */
+/** While a test stops the server or the network on purpose, the browser
+ *  reports each refused connection (socket or fetch, also one the service
+ *  worker could not answer from its cache) as a console error; those are
+ *  the point of such a test, not failures. */
 function unreachableServer(m) {
-  return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE/.test(m.text());
+  return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|ERR_INTERNET_DISCONNECTED|ERR_FAILED|The FetchEvent for .* resulted in a network error/.test(m.text());
 }
 
 /** A new page that fails the test on any uncaught page error (a wasm

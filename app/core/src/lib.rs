@@ -12,6 +12,7 @@
 //!   geometry, and what an agent's reported state means.
 //! - [`comparison`]: the comparison setup form's rules (test points, the
 //!   MPE from its form and numbers, verdict keys).
+//! - [`nav`]: which navigation entry a path belongs to.
 //! - [`i18n`]: the message catalogue (Chinese and English side by side) and
 //!   single-pass placeholder filling.
 //!
@@ -23,5 +24,6 @@
 pub mod comparison;
 pub mod i18n;
 pub mod instruments;
+pub mod nav;
 pub mod query;
 pub mod room;

@@ -19,11 +19,12 @@ pub fn LangSwitch() -> impl IntoView {
             class="lang-switch"
             data-testid="lang-switch"
             title=move || i18n.t(Msg::SwitchLanguage)
-            aria-label=move || i18n.t(Msg::SwitchLanguage)
-            lang=move || other().tag()
             on:click=move |_| i18n.set_locale(other())
         >
-            {move || other().native_name()}
+            // The accessible name holds the visible text (what a voice
+            // user says), after what the button does.
+            <span class="visually-hidden">{move || i18n.t(Msg::SwitchLanguage)}": "</span>
+            <span lang=move || other().tag()>{move || other().native_name()}</span>
         </button>
     }
 }

@@ -12,6 +12,8 @@ pub mod institution_actions;
 pub mod lang_switch;
 #[cfg(feature = "full")]
 pub mod ledger_report;
+pub mod nav;
+pub mod network;
 #[cfg(feature = "full")]
 pub mod one_time_link;
 #[cfg(feature = "full")]

@@ -79,6 +79,7 @@ fn AcceptForm(token: String, info: TokenInfo) -> impl IntoView {
             busy.set(false);
             match r {
                 Ok(me) => {
+                    crate::offline::forget_cached_data();
                     session.set_me(me);
                     navigate("/", Default::default());
                 }

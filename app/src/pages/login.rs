@@ -63,7 +63,11 @@ pub fn LoginPage() -> impl IntoView {
             busy.set(false);
             match r {
                 // The effect above navigates once the session is set.
-                Ok(me) => session.set_me(me),
+                // Answers cached for whoever used this browser before go.
+                Ok(me) => {
+                    crate::offline::forget_cached_data();
+                    session.set_me(me);
+                }
                 Err(e) => {
                     password.set(String::new());
                     errors.set(Some(e));

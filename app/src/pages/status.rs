@@ -52,7 +52,8 @@ pub fn StatusPage() -> impl IntoView {
                 Some(Err(e)) => format!("{} ({})", i18n.t(Msg::ServerOffline), e.message()),
             }}</dd>
         </dl>
-        <div class="table-wrap">
+        // Scrolls sideways on a phone: focusable, so the keyboard can too.
+        <div class="table-wrap" tabindex="0" role="region" aria-label=move || i18n.t(Msg::StatusReadiness)>
             <table class="table">
                 <thead>
                     <tr>

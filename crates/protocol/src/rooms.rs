@@ -58,6 +58,12 @@ pub enum ClientFrame {
         /// Last sequence number the client has applied (0 = none).
         #[serde(default)]
         last_seq: u64,
+        /// The language chosen in the client's interface (`zh-CN`, `en`):
+        /// the server's `error` frames and close reasons follow it from
+        /// here on. Optional: without it the socket keeps the language of
+        /// its upgrade request (`?lang=`, else `Accept-Language`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lang: Option<String>,
     },
     /// A chat line. `client_id` is chosen by the client and makes a resend
     /// after a reconnect idempotent.
@@ -254,7 +260,19 @@ mod tests {
             j,
             ClientFrame::Join {
                 protocol: 1,
-                last_seq: 0
+                last_seq: 0,
+                lang: None
+            }
+        );
+        let j: ClientFrame =
+            serde_json::from_str(r#"{"type":"join","protocol":1,"last_seq":3,"lang":"en"}"#)
+                .expect("parses");
+        assert_eq!(
+            j,
+            ClientFrame::Join {
+                protocol: 1,
+                last_seq: 3,
+                lang: Some("en".into())
             }
         );
     }

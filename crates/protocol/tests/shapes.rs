@@ -30,7 +30,16 @@ fn client_frames() {
         "client_join",
         ClientFrame::Join {
             protocol: 1,
-            last_seq: 41
+            last_seq: 41,
+            lang: None
+        }
+    );
+    insta::assert_json_snapshot!(
+        "client_join_lang",
+        ClientFrame::Join {
+            protocol: 1,
+            last_seq: 41,
+            lang: Some("en".into())
         }
     );
     insta::assert_json_snapshot!(

@@ -421,7 +421,8 @@ async fn session_events(
 
 /// The room socket (WebSocket). Only people taking part may join; see
 /// `docs/protocol.md`.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/ws", tag = "sessions", params(("id" = Uuid, Path)), responses(
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/ws", tag = "sessions", params(("id" = Uuid, Path),
+    ("lang" = Option<String>, Query, description = "The interface's language (`zh-CN`, `en`) for error frames and close reasons; the `join` frame's `lang` wins over it")), responses(
     (status = 101, description = "Switching to the room protocol"),
     (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade"),
     (status = 403, body = ErrorBody, description = "Not taking part, or another site"),

@@ -61,8 +61,35 @@ enum Exit {
     /// The peer went away or the transport failed.
     Gone,
     /// We close with this code and reason.
-    Close(u16, &'static str),
+    Close(u16, Text),
 }
+
+// Close reasons, in the socket's language (at most 123 bytes each, the
+// WebSocket limit; a test checks).
+const BYE_SEND_TIMEOUT: Text = Text::new(
+    "发送超时；请从最后的序号续传",
+    "send timed out; resume from your last sequence",
+);
+const BYE_STORAGE: Text = Text::new(
+    "存储暂不可用；请稍后续传",
+    "storage unavailable; resume shortly",
+);
+const BYE_NO_JOIN: Text = Text::new("应先发送 join 帧", "expected a join frame");
+const BYE_VERSION: Text = Text::new("不支持的协议版本", "unsupported protocol version");
+const BYE_JOIN_FIRST: Text = Text::new("第一帧必须是 join", "the first frame must be join");
+const BYE_TOO_MANY: Text = Text::new("连接过多", "too many sockets");
+const BYE_SHUTDOWN: Text = Text::new("服务器正在关闭", "server shutting down");
+const BYE_TOO_BIG: Text = Text::new("帧大于 64 KiB", "frame larger than 64 KiB");
+const BYE_BEHIND: Text = Text::new(
+    "进度落后太多；请从最后的序号续传",
+    "too far behind; resume from your last sequence",
+);
+const BYE_ROOM_CLOSED: Text = Text::new("会话室已关闭", "room closed");
+const BYE_LOGIN_ENDED: Text = Text::new("登录已结束；请重新登录", "login ended; sign in again");
+const BYE_GONE: Text = Text::new(
+    "你已不再参加此会话",
+    "you no longer take part in this session",
+);
 
 struct Conn {
     socket: WebSocket,
@@ -85,10 +112,7 @@ impl Conn {
         match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Exit::Gone),
-            Err(_) => Err(Exit::Close(
-                CLOSE_RESUME,
-                "send timed out; resume from your last sequence",
-            )),
+            Err(_) => Err(Exit::Close(CLOSE_RESUME, BYE_SEND_TIMEOUT)),
         }
     }
 
@@ -113,7 +137,7 @@ impl Conn {
                 .await
                 .map_err(|e| {
                     tracing::warn!(error = %e, "replay failed");
-                    Exit::Close(1011, "storage unavailable; resume shortly")
+                    Exit::Close(1011, BYE_STORAGE)
                 })?;
             if events.is_empty() {
                 break;
@@ -154,13 +178,13 @@ pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket:
     // a closing client waiting. The close handshake is flushed now; the
     // room and presence counts below are in memory (the durable `leave`,
     // if any, is written by the presence grace timer much later).
-    match exit {
+    match &exit {
         Exit::Close(code, reason) => {
             let _ = tokio::time::timeout(
                 SEND_TIMEOUT,
                 conn.socket.send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
+                    code: *code,
+                    reason: reason.get(crate::i18n::current()).into(),
                 }))),
             )
             .await;
@@ -189,28 +213,40 @@ pub async fn serve(state: AppState, principal: Principal, session: Uuid, socket:
 async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>, Seat)>) -> Exit {
     // 1. The join frame.
     let last_seq = match tokio::time::timeout(JOIN_TIMEOUT, conn.socket.recv()).await {
-        Err(_) => return Exit::Close(1008, "expected a join frame"),
+        Err(_) => return Exit::Close(1008, BYE_NO_JOIN),
         Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Exit::Gone,
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientFrame>(&t) {
-            Ok(ClientFrame::Join { protocol, last_seq }) if protocol == PROTOCOL_VERSION => {
+            Ok(ClientFrame::Join {
+                protocol,
+                last_seq,
+                lang,
+            }) if protocol == PROTOCOL_VERSION => {
+                // The interface's language, from here on (an unknown tag
+                // keeps the upgrade request's).
+                if let Some(lang) = lang.as_deref().and_then(crate::i18n::parse_tag) {
+                    crate::i18n::set_current(lang);
+                }
                 last_seq
             }
-            Ok(ClientFrame::Join { .. }) => {
+            Ok(ClientFrame::Join { lang, .. }) => {
+                if let Some(lang) = lang.as_deref().and_then(crate::i18n::parse_tag) {
+                    crate::i18n::set_current(lang);
+                }
                 let _ = conn
                     .error(AppError::invalid(
                         "不支持的协议版本，请刷新页面。",
                         "Unsupported protocol version; reload the page.",
                     ))
                     .await;
-                return Exit::Close(CLOSE_VERSION, "unsupported protocol version");
+                return Exit::Close(CLOSE_VERSION, BYE_VERSION);
             }
-            Ok(_) => return Exit::Close(1008, "the first frame must be join"),
+            Ok(_) => return Exit::Close(1008, BYE_JOIN_FIRST),
             Err(e) => {
                 let _ = conn.error(AppError::MalformedJson(e.to_string())).await;
-                return Exit::Close(1008, "the first frame must be join");
+                return Exit::Close(1008, BYE_JOIN_FIRST);
             }
         },
-        Ok(Some(Ok(_))) => return Exit::Close(1008, "the first frame must be join"),
+        Ok(Some(Ok(_))) => return Exit::Close(1008, BYE_JOIN_FIRST),
     };
 
     // 2. A seat, unless this person or this room has too many sockets.
@@ -218,7 +254,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
         Ok(seat) => seat,
         Err(full) => {
             let _ = conn.send(&ServerFrame::Error(too_many(full))).await;
-            return Exit::Close(CLOSE_TOO_MANY, "too many sockets");
+            return Exit::Close(CLOSE_TOO_MANY, BYE_TOO_MANY);
         }
     };
 
@@ -237,7 +273,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     "The room cannot be opened right now; reconnect shortly.",
                 )))
                 .await;
-            return Exit::Close(1011, "storage unavailable; resume shortly");
+            return Exit::Close(1011, BYE_STORAGE);
         }
     };
     let mut live = room.subscribe();
@@ -249,13 +285,13 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
         && let Err(e) = seat.arrive().await
     {
         tracing::warn!(error = %e, "cannot record presence");
-        return Exit::Close(1011, "storage unavailable; resume shortly");
+        return Exit::Close(1011, BYE_STORAGE);
     }
     let snapshot = match snapshot(state, conn.session, conn.principal.user.id).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "snapshot failed");
-            return Exit::Close(1011, "storage unavailable; resume shortly");
+            return Exit::Close(1011, BYE_STORAGE);
         }
     };
     // A client claiming to be ahead of the log starts from the log's end.
@@ -294,7 +330,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
     loop {
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => return Exit::Close(1001, "server shutting down"),
+            () = state.shutdown.cancelled() => return Exit::Close(1001, BYE_SHUTDOWN),
             _ = recheck.tick() => {
                 if let Some(exit) = recheck_access(state, &conn.principal.token_hash, conn.session, std::mem::take(&mut active_since_check)).await {
                     return exit;
@@ -306,7 +342,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     None | Some(Ok(Message::Close(_))) => return Exit::Gone,
                     Some(Err(e)) => {
                         return if is_too_big(&e) {
-                            Exit::Close(1009, "frame larger than 64 KiB")
+                            Exit::Close(1009, BYE_TOO_BIG)
                         } else {
                             Exit::Gone
                         };
@@ -408,13 +444,13 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     state.metrics.observe_fanout(out.event.at);
                     conn.last_sent = seq;
                     if conn.acked.is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED) {
-                        return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
+                        return Exit::Close(CLOSE_RESUME, BYE_BEHIND);
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    return Exit::Close(CLOSE_RESUME, "too far behind; resume from your last sequence");
+                    return Exit::Close(CLOSE_RESUME, BYE_BEHIND);
                 }
-                Err(RecvError::Closed) => return Exit::Close(1001, "room closed"),
+                Err(RecvError::Closed) => return Exit::Close(1001, BYE_ROOM_CLOSED),
             },
             Some((cid, result)) = inflight.next(), if !inflight.is_empty() => {
                 if let Err(e) = answer(conn, cid, result).await {
@@ -457,14 +493,8 @@ async fn recheck_access(
             }
             None
         }
-        Ok(RoomAccess::LoginEnded) => Some(Exit::Close(
-            CLOSE_UNAUTHENTICATED,
-            "login ended; sign in again",
-        )),
-        Ok(RoomAccess::NotTakingPart) => Some(Exit::Close(
-            CLOSE_GONE,
-            "you no longer take part in this session",
-        )),
+        Ok(RoomAccess::LoginEnded) => Some(Exit::Close(CLOSE_UNAUTHENTICATED, BYE_LOGIN_ENDED)),
+        Ok(RoomAccess::NotTakingPart) => Some(Exit::Close(CLOSE_GONE, BYE_GONE)),
         // A database hiccup is no reason to drop a person: ask next time.
         Err(e) => {
             tracing::warn!(error = %e, "cannot re-check a room connection's access");
@@ -556,7 +586,7 @@ async fn answer(
             // Nothing this connection sends from now on is stored (see
             // `InOrder`): the client resumes on a new connection and sends
             // the unsaved messages again, in order.
-            Err(Exit::Close(1011, "storage unavailable; resume shortly"))
+            Err(Exit::Close(1011, BYE_STORAGE))
         }
     }
 }
@@ -598,4 +628,33 @@ async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snaps
 fn is_too_big(e: &axum::Error) -> bool {
     let text = format!("{e:?}");
     text.contains("Capacity") || text.contains("too long") || text.contains("TooLong")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame_in_both_languages() {
+        for reason in [
+            BYE_SEND_TIMEOUT,
+            BYE_STORAGE,
+            BYE_NO_JOIN,
+            BYE_VERSION,
+            BYE_JOIN_FIRST,
+            BYE_TOO_MANY,
+            BYE_SHUTDOWN,
+            BYE_TOO_BIG,
+            BYE_BEHIND,
+            BYE_ROOM_CLOSED,
+            BYE_LOGIN_ENDED,
+            BYE_GONE,
+        ] {
+            for lang in [crate::i18n::Lang::Zh, crate::i18n::Lang::En] {
+                let text = reason.get(lang);
+                assert!(!text.is_empty() && text.len() <= 123, "{text:?}");
+            }
+            assert_ne!(reason.zh, reason.en);
+        }
+    }
 }

@@ -378,6 +378,7 @@ async fn join(server: &Server, room: &str, n: usize, last_seq: u64) -> Ws {
     let join = ClientFrame::Join {
         protocol: PROTOCOL_VERSION,
         last_seq,
+        lang: None,
     };
     ws.send(Message::text(serde_json::to_string(&join).expect("join")))
         .await

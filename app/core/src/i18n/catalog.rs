@@ -90,6 +90,12 @@ catalog! {
     NavPeople { zh: "人员", en: "People" }
     NavAudit { zh: "审计日志", en: "Audit log" }
     NavAccount { zh: "我的账户", en: "My account" }
+    NavMenuOpen { zh: "打开菜单，当前：", en: "Open the menu; you are on: " }
+    NavMenuClose { zh: "关闭菜单，当前：", en: "Close the menu; you are on: " }
+    NavPageOther { zh: "其他页面", en: "Other page" }
+    OfflineBanner { zh: "离线：显示的是上次联网时的内容，网络恢复后自动更新。", en: "Offline: showing what was last loaded; it updates when the network is back." }
+    UpdateReady { zh: "新版本已就绪", en: "A new version is ready" }
+    UpdateReload { zh: "重新加载", en: "Reload" }
 
     // Shared words
     Loading { zh: "正在加载…", en: "Loading…" }

@@ -56,10 +56,25 @@ pub(super) fn socket_url(session_id: &str) -> Option<String> {
     } else {
         "ws"
     };
+    // The interface's language: the server words the refusal of this very
+    // handshake's join, error frames and close reasons in it (a page cannot
+    // give a WebSocket handshake an Accept-Language of its own).
     Some(format!(
-        "{scheme}://{}/api/v1/sessions/{session_id}/ws",
-        loc.host().ok()?
+        "{scheme}://{}/api/v1/sessions/{session_id}/ws?lang={}",
+        loc.host().ok()?,
+        ui_lang()
     ))
+}
+
+/// The language the interface shows, as a tag (`zh-CN`, `en`): the
+/// `<html lang>` that `crate::i18n` keeps in step with the person's choice.
+pub(super) fn ui_lang() -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+        .and_then(|e| e.get_attribute("lang"))
+        .filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| "zh-CN".to_owned())
 }
 
 fn storage() -> Option<web_sys::Storage> {

@@ -123,6 +123,9 @@ impl Inner {
         self.send(&ClientFrame::Join {
             protocol: PROTOCOL_VERSION,
             last_seq: self.seq.applied(),
+            // Now, not at the handshake: the person may have switched the
+            // language while the socket was opening.
+            lang: Some(super::browser::ui_lang()),
         });
     }
 
