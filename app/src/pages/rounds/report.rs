@@ -35,9 +35,15 @@ fn verdict_msg(v: Verdict) -> Msg {
 pub(super) fn ReportView(report: CompareReport, unit: String, csv_href: String) -> impl IntoView {
     let i18n = use_i18n();
     let r = report.reference;
+    // The value to the last digit its uncertainty (two significant digits) reaches.
+    let decimals = if r.u > 0.0 && r.u.is_finite() {
+        (1 - r.u.log10().floor() as i32).clamp(0, 15) as usize
+    } else {
+        6
+    };
     let reference = format!(
-        "{} {unit}, u = {} {unit}, U = {} {unit} (k = {})",
-        sig(r.value, 6),
+        "{:.decimals$} {unit}, u = {} {unit}, U = {} {unit} (k = {})",
+        r.value,
         sig(r.u, 2),
         sig(r.big_u, 2),
         r.k
@@ -133,7 +139,7 @@ pub(super) fn ReportView(report: CompareReport, unit: String, csv_href: String) 
                             view! {
                                 <tr data-testid="round-row" data-lab=l.lab.clone()>
                                     <th scope="row">{l.lab.clone()}</th>
-                                    <td class="num">{sig(l.value, 7)}</td>
+                                    <td class="num">{l.value.to_string()}</td>
                                     <td class="num">{l.u.map(|u| sig(u, 2)).unwrap_or_else(|| "—".into())}</td>
                                     <td title=reason.unwrap_or_default()>{move || i18n.t(if included { Msg::Yes } else { Msg::No })}</td>
                                     <td class="num">{sig(l.d, 3)}</td>
