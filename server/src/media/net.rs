@@ -94,13 +94,13 @@ pub fn rewrite_sdp(sdp: &str, ip: IpAddr) -> String {
     for line in sdp.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let end = &line[body.len()..];
-        if let Some(candidate) = body.strip_prefix("a=") {
-            if candidate.starts_with("candidate:") {
-                out.push_str("a=");
-                out.push_str(&rewrite_candidate(candidate, ip));
-                out.push_str(end);
-                continue;
-            }
+        if let Some(candidate) = body.strip_prefix("a=")
+            && candidate.starts_with("candidate:")
+        {
+            out.push_str("a=");
+            out.push_str(&rewrite_candidate(candidate, ip));
+            out.push_str(end);
+            continue;
         }
         out.push_str(line);
     }

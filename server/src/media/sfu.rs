@@ -384,7 +384,6 @@ fn register_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
                 rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
             },
             payload_type: 96,
-            ..Default::default()
         },
         RtpCodecKind::Video,
     )?;
@@ -398,7 +397,6 @@ fn register_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
                 rtcp_feedback: vec![],
             },
             payload_type: 111,
-            ..Default::default()
         },
         RtpCodecKind::Audio,
     )?;

@@ -98,7 +98,6 @@ impl Participant {
                 RTCRtpCodecParameters {
                     rtp_codec: vp8(),
                     payload_type: 96,
-                    ..Default::default()
                 },
                 RtpCodecKind::Video,
             )
