@@ -26,7 +26,7 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
     let local = s.media_local;
     let button = move |source: MediaSource, msg: Msg, testid: &'static str| {
         view! {
-            <button type="button" class="btn media-btn" data-testid=testid
+            <button type="button" class="secondary small media-btn" data-testid=testid
                 aria-pressed=move || local.with(|l| l.is_on(source)).to_string()
                 disabled=move || local.with(|l| l.opening.is_some())
                 on:click=move |_| handle.media_toggle(source)>{move || i18n.t(msg)}</button>
@@ -107,7 +107,7 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
             <div class="media-controls">
                 {button(MediaSource::Microphone, Msg::MediaMicrophone, "media-mic")}
                 {move || local.with(|l| l.microphone).then(|| view! {
-                    <button type="button" class="btn media-btn" data-testid="media-mute"
+                    <button type="button" class="secondary small media-btn" data-testid="media-mute"
                         aria-pressed=move || local.with(|l| l.mic_muted).to_string()
                         on:click=move |_| handle.media_mute()>
                         {move || if local.with(|l| l.mic_muted) { i18n.t(Msg::MediaUnmute) } else { i18n.t(Msg::MediaMute) }}
