@@ -212,6 +212,21 @@ pub struct ServeArgs {
     /// Sockets one room may have (on this node).
     #[arg(long, env = "JILIANG_ROOM_SOCKETS", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub room_sockets: u32,
+    /// Address and first port of the media UDP ports (WebRTC). webrtc 0.21
+    /// binds one socket per peer connection and has no UDP mux, so media
+    /// uses `--media-udp-ports` ports from this one on: open that range in
+    /// the firewall (docs/OPERATIONS.md). Port 0: any free port.
+    #[arg(long, env = "JILIANG_MEDIA_UDP", default_value = "0.0.0.0:7882")]
+    pub media_udp: SocketAddr,
+    /// How many UDP ports media may use from `--media-udp` on: one per
+    /// participant with audio or video on this node.
+    #[arg(long, env = "JILIANG_MEDIA_UDP_PORTS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub media_udp_ports: u16,
+    /// The address browsers send media to, when it is not the address
+    /// bound (1:1 NAT, a cloud instance's public address). Without it, a
+    /// node bound to 0.0.0.0 announces the address of its outward interface.
+    #[arg(long, env = "JILIANG_MEDIA_PUBLIC_IP")]
+    pub media_public_ip: Option<std::net::IpAddr>,
 }
 
 /// A secret from the command line or the environment; never printed.
@@ -347,6 +362,8 @@ pub struct Config {
     pub room_sockets_per_person: u32,
     pub sockets_per_person: u32,
     pub room_sockets: u32,
+    /// Media UDP ports and announced address.
+    pub media: crate::media::MediaConfig,
 }
 
 impl From<&ServeArgs> for Config {
@@ -381,6 +398,11 @@ impl From<&ServeArgs> for Config {
             room_sockets_per_person: a.room_sockets_per_person,
             sockets_per_person: a.sockets_per_person,
             room_sockets: a.room_sockets,
+            media: crate::media::MediaConfig {
+                udp: a.media_udp,
+                udp_ports: a.media_udp_ports,
+                public_ip: a.media_public_ip,
+            },
         }
     }
 }
@@ -450,6 +472,8 @@ impl Config {
             room_sockets_per_person: 4,
             sockets_per_person: 16,
             room_sockets: 500,
+            // Tests and tools: loopback, any free port.
+            media: crate::media::MediaConfig::loopback(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod http;
 pub mod i18n;
 pub mod ledger;
 pub mod listen;
+pub mod media;
 pub mod metrics;
 pub mod rooms;
 pub mod rounds;
@@ -105,6 +106,9 @@ pub async fn serve_with(
         state.shutdown.clone(),
     )
     .await?;
+    // Room sockets end their media as they close; anything left (a peer
+    // still being built) is closed here.
+    state.media.shutdown();
     state.tasks.close();
     state.tasks.wait().await;
     state.store.close().await;

@@ -333,6 +333,8 @@ pub struct Metrics {
     socket_closes: Family<CloseLabels, Counter>,
     fanout_lag: Histogram,
     agents: Gauge,
+    media_peers: Gauge,
+    media_tracks: Gauge,
     readings_stored: Counter,
     reading_duplicates: Counter,
     batches_refused: Family<RefusalLabels, Counter>,
@@ -417,6 +419,18 @@ impl Metrics {
             "Instrument agents connected to this node (agent sockets after hello)",
             agents.clone(),
         );
+        let media_peers = Gauge::default();
+        registry.register(
+            "jiliang_media_peer_connections",
+            "WebRTC peer connections open on this node (one per connection with media)",
+            media_peers.clone(),
+        );
+        let media_tracks = Gauge::default();
+        registry.register(
+            "jiliang_media_tracks",
+            "Tracks published on this node (received and forwarded to the room)",
+            media_tracks.clone(),
+        );
         let readings_stored = Counter::default();
         registry.register(
             "jiliang_readings_stored",
@@ -437,6 +451,8 @@ impl Metrics {
         );
         Self {
             agents,
+            media_peers,
+            media_tracks,
             readings_stored,
             reading_duplicates,
             batches_refused,
@@ -495,6 +511,11 @@ impl Metrics {
     /// The open-connections gauge the listener keeps.
     pub fn connections(&self) -> Gauge {
         self.http_connections.clone()
+    }
+
+    /// The gauges the SFU keeps: peer connections, published tracks.
+    pub fn media_gauges(&self) -> (Gauge, Gauge) {
+        (self.media_peers.clone(), self.media_tracks.clone())
     }
 
     pub fn open_websockets(&self) -> i64 {

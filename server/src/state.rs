@@ -42,6 +42,8 @@ pub struct AppState {
     pub device_links: Arc<DeviceLinks>,
     /// The single writer of agents' reading batches (group commit).
     pub batches: crate::devices::BatchWriter,
+    /// Audio, video and screen of this node's rooms.
+    pub media: Arc<dyn crate::media::Sfu>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +101,14 @@ impl AppState {
             shutdown.clone(),
             tasks.clone(),
         );
+        let (media_peers, media_tracks) = metrics.media_gauges();
+        let media: Arc<dyn crate::media::Sfu> = Arc::new(crate::media::WebrtcSfu::new(
+            &config.media,
+            media_peers,
+            media_tracks,
+        ));
         Self {
+            media,
             batches,
             hashing,
             secrets: Arc::new(secrets),

@@ -104,11 +104,13 @@ export async function launchBrowser({ media = false } = {}) {
 /** A browser for tests where several people act at once: every
  *  `newContext()` is a fresh, separate profile (cookies, storage, network
  *  conditions), as two people on two machines. */
-export async function launchBrowserForPeople() {
+export async function launchBrowserForPeople({ media = false } = {}) {
+  const args = [...chromiumArgs];
+  if (media) args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: chromiumArgs,
+    args,
   });
   const newContext = (options = {}) => browser.newContext({
     viewport: { width: 1280, height: 800 },

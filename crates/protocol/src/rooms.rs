@@ -74,6 +74,118 @@ pub enum ClientFrame {
     Ping(TimePing),
     /// The client has applied everything up to `seq`.
     Ack { seq: u64 },
+    /// What this connection publishes (and whether it wants video). The
+    /// first one starts the connection's media: the server prepares a peer
+    /// connection and offers the others' tracks. Sent again whenever a
+    /// track starts, stops or is muted. A track of the peer connection not
+    /// listed here is not forwarded; a listed one not (yet) received is
+    /// ignored. Not stored in the room log.
+    MediaState {
+        tracks: Vec<MediaTrackState>,
+        /// `false`: the server forwards no video to this connection (audio
+        /// only, for a weak link). Default `true`.
+        #[serde(default = "yes")]
+        receive_video: bool,
+    },
+    /// The connection's media ends (its peer connection is closed); chat
+    /// goes on.
+    MediaStop,
+    /// An SDP offer (perfect negotiation: the client is the polite peer).
+    MediaOffer { sdp: String },
+    /// The SDP answer to the server's last `media_offer`.
+    MediaAnswer { sdp: String },
+    /// A trickled ICE candidate of the client.
+    MediaCandidate { candidate: IceCandidate },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where a published track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaSource {
+    Microphone,
+    Camera,
+    Screen,
+}
+
+impl MediaSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Microphone => "microphone",
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+
+    /// Audio (`microphone`) or video (`camera`, `screen`).
+    pub fn is_video(self) -> bool {
+        !matches!(self, Self::Microphone)
+    }
+
+    /// The source named by a forwarded track's stream id
+    /// (`{user_id}:{source}`, see [`media_stream_id`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "microphone" => Some(Self::Microphone),
+            "camera" => Some(Self::Camera),
+            "screen" => Some(Self::Screen),
+            _ => None,
+        }
+    }
+}
+
+/// The stream id (`a=msid`) of a track the server forwards: whose it is and
+/// which source, e.g. `0193…:camera`. A client maps a remote track to a tile
+/// with [`parse_media_stream_id`].
+pub fn media_stream_id(user: Uuid, source: MediaSource) -> String {
+    format!("{user}:{}", source.as_str())
+}
+
+/// The publisher and source of a forwarded track's stream id.
+pub fn parse_media_stream_id(id: &str) -> Option<(Uuid, MediaSource)> {
+    let (user, source) = id.split_once(':')?;
+    Some((Uuid::parse_str(user).ok()?, MediaSource::parse(source)?))
+}
+
+/// One track a client publishes, as it declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaTrackState {
+    /// The browser's `MediaStreamTrack.id` (the track id of its `a=msid`).
+    pub track_id: String,
+    pub source: MediaSource,
+    #[serde(default)]
+    pub muted: bool,
+}
+
+/// An ICE candidate (the browser's `RTCIceCandidateInit`, in snake case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// What one person publishes, as everyone in the room sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaPublisher {
+    pub user_id: Uuid,
+    pub tracks: Vec<PublishedTrack>,
+}
+
+/// A track the server receives and forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedTrack {
+    pub source: MediaSource,
+    pub muted: bool,
 }
 
 /// Server → client.
@@ -94,6 +206,30 @@ pub enum ServerFrame {
     Ephemeral(Ephemeral),
     Pong(TimePong),
     Error(ErrorBody),
+    /// Who publishes what in the room now (after every change), to every
+    /// connection. Not stored; the `snapshot` carries the same list.
+    MediaState {
+        publishers: Vec<MediaPublisher>,
+    },
+    /// An SDP offer of the server (the impolite peer), to the connection
+    /// whose media it concerns only.
+    MediaOffer {
+        sdp: String,
+    },
+    /// The answer to the client's `media_offer`.
+    MediaAnswer {
+        sdp: String,
+    },
+    /// A trickled ICE candidate of the server.
+    MediaCandidate {
+        candidate: IceCandidate,
+    },
+    /// The server closed this connection's peer connection (after
+    /// `media_stop`, bad media input, another tab taking over, or a failed
+    /// transport); chat goes on. A `media_state` starts media again.
+    MediaClosed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +243,10 @@ pub struct Snapshot {
     pub you: Uuid,
     /// Server UTC, milliseconds since the epoch.
     pub server_time_ms: f64,
+    /// Who publishes what (audio, video, screen; muted) when the snapshot
+    /// was taken; `media_state` frames follow every change.
+    #[serde(default)]
+    pub media: Vec<MediaPublisher>,
 }
 
 /// Who did something.
@@ -275,6 +415,24 @@ mod tests {
                 lang: Some("en".into())
             }
         );
+    }
+
+    #[test]
+    fn media_stream_ids_round_trip() {
+        let u = Uuid::from_u128(7);
+        for source in [
+            MediaSource::Microphone,
+            MediaSource::Camera,
+            MediaSource::Screen,
+        ] {
+            assert_eq!(
+                parse_media_stream_id(&media_stream_id(u, source)),
+                Some((u, source))
+            );
+        }
+        assert_eq!(parse_media_stream_id("nobody:camera"), None);
+        assert_eq!(parse_media_stream_id(&format!("{u}:hologram")), None);
+        assert_eq!(parse_media_stream_id("no-colon"), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
-    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, RoomEvent, ServerFrame, Snapshot,
+    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, MediaPublisher,
+    MediaSource, MediaTrackState, PublishedTrack, RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
 use jiliang_protocol::timesync::{TimePing, TimePong};
@@ -97,7 +98,19 @@ fn server_frames() {
         last_seq: 42,
         you: id(1),
         server_time_ms: 1_764_144_060_000.25,
+        media: vec![MediaPublisher {
+            user_id: id(1),
+            tracks: vec![PublishedTrack {
+                source: MediaSource::Camera,
+                muted: false,
+            }],
+        }],
     };
+    // A snapshot without `media` (from a server before media) still parses.
+    let mut old = serde_json::to_value(&snapshot).expect("json");
+    old.as_object_mut().expect("object").remove("media");
+    let parsed: Snapshot = serde_json::from_value(old).expect("parses");
+    assert!(parsed.media.is_empty());
     insta::assert_json_snapshot!("server_snapshot", ServerFrame::Snapshot(snapshot));
     insta::assert_json_snapshot!(
         "server_event_chat",
@@ -211,5 +224,128 @@ fn server_frames() {
             jiliang_protocol::ErrorCode::RateLimited,
             "Too many requests; try again in 1 s."
         ))
+    );
+}
+
+fn candidate() -> IceCandidate {
+    IceCandidate {
+        candidate: "candidate:1 1 udp 2130706431 192.0.2.7 7882 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    }
+}
+
+#[test]
+fn media_frames() {
+    insta::assert_json_snapshot!(
+        "client_media_state",
+        ClientFrame::MediaState {
+            tracks: vec![
+                MediaTrackState {
+                    track_id: "5f0c1b0e-mic".into(),
+                    source: MediaSource::Microphone,
+                    muted: true,
+                },
+                MediaTrackState {
+                    track_id: "9a77d2c4-cam".into(),
+                    source: MediaSource::Camera,
+                    muted: false,
+                },
+            ],
+            receive_video: true,
+        }
+    );
+    insta::assert_json_snapshot!("client_media_stop", ClientFrame::MediaStop);
+    insta::assert_json_snapshot!(
+        "client_media_offer",
+        ClientFrame::MediaOffer {
+            sdp: "v=0\r\n".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "client_media_answer",
+        ClientFrame::MediaAnswer {
+            sdp: "v=0\r\n".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "client_media_candidate",
+        ClientFrame::MediaCandidate {
+            candidate: candidate()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_media_state",
+        ServerFrame::MediaState {
+            publishers: vec![MediaPublisher {
+                user_id: id(2),
+                tracks: vec![
+                    PublishedTrack {
+                        source: MediaSource::Microphone,
+                        muted: false,
+                    },
+                    PublishedTrack {
+                        source: MediaSource::Screen,
+                        muted: false,
+                    },
+                ],
+            }],
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_media_offer",
+        ServerFrame::MediaOffer {
+            sdp: "v=0\r\n".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_media_answer",
+        ServerFrame::MediaAnswer {
+            sdp: "v=0\r\n".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_media_candidate",
+        ServerFrame::MediaCandidate {
+            candidate: candidate()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "server_media_closed",
+        ServerFrame::MediaClosed {
+            reason: "media_stop".into()
+        }
+    );
+}
+
+#[test]
+fn media_frames_parse_as_a_browser_writes_them() {
+    // `receive_video` defaults to true; the candidate's optional fields may be absent.
+    let f: ClientFrame = serde_json::from_str(
+        r#"{"type":"media_state","tracks":[{"track_id":"t","source":"screen"}]}"#,
+    )
+    .expect("parses");
+    assert_eq!(
+        f,
+        ClientFrame::MediaState {
+            tracks: vec![MediaTrackState {
+                track_id: "t".into(),
+                source: MediaSource::Screen,
+                muted: false
+            }],
+            receive_video: true
+        }
+    );
+    let f: ClientFrame =
+        serde_json::from_str(r#"{"type":"media_candidate","candidate":{"candidate":""}}"#)
+            .expect("parses");
+    assert!(matches!(f, ClientFrame::MediaCandidate { .. }));
+    // An unknown source is refused, not guessed.
+    assert!(
+        serde_json::from_str::<ClientFrame>(
+            r#"{"type":"media_state","tracks":[{"track_id":"t","source":"hologram"}]}"#
+        )
+        .is_err()
     );
 }

@@ -25,6 +25,7 @@ use jiliang_protocol::rooms::{
     ServerFrame, Snapshot,
 };
 use jiliang_protocol::timesync::TimePong;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
@@ -36,8 +37,12 @@ use crate::auth::Principal;
 use crate::clock;
 use crate::error::AppError;
 use crate::i18n::Text;
+use crate::media::{Inbound, MediaLink, Outbound, PeerKey};
 use crate::state::AppState;
 use crate::store::rooms::RoomAccess;
+
+/// Numbers this node's room connections (a connection's media is keyed by it).
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Unanswered appends one connection may have.
 const MAX_INFLIGHT: usize = 64;
@@ -278,6 +283,8 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
     };
     let mut live = room.subscribe();
     let mut ephemeral = room.subscribe_ephemeral();
+    // Media state changes from now on; the snapshot has the state before.
+    let mut media_updates = state.media.updates();
     *entered = Some((room, seat));
     // Present on this node (a database write for the first socket of a
     // stretch only; a durable `join` only when the stretch starts).
@@ -327,6 +334,14 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
         tokio::time::interval_at(tokio::time::Instant::now() + offset.min(every), every);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut active_since_check = false;
+    // This connection's media, once it says `media_state`; stopped when
+    // dropped (`media_stop`, or however this function returns).
+    let mut media: Option<MediaLink> = None;
+    let media_key = PeerKey {
+        room: conn.session,
+        user: conn.principal.user.id,
+        conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+    };
     loop {
         tokio::select! {
             biased;
@@ -422,6 +437,21 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                         "已经加入此会话。",
                         "Already joined; join is only the first frame.",
                     )).await,
+                    ClientFrame::MediaState { tracks, receive_video } => {
+                        let link = media.get_or_insert_with(|| MediaLink::start(state.media.clone(), media_key));
+                        link.signal(Inbound::State { tracks, receive_video });
+                        Ok(())
+                    }
+                    ClientFrame::MediaStop => {
+                        if media.take().is_some() {
+                            conn.send(&ServerFrame::MediaClosed { reason: "media_stop".into() }).await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    ClientFrame::MediaOffer { sdp } => media_signal(conn, media.as_ref(), Inbound::Offer(sdp)).await,
+                    ClientFrame::MediaAnswer { sdp } => media_signal(conn, media.as_ref(), Inbound::Answer(sdp)).await,
+                    ClientFrame::MediaCandidate { candidate } => media_signal(conn, media.as_ref(), Inbound::Candidate(candidate)).await,
                 };
                 if let Err(e) = result {
                     return e;
@@ -457,6 +487,41 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     return e;
                 }
             }
+            out = recv_media(&mut media) => {
+                let result = match out {
+                    None => {
+                        media = None;
+                        Ok(())
+                    }
+                    Some(Outbound::Offer(sdp)) => conn.send(&ServerFrame::MediaOffer { sdp }).await,
+                    Some(Outbound::Answer(sdp)) => conn.send(&ServerFrame::MediaAnswer { sdp }).await,
+                    Some(Outbound::Candidate(candidate)) => conn.send(&ServerFrame::MediaCandidate { candidate }).await,
+                    Some(Outbound::Refused { zh, en, .. }) => conn.error(AppError::Invalid {
+                        message: Text::owned(zh, en),
+                        details: Vec::new(),
+                    }).await,
+                    Some(Outbound::Closed(reason)) => {
+                        media = None;
+                        conn.send(&ServerFrame::MediaClosed { reason: reason.into() }).await
+                    }
+                };
+                if let Err(e) = result {
+                    return e;
+                }
+            }
+            update = media_updates.recv() => {
+                let publishers = match update {
+                    Ok(u) if u.room == conn.session => Some((*u.publishers).clone()),
+                    Ok(_) | Err(RecvError::Closed) => None,
+                    // Missed some: the state now is all that matters.
+                    Err(RecvError::Lagged(_)) => Some(state.media.publishers(conn.session)),
+                };
+                if let Some(publishers) = publishers
+                    && let Err(e) = conn.send(&ServerFrame::MediaState { publishers }).await
+                {
+                    return e;
+                }
+            }
             received = ephemeral.recv() => {
                 if let Ok(e) = received
                     && e.author.id != conn.principal.user.id
@@ -465,6 +530,35 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     return e;
                 }
             }
+        }
+    }
+}
+
+/// The next signal for this connection's media; never, without media.
+async fn recv_media(media: &mut Option<MediaLink>) -> Option<Outbound> {
+    match media {
+        Some(link) => link.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Pass signalling to the connection's media, or say it has none.
+async fn media_signal(
+    conn: &mut Conn,
+    media: Option<&MediaLink>,
+    msg: Inbound,
+) -> Result<(), Exit> {
+    match media {
+        Some(link) => {
+            link.signal(msg);
+            Ok(())
+        }
+        None => {
+            conn.error(AppError::invalid(
+                "音视频尚未开始：请先发送 media_state。",
+                "Media has not started: send media_state first.",
+            ))
+            .await
         }
     }
 }
@@ -622,6 +716,7 @@ async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snaps
         participants,
         you,
         server_time_ms: clock::now_ms(),
+        media: state.media.publishers(session_id),
     })
 }
 

@@ -28,6 +28,7 @@ mod ledger;
 mod ledger_check;
 mod limits;
 mod listen;
+mod media;
 mod ops;
 mod presence;
 mod rest_fuzz;

@@ -1022,4 +1022,22 @@ catalog! {
     CertLookupAnother { zh: "核验其他证书", en: "Verify another certificate" }
     CertLookupLabel { zh: "证书编号（如 JL-2026-000001）", en: "Certificate number (e.g. JL-2026-000001)" }
     CertLookupSubmit { zh: "核验", en: "Verify" }
+
+    MediaTitle { zh: "音视频", en: "Audio and video" }
+    MediaMicrophone { zh: "麦克风", en: "Microphone" }
+    MediaCamera { zh: "摄像头", en: "Camera" }
+    MediaScreen { zh: "共享屏幕", en: "Share screen" }
+    MediaScreenTile { zh: "屏幕", en: "Screen" }
+    MediaMute { zh: "静音", en: "Mute" }
+    MediaUnmute { zh: "取消静音", en: "Unmute" }
+    MediaMuted { zh: "已静音", en: "Muted" }
+    MediaNoVideo { zh: "不接收视频（仅音频）", en: "Do not receive video (audio only)" }
+    MediaOpening { zh: "正在打开设备，请在浏览器提示中允许…", en: "Opening the device; allow it in the browser's prompt…" }
+    MediaDenied { zh: "浏览器未获准使用该设备，请在地址栏的网站权限中允许后重试。", en: "The browser was not allowed to use the device; allow it in the site permissions of the address bar and try again." }
+    MediaMissing { zh: "未找到该设备，请检查是否已连接。", en: "No such device was found; check that it is connected." }
+    MediaBusy { zh: "该设备正被其他程序或标签页占用。", en: "Another program or tab is using the device." }
+    MediaFailed { zh: "无法打开该设备（需要 HTTPS 和支持 WebRTC 的浏览器）。", en: "The device could not be opened (HTTPS and a browser with WebRTC are needed)." }
+    MediaReplaced { zh: "音视频已在您的另一个标签页中打开。", en: "Your audio and video moved to another tab." }
+    MediaNobody { zh: "还没有人共享音视频。", en: "Nobody is sharing audio or video yet." }
+    MediaYou { zh: "我", en: "You" }
 }

@@ -197,6 +197,11 @@ impl Inner {
                 }
                 self.s.error.set(Some(body));
             }
+            ServerFrame::MediaState { publishers } => self.media_on_state(publishers),
+            ServerFrame::MediaOffer { sdp } => self.media_on_offer(sdp),
+            ServerFrame::MediaAnswer { sdp } => self.media_on_answer(sdp),
+            ServerFrame::MediaCandidate { candidate } => self.media_on_candidate(candidate),
+            ServerFrame::MediaClosed { reason } => self.media_on_closed(&reason),
         }
     }
 
@@ -215,6 +220,7 @@ impl Inner {
         self.s.participants.set(snap.participants);
         self.s.session.set(Some(snap.session));
         self.s.conn.set(Conn::Live);
+        self.media_on_snapshot(snap.media);
         self.s.error.set(None);
         if was_live {
             self.s.recovered.set(true);
@@ -417,6 +423,7 @@ impl Inner {
             return;
         }
         self.stopped = Some(why);
+        self.media_close();
         self.cancel_retry();
         self.drop_socket();
         self.s.conn.set(Conn::Stopped(why));

@@ -61,7 +61,7 @@ use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::comparison::ComparisonLog;
 use jiliang_protocol::devices::AgentStatus;
-use jiliang_protocol::rooms::RoomEvent;
+use jiliang_protocol::rooms::{MediaPublisher, MediaSource, RoomEvent};
 use jiliang_protocol::sessions::{Participant, SessionInfo};
 use jiliang_protocol::timesync::{ClockEstimator, ClockSample};
 use leptos::leptos_dom::helpers::{
@@ -78,6 +78,9 @@ pub use jiliang_app_core::room::Pending;
 
 mod browser;
 mod client;
+mod media;
+
+pub use media::{DeviceProblem, LocalMedia, local_stream_id, stream as media_stream};
 
 /// Housekeeping tick.
 const TICK_MS: u64 = 500;
@@ -183,6 +186,13 @@ pub struct RoomSignals {
     /// Sockets that closed before joining (the page checks why over REST:
     /// a 403/404/401 never reaches a script through a WebSocket).
     pub failed_handshakes: RwSignal<u32>,
+    /// Who publishes what (from the snapshot and `media_state` frames).
+    pub media_publishers: RwSignal<Vec<MediaPublisher>>,
+    /// What this browser publishes and wants.
+    pub media_local: RwSignal<LocalMedia>,
+    /// Ids of the remote streams received (`{user_id}:{source}`); the
+    /// streams themselves: [`media_stream`].
+    pub media_streams: RwSignal<Vec<String>>,
 }
 
 /// The page's handle on a room client. `Copy`, `Send`: the client itself
@@ -223,6 +233,7 @@ struct Inner {
     readings_notified_ms: f64,
     tick: Option<IntervalHandle>,
     listeners: Vec<WindowListenerHandle>,
+    media: media::Media,
 }
 
 thread_local! {
@@ -263,6 +274,9 @@ impl RoomHandle {
             recovered: RwSignal::new(false),
             you: RwSignal::new(None),
             failed_handshakes: RwSignal::new(0),
+            media_publishers: RwSignal::new(Vec::new()),
+            media_local: RwSignal::new(LocalMedia::default()),
+            media_streams: RwSignal::new(Vec::new()),
         };
         let inner = Inner {
             key,
@@ -291,6 +305,7 @@ impl RoomHandle {
             readings_notified_ms: 0.0,
             tick: None,
             listeners: Vec::new(),
+            media: media::Media::default(),
         };
         ROOMS.with(|r| {
             r.borrow_mut().insert(key, Rc::new(RefCell::new(inner)));
@@ -337,6 +352,21 @@ impl RoomHandle {
         with_room(self.key, Inner::send_typing);
     }
 
+    /// Turn the microphone, the camera or the screen share on or off.
+    pub fn media_toggle(&self, source: MediaSource) {
+        with_room(self.key, |r| r.media_toggle(source));
+    }
+
+    /// Mute or unmute the microphone.
+    pub fn media_mute(&self) {
+        with_room(self.key, Inner::media_mute);
+    }
+
+    /// Receive no video (audio only), or video again.
+    pub fn media_no_video(&self, no_video: bool) {
+        with_room(self.key, |r| r.media_no_video(no_video));
+    }
+
     /// Reconnect now (a "retry" button).
     pub fn reconnect_now(&self) {
         with_room(self.key, |r| {
@@ -355,6 +385,7 @@ impl RoomHandle {
     /// Close and forget the client (the page is leaving).
     pub fn close(self) {
         with_room(self.key, |r| {
+            r.media_close();
             r.stop(Stop::Closed);
             if let Some(t) = r.tick.take() {
                 t.clear();

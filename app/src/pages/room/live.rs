@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use super::chat::ChatPanel;
 use super::header::RoomHeader;
 use super::instruments::InstrumentsPanel;
+use super::media::MediaPanel;
 use super::participants::ParticipantsPanel;
 use super::rank;
 use super::record::RecordView;
@@ -84,6 +85,7 @@ pub(super) fn LiveRoom(detail: SessionDetail, reload: Callback<()>, me: String) 
                     {move || (info.with(|i| i.state) == SessionState::Scheduled).then(|| view! {
                         <p class="notice warn small" data-testid="not-started">{move || i18n.t(Msg::NotStartedYet)}</p>
                     })}
+                    <MediaPanel handle=handle/>
                     <InstrumentsPanel handle=handle info=info can_manage=can_manage/>
                     <div class="room-body">
                         <ParticipantsPanel handle=handle fallback=participants/>

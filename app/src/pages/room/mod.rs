@@ -24,6 +24,7 @@
 //!   state, manual entry, the host's attach/detach and the live chart.
 //! - `live`: the live room: the socket client opened for the page, and the
 //!   connection banner.
+//! - `media`: audio, video and screen sharing (buttons and tiles).
 //! - `participants`: who takes part, with presence, and the clock offset of
 //!   this browser.
 //! - `record`: a session's read-only record: the stored timeline and its
@@ -33,6 +34,7 @@ mod chat;
 mod header;
 mod instruments;
 mod live;
+mod media;
 mod participants;
 mod record;
 

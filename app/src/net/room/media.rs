@@ -1,0 +1,581 @@
+//! The room's media: one `RTCPeerConnection` to the server's SFU,
+//! signalled over the room socket (protocol: `docs/protocol.md`, "Media").
+//!
+//! - **Perfect negotiation, polite side.** `negotiationneeded` makes an
+//!   offer; a server offer is always applied (the browser rolls back an
+//!   offer of ours that crossed it) and answered. Every call on the peer
+//!   connection is issued in the order the frames came: the browser's
+//!   operations chain keeps them in that order.
+//! - **What is published is declared** (`media_state`) before the offer
+//!   that carries it, and again after any change (stop, mute).
+//! - Media starts when the person turns on a device, or when someone else
+//!   in the room publishes (to receive); it restarts after a reconnect
+//!   (the server ends a connection's media with its socket).
+//! - Remote tracks arrive with the stream id `{user_id}:{source}`; their
+//!   `MediaStream`s stay here (they are not `Send`), the page gets the ids.
+//!
+//! The WebRTC API is reached through `js_sys::Reflect`: a handful of calls,
+//! without pulling a web-sys feature per WebRTC type into the bundle.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use jiliang_protocol::rooms::{
+    ClientFrame, IceCandidate, MediaPublisher, MediaSource, MediaTrackState, parse_media_stream_id,
+};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+
+use super::{Inner, with_room};
+
+/// What this browser publishes and wants, for the page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalMedia {
+    pub microphone: bool,
+    pub camera: bool,
+    pub screen: bool,
+    pub mic_muted: bool,
+    /// `false`: "do not receive video" (audio only).
+    pub no_video: bool,
+    /// A device being opened (waiting for the permission prompt).
+    pub opening: Option<MediaSource>,
+    /// The last device problem.
+    pub problem: Option<DeviceProblem>,
+    /// The server closed our media because another tab took over.
+    pub replaced: bool,
+}
+
+impl LocalMedia {
+    pub fn is_on(&self, source: MediaSource) -> bool {
+        match source {
+            MediaSource::Microphone => self.microphone,
+            MediaSource::Camera => self.camera,
+            MediaSource::Screen => self.screen,
+        }
+    }
+}
+
+/// Why a device could not be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceProblem {
+    /// The person or the browser refused permission.
+    Denied,
+    /// No such device.
+    Missing,
+    /// Another program holds it.
+    Busy,
+    /// Anything else (no secure context, no API).
+    Failed,
+}
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(o: &JsValue, k: &str, v: &JsValue) {
+    let _ = Reflect::set(o, &JsValue::from_str(k), v);
+}
+
+fn call(o: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = get(o, method).dyn_into()?;
+    f.apply(o, &args.iter().collect::<Array>())
+}
+
+async fn call_async(o: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let p: Promise = call(o, method, args)?.dyn_into()?;
+    JsFuture::from(p).await
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o: JsValue = Object::new().into();
+    for (k, v) in pairs {
+        set(&o, k, v);
+    }
+    o
+}
+
+thread_local! {
+    /// Remote streams by stream id (`{user_id}:{source}`), and our own
+    /// camera and screen as `local:camera`, `local:screen` (previews).
+    static STREAMS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+
+/// The `MediaStream` behind a stream id the page got, if it is still here.
+pub fn stream(id: &str) -> Option<JsValue> {
+    STREAMS.with(|s| s.borrow().get(id).cloned())
+}
+
+/// The preview id of a local source.
+pub fn local_stream_id(source: MediaSource) -> String {
+    format!("local:{}", source.as_str())
+}
+
+struct Peer {
+    pc: JsValue,
+    _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        for h in [
+            "onicecandidate",
+            "ontrack",
+            "onnegotiationneeded",
+            "onconnectionstatechange",
+        ] {
+            set(&self.pc, h, &JsValue::NULL);
+        }
+        let _ = call(&self.pc, "close", &[]);
+    }
+}
+
+struct Local {
+    track: JsValue,
+    sender: Option<JsValue>,
+    muted: bool,
+    _ended: Option<Closure<dyn FnMut(JsValue)>>,
+}
+
+/// The media half of a room client (a field of its `Inner`).
+#[derive(Default)]
+pub(super) struct Media {
+    peer: Option<Peer>,
+    local: HashMap<MediaSource, Local>,
+    no_video: bool,
+}
+
+impl Inner {
+    fn media_signal(&self) {
+        let m = &self.media;
+        let on = |s| m.local.contains_key(&s);
+        self.s.media_local.update(|l| {
+            l.microphone = on(MediaSource::Microphone);
+            l.camera = on(MediaSource::Camera);
+            l.screen = on(MediaSource::Screen);
+            l.mic_muted = m
+                .local
+                .get(&MediaSource::Microphone)
+                .is_some_and(|x| x.muted);
+            l.no_video = m.no_video;
+        });
+    }
+
+    fn remote_ids_changed(&self) {
+        let ids: Vec<String> = STREAMS.with(|s| {
+            s.borrow()
+                .keys()
+                .filter(|k| !k.starts_with("local:"))
+                .cloned()
+                .collect()
+        });
+        self.s.media_streams.set(ids);
+    }
+
+    /// Declare what we publish (and whether we want video).
+    fn send_media_state(&self) {
+        let mut tracks: Vec<MediaTrackState> = self
+            .media
+            .local
+            .iter()
+            .map(|(source, l)| MediaTrackState {
+                track_id: get(&l.track, "id").as_string().unwrap_or_default(),
+                source: *source,
+                muted: l.muted,
+            })
+            .collect();
+        tracks.sort_by_key(|t| t.source.as_str());
+        self.send(&ClientFrame::MediaState {
+            tracks,
+            receive_video: !self.media.no_video,
+        });
+    }
+
+    /// The peer connection, opened (with its local tracks) if need be.
+    fn ensure_peer(&mut self) -> Option<JsValue> {
+        if let Some(p) = &self.media.peer {
+            return Some(p.pc.clone());
+        }
+        if !self.joined {
+            return None;
+        }
+        let window: JsValue = web_sys::window()?.into();
+        let ctor: Function = get(&window, "RTCPeerConnection").dyn_into().ok()?;
+        let pc = Reflect::construct(&ctor, &Array::of1(&obj(&[]))).ok()?;
+        let key = self.key;
+        let mut handlers: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
+
+        let on_candidate = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let c = get(&ev, "candidate");
+            if c.is_null() || c.is_undefined() {
+                return;
+            }
+            let candidate = IceCandidate {
+                candidate: get(&c, "candidate").as_string().unwrap_or_default(),
+                sdp_mid: get(&c, "sdpMid").as_string(),
+                sdp_m_line_index: get(&c, "sdpMLineIndex")
+                    .as_f64()
+                    .and_then(|i| u16::try_from(i as i64).ok()),
+                username_fragment: get(&c, "usernameFragment").as_string(),
+            };
+            with_room(key, |r| r.send(&ClientFrame::MediaCandidate { candidate }));
+        });
+        set(&pc, "onicecandidate", on_candidate.as_ref().unchecked_ref());
+        handlers.push(on_candidate);
+
+        let on_track = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let streams = get(&ev, "streams");
+            let stream = Reflect::get_u32(&streams, 0).unwrap_or(JsValue::UNDEFINED);
+            let Some(id) = get(&stream, "id").as_string() else {
+                return;
+            };
+            if parse_media_stream_id(&id).is_none() {
+                return;
+            }
+            // A track the server stopped forwarding leaves its stream.
+            let gone_id = id.clone();
+            let on_removed = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
+                let empty = STREAMS.with(|s| {
+                    s.borrow()
+                        .get(&gone_id)
+                        .map(|st| call(st, "getTracks", &[]).ok())
+                        .is_some_and(|t| t.is_none_or(|t| Array::from(&t).length() == 0))
+                });
+                if empty {
+                    STREAMS.with(|s| s.borrow_mut().remove(&gone_id));
+                    with_room(key, |r| r.remote_ids_changed());
+                }
+            });
+            set(
+                &stream,
+                "onremovetrack",
+                on_removed.as_ref().unchecked_ref(),
+            );
+            on_removed.forget();
+            STREAMS.with(|s| s.borrow_mut().insert(id, stream));
+            with_room(key, |r| r.remote_ids_changed());
+        });
+        set(&pc, "ontrack", on_track.as_ref().unchecked_ref());
+        handlers.push(on_track);
+
+        let pc_for_offer = pc.clone();
+        let on_negotiation = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
+            let pc = pc_for_offer.clone();
+            spawn_local(async move {
+                // A server offer crossing this one wins (we are polite):
+                // the browser rolls this one back when it applies that.
+                if call_async(&pc, "setLocalDescription", &[]).await.is_err() {
+                    return;
+                }
+                let desc = get(&pc, "localDescription");
+                if get(&desc, "type").as_string().as_deref() != Some("offer") {
+                    return;
+                }
+                if let Some(sdp) = get(&desc, "sdp").as_string() {
+                    with_room(key, |r| r.send(&ClientFrame::MediaOffer { sdp }));
+                }
+            });
+        });
+        set(
+            &pc,
+            "onnegotiationneeded",
+            on_negotiation.as_ref().unchecked_ref(),
+        );
+        handlers.push(on_negotiation);
+
+        let pc_for_state = pc.clone();
+        let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
+            // A network change: restart ICE (a new offer follows).
+            if get(&pc_for_state, "connectionState").as_string().as_deref() == Some("failed") {
+                let _ = call(&pc_for_state, "restartIce", &[]);
+            }
+        });
+        set(
+            &pc,
+            "onconnectionstatechange",
+            on_state.as_ref().unchecked_ref(),
+        );
+        handlers.push(on_state);
+
+        self.media.peer = Some(Peer {
+            pc: pc.clone(),
+            _handlers: handlers,
+        });
+        // Local tracks (after a reconnect) go on the new connection.
+        let sources: Vec<MediaSource> = self.media.local.keys().copied().collect();
+        for source in sources {
+            self.attach(source, &pc);
+        }
+        self.send_media_state();
+        Some(pc)
+    }
+
+    fn attach(&mut self, source: MediaSource, pc: &JsValue) {
+        let Some(local) = self.media.local.get_mut(&source) else {
+            return;
+        };
+        let window: JsValue = web_sys::window().map(Into::into).unwrap_or_default();
+        let Ok(ctor) = get(&window, "MediaStream").dyn_into::<Function>() else {
+            return;
+        };
+        let Ok(stream) = Reflect::construct(&ctor, &Array::of1(&Array::of1(&local.track))) else {
+            return;
+        };
+        local.sender = call(pc, "addTrack", &[local.track.clone(), stream]).ok();
+    }
+
+    fn close_peer(&mut self) {
+        self.media.peer = None;
+        for l in self.media.local.values_mut() {
+            l.sender = None;
+        }
+        STREAMS.with(|s| s.borrow_mut().retain(|k, _| k.starts_with("local:")));
+        self.remote_ids_changed();
+    }
+
+    /// After a snapshot: the server ended our media with the old socket.
+    pub(super) fn media_on_snapshot(&mut self, publishers: Vec<MediaPublisher>) {
+        let had = self.media.peer.is_some();
+        self.close_peer();
+        self.s.media_publishers.set(publishers);
+        if had || !self.media.local.is_empty() || self.others_publish() {
+            self.ensure_peer();
+        }
+    }
+
+    fn others_publish(&self) -> bool {
+        let me = self.s.you.get_untracked();
+        self.s.media_publishers.with_untracked(|p| {
+            p.iter()
+                .any(|x| Some(x.user_id.to_string()) != me && !x.tracks.is_empty())
+        })
+    }
+
+    pub(super) fn media_on_state(&mut self, publishers: Vec<MediaPublisher>) {
+        self.s.media_publishers.set(publishers);
+        if self.media.peer.is_none()
+            && self.others_publish()
+            && !self.s.media_local.with_untracked(|l| l.replaced)
+        {
+            self.ensure_peer();
+        }
+    }
+
+    pub(super) fn media_on_offer(&mut self, sdp: String) {
+        let Some(peer) = &self.media.peer else {
+            return;
+        };
+        let pc = peer.pc.clone();
+        let key = self.key;
+        spawn_local(async move {
+            // Polite: the browser rolls back an offer of ours that crossed.
+            let offer = obj(&[("type", "offer".into()), ("sdp", sdp.into())]);
+            if call_async(&pc, "setRemoteDescription", &[offer])
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if call_async(&pc, "setLocalDescription", &[]).await.is_err() {
+                return;
+            }
+            let desc = get(&pc, "localDescription");
+            if let Some(sdp) = get(&desc, "sdp").as_string() {
+                with_room(key, |r| r.send(&ClientFrame::MediaAnswer { sdp }));
+            }
+        });
+    }
+
+    pub(super) fn media_on_answer(&mut self, sdp: String) {
+        let Some(peer) = &self.media.peer else {
+            return;
+        };
+        let pc = peer.pc.clone();
+        spawn_local(async move {
+            let answer = obj(&[("type", "answer".into()), ("sdp", sdp.into())]);
+            let _ = call_async(&pc, "setRemoteDescription", &[answer]).await;
+        });
+    }
+
+    pub(super) fn media_on_candidate(&mut self, c: IceCandidate) {
+        let Some(peer) = &self.media.peer else {
+            return;
+        };
+        let pc = peer.pc.clone();
+        let mut pairs = vec![("candidate", JsValue::from_str(&c.candidate))];
+        if let Some(mid) = c.sdp_mid {
+            pairs.push(("sdpMid", mid.into()));
+        }
+        if let Some(i) = c.sdp_m_line_index {
+            pairs.push(("sdpMLineIndex", i.into()));
+        }
+        let init = obj(&pairs);
+        spawn_local(async move {
+            // Candidates of an offer that lost a collision fail: fine.
+            let _ = call_async(&pc, "addIceCandidate", &[init]).await;
+        });
+    }
+
+    pub(super) fn media_on_closed(&mut self, reason: &str) {
+        self.close_peer();
+        if reason == "replaced" {
+            for (_, l) in self.media.local.drain() {
+                let _ = call(&l.track, "stop", &[]);
+            }
+            STREAMS.with(|s| s.borrow_mut().clear());
+            self.s.media_local.update(|l| l.replaced = true);
+        }
+        self.media_signal();
+    }
+
+    /// Turn a source on or off.
+    pub(super) fn media_toggle(&mut self, source: MediaSource) {
+        if let Some(local) = self.media.local.remove(&source) {
+            if let (Some(peer), Some(sender)) = (&self.media.peer, &local.sender) {
+                let _ = call(&peer.pc, "removeTrack", std::slice::from_ref(sender));
+            }
+            let _ = call(&local.track, "stop", &[]);
+            STREAMS.with(|s| s.borrow_mut().remove(&local_stream_id(source)));
+            self.send_media_state();
+            self.media_signal();
+            return;
+        }
+        if self.s.media_local.with_untracked(|l| l.opening.is_some()) {
+            return;
+        }
+        self.s.media_local.update(|l| {
+            l.opening = Some(source);
+            l.problem = None;
+            l.replaced = false;
+        });
+        let key = self.key;
+        spawn_local(async move {
+            let opened = open_device(source).await;
+            with_room(key, |r| r.media_opened(source, opened));
+        });
+    }
+
+    fn media_opened(
+        &mut self,
+        source: MediaSource,
+        opened: Result<(JsValue, JsValue), DeviceProblem>,
+    ) {
+        self.s.media_local.update(|l| l.opening = None);
+        let (track, stream) = match opened {
+            Ok(t) => t,
+            Err(p) => {
+                self.s.media_local.update(|l| l.problem = Some(p));
+                return;
+            }
+        };
+        if source.is_video() {
+            STREAMS.with(|s| s.borrow_mut().insert(local_stream_id(source), stream));
+        }
+        // The browser's own "stop sharing" button ends a screen track.
+        let key = self.key;
+        let ended = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
+            with_room(key, |r| {
+                if r.media.local.contains_key(&source) {
+                    r.media_toggle(source);
+                }
+            });
+        });
+        set(&track, "onended", ended.as_ref().unchecked_ref());
+        self.media.local.insert(
+            source,
+            Local {
+                track,
+                sender: None,
+                muted: false,
+                _ended: Some(ended),
+            },
+        );
+        match &self.media.peer {
+            Some(p) => {
+                let pc = p.pc.clone();
+                self.attach(source, &pc);
+                // Declared before the offer `negotiationneeded` makes.
+                self.send_media_state();
+            }
+            None => {
+                self.ensure_peer();
+            }
+        }
+        self.media_signal();
+    }
+
+    pub(super) fn media_mute(&mut self) {
+        if let Some(mic) = self.media.local.get_mut(&MediaSource::Microphone) {
+            mic.muted = !mic.muted;
+            set(&mic.track, "enabled", &JsValue::from_bool(!mic.muted));
+            self.send_media_state();
+            self.media_signal();
+        }
+    }
+
+    pub(super) fn media_no_video(&mut self, no_video: bool) {
+        self.media.no_video = no_video;
+        if self.media.peer.is_some() {
+            self.send_media_state();
+        }
+        self.media_signal();
+    }
+
+    /// Everything off (the page is leaving).
+    pub(super) fn media_close(&mut self) {
+        if self.media.peer.is_some() {
+            self.send(&ClientFrame::MediaStop);
+        }
+        self.close_peer();
+        for (_, l) in self.media.local.drain() {
+            let _ = call(&l.track, "stop", &[]);
+        }
+        STREAMS.with(|s| s.borrow_mut().clear());
+    }
+}
+
+/// Ask the browser for a device: its track and a stream holding it. On a
+/// phone the rear camera is preferred (it points at the instrument).
+async fn open_device(source: MediaSource) -> Result<(JsValue, JsValue), DeviceProblem> {
+    let window: JsValue = web_sys::window()
+        .map(Into::into)
+        .ok_or(DeviceProblem::Failed)?;
+    let devices = get(&get(&window, "navigator"), "mediaDevices");
+    if devices.is_undefined() || devices.is_null() {
+        return Err(DeviceProblem::Failed);
+    }
+    let result = match source {
+        MediaSource::Microphone => {
+            let c = obj(&[("audio", JsValue::TRUE), ("video", JsValue::FALSE)]);
+            call_async(&devices, "getUserMedia", &[c]).await
+        }
+        MediaSource::Camera => {
+            let video = obj(&[("facingMode", obj(&[("ideal", "environment".into())]))]);
+            let c = obj(&[("audio", JsValue::FALSE), ("video", video)]);
+            call_async(&devices, "getUserMedia", &[c]).await
+        }
+        MediaSource::Screen => {
+            let c = obj(&[("video", JsValue::TRUE), ("audio", JsValue::FALSE)]);
+            call_async(&devices, "getDisplayMedia", &[c]).await
+        }
+    };
+    let stream = result.map_err(|e| match get(&e, "name").as_string().as_deref() {
+        Some("NotAllowedError" | "SecurityError") => DeviceProblem::Denied,
+        Some("NotFoundError" | "OverconstrainedError") => DeviceProblem::Missing,
+        Some("NotReadableError" | "AbortError") => DeviceProblem::Busy,
+        _ => DeviceProblem::Failed,
+    })?;
+    let method = if source.is_video() {
+        "getVideoTracks"
+    } else {
+        "getAudioTracks"
+    };
+    let tracks = call(&stream, method, &[]).map_err(|_| DeviceProblem::Failed)?;
+    let track = Reflect::get_u32(&tracks, 0).map_err(|_| DeviceProblem::Failed)?;
+    if track.is_undefined() {
+        return Err(DeviceProblem::Missing);
+    }
+    Ok((track, stream))
+}
