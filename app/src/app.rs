@@ -55,9 +55,8 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn Shell() -> impl IntoView {
-    let session = use_session();
     #[cfg(feature = "full")]
-    session_end_goes_to_login(session);
+    session_end_goes_to_login(use_session());
     view! {
         // Focus moves by hand: the router takes over clicks on links, so the
         // browser's own move to `#main` would not happen.
