@@ -42,7 +42,11 @@ function isHtml(res) {
 }
 
 async function fetchShell() {
-  const res = await fetch('/', { cache: 'no-cache', credentials: 'same-origin' });
+  // /index.html, not /: a visitor without a session gets the first-load
+  // shell at / (server/src/http/static_files.rs), which has only the
+  // visitor's pages and reloads any other address to reach the full app —
+  // cached as every page's answer, it would reload forever.
+  const res = await fetch('/index.html', { cache: 'no-cache', credentials: 'same-origin' });
   if (!res.ok || !isHtml(res)) throw new Error(`shell: HTTP ${res.status}`);
   return res;
 }

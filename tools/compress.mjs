@@ -1,8 +1,13 @@
 // Pre-compressed copies of the built front end: `<file>.br` (Brotli,
-// quality 11) and `<file>.gz` (gzip, level 9) beside every .wasm, .js, .css
-// and .html file in the given directory (default dist/). The server sends
+// quality 11) and `<file>.gz` (gzip, level 9) beside every .wasm, .js and
+// .css file in the given directory (default dist/). The server sends
 // the copy the browser accepts (server/src/http/static_files.rs), so the
 // bundle is compressed once, at the highest level, instead of per download.
+// Not the .html pages: they are 2 KB, and the server computes a page's
+// Content-Security-Policy from the plain file on disk, so a copy that
+// lagged behind it (a page edited or deployed without this step) would be
+// served with a policy that refuses its own start-up script. Old .html
+// copies are removed.
 //
 // Node's own zlib (Brotli and gzip are built into Node ≥ 11): nothing is
 // installed or downloaded. A copy that would not be smaller is not written
@@ -15,7 +20,7 @@ import { join, extname } from 'node:path';
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 
 const dir = process.argv[2] ?? 'dist';
-const kinds = new Set(['.wasm', '.js', '.css', '.html', '.svg', '.json', '.webmanifest']);
+const kinds = new Set(['.wasm', '.js', '.css', '.svg', '.json', '.webmanifest']);
 
 function brotli(buf, text) {
   return brotliCompressSync(buf, {
@@ -43,7 +48,9 @@ function walk(d) {
   );
 }
 
-const files = walk(dir).filter((f) => kinds.has(extname(f)) && statSync(f).isFile()).sort();
+const all = walk(dir);
+for (const f of all.filter((f) => /\.html\.(br|gz)$/.test(f))) rmSync(f, { force: true });
+const files = all.filter((f) => kinds.has(extname(f)) && statSync(f).isFile()).sort();
 if (files.length === 0) {
   console.error(`compress: no assets in ${dir}`);
   process.exit(1);
