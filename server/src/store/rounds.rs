@@ -141,6 +141,40 @@ const ROUND_COLUMNS: &str = "r.id, r.title, r.artefact, r.quantity, r.unit, r.pr
     r.method, r.options, r.blind, r.state, r.institution_id, i.path AS path, r.created_by, \
     u.display_name AS creator_name, r.created_at, r.closed_at, r.published_at, r.names_published, r.record";
 
+/// In `$tx`: lock round `$round` and return from the calling function
+/// unless lab `$lab` may still submit to it at `$at` (open, before the
+/// deadline, invited). The lock holds the round's state until commit, so a
+/// close cannot slip between this check and the write.
+macro_rules! may_submit {
+    ($tx:ident, $round:expr, $lab:expr, $at:expr) => {{
+        let row: Option<(String, OffsetDateTime)> = sqlx::query_as(
+            "UPDATE rounds SET state = state WHERE id = $1 RETURNING state, deadline",
+        )
+        .bind($round)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let Some((state, deadline)) = row else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        if state != "open" {
+            return Ok(Err(Refused::State(state_name(&state))));
+        }
+        if $at >= deadline {
+            return Ok(Err(Refused::Deadline));
+        }
+        let invited: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM round_labs WHERE round_id = $1 AND lab_id = $2",
+        )
+        .bind($round)
+        .bind($lab)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if invited.is_none() {
+            return Ok(Err(Refused::NotInvited));
+        }
+    }};
+}
+
 impl Store {
     pub async fn insert_round(&self, r: &NewRound<'_>) -> Result<(), sqlx::Error> {
         with_db!(self, "rounds.insert", |p| {
@@ -316,31 +350,7 @@ impl Store {
         let _turn = self.write_turn().await;
         with_db!(self, "rounds.put_result", |p| {
             let mut tx = p.begin_with(begin).await?;
-            let row: Option<(String, OffsetDateTime)> = sqlx::query_as(
-                "UPDATE rounds SET state = state WHERE id = $1 RETURNING state, deadline",
-            )
-            .bind(round)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((state, deadline)) = row else {
-                return Err(sqlx::Error::RowNotFound);
-            };
-            if state != "open" {
-                return Ok(Err(Refused::State(state_name(&state))));
-            }
-            if at >= deadline {
-                return Ok(Err(Refused::Deadline));
-            }
-            let invited: Option<i64> = sqlx::query_scalar(
-                "SELECT position FROM round_labs WHERE round_id = $1 AND lab_id = $2",
-            )
-            .bind(round)
-            .bind(lab)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if invited.is_none() {
-                return Ok(Err(Refused::NotInvited));
-            }
+            may_submit!(tx, round, lab, at);
             sqlx::query(
                 "INSERT INTO round_results (round_id, lab_id, value, expanded_uncertainty, k, method_notes, \
                  submitted_by, submitted_at, first_submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -492,31 +502,7 @@ impl Store {
         let _turn = self.write_turn().await;
         with_db!(self, "rounds.attach", |p| {
             let mut tx = p.begin_with(begin).await?;
-            let row: Option<(String, OffsetDateTime)> = sqlx::query_as(
-                "UPDATE rounds SET state = state WHERE id = $1 RETURNING state, deadline",
-            )
-            .bind(round)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((state, deadline)) = row else {
-                return Err(sqlx::Error::RowNotFound);
-            };
-            if state != "open" {
-                return Ok(Err(Refused::State(state_name(&state))));
-            }
-            if at >= deadline {
-                return Ok(Err(Refused::Deadline));
-            }
-            let invited: Option<i64> = sqlx::query_scalar(
-                "SELECT position FROM round_labs WHERE round_id = $1 AND lab_id = $2",
-            )
-            .bind(round)
-            .bind(lab)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if invited.is_none() {
-                return Ok(Err(Refused::NotInvited));
-            }
+            may_submit!(tx, round, lab, at);
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM round_attachments WHERE round_id = $1 AND lab_id = $2",
             )
