@@ -104,6 +104,13 @@ ensure_test_tools() {
     step "Installing pdftotext (apt: poppler-utils)"
     apt_install poppler-utils
   fi
+  # Debian's coturn: the TURN server of the relay-only media test
+  # (tests/e2e/media_relay.test.mjs) and the one docs/OPERATIONS.md runs
+  # beside Jiliang.
+  if ! command -v turnserver >/dev/null; then
+    step "Installing coturn (apt)"
+    apt_install coturn
+  fi
   # playwright-core and axe-core (the accessibility checks injected into
   # pages), at the versions pinned in tests/package.json.
   local pkg want have
@@ -120,8 +127,9 @@ ensure_test_tools() {
 
 ensure_python_peers() {
   # Independent Modbus and SCPI peers (pymodbus, scpipy) for the agent's
-  # interoperability tests, pinned in tests/peers/requirements.txt. Without
-  # tests/.venv those tests skip; reinstalled only when the pins change.
+  # interoperability tests and a WebRTC peer (aiortc) for the media tests,
+  # pinned in tests/peers/requirements.txt. Without tests/.venv those tests
+  # skip; reinstalled only when the pins change.
   local venv="$ROOT/tests/.venv" req="$ROOT/tests/peers/requirements.txt"
   local stamp="$ROOT/tests/.venv/.requirements.sha256" want
   command -v python3 >/dev/null || die "python3 not found: install Python 3.10 or newer"

@@ -227,6 +227,46 @@ pub struct ServeArgs {
     /// node bound to 0.0.0.0 announces the address of its outward interface.
     #[arg(long, env = "JILIANG_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// STUN and TURN servers browsers use to reach the media ports,
+    /// comma-separated (`stun:HOST:3478,turn:HOST:3478?transport=udp,
+    /// turns:HOST:443?transport=tcp`). Empty: host candidates only.
+    #[arg(long, env = "JILIANG_ICE_SERVERS", value_delimiter = ',', value_parser = parse_ice_url)]
+    pub ice_servers: Vec<crate::media::ice::IceUrl>,
+    /// coturn's `static-auth-secret`: participants get TURN credentials
+    /// made from it, valid for `--turn-ttl-secs`. Give it through the
+    /// environment, not the command line.
+    #[arg(long, env = "JILIANG_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+    /// How long a participant's TURN credential is valid, in seconds
+    /// (renewed on an open connection at half of it).
+    #[arg(long, env = "JILIANG_TURN_TTL_SECS", default_value_t = crate::media::ice::DEFAULT_TTL_SECS, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub turn_ttl_secs: u64,
+    /// `relay`: browsers send media only through the TURN servers (sites
+    /// whose firewall lets nothing else out); `all`: any path that works.
+    #[arg(long, env = "JILIANG_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IcePolicyArg::All)]
+    pub ice_transport_policy: IcePolicyArg,
+}
+
+fn parse_ice_url(s: &str) -> Result<crate::media::ice::IceUrl, String> {
+    crate::media::ice::IceUrl::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--ice-transport-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IcePolicyArg {
+    /// Host, reflexive and relayed candidates.
+    All,
+    /// Relayed candidates only (through TURN).
+    Relay,
+}
+
+impl From<IcePolicyArg> for jiliang_protocol::rooms::IceTransportPolicy {
+    fn from(p: IcePolicyArg) -> Self {
+        match p {
+            IcePolicyArg::All => Self::All,
+            IcePolicyArg::Relay => Self::Relay,
+        }
+    }
 }
 
 /// A secret from the command line or the environment; never printed.
@@ -364,6 +404,8 @@ pub struct Config {
     pub room_sockets: u32,
     /// Media UDP ports and announced address.
     pub media: crate::media::MediaConfig,
+    /// STUN/TURN servers and TURN credentials for participants.
+    pub ice: crate::media::ice::IceSettings,
 }
 
 impl From<&ServeArgs> for Config {
@@ -402,6 +444,12 @@ impl From<&ServeArgs> for Config {
                 udp: a.media_udp,
                 udp_ports: a.media_udp_ports,
                 public_ip: a.media_public_ip,
+            },
+            ice: crate::media::ice::IceSettings {
+                servers: a.ice_servers.clone(),
+                turn_secret: a.turn_secret.clone(),
+                ttl: std::time::Duration::from_secs(a.turn_ttl_secs),
+                policy: a.ice_transport_policy.into(),
             },
         }
     }
@@ -474,6 +522,7 @@ impl Config {
             room_sockets: 500,
             // Tests and tools: loopback, any free port.
             media: crate::media::MediaConfig::loopback(),
+            ice: crate::media::ice::IceSettings::default(),
         }
     }
 }
@@ -514,6 +563,44 @@ mod tests {
         assert_eq!(parse(&["--trust-proxy"]), 1);
         assert_eq!(parse(&["--trust-proxy-hops", "2"]), 2);
         assert_eq!(parse(&["--trust-proxy", "--trust-proxy-hops", "3"]), 3);
+    }
+
+    #[test]
+    fn ice_settings_parse_from_flags() {
+        use jiliang_protocol::rooms::IceTransportPolicy;
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["jiliang", "serve", "--database-url", DEFAULT_DATABASE_URL];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Serve(args) => Config::from(&*args).ice,
+                _ => panic!("expected serve"),
+            })
+        };
+        let none = parse(&[]).expect("parses");
+        assert!(none.servers.is_empty());
+        assert_eq!(none.policy, IceTransportPolicy::All);
+        assert_eq!(none.check(), Ok(()));
+        let ice = parse(&[
+            "--ice-servers",
+            "stun:s.example.cn:3478,turn:127.0.0.1:3478?transport=udp",
+            "--turn-secret",
+            "k",
+            "--turn-ttl-secs",
+            "600",
+            "--ice-transport-policy",
+            "relay",
+        ])
+        .expect("parses");
+        assert_eq!(ice.servers.len(), 2);
+        assert_eq!(ice.ttl, std::time::Duration::from_secs(600));
+        assert_eq!(ice.policy, IceTransportPolicy::Relay);
+        assert_eq!(ice.check(), Ok(()));
+        // A malformed URL or a too short lifetime stop at the command line.
+        assert!(parse(&["--ice-servers", "http://turn.example.cn"]).is_err());
+        assert!(parse(&["--turn-ttl-secs", "5"]).is_err());
+        // TURN without its secret parses, and is refused at start.
+        let no_secret = parse(&["--ice-servers", "turn:t.example.cn"]).expect("parses");
+        assert!(no_secret.check().is_err());
     }
 
     #[test]

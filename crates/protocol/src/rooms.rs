@@ -188,6 +188,54 @@ pub struct PublishedTrack {
     pub muted: bool,
 }
 
+/// How a client's peer connection reaches this server's media: the
+/// `iceServers` and `iceTransportPolicy` of its `RTCConfiguration`. In the
+/// `snapshot` (minted for the joining participant) and in `media_ice`
+/// frames that renew the TURN credentials before they expire.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MediaIce {
+    /// STUN and TURN servers, in the order to try them; empty: host
+    /// candidates only (the node is reachable directly).
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+    #[serde(default)]
+    pub ice_transport_policy: IceTransportPolicy,
+}
+
+/// One entry of `RTCConfiguration.iceServers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:`, `stuns:`, `turn:` or `turns:` URLs of one server.
+    pub urls: Vec<String>,
+    /// TURN only: `{expiry}:{user_id}` (coturn's REST-API scheme), valid
+    /// until the Unix time `expiry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN only: the password that goes with `username`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Which candidates the client may use: `all`, or `relay` (through TURN
+/// only, where the operator requires it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IceTransportPolicy {
+    #[default]
+    All,
+    Relay,
+}
+
+impl IceTransportPolicy {
+    /// The `RTCIceTransportPolicy` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Relay => "relay",
+        }
+    }
+}
+
 /// Server → client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -230,6 +278,10 @@ pub enum ServerFrame {
     MediaClosed {
         reason: String,
     },
+    /// Fresh ICE servers and TURN credentials for this connection, sent
+    /// before those of the `snapshot` (or of the last `media_ice`) expire:
+    /// use them for peer connections and ICE restarts from now on.
+    MediaIce(MediaIce),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,6 +299,10 @@ pub struct Snapshot {
     /// was taken; `media_state` frames follow every change.
     #[serde(default)]
     pub media: Vec<MediaPublisher>,
+    /// ICE servers and TURN credentials for this participant's media
+    /// (absent from servers before them: host candidates only).
+    #[serde(default)]
+    pub ice: MediaIce,
 }
 
 /// Who did something.

@@ -6,8 +6,9 @@ use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
-    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, MediaPublisher,
-    MediaSource, MediaTrackState, PublishedTrack, RoomEvent, ServerFrame, Snapshot,
+    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, IceServer,
+    IceTransportPolicy, MediaIce, MediaPublisher, MediaSource, MediaTrackState, PublishedTrack,
+    RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
 use jiliang_protocol::timesync::{TimePing, TimePong};
@@ -105,12 +106,17 @@ fn server_frames() {
                 muted: false,
             }],
         }],
+        ice: ice(),
     };
-    // A snapshot without `media` (from a server before media) still parses.
+    // A snapshot without `media` and `ice` (from a server before them)
+    // still parses: no publishers, host candidates only.
     let mut old = serde_json::to_value(&snapshot).expect("json");
     old.as_object_mut().expect("object").remove("media");
+    old.as_object_mut().expect("object").remove("ice");
     let parsed: Snapshot = serde_json::from_value(old).expect("parses");
     assert!(parsed.media.is_empty());
+    assert_eq!(parsed.ice, MediaIce::default());
+    assert_eq!(parsed.ice.ice_transport_policy, IceTransportPolicy::All);
     insta::assert_json_snapshot!("server_snapshot", ServerFrame::Snapshot(snapshot));
     insta::assert_json_snapshot!(
         "server_event_chat",
@@ -317,6 +323,29 @@ fn media_frames() {
             reason: "media_stop".into()
         }
     );
+    insta::assert_json_snapshot!("server_media_ice", ServerFrame::MediaIce(ice()));
+}
+
+/// A STUN server and a TURN server with credentials, relay only.
+fn ice() -> MediaIce {
+    MediaIce {
+        ice_servers: vec![
+            IceServer {
+                urls: vec!["stun:turn.example.cn:3478".into()],
+                username: None,
+                credential: None,
+            },
+            IceServer {
+                urls: vec![
+                    "turn:turn.example.cn:3478?transport=udp".into(),
+                    "turns:turn.example.cn:5349?transport=tcp".into(),
+                ],
+                username: Some("1764230460:01930000-0000-7000-8000-000000000001".into()),
+                credential: Some("JUbtYz5a4b4fJYZOjM6OFg4X5F0=".into()),
+            },
+        ],
+        ice_transport_policy: IceTransportPolicy::Relay,
+    }
 }
 
 #[test]

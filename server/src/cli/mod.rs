@@ -104,6 +104,9 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let listen = crate::listen::Listen::from_args(&args.connections)?;
+    let mut config = Config::from(&args);
+    // Before anything binds: settings that would break every call.
+    config.ice.check().map_err(|e| e.to_string())?;
     let store = open_store(&args.database).await?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -116,7 +119,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         "计量协作网 Jiliang is running at {}://{addr}/  (Ctrl-C to stop)\n",
         listen.scheme()
     ));
-    let mut config = Config::from(&args);
     // Served over HTTPS directly: cookies must never travel in clear.
     config.secure_cookies |= listen.tls.is_some();
     let state = crate::AppState::build(store, config, shutdown)

@@ -13,6 +13,7 @@
 //! `media_state` frame after every change ([`Sfu::updates`]). None of it is
 //! stored in the room log.
 
+pub mod ice;
 pub mod net;
 mod rtcp;
 pub mod sfu;

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::Registry;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -59,6 +61,12 @@ const MAX_SDP_BYTES: usize = 32 * 1024;
 const PACKET_BUFFER: usize = 512;
 /// Least time between two keyframe requests to one publisher.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
+/// Payload types of VP8 and Opus the server registers (Chromium's). A leg
+/// may negotiate others (the crate answers an offer with the offerer's, and
+/// aiortc offers VP8 as 97), so each forwarded packet gets the payload type
+/// of its subscriber's leg, or that leg's sender drops it.
+const VP8_PAYLOAD_TYPE: u8 = 96;
+const OPUS_PAYLOAD_TYPE: u8 = 111;
 
 /// The SFU of this node.
 #[derive(Clone)]
@@ -329,7 +337,15 @@ impl Inner {
                     super::rtcp::slot(),
                     super::rtcp::KeyframeRequests::default(),
                 );
+            // Always the DTLS server: the crate answers every offer with one
+            // configured role, also a client's re-offer after the server
+            // offered first (the role is set by then), so only a fixed role
+            // stays consistent; clients answer our offers `active`.
+            let settings = SettingEngineBuilder::new()
+                .with_answering_dtls_role(RTCDtlsRole::Server)
+                .build();
             let built = PeerConnectionBuilder::new()
+                .with_setting_engine(settings)
                 .with_media_engine(engine)
                 .with_interceptor_registry(registry)
                 .with_handler(Arc::new(Handler { tx: tx.clone() }))
@@ -383,7 +399,7 @@ fn register_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
                 sdp_fmtp_line: String::new(),
                 rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
             },
-            payload_type: 96,
+            payload_type: VP8_PAYLOAD_TYPE,
         },
         RtpCodecKind::Video,
     )?;
@@ -396,7 +412,7 @@ fn register_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
                 sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
                 rtcp_feedback: vec![],
             },
-            payload_type: 111,
+            payload_type: OPUS_PAYLOAD_TYPE,
         },
         RtpCodecKind::Audio,
     )?;
@@ -438,6 +454,8 @@ struct Received {
 /// A track this peer forwards to its client.
 struct Forwarded {
     sender: Arc<dyn RtpSender>,
+    /// The payload type negotiated on this leg (set after each answer).
+    payload_type: Arc<AtomicU8>,
     video: bool,
     keyframe: mpsc::Sender<()>,
     tasks: [JoinHandle<()>; 2],
@@ -700,6 +718,7 @@ impl Peer {
         };
         let sdp = self.announce(local.sdp);
         self.send(Outbound::Answer(sdp)).await;
+        self.learn_payload_types().await;
         if self.renegotiate {
             self.negotiate().await?;
         }
@@ -728,6 +747,7 @@ impl Peer {
             )
         })?;
         self.offering = false;
+        self.learn_payload_types().await;
         if self.connected {
             self.request_keyframes();
         }
@@ -861,6 +881,12 @@ impl Peer {
             .await?
             .ok_or_else(|| webrtc::error::Error::Other("transceiver without sender".into()))?;
         let video = p.kind == RtpCodecKind::Video;
+        let payload_type = Arc::new(AtomicU8::new(if video {
+            VP8_PAYLOAD_TYPE
+        } else {
+            OPUS_PAYLOAD_TYPE
+        }));
+        let leg_payload_type = payload_type.clone();
         let keyframe = p.keyframe.clone();
         let mut packets = p.packets.subscribe();
         let out = track.clone();
@@ -870,6 +896,7 @@ impl Peer {
                 match packets.recv().await {
                     Ok(mut pkt) => {
                         pkt.header.ssrc = ssrc;
+                        pkt.header.payload_type = leg_payload_type.load(Ordering::Relaxed);
                         // Fails until the transceiver is negotiated: those
                         // packets are dropped, a keyframe follows.
                         let _ = out.write_rtp(pkt).await;
@@ -903,10 +930,34 @@ impl Peer {
         });
         Ok(Forwarded {
             sender,
+            payload_type,
             video,
             keyframe,
             tasks: [forward, feedback],
         })
+    }
+
+    /// Each forwarded track's payload type as its leg negotiated it (known
+    /// once the client answered the offer that added it).
+    async fn learn_payload_types(&self) {
+        for f in self.forwarded.values() {
+            let Ok(params) = f.sender.get_parameters().await else {
+                continue;
+            };
+            let mime = if f.video {
+                MIME_TYPE_VP8
+            } else {
+                MIME_TYPE_OPUS
+            };
+            if let Some(codec) = params
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+            {
+                f.payload_type.store(codec.payload_type, Ordering::Relaxed);
+            }
+        }
     }
 
     fn request_keyframes(&self) {

@@ -21,8 +21,8 @@ use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::{
     Author, CLOSE_GONE, CLOSE_RESUME, CLOSE_TOO_MANY, CLOSE_UNAUTHENTICATED, CLOSE_VERSION,
-    ClientFrame, Ephemeral, EphemeralBody, EventBody, MAX_CHAT_CHARS, PROTOCOL_VERSION, RoomEvent,
-    ServerFrame, Snapshot,
+    ClientFrame, Ephemeral, EphemeralBody, EventBody, MAX_CHAT_CHARS, MediaIce, PROTOCOL_VERSION,
+    RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::timesync::TimePong;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -342,6 +342,12 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
         user: conn.principal.user.id,
         conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
     };
+    // The snapshot's TURN credentials expire: fresh ones before they do.
+    let mut ice_renewal = state.config.ice.renew_every().map(|every| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
     loop {
         tokio::select! {
             biased;
@@ -506,6 +512,12 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     }
                 };
                 if let Err(e) = result {
+                    return e;
+                }
+            }
+            () = renewal(&mut ice_renewal) => {
+                let ice = participant_ice(state, conn.principal.user.id);
+                if let Err(e) = conn.send(&ServerFrame::MediaIce(ice)).await {
                     return e;
                 }
             }
@@ -717,7 +729,26 @@ async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snaps
         you,
         server_time_ms: clock::now_ms(),
         media: state.media.publishers(session_id),
+        ice: participant_ice(state, you),
     })
+}
+
+/// ICE servers and fresh TURN credentials for participant `you` (only a
+/// participant's socket gets this far).
+fn participant_ice(state: &AppState, you: Uuid) -> MediaIce {
+    let now_s = u64::try_from(clock::now().unix_timestamp()).unwrap_or(0);
+    state.config.ice.for_participant(you, now_s)
+}
+
+/// The next renewal of the connection's TURN credentials; never, when
+/// nothing expires.
+async fn renewal(every: &mut Option<tokio::time::Interval>) {
+    match every {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn is_too_big(e: &axum::Error) -> bool {

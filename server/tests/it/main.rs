@@ -23,6 +23,7 @@ mod cli_metrology;
 mod comparison;
 mod demo;
 mod devices;
+mod ice;
 mod language;
 mod ledger;
 mod ledger_check;

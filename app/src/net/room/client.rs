@@ -202,6 +202,7 @@ impl Inner {
             ServerFrame::MediaAnswer { sdp } => self.media_on_answer(sdp),
             ServerFrame::MediaCandidate { candidate } => self.media_on_candidate(candidate),
             ServerFrame::MediaClosed { reason } => self.media_on_closed(&reason),
+            ServerFrame::MediaIce(ice) => self.media_on_ice(ice),
         }
     }
 
@@ -220,6 +221,7 @@ impl Inner {
         self.s.participants.set(snap.participants);
         self.s.session.set(Some(snap.session));
         self.s.conn.set(Conn::Live);
+        self.media_on_ice(snap.ice);
         self.media_on_snapshot(snap.media);
         self.s.error.set(None);
         if was_live {

@@ -21,7 +21,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use jiliang_protocol::rooms::{
-    ClientFrame, IceCandidate, MediaPublisher, MediaSource, MediaTrackState, parse_media_stream_id,
+    ClientFrame, IceCandidate, MediaIce, MediaPublisher, MediaSource, MediaTrackState,
+    parse_media_stream_id,
 };
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use leptos::prelude::*;
@@ -145,6 +146,31 @@ pub(super) struct Media {
     peer: Option<Peer>,
     local: HashMap<MediaSource, Local>,
     no_video: bool,
+    /// ICE servers and TURN credentials, from the snapshot or a renewal.
+    ice: MediaIce,
+}
+
+/// The `RTCConfiguration` of `ice`.
+fn rtc_configuration(ice: &MediaIce) -> JsValue {
+    let servers = Array::new();
+    for s in &ice.ice_servers {
+        let urls: Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
+        let mut pairs = vec![("urls", JsValue::from(urls))];
+        if let Some(u) = &s.username {
+            pairs.push(("username", u.as_str().into()));
+        }
+        if let Some(c) = &s.credential {
+            pairs.push(("credential", c.as_str().into()));
+        }
+        servers.push(&obj(&pairs));
+    }
+    obj(&[
+        ("iceServers", servers.into()),
+        (
+            "iceTransportPolicy",
+            ice.ice_transport_policy.as_str().into(),
+        ),
+    ])
 }
 
 impl Inner {
@@ -203,7 +229,8 @@ impl Inner {
         }
         let window: JsValue = web_sys::window()?.into();
         let ctor: Function = get(&window, "RTCPeerConnection").dyn_into().ok()?;
-        let pc = Reflect::construct(&ctor, &Array::of1(&obj(&[]))).ok()?;
+        let config = rtc_configuration(&self.media.ice);
+        let pc = Reflect::construct(&ctor, &Array::of1(&config)).ok()?;
         let key = self.key;
         let mut handlers: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
 
@@ -333,6 +360,15 @@ impl Inner {
         }
         STREAMS.with(|s| s.borrow_mut().retain(|k, _| k.starts_with("local:")));
         self.remote_ids_changed();
+    }
+
+    /// ICE servers and TURN credentials (the snapshot's, or a renewal):
+    /// for the next peer connection, and the open one's ICE restarts.
+    pub(super) fn media_on_ice(&mut self, ice: MediaIce) {
+        if let Some(p) = &self.media.peer {
+            let _ = call(&p.pc, "setConfiguration", &[rtc_configuration(&ice)]);
+        }
+        self.media.ice = ice;
     }
 
     /// After a snapshot: the server ended our media with the old socket.

@@ -1,0 +1,115 @@
+// Helpers of the media tests that read what the browser itself measures:
+// every RTCPeerConnection a page makes is kept (an init script wraps the
+// constructor, the app is unchanged) so the test can ask its getStats()
+// which candidate pair carries the call and how many frames were decoded.
+import assert from 'node:assert/strict';
+import { openPage, apiLogin, DEMO_PASSWORD } from './harness.mjs';
+
+const QINAN = '秦安县计量检定所';
+
+/** Keep the page's peer connections in `window.__jlPeers`. */
+export async function recordPeerConnections(page) {
+  await page.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    window.__jlPeers = [];
+    window.RTCPeerConnection = function RTCPeerConnection(...args) {
+      const pc = new Original(...args);
+      window.__jlPeers.push({ pc, config: args[0] ?? {} });
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = Original.prototype;
+    Object.setPrototypeOf(window.RTCPeerConnection, Original);
+  });
+}
+
+/** What the page's open peer connection reports: video frames decoded,
+ *  the selected pair's local and remote candidate types, the types of
+ *  every local candidate gathered, and the configuration it was made with
+ *  (TURN credentials blanked). */
+export async function mediaStats(page) {
+  return page.evaluate(async () => {
+    const open = (window.__jlPeers ?? []).filter((p) => p.pc.connectionState !== 'closed');
+    const last = open[open.length - 1];
+    if (!last) return null;
+    const stats = await last.pc.getStats();
+    const byId = new Map();
+    stats.forEach((s) => byId.set(s.id, s));
+    let framesDecoded = 0;
+    let selected = null;
+    const localTypes = new Set();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') framesDecoded += s.framesDecoded ?? 0;
+      if (s.type === 'transport' && s.selectedCandidatePairId) selected = byId.get(s.selectedCandidatePairId);
+      if (s.type === 'local-candidate') localTypes.add(s.candidateType);
+    });
+    const config = JSON.parse(JSON.stringify(last.config));
+    for (const s of config.iceServers ?? []) if (s.credential) s.credential = '…';
+    return {
+      state: last.pc.connectionState,
+      framesDecoded,
+      local: selected ? byId.get(selected.localCandidateId)?.candidateType : null,
+      remote: selected ? byId.get(selected.remoteCandidateId)?.candidateType : null,
+      localTypes: [...localTypes].sort(),
+      config,
+    };
+  });
+}
+
+/** Poll `check` (async, truthy when done) every 250 ms for `ms`. */
+export async function until(what, check, ms = 30_000) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > end) assert.fail(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A live session of Qin'an hosted by `host`; its id. */
+export async function liveSession(url, host) {
+  const api = await apiLogin(url, host);
+  const labs = Object.fromEntries((await api.get('/api/v1/institutions')).map((i) => [i.name_zh, i.id]));
+  const s = await api.post('/api/v1/sessions', {
+    title: '音视频指导',
+    scheduled_start: new Date(Date.now() + 3600_000).toISOString(),
+    duration_minutes: 60,
+    lab_ids: [labs[QINAN]],
+  });
+  await api.post(`/api/v1/sessions/${s.id}/start`);
+  return s.id;
+}
+
+/** A logged-in page of `username` in its own browser context, recording
+ *  its peer connections. */
+export async function person(t, browser, url, username) {
+  const context = await browser.newContext();
+  const page = await openPage(context, t);
+  await recordPeerConnections(page);
+  await page.goto(`${url}/login`);
+  await page.getByTestId('login-name').fill(username);
+  await page.getByTestId('login-password').fill(DEMO_PASSWORD);
+  await page.getByTestId('login-password').press('Enter');
+  await page.getByTestId('dash-greeting').waitFor();
+  return { context, page };
+}
+
+export async function enterRoom(url, page, id) {
+  await page.goto(`${url}/sessions/${id}`);
+  await page.getByTestId('room-page').waitFor();
+  await page.locator('[data-testid=conn-state][data-state=live]').waitFor();
+  await page.getByTestId('media-panel').waitFor();
+}
+
+/** Frames decoded on `page` grow by at least `by` within the timeout. */
+export async function decodesMore(page, what, by = 20) {
+  const start = (await until(`${what}: a connected peer connection`, async () => {
+    const s = await mediaStats(page);
+    return s && s.framesDecoded > 0 ? s : null;
+  })).framesDecoded;
+  return until(`${what}: ${by} more frames decoded`, async () => {
+    const s = await mediaStats(page);
+    return s && s.framesDecoded >= start + by ? s : null;
+  });
+}
