@@ -767,6 +767,11 @@ mod tests {
         let xml = dcc::dcc_xml(&c).expect("xml");
         let url = "https://jiliang.example.cn/verify/JL-2026-000008";
         let pdf = certificate_pdf(&c, &font, url, Some(&xml)).expect("pdf");
+        // To look at it: JILIANG_ROUND_PDF_OUT=/tmp/r.pdf, then pdftoppm.
+        if let Some(out) = std::env::var_os("JILIANG_ROUND_PDF_OUT") {
+            std::fs::write(out, &pdf).expect("write the PDF");
+        }
+        assert!(pdf.len() < 200_000, "{} bytes", pdf.len());
         let Some(text) = pdftotext(&pdf) else { return };
         for needle in [
             "计量比对结果报告",
