@@ -8,6 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 TRUNK_VERSION="0.21.14"
+ZBAR_VERSION="0.23.92"
 # wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
 
@@ -110,6 +111,15 @@ ensure_test_tools() {
   if ! command -v turnserver >/dev/null; then
     step "Installing coturn (apt)"
     apt_install coturn
+  fi
+  # The PDFs' QR codes are decoded in tests: a page rendered with pdftoppm
+  # (poppler-utils), read with zbarimg. Pinned to Debian 12's zbar 0.23.92
+  # (the decoder whose behaviour the tests were written against).
+  if ! zbarimg --version 2>/dev/null | grep -qx "$ZBAR_VERSION"; then
+    step "Installing zbarimg $ZBAR_VERSION (apt: zbar-tools)"
+    apt_install zbar-tools
+    zbarimg --version 2>/dev/null | grep -qx "$ZBAR_VERSION" ||
+      die "zbarimg is not $ZBAR_VERSION (apt gave $(zbarimg --version 2>/dev/null)); update ZBAR_VERSION in scripts/lib.sh"
   fi
   # playwright-core and axe-core (the accessibility checks injected into
   # pages), at the versions pinned in tests/package.json.

@@ -90,6 +90,7 @@ test('the expert issues a certificate from the finished record; a visitor sees i
   const result = V.getByTestId('verify-result');
   await result.waitFor();
   assert.equal(await result.getAttribute('data-ok'), 'true');
+  await V.locator('[data-testid=cert-ledger-status][data-status=valid]').waitFor();
   await noHorizontalScroll(V, 'the verification page');
   await screenshot(V, 'certificate-valid-360');
 
@@ -104,6 +105,12 @@ test('the expert issues a certificate from the finished record; a visitor sees i
   assert.match(await V.getByTestId('cert-verdict').textContent(), /已撤销|Revoked/);
   assert.match(await V.getByTestId('cert-status').textContent(), /已撤销 \/ revoked/);
   assert.match(await V.getByTestId('cert-reason').textContent(), /参考标准证书已过期/);
+  // The revocation is proven by the log, checked in this browser: the
+  // status record verifies with the issue record.
+  await V.locator('[data-testid=cert-ledger-status][data-status=revoked]').waitFor();
+  await V.locator('[data-testid=verify-result][data-ok=true]').waitFor();
+  assert.equal(await V.getByTestId('verify-record').count(), 2);
+  assert.equal(await V.getByTestId('cert-ledger-differs').count(), 0);
   await noHorizontalScroll(V, 'the revoked page');
   await screenshot(V, 'certificate-revoked-360');
 });

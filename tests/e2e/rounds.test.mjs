@@ -4,7 +4,8 @@
 // third too; the expert closes, excludes one lab with a
 // reason and publishes with names; a technician sees the report with the
 // other labs anonymised (codes) after the close and named after
-// publication; the charts are drawn; the round pages at 360 px.
+// publication, with the report's number, PDF and public verification
+// page; the charts are drawn; the round pages at 360 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -125,6 +126,24 @@ test('a round from creation to a published report, anonymised then named for a l
   await tech.getByTestId('round-report').waitFor();
   assert.equal(await tech.getByTestId('round-row').nth(1).getAttribute('data-lab'), '通渭县计量检定所 (L02)');
   await screenshot(tech, 'round-report');
+
+  // Publishing numbered the report: the lab downloads its PDF, and the
+  // public verification page knows the number (proven by the log).
+  const doc = tech.getByTestId('round-report-doc');
+  await doc.waitFor();
+  const number = await doc.getAttribute('data-number');
+  assert.match(number, /^JL-\d{4}-\d{6}$/);
+  const pdfHref = await doc.getByTestId('round-report-pdf').getAttribute('href');
+  const pdf = await tech.evaluate(async (href) => {
+    const r = await fetch(href);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, head: String.fromCharCode(...b.slice(0, 5)) };
+  }, pdfHref);
+  assert.deepEqual(pdf, { status: 200, head: '%PDF-' });
+  await doc.getByTestId('round-report-verify').click();
+  await tech.locator('[data-testid=cert-verdict][data-status=valid]').waitFor();
+  assert.equal((await tech.getByTestId('cert-number').textContent()).trim(), number);
+  await tech.locator('[data-testid=cert-ledger-status][data-status=valid]').waitFor();
 
   // At 360 px the report scrolls inside its box, never the page.
   const { page: phone } = await person(t, 'tech', { viewport: { width: 360, height: 740 } });

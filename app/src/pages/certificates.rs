@@ -10,6 +10,7 @@
 //! - [`CertificatePanel`]: under a finished comparison, its certificates,
 //!   and for the signing expert: issue, revoke, issue a replacement.
 
+use jiliang_ledger::{Bundle, verify_bundle};
 use jiliang_protocol::certificates::{
     CertificateQuery, CertificateStatus, CertificateView, IssueCertificate, PublicCertificate,
     RevokeCertificate,
@@ -104,14 +105,40 @@ fn PublicDetails(c: PublicCertificate) -> impl IntoView {
     let ledger = c.ledger.as_ref().and_then(|v| {
         let text = serde_json::to_string(v).ok()?;
         let bundle = parse_export(&text).ok()?;
-        Some(Loaded {
-            bundle,
-            text,
-            source: Source::Record {
-                kind: "certificate".to_owned(),
-                id: c.number.clone(),
-            },
-        })
+        Some((text, bundle))
+    });
+    // The status the log proves, checked here: the status leaf when the
+    // certificate was revoked or superseded, else its issue leaf alone.
+    let proven = ledger
+        .as_ref()
+        .map(|(_, bundle)| (verify_bundle(bundle).ok, ledger_status(bundle, &c.number)));
+    let proven_view = proven.map(|(ok, status)| match (ok, status) {
+        (true, Some(s)) => {
+            let differs = s != c.status;
+            view! {
+                <p data-testid="cert-ledger-status" data-status=s.as_str()>
+                    {move || i18n.tf(Msg::CertLedgerStatus, &[("status", status_msg(s).text(i18n.locale()))])}
+                </p>
+                {differs.then(|| view! {
+                    <p class="error-box" role="alert" data-testid="cert-ledger-differs">
+                        {move || i18n.tf(Msg::CertLedgerStatusDiffers, &[("status", status_msg(s).text(i18n.locale()))])}
+                    </p>
+                })}
+            }
+            .into_any()
+        }
+        _ => view! {
+            <p class="error-box" role="alert" data-testid="cert-ledger-unchecked">{move || i18n.t(Msg::CertLedgerStatusUnchecked)}</p>
+        }
+        .into_any(),
+    });
+    let ledger = ledger.map(|(text, bundle)| Loaded {
+        bundle,
+        text,
+        source: Source::Record {
+            kind: "certificate".to_owned(),
+            id: c.number.clone(),
+        },
     });
     let lab = match &c.lab_en {
         Some(en) => format!("{} ({en})", c.lab),
@@ -138,11 +165,32 @@ fn PublicDetails(c: PublicCertificate) -> impl IntoView {
         </section>
         <section class="cert-ledger">
             <h2>{move || i18n.t(Msg::CertLedgerTitle)}</h2>
+            {proven_view}
             {match ledger {
                 Some(loaded) => view! { <LedgerReport loaded=loaded/> }.into_any(),
                 None => view! { <p class="muted" data-testid="cert-ledger-pending">{move || i18n.t(Msg::CertLedgerPending)}</p> }.into_any(),
             }}
         </section>
+    }
+}
+
+/// The status of certificate `number` according to the records of
+/// `bundle`: its `certificate_status` record's, or valid when only its
+/// issue (`certificate`) record is there; `None` when neither is.
+fn ledger_status(bundle: &Bundle, number: &str) -> Option<CertificateStatus> {
+    let of = |kind: &str| {
+        bundle
+            .records
+            .iter()
+            .find(|r| r.kind == kind && r.id == number)
+    };
+    match of("certificate_status") {
+        Some(r) => serde_json::from_str::<serde_json::Value>(&r.payload)
+            .ok()?
+            .get("status")?
+            .as_str()
+            .and_then(CertificateStatus::parse),
+        None => of("certificate").map(|_| CertificateStatus::Valid),
     }
 }
 
@@ -184,6 +232,7 @@ fn CertificateRow(
     let xml = format!("{V1}/certificates/{}/dcc.xml", encode(&c.number));
     let verify = format!("/verify/{}", encode(&c.number));
     let number = c.number.clone();
+    let source_kind = c.source_kind.clone();
     // `revoke` or `replace` while its reason form is open.
     let action = RwSignal::new(None::<&'static str>);
     let reason = RwSignal::new(String::new());
@@ -196,6 +245,7 @@ fn CertificateRow(
         };
         let number = number.clone();
         let source_id = source_id.clone();
+        let source_kind = source_kind.clone();
         busy.set(true);
         error.set(None);
         spawn_local(async move {
@@ -210,7 +260,7 @@ fn CertificateRow(
                 api.post::<_, CertificateView>(
                     &format!("{V1}/certificates"),
                     &IssueCertificate {
-                        source_kind: "raw_record".to_owned(),
+                        source_kind,
                         source_id: source_id.unwrap_or_default(),
                         supersedes: Some(number.clone()),
                         reason: Some(r),
@@ -230,7 +280,7 @@ fn CertificateRow(
         });
     };
     let manage = c.can_manage;
-    let replace_allowed = manage && c.source_kind == "raw_record";
+    let replace_allowed = manage;
     view! {
         <li class="cert-row card" data-testid="cert-row" data-number=c.number.clone()>
             <div class="cert-row-head">

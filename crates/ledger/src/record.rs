@@ -61,15 +61,19 @@ impl RecordKind {
     pub const ROUND_REPORT: Self = Self::known("round_report");
     /// A calibration certificate.
     pub const CERTIFICATE: Self = Self::known("certificate");
+    /// A certificate's change of status (revoked or superseded; id = its
+    /// number): the status is as tamper-evident as the issue.
+    pub const CERTIFICATE_STATUS: Self = Self::known("certificate_status");
 
     /// Every kind with a constant above.
-    pub const KNOWN: [Self; 6] = [
+    pub const KNOWN: [Self; 7] = [
         Self::ROOM_EVENT,
         Self::READING_BATCH,
         Self::COMPARISON_RESULT,
         Self::RAW_RECORD,
         Self::ROUND_REPORT,
         Self::CERTIFICATE,
+        Self::CERTIFICATE_STATUS,
     ];
 
     const fn known(kind: &'static str) -> Self {

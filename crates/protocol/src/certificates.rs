@@ -9,15 +9,17 @@ use uuid::Uuid;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IssueCertificate {
-    /// Ledger kind of the record: `raw_record` (a finished comparison).
+    /// Ledger kind of the record: `raw_record` (a finished comparison) or
+    /// `round_report` (a published round; publishing issues it already).
     pub source_kind: String,
-    /// The record's id (the comparison id).
+    /// The record's id (the comparison id, the round id).
     pub source_id: String,
     /// The valid certificate this one replaces (it becomes `superseded`).
     #[serde(default)]
     pub supersedes: Option<String>,
     /// Why it is replaced (required with `supersedes`, 1–500 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub reason: Option<String>,
 }
 
@@ -27,6 +29,7 @@ pub struct IssueCertificate {
 #[serde(deny_unknown_fields)]
 pub struct RevokeCertificate {
     /// Why (1–500 characters); shown on the public verification page.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub reason: String,
 }
 

@@ -23,7 +23,8 @@
 //!    ([`ExclusionBody`]) while closed;
 //! 5. `GET {id}/report` ([`CompareReport`]), `GET {id}/report.csv`;
 //! 6. `POST {id}/publish` ([`PublishBody`]): the report becomes a ledger
-//!    record (`round_report`).
+//!    record (`round_report`) and is issued as a numbered report document
+//!    ([`RoundView::report_number`]: PDF, DCC, public verification).
 
 use jiliang_metrology::interlab::{
     self, CompareError, CompareOptions, CompareReport, Exclusion, MethodName, Participant,
@@ -103,6 +104,7 @@ impl RoundState {
 pub struct RoundOptions {
     /// σ_pt (`--sigma-pt`): gives z and z′.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub sigma_pt: Option<f64>,
     /// `iso13528` (|En| < 1 satisfactory, default) or `jjf1117` (|En| ≤ 1).
     #[serde(default)]
@@ -113,6 +115,7 @@ pub struct RoundOptions {
     pub assigned: Option<f64>,
     /// Its standard uncertainty u(x_pt) (`--assigned-u`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub assigned_u: Option<f64>,
 }
 
@@ -121,16 +124,21 @@ pub struct RoundOptions {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoundCreate {
+    /// 1–200 characters (after trimming).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub title: String,
     /// The artefact (传递标准) circulated or measured.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub artefact: String,
     /// The measurand, in words (`"电压"`, `"mass"`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub quantity: String,
     /// UCUM code (`V`, `kPa`, `mg/kg`).
     pub unit: String,
     /// The round's protocol (作业指导书) as text.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 20000))]
     pub protocol: String,
     /// Results are accepted until this instant (RFC 3339), which must be in
     /// the future.
@@ -160,6 +168,7 @@ fn yes() -> bool {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InviteLabs {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 200))]
     pub lab_ids: Vec<Uuid>,
 }
 
@@ -171,11 +180,14 @@ pub struct ResultSubmit {
     /// The measured value, in the round's unit.
     pub value: f64,
     /// Expanded uncertainty U (> 0), in the round's unit.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub expanded_uncertainty: f64,
     /// Its coverage factor k (> 0).
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
     pub k: f64,
     /// How it was measured (method, standards used, conditions).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
     pub method_notes: String,
 }
 
@@ -184,7 +196,8 @@ pub struct ResultSubmit {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentUpload {
-    /// File name as shown (no path).
+    /// File name as shown (no path, 1–200 characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     /// One of [`ATTACHMENT_TYPES`].
     pub content_type: String,
@@ -212,6 +225,8 @@ pub struct AttachmentInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExclusionBody {
+    /// 1–4000 characters (after trimming).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4000))]
     pub reason: String,
 }
 
@@ -329,6 +344,12 @@ pub struct RoundView {
     pub names_published: bool,
     pub labs: Vec<RoundLab>,
     pub abilities: RoundAbilities,
+    /// The published report's number (`JL-2026-000042`), for whoever may
+    /// read the report: its PDF and DCC are at
+    /// `/api/v1/certificates/{number}/pdf` and `…/dcc.xml`, its public
+    /// verification page at `/verify/{number}`. Publishing issues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_number: Option<String>,
 }
 
 // ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::Certificate;
-use super::document::{Party, ResultTable};
+use super::document::{Party, ResultTable, RoundTable};
 
 type W = Writer<Vec<u8>>;
 
@@ -149,9 +149,173 @@ fn result(w: &mut W, t: &ResultTable) -> io::Result<()> {
     Ok(())
 }
 
-/// The DCC 3.3.0 XML of `c`.
+/// A list quantity without uncertainty, in `unit`.
+fn plain_list(w: &mut W, names: (&str, &str), values: &[&str], unit: &str) -> io::Result<()> {
+    w.create_element("dcc:quantity").write_inner_content(|w| {
+        contents(w, "dcc:name", names.0, Some(names.1))?;
+        w.create_element("si:realListXMLList")
+            .write_inner_content(|w| {
+                text(w, "si:valueXMLList", &values.join(" "))?;
+                text(w, "si:unitXMLList", unit)?;
+                Ok::<_, io::Error>(())
+            })?;
+        Ok::<_, io::Error>(())
+    })?;
+    Ok(())
+}
+
+/// A round report's results: the reference value with U, then one list of
+/// the participants (codes, results with U, D with U(D), the scores every
+/// lab has, the verdicts).
+fn round_results(w: &mut W, t: &RoundTable) -> io::Result<()> {
+    let Some(unit) = t.dsi_unit.as_deref() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the unit {} has no D-SI form", t.unit),
+        ));
+    };
+    w.create_element("dcc:result")
+        .with_attribute(("refType", "basic_referenceValue"))
+        .write_inner_content(|w| {
+            contents(w, "dcc:name", "参考值", Some("Reference value"))?;
+            w.create_element("dcc:data").write_inner_content(|w| {
+                w.create_element("dcc:quantity").write_inner_content(|w| {
+                    contents(w, "dcc:name", "参考值", Some("Reference value"))?;
+                    w.create_element("si:real").write_inner_content(|w| {
+                        text(w, "si:value", &t.reference.value)?;
+                        text(w, "si:unit", unit)?;
+                        w.create_element("si:expandedUnc")
+                            .write_inner_content(|w| {
+                                text(w, "si:uncertainty", &t.reference.expanded_uncertainty)?;
+                                text(w, "si:coverageFactor", &t.reference.coverage_factor)?;
+                                text(w, "si:coverageProbability", "0.95")?;
+                                text(w, "si:distribution", "normal")?;
+                                Ok::<_, io::Error>(())
+                            })?;
+                        Ok::<_, io::Error>(())
+                    })?;
+                    Ok::<_, io::Error>(())
+                })?;
+                Ok::<_, io::Error>(())
+            })?;
+            Ok::<_, io::Error>(())
+        })?;
+    let rows = &t.rows;
+    let col =
+        |f: fn(&super::document::RoundRow) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
+    // A score column only when every lab has that score (list lengths agree).
+    let scores = |f: fn(&super::document::RoundRow) -> Option<&str>| -> Option<Vec<&str>> {
+        rows.iter().map(f).collect()
+    };
+    w.create_element("dcc:result").write_inner_content(|w| {
+        contents(
+            w,
+            "dcc:name",
+            "参加实验室结果",
+            Some("Participants' results"),
+        )?;
+        w.create_element("dcc:data").write_inner_content(|w| {
+            w.create_element("dcc:list").write_inner_content(|w| {
+                w.create_element("dcc:quantity").write_inner_content(|w| {
+                    contents(w, "dcc:name", "实验室代码", Some("Laboratory code"))?;
+                    let names: Vec<String> = rows
+                        .iter()
+                        .filter(|r| r.lab != r.code)
+                        .map(|r| r.lab.clone())
+                        .collect();
+                    if !names.is_empty() {
+                        w.create_element("dcc:description")
+                            .write_inner_content(|w| {
+                                w.create_element("dcc:content")
+                                    .with_attribute(("lang", "zh"))
+                                    .write_text_content(BytesText::new(&names.join("；")))?;
+                                Ok::<_, io::Error>(())
+                            })?;
+                    }
+                    text(w, "dcc:charsXMLList", &col(|r| &r.code).join(" "))?;
+                    Ok::<_, io::Error>(())
+                })?;
+                let u = col(|r| &r.result.expanded_uncertainty);
+                let k = col(|r| &r.result.coverage_factor);
+                let p = vec!["0.95"; rows.len()];
+                if u.iter().chain(&k).all(|x| !x.is_empty()) {
+                    list_quantity(
+                        w,
+                        "basic_measuredValue",
+                        ("测得值", "Measured value"),
+                        &col(|r| &r.result.value),
+                        unit,
+                        Some((&u, &k, &p)),
+                    )?;
+                } else {
+                    plain_list(
+                        w,
+                        ("测得值", "Measured value"),
+                        &col(|r| &r.result.value),
+                        unit,
+                    )?;
+                }
+                let d = col(|r| &r.d);
+                match scores(|r| r.big_u_d.as_deref()) {
+                    Some(ud) => {
+                        let kd = vec![t.reference.coverage_factor.as_str(); rows.len()];
+                        w.create_element("dcc:quantity").write_inner_content(|w| {
+                            contents(w, "dcc:name", "等效度 D", Some("Degree of equivalence D"))?;
+                            w.create_element("si:realListXMLList")
+                                .write_inner_content(|w| {
+                                    text(w, "si:valueXMLList", &d.join(" "))?;
+                                    text(w, "si:unitXMLList", unit)?;
+                                    w.create_element("si:expandedUncXMLList")
+                                        .write_inner_content(|w| {
+                                            text(w, "si:uncertaintyXMLList", &ud.join(" "))?;
+                                            text(w, "si:coverageFactorXMLList", &kd.join(" "))?;
+                                            text(w, "si:coverageProbabilityXMLList", &p.join(" "))?;
+                                            text(w, "si:distributionXMLList", "normal")?;
+                                            Ok::<_, io::Error>(())
+                                        })?;
+                                    Ok::<_, io::Error>(())
+                                })?;
+                            Ok::<_, io::Error>(())
+                        })?;
+                    }
+                    None => plain_list(w, ("等效度 D", "Degree of equivalence D"), &d, unit)?,
+                }
+                let score_lists = [
+                    (("En 值", "En number"), scores(|r| r.en.as_deref())),
+                    (("z 值", "z score"), scores(|r| r.z.as_deref())),
+                    (("z′ 值", "z′ score"), scores(|r| r.z_prime.as_deref())),
+                    (("ζ 值", "ζ score"), scores(|r| r.zeta.as_deref())),
+                ];
+                for (names, values) in score_lists {
+                    if let Some(values) = values {
+                        plain_list(w, names, &values, r"\one")?;
+                    }
+                }
+                if let Some(v) = scores(|r| r.verdict.as_deref()) {
+                    w.create_element("dcc:quantity").write_inner_content(|w| {
+                        contents(w, "dcc:name", "结论", Some("Verdict"))?;
+                        text(w, "dcc:charsXMLList", &v.join(" "))?;
+                        Ok::<_, io::Error>(())
+                    })?;
+                }
+                Ok::<_, io::Error>(())
+            })?;
+            Ok::<_, io::Error>(())
+        })?;
+        Ok::<_, io::Error>(())
+    })?;
+    Ok(())
+}
+
+/// The DCC 3.3.0 XML of `c` (an `InvalidInput` error for a round report
+/// whose unit has no D-SI form).
 pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
     let d = &c.document;
+    let (source_zh, source_en) = if d.round.is_some() {
+        ("比对编号", "Round id")
+    } else {
+        ("原始记录编号", "Raw record id")
+    };
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.create_element("dcc:digitalCalibrationCertificate")
@@ -182,12 +346,7 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                                     |w| {
                                         text(w, "dcc:issuer", "calibrationLaboratory")?;
                                         text(w, "dcc:value", &c.source.id)?;
-                                        contents(
-                                            w,
-                                            "dcc:name",
-                                            "原始记录编号",
-                                            Some("Raw record id"),
-                                        )?;
+                                        contents(w, "dcc:name", source_zh, Some(source_en))?;
                                         Ok::<_, io::Error>(())
                                     },
                                 )?;
@@ -268,12 +427,12 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                                     .write_inner_content(|w| {
                                         w.create_element("dcc:usedMethod").write_inner_content(
                                             |w| {
-                                                contents(
-                                                    w,
-                                                    "dcc:name",
-                                                    "校准方法",
-                                                    Some("Method"),
-                                                )?;
+                                                let (zh, en) = if d.round.is_some() {
+                                                    ("比对方法", "Comparison method")
+                                                } else {
+                                                    ("校准方法", "Method")
+                                                };
+                                                contents(w, "dcc:name", zh, Some(en))?;
                                                 w.create_element("dcc:description")
                                                     .write_inner_content(|w| {
                                                         for line in &d.method {
@@ -301,6 +460,9 @@ pub fn dcc_xml(c: &Certificate) -> io::Result<Vec<u8>> {
                             w.create_element("dcc:results").write_inner_content(|w| {
                                 for t in &d.results {
                                     result(w, t)?;
+                                }
+                                if let Some(t) = &d.round {
+                                    round_results(w, t)?;
                                 }
                                 Ok::<_, io::Error>(())
                             })?;
@@ -406,6 +568,34 @@ mod tests {
         if let Some(r) = xmllint(xml.as_bytes()) {
             r.expect("valid");
         }
+    }
+
+    #[test]
+    fn a_round_report_dcc_lists_the_labs_and_validates() {
+        let c = fixture::round_report();
+        let xml = xml_of(&c);
+        assert!(
+            xml.contains("<dcc:charsXMLList>L01 L02 L03</dcc:charsXMLList>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<si:value>10.000006</si:value>"));
+        assert!(xml.contains("<si:uncertainty>0.000014</si:uncertainty>"));
+        assert!(xml.contains("<si:valueXMLList>10.000004 10.000012 10.000095</si:valueXMLList>"));
+        assert!(xml.contains("<si:valueXMLList>-0.10 0.29 4.24</si:valueXMLList>"));
+        assert!(xml.contains(r"<si:unitXMLList>\one</si:unitXMLList>"));
+        assert!(xml.contains("satisfactory satisfactory unsatisfactory"));
+        assert!(xml.contains("秦安县计量检定所 (L01)"));
+        if let Some(r) = xmllint(xml.as_bytes()) {
+            r.expect("schema-valid round DCC");
+        }
+        // A unit without a D-SI form gives no DCC, and says why.
+        let mut c = c;
+        if let Some(t) = c.document.round.as_mut() {
+            t.unit = "mg/kg".to_owned();
+            t.dsi_unit = None;
+        }
+        let e = dcc_xml(&c).expect_err("no D-SI unit");
+        assert!(e.to_string().contains("mg/kg"), "{e}");
     }
 
     #[test]

@@ -90,6 +90,96 @@ pub struct Document {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
     pub results: Vec<ResultTable>,
+    /// A comparison round's report (a round report document; `results`
+    /// is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<RoundTable>,
+}
+
+/// A value with its expanded uncertainty, as stated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stated {
+    pub value: String,
+    pub expanded_uncertainty: String,
+    pub coverage_factor: String,
+}
+
+/// One participant of a round report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundRow {
+    /// The lab's code in the round (`L01`).
+    pub code: String,
+    /// How the report names it: `秦安县计量检定所 (L01)`, or the code.
+    pub lab: String,
+    /// The result as submitted (value, U, k).
+    pub result: Stated,
+    /// Part of the reference value; otherwise why not.
+    pub included: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusion_reason: Option<String>,
+    /// Degree of equivalence D = x − x_ref and its expanded uncertainty.
+    pub d: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub big_u_d: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z_prime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zeta: Option<String>,
+    /// `satisfactory`, `questionable`, `unsatisfactory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+}
+
+/// The figures of a round's report, as the published record holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundTable {
+    /// UCUM, as the round states it.
+    pub unit: String,
+    /// D-SI form; `None` when the unit has none (no DCC can carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsi_unit: Option<String>,
+    /// The estimator used (`weighted-mean` …) and the one asked for.
+    pub method: String,
+    pub method_requested: String,
+    /// `iso13528` or `jjf1117`.
+    pub en_rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_pt: Option<String>,
+    /// The reference value x_ref with U(x_ref).
+    pub reference: Stated,
+    /// The χ² consistency check, in words (key-comparison methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
+    pub rows: Vec<RoundRow>,
+}
+
+/// A number as it was submitted: the shortest decimal that reads back as
+/// the same double, never in exponent form (D-SI and people read it).
+pub fn as_submitted(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
+/// A score (En, z, ζ) to two decimals.
+pub fn score(x: f64) -> String {
+    fixed(x, 2)
+}
+
+/// The Chinese word for a proficiency verdict.
+pub fn pt_verdict_zh(v: &str) -> &'static str {
+    match v {
+        "satisfactory" => "满意",
+        "questionable" => "可疑",
+        "unsatisfactory" => "不满意",
+        _ => "",
+    }
 }
 
 /// The D-SI form of a UCUM unit (`kPa` → `\kilo\pascal`), for the units a

@@ -10,9 +10,18 @@
 //! shows, plus the SHA-256 of the stored certificate JSON — so anyone can
 //! check the page against the log without the results being public, and
 //! whoever holds the document can check it against the leaf.
+//!
+//! A change of status is a leaf too (`certificate_status`, id = number,
+//! a [`StatusPayload`]), appended in the transaction that changes the row:
+//! revoked and superseded are final, so each number has at most one. The
+//! verification page proves the status it shows with that leaf (or, for a
+//! valid certificate, with the issue leaf alone), and `jiliang ledger
+//! check` re-derives it from the row, so a status changed behind the log's
+//! back is found either way.
 
 pub mod dcc;
 pub mod document;
+pub mod issue;
 pub mod pdf;
 pub mod source;
 
@@ -97,6 +106,35 @@ pub struct LeafPayload {
     pub supersedes: Option<String>,
     /// SHA-256 (hex) of the stored certificate JSON.
     pub content_sha256: String,
+}
+
+/// What a `certificate_status` leaf says (public).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusPayload {
+    pub number: String,
+    /// `revoked` or `superseded`.
+    pub status: String,
+    pub reason: String,
+    /// RFC 3339, microseconds, UTC.
+    pub at: String,
+    /// Who changed it (user id).
+    pub by: uuid::Uuid,
+    /// The certificate that replaces it (superseded only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    /// Hex leaf hash of the certificate's own (`certificate`) leaf.
+    pub certificate_leaf_hash: String,
+}
+
+/// The `certificate_status` ledger record of a certificate's change of
+/// status at `at` (microseconds: what the database keeps).
+pub fn status_record(p: &StatusPayload, at: OffsetDateTime) -> Result<Record, RecordError> {
+    Record::new(
+        RecordKind::CERTIFICATE_STATUS,
+        p.number.clone(),
+        unix_ms(crate::ledger::records::truncate_micros(at)),
+        p,
+    )
 }
 
 /// The stored text of a certificate: the JSON the row keeps and the leaf
@@ -209,8 +247,81 @@ pub(crate) mod fixture {
                         row("200.00", "199.990", "200.010", "0.020", "0.026"),
                     ],
                 }],
+                round: None,
             },
         )
+    }
+
+    /// A round report with three labs in V, one excluded.
+    pub fn round_report() -> Certificate {
+        let mut c = certificate();
+        c.number = "JL-2026-000008".to_owned();
+        c.source.kind = "round_report".to_owned();
+        let stated = |v: &str, u: &str, k: &str| Stated {
+            value: v.to_owned(),
+            expanded_uncertainty: u.to_owned(),
+            coverage_factor: k.to_owned(),
+        };
+        let row = |code: &str, lab: &str, v: &str, d: &str, en: &str, verdict: &str| RoundRow {
+            code: code.to_owned(),
+            lab: lab.to_owned(),
+            result: stated(v, "0.000020", "2"),
+            included: code != "L03",
+            exclusion_reason: (code == "L03").then(|| "漂移 drift".to_owned()),
+            d: d.to_owned(),
+            big_u_d: Some("0.000021".to_owned()),
+            en: Some(en.to_owned()),
+            z: Some("0.40".to_owned()),
+            z_prime: None,
+            zeta: None,
+            verdict: Some(verdict.to_owned()),
+        };
+        let d = &mut c.document;
+        d.title_zh = "计量比对结果报告".to_owned();
+        d.title_en = "Interlaboratory Comparison Report".to_owned();
+        d.item.name = "Fluke 732C 10 V 标准".to_owned();
+        d.item.kind = "10 V 直流电压比对".to_owned();
+        d.item.quantity = "直流电压".to_owned();
+        d.performance_location = "other".to_owned();
+        d.verdict = None;
+        d.results = Vec::new();
+        d.round = Some(RoundTable {
+            unit: "V".to_owned(),
+            dsi_unit: Some(r"\volt".to_owned()),
+            method: "weighted-mean".to_owned(),
+            method_requested: "weighted-mean".to_owned(),
+            en_rule: "iso13528".to_owned(),
+            sigma_pt: Some("0.00005".to_owned()),
+            reference: stated("10.000006", "0.000014", "2"),
+            consistency: None,
+            rows: vec![
+                row(
+                    "L01",
+                    "秦安县计量检定所 (L01)",
+                    "10.000004",
+                    "-0.000002",
+                    "-0.10",
+                    "satisfactory",
+                ),
+                row(
+                    "L02",
+                    "L02",
+                    "10.000012",
+                    "0.000006",
+                    "0.29",
+                    "satisfactory",
+                ),
+                row(
+                    "L03",
+                    "L03",
+                    "10.000095",
+                    "0.000089",
+                    "4.24",
+                    "unsatisfactory",
+                ),
+            ],
+        });
+        c
     }
 }
 

@@ -24,7 +24,7 @@ use skrifa::instance::{LocationRef, Size};
 use skrifa::{FontRef, MetadataProvider};
 
 use super::Certificate;
-use super::document::{verdict_en, verdict_zh};
+use super::document::{pt_verdict_zh, verdict_en, verdict_zh};
 
 /// Where a CJK font is looked for when none is configured: Debian's
 /// `fonts-noto-cjk` (face 2 = Simplified Chinese) and `fonts-wqy-microhei`.
@@ -267,11 +267,16 @@ fn draw(
     };
     pen.centred(W / 2.0, 78.0, 28.0, &d.title_zh);
     pen.centred(W / 2.0, 100.0, 12.0, &d.title_en);
+    let number_label = if d.round.is_some() {
+        "报告编号 Report No."
+    } else {
+        "证书编号 Certificate No."
+    };
     pen.text(
         MARGIN,
         132.0,
         11.0,
-        &format!("证书编号 Certificate No.：{}", c.number),
+        &format!("{number_label}：{}", c.number),
     );
     pen.qr(verify_url, W - MARGIN - 96.0, 112.0, 96.0)?;
     pen.centred(W - MARGIN - 48.0, 218.0, 7.5, "扫码核验 Scan to verify");
@@ -300,16 +305,41 @@ fn draw(
         .find(|i| i.issuer == "calibrationLaboratory")
         .map(|i| i.value.clone())
         .unwrap_or_default();
-    let rows: [(&str, String); 8] = [
-        ("委托单位 Customer", customer),
-        ("器具名称 Instrument", d.item.name.clone()),
-        ("器具类型 Type", d.item.kind.clone()),
-        ("设备编号 Device id", device_id),
-        ("校准日期 Date of calibration", dates),
-        ("签发日期 Date of issue", c.issue_date.clone()),
-        ("校准单位 Laboratory", lab),
-        ("批准人 Signed by", c.signer.name.clone()),
-    ];
+    let rows: Vec<(&str, String)> = match &d.round {
+        Some(t) => vec![
+            ("比对名称 Comparison", d.item.kind.clone()),
+            ("传递标准 Artefact", d.item.name.clone()),
+            (
+                "被测量 Measurand",
+                format!("{}（{}）", d.item.quantity, t.unit),
+            ),
+            (
+                "参考值 Reference value",
+                format!(
+                    "{} {}，U = {} {}（k = {}）",
+                    t.reference.value,
+                    t.unit,
+                    t.reference.expanded_uncertainty,
+                    t.unit,
+                    t.reference.coverage_factor
+                ),
+            ),
+            ("比对期间 Period", dates),
+            ("签发日期 Date of issue", c.issue_date.clone()),
+            ("组织单位 Coordinator", lab),
+            ("批准人 Signed by", c.signer.name.clone()),
+        ],
+        None => vec![
+            ("委托单位 Customer", customer),
+            ("器具名称 Instrument", d.item.name.clone()),
+            ("器具类型 Type", d.item.kind.clone()),
+            ("设备编号 Device id", device_id),
+            ("校准日期 Date of calibration", dates),
+            ("签发日期 Date of issue", c.issue_date.clone()),
+            ("校准单位 Laboratory", lab),
+            ("批准人 Signed by", c.signer.name.clone()),
+        ],
+    };
     for (label, value) in &rows {
         pen.text(label_x, y, 9.5, label);
         for (i, line) in font.wrap(value, 10.5, max_value).iter().enumerate() {
@@ -400,6 +430,122 @@ fn draw(
         );
         y += 14.0;
     }
+    if let Some(t) = &d.round {
+        y += 10.0;
+        pen.text(MARGIN, y, 12.0, &format!("比对结果 Results（{}）", t.unit));
+        y += 10.0;
+        // The score shown beside En: the first one every lab has.
+        let (score_name, score_of): (&str, fn(&super::document::RoundRow) -> Option<&str>) =
+            if t.rows.iter().all(|r| r.z.is_some()) {
+                ("z", |r| r.z.as_deref())
+            } else if t.rows.iter().all(|r| r.z_prime.is_some()) {
+                ("z′", |r| r.z_prime.as_deref())
+            } else {
+                ("ζ", |r| r.zeta.as_deref())
+            };
+        let cols: [(f32, &str, &str); 7] = [
+            (MARGIN + 205.0, "测得值", "Value"),
+            (MARGIN + 275.0, "U (k)", "as stated"),
+            (MARGIN + 335.0, "D", "x − x_ref"),
+            (MARGIN + 385.0, "U(D)", "k = 2"),
+            (MARGIN + 420.0, "En", ""),
+            (MARGIN + 455.0, score_name, ""),
+            (W - MARGIN, "结论", "Verdict"),
+        ];
+        let header = |pen: &mut Pen<'_, '_>, y: &mut f32| {
+            pen.line(MARGIN, *y, W - MARGIN, *y, 0.8);
+            *y += 14.0;
+            pen.text(MARGIN, *y, 9.5, "实验室");
+            for (x, zh, _) in &cols {
+                pen.right(*x, *y, 9.5, zh);
+            }
+            *y += 12.0;
+            pen.text(MARGIN, *y, 8.0, "Laboratory");
+            for (x, _, en) in &cols {
+                pen.right(*x, *y, 8.0, en);
+            }
+            *y += 6.0;
+            pen.line(MARGIN, *y, W - MARGIN, *y, 0.5);
+            *y += 15.0;
+        };
+        header(&mut pen, &mut y);
+        for r in &t.rows {
+            if y > BOTTOM - 20.0 {
+                surface.finish();
+                page.finish();
+                page = doc.start_page_with(page_settings()?);
+                surface = page.surface();
+                pen = Pen {
+                    s: &mut surface,
+                    font,
+                };
+                y = 70.0;
+                pen.text(MARGIN, 50.0, 9.0, &format!("{}（续）", c.number));
+                header(&mut pen, &mut y);
+            }
+            let label = if r.included {
+                r.lab.clone()
+            } else {
+                format!("{} *", r.lab)
+            };
+            // A long name wraps under itself; the figures stay on its first line.
+            let lines = font.wrap(&label, 9.0, 140.0);
+            for (i, line) in lines.iter().enumerate() {
+                #[allow(clippy::cast_precision_loss)]
+                pen.text(MARGIN, y + 11.0 * i as f32, 9.0, line);
+            }
+            let u = if r.result.expanded_uncertainty.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{} ({})",
+                    r.result.expanded_uncertainty, r.result.coverage_factor
+                )
+            };
+            let cells = [
+                r.result.value.clone(),
+                u,
+                r.d.clone(),
+                r.big_u_d.clone().unwrap_or_default(),
+                r.en.clone().unwrap_or_default(),
+                score_of(r).unwrap_or_default().to_owned(),
+                r.verdict
+                    .as_deref()
+                    .map(pt_verdict_zh)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ];
+            for ((x, _, _), v) in cols.iter().zip(&cells) {
+                pen.right(*x, y, 9.0, v);
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let extra = 11.0 * lines.len().saturating_sub(1) as f32;
+            y += 16.0 + extra;
+        }
+        pen.line(MARGIN, y - 10.0, W - MARGIN, y - 10.0, 0.8);
+        y += 4.0;
+        for r in t.rows.iter().filter(|r| !r.included) {
+            let why = r.exclusion_reason.as_deref().unwrap_or("");
+            for line in font.wrap(
+                &format!(
+                    "* {}：未参与参考值计算 Not in the reference value — {why}",
+                    r.code
+                ),
+                8.5,
+                W - 2.0 * MARGIN,
+            ) {
+                pen.text(MARGIN, y, 8.5, &line);
+                y += 12.0;
+            }
+        }
+        pen.text(
+            MARGIN,
+            y,
+            8.5,
+            "满意 satisfactory · 可疑 questionable · 不满意 unsatisfactory；U 为扩展不确定度（约 95 %）。",
+        );
+        y += 14.0;
+    }
     if let Some(v) = &d.verdict {
         pen.text(
             MARGIN,
@@ -411,10 +557,31 @@ fn draw(
     }
     if !d.method.is_empty() {
         y += 6.0;
-        pen.text(MARGIN, y, 10.5, "校准方法与溯源 Method and traceability");
+        pen.text(
+            MARGIN,
+            y,
+            10.5,
+            if d.round.is_some() {
+                "比对方法 Method"
+            } else {
+                "校准方法与溯源 Method and traceability"
+            },
+        );
         y += 15.0;
         for m in &d.method {
             for line in font.wrap(m, 9.0, W - 2.0 * MARGIN) {
+                if y > BOTTOM {
+                    surface.finish();
+                    page.finish();
+                    page = doc.start_page_with(page_settings()?);
+                    surface = page.surface();
+                    pen = Pen {
+                        s: &mut surface,
+                        font,
+                    };
+                    y = 70.0;
+                    pen.text(MARGIN, 50.0, 9.0, &format!("{}（续）", c.number));
+                }
                 pen.text(MARGIN, y, 9.0, &line);
                 y += 13.0;
             }
@@ -425,7 +592,9 @@ fn draw(
     for (i, line) in font
         .wrap(
             &format!(
-                "本证书可在 {verify_url} 核验真伪与状态（有效、已撤销、已替代）。Verify this certificate and its status at the address above."
+                "本{}可在 {verify_url} 核验真伪与状态（有效、已撤销、已替代）。Verify this {} and its status at the address above.",
+                if d.round.is_some() { "报告" } else { "证书" },
+                if d.round.is_some() { "report" } else { "certificate" }
             ),
             7.5,
             W - 2.0 * MARGIN,
@@ -585,6 +754,39 @@ mod tests {
             "0.018",
             "0.020 (k=2)",
             "合格",
+            url,
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in the text:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_round_report_pdf_has_its_title_number_and_results() {
+        let Some(font) = font() else { return };
+        let c = fixture::round_report();
+        let xml = dcc::dcc_xml(&c).expect("xml");
+        let url = "https://jiliang.example.cn/verify/JL-2026-000008";
+        let pdf = certificate_pdf(&c, &font, url, Some(&xml)).expect("pdf");
+        // To look at it: JILIANG_ROUND_PDF_OUT=/tmp/r.pdf, then pdftoppm.
+        if let Some(out) = std::env::var_os("JILIANG_ROUND_PDF_OUT") {
+            std::fs::write(out, &pdf).expect("write the PDF");
+        }
+        assert!(pdf.len() < 200_000, "{} bytes", pdf.len());
+        let Some(text) = pdftotext(&pdf) else { return };
+        for needle in [
+            "计量比对结果报告",
+            "报告编号",
+            "JL-2026-000008",
+            "10 V 直流电压比对",
+            "10.000006",
+            "0.000014",
+            "秦安县计量检定所 (L01)",
+            "10.000095",
+            "4.24",
+            "不满意",
+            "L03 *",
+            "漂移 drift",
+            "王专家",
             url,
         ] {
             assert!(text.contains(needle), "{needle:?} not in the text:\n{text}");

@@ -1,10 +1,14 @@
 //! Document sources: the records a certificate can be issued for. Each
 //! yields a [`SourceRecord`] — which record it is, whose laboratory issues
 //! it, for which customer, and the [`Document`] (administrative data and
-//! results). Today: a finished calibration (the instrument comparison's
-//! `raw_record`). A published round result adds its own `from_…` that
-//! yields the same struct; issuing, numbering, the ledger leaf, the PDF
-//! and the DCC then work unchanged.
+//! results) — so issuing, numbering, the ledger leaf, the PDF and the DCC
+//! work the same for every source:
+//! - [`from_comparison`]: a finished calibration (the instrument
+//!   comparison's `raw_record`) → a calibration certificate (校准证书);
+//! - [`from_round`]: a published comparison round (its `round_report`
+//!   record) → the round's report (计量比对结果报告), read from the
+//!   published record itself, so the document says exactly what the log
+//!   holds: labs named when published with names, by code otherwise.
 
 use jiliang_ledger::RecordKind;
 use jiliang_metrology::calibration::{PointResult, PointStatus};
@@ -17,8 +21,8 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::document::{
-    Document, Identification, Item, Party, ResultRow, ResultTable, coverage_factor, decimals_of,
-    dsi_unit, fixed, uncertainty,
+    Document, Identification, Item, Party, ResultRow, ResultTable, RoundRow, RoundTable, Stated,
+    as_submitted, coverage_factor, decimals_of, dsi_unit, fixed, score, uncertainty,
 };
 use crate::error::AppError;
 use crate::i18n::Text;
@@ -246,8 +250,253 @@ pub async fn from_comparison(store: &Store, id: Uuid) -> Result<SourceRecord, Ap
             method,
             verdict: content.verdict.map(|v| verdict_word(v).to_owned()),
             results: vec![table],
+            round: None,
         },
         lab,
         customer,
+    })
+}
+
+/// A published round's record (`crate::rounds::record_content`), as far as
+/// its report document needs it.
+#[derive(Deserialize)]
+struct RoundRecord {
+    title: String,
+    artefact: String,
+    quantity: String,
+    unit: String,
+    published_by: Author,
+    published_at: String,
+    names: bool,
+    labs: Vec<RoundRecordLab>,
+    report: jiliang_metrology::interlab::CompareReport,
+}
+
+#[derive(Deserialize)]
+struct RoundRecordLab {
+    code: String,
+    #[serde(default)]
+    name: Option<String>,
+    expanded_uncertainty: Option<f64>,
+    k: Option<f64>,
+}
+
+fn round_not_found() -> AppError {
+    AppError::not_found("找不到该比对。", "No such comparison round.")
+}
+
+fn pt_verdict(v: jiliang_metrology::interlab::Verdict) -> &'static str {
+    use jiliang_metrology::interlab::Verdict;
+    match v {
+        Verdict::Satisfactory => "satisfactory",
+        Verdict::Questionable => "questionable",
+        Verdict::Unsatisfactory => "unsatisfactory",
+    }
+}
+
+/// The report's figures as the document states them: the reference value
+/// to the place of its U (two significant digits), results as submitted,
+/// D to the place of U(D), scores to two decimals.
+fn round_table(r: &RoundRecord) -> RoundTable {
+    use jiliang_metrology::scores::EnRule;
+    let report = &r.report;
+    let (ref_u, ref_places) = uncertainty(report.reference.big_u);
+    let rows = report
+        .labs
+        .iter()
+        .map(|l| {
+            // The report labels a lab `name (code)` or `code`.
+            let line = r.labs.iter().find(|x| {
+                l.lab == x.code
+                    || x.name
+                        .as_ref()
+                        .is_some_and(|n| l.lab == format!("{n} ({})", x.code))
+            });
+            let (u_d, d_places) = match l.big_u_d {
+                Some(u) => {
+                    let (t, p) = uncertainty(u);
+                    (Some(t), p)
+                }
+                None => (None, ref_places),
+            };
+            RoundRow {
+                code: line.map_or_else(|| l.lab.clone(), |x| x.code.clone()),
+                lab: l.lab.clone(),
+                result: Stated {
+                    value: as_submitted(l.value),
+                    expanded_uncertainty: line
+                        .and_then(|x| x.expanded_uncertainty)
+                        .map(as_submitted)
+                        .unwrap_or_default(),
+                    coverage_factor: line
+                        .and_then(|x| x.k)
+                        .map(coverage_factor)
+                        .unwrap_or_default(),
+                },
+                included: l.included,
+                exclusion_reason: l.exclusion_reason.clone(),
+                d: fixed(l.d, d_places),
+                big_u_d: u_d,
+                en: l.en.map(score),
+                z: l.z.map(score),
+                z_prime: l.z_prime.map(score),
+                zeta: l.zeta.map(score),
+                verdict: l.verdict.map(|v| pt_verdict(v).to_owned()),
+            }
+        })
+        .collect();
+    RoundTable {
+        unit: r.unit.clone(),
+        dsi_unit: dsi_unit(&r.unit),
+        method: report.method.as_str().to_owned(),
+        method_requested: report.method_requested.as_str().to_owned(),
+        en_rule: match report.en_rule {
+            EnRule::Iso13528 => "iso13528",
+            EnRule::Jjf1117 => "jjf1117",
+        }
+        .to_owned(),
+        sigma_pt: report.sigma_pt.map(as_submitted),
+        reference: Stated {
+            value: fixed(report.reference.value, ref_places),
+            expanded_uncertainty: ref_u,
+            coverage_factor: coverage_factor(report.reference.k),
+        },
+        consistency: report.consistency.map(|c| {
+            format!(
+                "χ² = {:.2}（自由度 {}），p = {:.3}，Birge 比 {:.2}：{} / {}",
+                c.chi2,
+                c.dof,
+                c.p_value,
+                c.birge_ratio,
+                if c.consistent { "一致" } else { "不一致" },
+                if c.consistent {
+                    "consistent"
+                } else {
+                    "not consistent"
+                },
+            )
+        }),
+        rows,
+    }
+}
+
+/// A published comparison round as a report document: the coordinating
+/// institution issues it; the participating labs, by number, are its
+/// "customer" (the DCC needs one).
+pub async fn from_round(store: &Store, id: Uuid) -> Result<SourceRecord, AppError> {
+    let round = store.get_round(id).await?.ok_or_else(round_not_found)?;
+    let Some(text) = round
+        .record
+        .as_deref()
+        .filter(|_| round.state == "published")
+    else {
+        return Err(AppError::Conflict(Text::new(
+            "比对报告尚未发布：发布后才有报告编号。",
+            "The round's report is not published: it gets its number when it is.",
+        )));
+    };
+    let r: RoundRecord = serde_json::from_str(text).map_err(AppError::internal)?;
+    let lab = store.get_institution(round.institution_id).await?;
+    let end_date = date_of(&r.published_at)
+        .ok_or_else(|| AppError::internal(format!("bad published_at {:?}", r.published_at)))?;
+    let begin_date = date_of(&crate::ledger::records::rfc3339_micros(round.created_at))
+        .filter(|b| *b <= end_date)
+        .unwrap_or_else(|| end_date.clone());
+    let table = round_table(&r);
+    let n = r.report.labs.len();
+    let (rule_zh, rule_en) = if table.en_rule == "jjf1117" {
+        (
+            "|En| ≤ 1 为满意（JJF 1117）",
+            "|En| ≤ 1 satisfactory (JJF 1117)",
+        )
+    } else {
+        (
+            "|En| < 1 为满意（ISO 13528）",
+            "|En| < 1 satisfactory (ISO 13528)",
+        )
+    };
+    let sigma = table
+        .sigma_pt
+        .as_ref()
+        .map(|s| format!("，σ_pt = {s} {}", r.unit))
+        .unwrap_or_default();
+    let sigma_en = table
+        .sigma_pt
+        .as_ref()
+        .map(|s| format!(", σ_pt = {s} {}", r.unit))
+        .unwrap_or_default();
+    let mut method = vec![
+        format!(
+            "比对“{}”：被测量 {}（{}）。参考值由 {} 方法确定（所选 {}）；{}{}。D = x − x_ref，U(D) 的包含因子 k = {}。",
+            r.title,
+            r.quantity,
+            r.unit,
+            table.method,
+            table.method_requested,
+            rule_zh,
+            sigma,
+            table.reference.coverage_factor
+        ),
+        format!(
+            "Comparison \"{}\": measurand {} ({}). Reference value by {} (requested {}); {}{}. D = x − x_ref, U(D) with k = {}.",
+            r.title,
+            r.quantity,
+            r.unit,
+            table.method,
+            table.method_requested,
+            rule_en,
+            sigma_en,
+            table.reference.coverage_factor
+        ),
+    ];
+    if let Some(c) = &table.consistency {
+        method.push(format!("一致性检验 / consistency check: {c}"));
+    }
+    method.push(if r.names {
+        "发布时公开实验室名称。Published with the laboratories' names.".to_owned()
+    } else {
+        "发布时仅列实验室代码。Published with laboratory codes only.".to_owned()
+    });
+    method.push(format!("发布人 / published by: {}", r.published_by.name));
+    let item_name = if r.artefact.trim().is_empty() {
+        r.title.clone()
+    } else {
+        r.artefact.clone()
+    };
+    Ok(SourceRecord {
+        kind: RecordKind::ROUND_REPORT.as_str().to_owned(),
+        id: id.to_string(),
+        document: Document {
+            title_zh: "计量比对结果报告".to_owned(),
+            title_en: "Interlaboratory Comparison Report".to_owned(),
+            customer: Party {
+                name_zh: format!("比对参加实验室（{n} 家）"),
+                name_en: Some(format!("Participating laboratories ({n})")),
+                region_code: lab.institution.region_code.clone(),
+                contact: String::new(),
+            },
+            lab: party(&lab),
+            item: Item {
+                name: item_name,
+                // The round's title: what the report is of.
+                kind: r.title.clone(),
+                quantity: r.quantity.clone(),
+                identifications: vec![Identification {
+                    issuer: "calibrationLaboratory".to_owned(),
+                    value: id.to_string(),
+                    name_zh: "比对编号".to_owned(),
+                    name_en: "Round id".to_owned(),
+                }],
+            },
+            begin_date,
+            end_date,
+            performance_location: "other".to_owned(),
+            method,
+            verdict: None,
+            results: Vec::new(),
+            round: Some(table),
+        },
+        lab,
+        customer: None,
     })
 }

@@ -23,15 +23,13 @@ use crate::auth::Principal;
 use crate::auth::request_meta::RequestMeta;
 use crate::authz;
 use crate::certificates::pdf::{CertFont, certificate_pdf};
-use crate::certificates::{self, Certificate, Signer, SourceRef, dcc, source};
+use crate::certificates::{self, Certificate, Signer, StatusPayload, dcc, source};
 use crate::clock::now;
 use crate::error::{AppError, AppJson, AppPath, AppQuery, AppResult};
 use crate::i18n::Text;
 use crate::ledger::records::rfc3339_micros;
 use crate::state::AppState;
-use crate::store::certificates::{
-    CertificateStoreError, NewCertificate, StoredCertificate, looks_like_number,
-};
+use crate::store::certificates::{StoredCertificate, looks_like_number};
 use crate::store::throttle::{Attempt, Limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -59,34 +57,6 @@ fn unknown() -> AppError {
         "没有这个编号的证书：请核对编号。该证书可能是伪造的。",
         "No certificate has this number: check it. The certificate may be forged.",
     )
-}
-
-fn stored_error(e: CertificateStoreError) -> AppError {
-    match e {
-        CertificateStoreError::Database(e) => e.into(),
-        CertificateStoreError::AlreadyIssued(n) => AppError::Conflict(Text::owned(
-            format!("该记录已有有效证书 {n}；如需更正，请签发替代证书（supersedes）。"),
-            format!(
-                "The record already has the valid certificate {n}; to correct it, issue a replacement (supersedes)."
-            ),
-        )),
-        CertificateStoreError::NotValid { number, status } => {
-            let zh = match CertificateStatus::parse(&status) {
-                Some(CertificateStatus::Revoked) => "已撤销",
-                Some(CertificateStatus::Superseded) => "已被替代",
-                _ => "无效",
-            };
-            AppError::Conflict(Text::owned(
-                format!("证书 {number} {zh}，不能再更改。"),
-                format!("The certificate {number} is {status}: it cannot change any more."),
-            ))
-        }
-        CertificateStoreError::NoSuchCertificate(n) => AppError::NotFound(Text::owned(
-            format!("没有证书 {n}。"),
-            format!("No certificate {n}."),
-        )),
-        CertificateStoreError::Build(why) => AppError::internal(why),
-    }
 }
 
 fn reason_field(field: &str, reason: Option<&str>) -> AppResult<String> {
@@ -164,14 +134,47 @@ async fn visible(
         .get_certificate(number)
         .await?
         .ok_or_else(unknown)?;
-    let (lab, customer) = paths_of(state, &c).await?;
-    authz::view_certificate(p, &lab, customer.as_deref()).require(Text::new(
-        "没有这个编号的证书。",
-        "No certificate has this number.",
-    ))?;
+    if c.source_kind == RecordKind::ROUND_REPORT.as_str() {
+        // A round's report: whoever may read the round's report (its
+        // coordinators, and its labs once they may see it).
+        let round: Uuid = c.source_id.parse().map_err(|_| unknown())?;
+        let (l, rel) = crate::rounds::load(&state.store, p, round).await?;
+        if !l.report_readable(rel) {
+            return Err(unknown());
+        }
+    } else {
+        let (lab, customer) = paths_of(state, &c).await?;
+        authz::view_certificate(p, &lab, customer.as_deref()).require(Text::new(
+            "没有这个编号的证书。",
+            "No certificate has this number.",
+        ))?;
+    }
+    let lab = state.store.get_institution(c.lab_id).await?.path;
     let can_manage = authz::sign_certificate(p, &lab).allowed();
     let doc = parsed(&c)?;
     Ok((c, doc, can_manage))
+}
+
+/// Whether `p` may see `c` in a list, and manage it.
+async fn listed(state: &AppState, p: &Principal, c: &StoredCertificate) -> AppResult<(bool, bool)> {
+    let (lab, customer) = paths_of(state, c).await?;
+    let can_manage = authz::sign_certificate(p, &lab).allowed();
+    if c.source_kind == RecordKind::ROUND_REPORT.as_str() {
+        let Ok(round) = c.source_id.parse::<Uuid>() else {
+            return Ok((false, false));
+        };
+        return match crate::rounds::load(&state.store, p, round).await {
+            Ok((l, rel)) => Ok((l.report_readable(rel), can_manage)),
+            Err(AppError::Forbidden | AppError::ForbiddenBecause(_) | AppError::NotFound(_)) => {
+                Ok((false, false))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    Ok((
+        authz::view_certificate(p, &lab, customer.as_deref()).allowed(),
+        can_manage,
+    ))
 }
 
 /// Certificates the caller may see: of labs and customers in their subtree
@@ -186,10 +189,17 @@ async fn list_certificates(
 ) -> AppResult<axum::Json<Vec<CertificateView>>> {
     let rows = match &q.source_id {
         Some(id) => {
-            state
+            let mut rows = state
                 .store
                 .certificates_of_source(RecordKind::RAW_RECORD.as_str(), id)
-                .await?
+                .await?;
+            rows.extend(
+                state
+                    .store
+                    .certificates_of_source(RecordKind::ROUND_REPORT.as_str(), id)
+                    .await?,
+            );
+            rows
         }
         None => {
             // Staff see their subtree; everyone else their own institution,
@@ -200,69 +210,71 @@ async fn list_certificates(
     };
     let mut out = Vec::with_capacity(rows.len());
     for c in rows {
-        let (lab, customer) = paths_of(&state, &c).await?;
-        if !authz::view_certificate(&p, &lab, customer.as_deref()).allowed() {
+        let (visible, can_manage) = listed(&state, &p, &c).await?;
+        if !visible {
             continue;
         }
         let doc = parsed(&c)?;
-        let can_manage = authz::sign_certificate(&p, &lab).allowed();
         out.push(view(&c, &doc, can_manage));
     }
     Ok(axum::Json(out))
 }
 
-/// Issue a certificate for a finished calibration record (an expert at or
-/// above the lab that hosted it). It gets the next number of the year
-/// (`JL-2026-000001`) and a `certificate` ledger record. With `supersedes`
-/// (and `reason`) it replaces a valid certificate, which becomes
-/// `superseded`; otherwise a record with a valid certificate is refused.
+/// Issue a certificate for a finished calibration record (`raw_record`,
+/// an expert at or above the lab that hosted it) or a published round's
+/// report (`round_report`, an expert coordinating the round; publishing
+/// issues it already, so this is for a replacement or after a revocation).
+/// It gets the next number of the year (`JL-2026-000001`) and a
+/// `certificate` ledger record. With `supersedes` (and `reason`) it
+/// replaces a valid certificate, which becomes `superseded` (a
+/// `certificate_status` record); otherwise a record with a valid
+/// certificate is refused.
 #[utoipa::path(post, path = "/api/v1/certificates", tag = "certificates", request_body = IssueCertificate, responses(
     (status = 201, body = CertificateView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody, description = "No such record"),
-    (status = 409, body = ErrorBody, description = "The record already has a valid certificate, a point is incomplete, or the one to supersede is not valid"),
+    (status = 409, body = ErrorBody, description = "The record already has a valid certificate, a point is incomplete, the round is not published, or the one to supersede is not valid"),
     (status = 422, body = ErrorBody, description = "Unknown source kind, a unit without D-SI form, a missing reason")))]
 async fn issue(
     State(state): State<AppState>,
     p: Principal,
     AppJson(req): AppJson<IssueCertificate>,
 ) -> AppResult<Response> {
-    if req.source_kind != RecordKind::RAW_RECORD.as_str() {
+    let src = if req.source_kind == RecordKind::RAW_RECORD.as_str() {
+        let not_found = || AppError::not_found("找不到该校准记录。", "No such calibration record.");
+        let id: Uuid = req.source_id.trim().parse().map_err(|_| not_found())?;
+        let session = state
+            .store
+            .comparison_session(id)
+            .await?
+            .ok_or_else(not_found)?;
+        // Whoever cannot see the session learns nothing of its record.
+        crate::http::sessions::visible(&state, &p, session).await?;
+        source::from_comparison(&state.store, id).await?
+    } else if req.source_kind == RecordKind::ROUND_REPORT.as_str() {
+        let id: Uuid = req
+            .source_id
+            .trim()
+            .parse()
+            .map_err(|_| crate::rounds::not_found())?;
+        let (l, _) = crate::rounds::load(&state.store, &p, id).await?;
+        l.require_manage(&p)?;
+        source::from_round(&state.store, id).await?
+    } else {
         return Err(AppError::Invalid {
             message: Text::owned(
                 format!(
-                    "source_kind：只能为已完成的校准记录（raw_record）签发证书，不是“{}”。",
+                    "source_kind：只能为已完成的校准记录（raw_record）或已发布的比对报告（round_report）签发证书，不是“{}”。",
                     req.source_kind
                 ),
                 format!(
-                    "source_kind: certificates are issued for finished calibration records (raw_record), not \"{}\".",
+                    "source_kind: certificates are issued for finished calibration records (raw_record) or published round reports (round_report), not \"{}\".",
                     req.source_kind
                 ),
             ),
             details: Vec::new(),
         });
-    }
-    let not_found = || AppError::not_found("找不到该校准记录。", "No such calibration record.");
-    let id: Uuid = req.source_id.trim().parse().map_err(|_| not_found())?;
-    let session = state
-        .store
-        .comparison_session(id)
-        .await?
-        .ok_or_else(not_found)?;
-    // Whoever cannot see the session learns nothing of its record.
-    crate::http::sessions::visible(&state, &p, session).await?;
-    let src = source::from_comparison(&state.store, id).await?;
-    authz::sign_certificate(&p, &src.lab.path)
-        .require(Text::new(
-            "找不到该校准记录。",
-            "No such calibration record.",
-        ))
-        .map_err(|e| match e {
-            AppError::Forbidden => AppError::ForbiddenBecause(Text::new(
-                "只有该实验室或其上级的专家（签发人）可以签发证书。",
-                "Only an expert (signer) at or above the calibrating lab can issue certificates.",
-            )),
-            other => other,
-        })?;
+    };
+    require_signer(&p, &src)?;
     let supersedes = match &req.supersedes {
         Some(n) => Some((
             n.trim().to_owned(),
@@ -270,82 +282,55 @@ async fn issue(
         )),
         None => None,
     };
-    if let Some((n, _)) = &supersedes {
-        let old = state.store.get_certificate(n).await?.ok_or_else(|| {
-            AppError::NotFound(Text::owned(
-                format!("supersedes：没有证书 {n}。"),
-                format!("supersedes: no certificate {n}."),
-            ))
-        })?;
-        if old.source_kind != src.kind || old.source_id != src.id {
-            return Err(AppError::Invalid {
-                message: Text::owned(
-                    format!("supersedes：证书 {n} 不是这条记录的证书。"),
-                    format!("supersedes: the certificate {n} is not one of this record's."),
-                ),
-                details: Vec::new(),
-            });
-        }
-    }
-    let leaf = state
-        .store
-        .ledger_leaf(&src.kind, &src.id)
-        .await?
-        .ok_or_else(|| AppError::internal(format!("record {} has no ledger leaf", src.id)))?;
-    let issued_at = now();
-    let signer = Signer {
-        id: p.user.id,
-        name: p.user.display_name.clone(),
-    };
-    let source_ref = SourceRef {
-        kind: src.kind.clone(),
-        id: src.id.clone(),
-        leaf_hash: jiliang_ledger::hex::encode(&leaf.leaf_hash),
-        leaf_index: leaf.index,
-    };
-    let document = src.document.clone();
-    let supersedes_number = supersedes.as_ref().map(|(n, _)| n.clone());
-    let build = |number: &str| {
-        let c = Certificate::new(
-            number,
-            issued_at,
-            signer.clone(),
-            source_ref.clone(),
-            supersedes_number.clone(),
-            document.clone(),
-        );
-        let text = certificates::content_text(&c).map_err(|e| e.to_string())?;
-        let record = certificates::leaf_record(&c, &text, issued_at).map_err(|e| e.to_string())?;
-        Ok((text, record))
-    };
-    let stored = state
-        .store
-        .insert_certificate(
-            &NewCertificate {
-                year: issued_at.year(),
-                source_kind: &src.kind,
-                source_id: &src.id,
-                lab_id: src.lab.institution.id,
-                customer_id: src.customer.as_ref().map(|c| c.institution.id),
-                issued_by: p.user.id,
-                issued_at,
-                supersedes: supersedes.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
-            },
-            build,
-        )
-        .await
-        .map_err(stored_error)?;
-    // Sign a head now, so the verification page has its proof at once.
-    if let Err(e) = state.ledger.publish().await {
-        tracing::warn!(error = %e, "publishing a head after issuing a certificate failed");
-    }
-    tracing::info!(number = %stored.number, by = %p.user.id, source = %src.id, "certificate issued");
+    let stored = issue_for(&state, &p, &src, supersedes).await?;
     let doc = parsed(&stored)?;
     Ok((
         axum::http::StatusCode::CREATED,
         axum::Json(view(&stored, &doc, true)),
     )
         .into_response())
+}
+
+/// Refuse unless `p` may sign for `src`'s lab (an expert at or above it).
+fn require_signer(p: &Principal, src: &source::SourceRecord) -> AppResult<()> {
+    authz::sign_certificate(p, &src.lab.path)
+        .require(Text::new("找不到该记录。", "No such record."))
+        .map_err(|e| match e {
+            AppError::Forbidden => AppError::ForbiddenBecause(Text::new(
+                "只有该实验室或其上级的专家（签发人）可以签发证书。",
+                "Only an expert (signer) at or above the calibrating lab can issue certificates.",
+            )),
+            other => other,
+        })
+}
+
+/// Number, sign and store a certificate for `src` by `p` (who must be an
+/// expert at or above its lab), replacing `supersedes` (number, reason)
+/// when given; then sign a head so the verification page has its proof.
+pub(crate) async fn issue_for(
+    state: &AppState,
+    p: &Principal,
+    src: &source::SourceRecord,
+    supersedes: Option<(String, String)>,
+) -> AppResult<StoredCertificate> {
+    require_signer(p, src)?;
+    let stored = certificates::issue::issue(
+        &state.store,
+        Signer {
+            id: p.user.id,
+            name: p.user.display_name.clone(),
+        },
+        src,
+        supersedes,
+        now(),
+    )
+    .await?;
+    // Sign a head now, so the verification page has its proof at once.
+    if let Err(e) = state.ledger.publish().await {
+        tracing::warn!(error = %e, "publishing a head after issuing a certificate failed");
+    }
+    tracing::info!(number = %stored.number, by = %p.user.id, source = %src.id, "certificate issued");
+    Ok(stored)
 }
 
 /// Revoke a valid certificate (an expert at or above its lab), with the
@@ -369,11 +354,33 @@ async fn revoke(
         )));
     }
     let reason = reason_field("reason", Some(&req.reason))?;
+    let at = now();
+    let record = certificates::status_record(
+        &StatusPayload {
+            number: c.number.clone(),
+            status: CertificateStatus::Revoked.as_str().to_owned(),
+            reason: reason.clone(),
+            at: rfc3339_micros(at),
+            by: p.user.id,
+            superseded_by: None,
+            certificate_leaf_hash: certificates::issue::certificate_leaf_hash(
+                &state.store,
+                &c.number,
+            )
+            .await?,
+        },
+        at,
+    )
+    .map_err(AppError::internal)?;
     let stored = state
         .store
-        .revoke_certificate(&c.number, &reason, p.user.id, now())
+        .revoke_certificate(&c.number, &reason, p.user.id, at, &record)
         .await
-        .map_err(stored_error)?;
+        .map_err(certificates::issue::stored_error)?;
+    // Sign a head now, so the verification page proves the new status.
+    if let Err(e) = state.ledger.publish().await {
+        tracing::warn!(error = %e, "publishing a head after revoking a certificate failed");
+    }
     tracing::info!(number = %stored.number, by = %p.user.id, "certificate revoked");
     let doc = parsed(&stored)?;
     Ok(axum::Json(view(&stored, &doc, true)))
@@ -410,17 +417,23 @@ async fn public_certificate(
         return Err(unknown());
     };
     let doc = parsed(&c)?;
-    let ledger = match state
-        .store
-        .ledger_leaf(RecordKind::CERTIFICATE.as_str(), &c.number)
-        .await?
-    {
-        Some(leaf) => match crate::http::ledger::export(&state, vec![leaf]).await {
+    // The issue leaf, and the status leaf once revoked or superseded: the
+    // page proves the status it shows, not only that the number exists.
+    let mut leaves = Vec::with_capacity(2);
+    for kind in [RecordKind::CERTIFICATE, RecordKind::CERTIFICATE_STATUS] {
+        if let Some(leaf) = state.store.ledger_leaf(kind.as_str(), &c.number).await? {
+            leaves.push(leaf);
+        }
+    }
+    leaves.sort_by_key(|l| l.index);
+    let ledger = if leaves.is_empty() {
+        None
+    } else {
+        match crate::http::ledger::export(&state, leaves).await {
             Ok(bundle) => Some(serde_json::to_value(&bundle).map_err(AppError::internal)?),
             Err(AppError::LedgerHeadPending { .. }) => None,
             Err(e) => return Err(e),
-        },
-        None => None,
+        }
     };
     Ok(axum::Json(PublicCertificate {
         number: c.number.clone(),
@@ -483,9 +496,11 @@ fn attachment(content_type: &str, file: String, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// The certificate as PDF (校准证书, PDF/A-3b with the DCC embedded), its
-/// QR code linking to `/verify/{number}`. Its lab, its customer and their
-/// supervisors; a revoked one still downloads (the page says revoked).
+/// The certificate as PDF (校准证书, or a round's 计量比对结果报告;
+/// PDF/A-3b with the DCC embedded), its QR code linking to
+/// `/verify/{number}`. Its lab, its customer and their supervisors (a
+/// round report: whoever may read the round's report); a revoked one still
+/// downloads (the page says revoked).
 #[utoipa::path(get, path = "/api/v1/certificates/{number}/pdf", tag = "certificates",
     params(("number" = String, Path)), responses(
     (status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 401, body = ErrorBody),
@@ -501,8 +516,13 @@ async fn download_pdf(
     let font = font(&state)?;
     let url = format!("{}/verify/{}", meta.origin, c.number);
     let pdf = tokio::task::spawn_blocking(move || {
-        let xml = dcc::dcc_xml(&doc).map_err(|e| e.to_string())?;
-        certificate_pdf(&doc, &font, &url, Some(&xml)).map_err(|e| e.to_string())
+        // A round in a unit without D-SI form has no DCC to embed.
+        let xml = match dcc::dcc_xml(&doc) {
+            Ok(xml) => Some(xml),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => None,
+            Err(e) => return Err(e.to_string()),
+        };
+        certificate_pdf(&doc, &font, &url, xml.as_deref()).map_err(|e| e.to_string())
     })
     .await
     .map_err(AppError::internal)?
@@ -514,19 +534,33 @@ async fn download_pdf(
     ))
 }
 
-/// The certificate as a Digital Calibration Certificate (DCC 3.3.0 XML,
-/// D-SI 2.2.1 quantities). Who may see the certificate.
+/// The certificate (or round report) as a Digital Calibration Certificate
+/// (DCC 3.3.0 XML, D-SI 2.2.1 quantities). Who may see the certificate;
+/// a round report in a unit without D-SI form has none (422).
 #[utoipa::path(get, path = "/api/v1/certificates/{number}/dcc.xml", tag = "certificates",
     params(("number" = String, Path)), responses(
     (status = 200, content_type = "application/xml", body = String), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "A round report in a unit without D-SI form")))]
 async fn download_dcc(
     State(state): State<AppState>,
     p: Principal,
     AppPath(number): AppPath<String>,
 ) -> AppResult<Response> {
     let (c, doc, _) = visible(&state, &p, &number).await?;
-    let xml = dcc::dcc_xml(&doc).map_err(AppError::internal)?;
+    let xml = dcc::dcc_xml(&doc).map_err(|e| match (&doc.document.round, e.kind()) {
+        (Some(t), std::io::ErrorKind::InvalidInput) => AppError::Invalid {
+            message: Text::owned(
+                format!("单位 {} 没有 D-SI 表示，该报告没有数字证书（DCC）；PDF 和 CSV 可用。", t.unit),
+                format!(
+                    "The unit {} has no D-SI form: this report has no DCC (its PDF and CSV are available).",
+                    t.unit
+                ),
+            ),
+            details: Vec::new(),
+        },
+        _ => AppError::internal(e),
+    })?;
     Ok(attachment(
         "application/xml; charset=utf-8",
         format!("{}.dcc.xml", c.number),

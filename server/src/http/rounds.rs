@@ -6,6 +6,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiliang_ledger::RecordKind;
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::rooms::Author;
 use jiliang_protocol::rounds::{
@@ -50,7 +51,17 @@ fn author(p: &Principal) -> Author {
 async fn view_of(state: &AppState, p: &Principal, id: Uuid) -> AppResult<axum::Json<RoundView>> {
     let (l, rel) = r::load(&state.store, p, id).await?;
     let attachments = state.store.round_attachments(id).await?;
-    Ok(axum::Json(l.view(p, rel, &attachments)))
+    let mut view = l.view(p, rel, &attachments);
+    if l.state == RoundState::Published && l.report_readable(rel) {
+        view.report_number = state
+            .store
+            .certificates_of_source(RecordKind::ROUND_REPORT.as_str(), &id.to_string())
+            .await?
+            .into_iter()
+            .find(|c| c.status == "valid")
+            .map(|c| c.number);
+    }
+    Ok(axum::Json(view))
 }
 
 /// The rounds the caller coordinates, oversees or takes part in (newest
@@ -538,7 +549,9 @@ async fn get_report_csv(
 
 /// Publish a closed round: its report becomes a `round_report` ledger
 /// record (`GET /api/v1/ledger/records/round_report/{id}`), with the labs'
-/// names (default) or their codes only.
+/// names (default) or their codes only, and is issued as a numbered report
+/// signed by the publishing expert (`report_number`: its PDF and DCC under
+/// `/api/v1/certificates/{number}/`, verifiable at `/verify/{number}`).
 #[utoipa::path(post, path = "/api/v1/rounds/{id}/publish", tag = "rounds", params(("id" = Uuid, Path)),
     request_body = PublishBody, responses(
     (status = 200, body = RoundView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -560,5 +573,17 @@ async fn publish_round(
     let names = req.names.unwrap_or(true);
     let index = r::publish(&state.store, &l, &author(&p), names, now()).await?;
     tracing::info!(round = %id, by = %p.user.id, index, "round published");
+    // The publishing expert signs the report: it gets its number, PDF,
+    // DCC and public verification page now. The round stays published if
+    // this fails (it is logged); `POST /api/v1/certificates` with
+    // `round_report` issues it then.
+    let issued = async {
+        let src = crate::certificates::source::from_round(&state.store, id).await?;
+        crate::http::certificates::issue_for(&state, &p, &src, None).await
+    }
+    .await;
+    if let Err(e) = issued {
+        tracing::error!(round = %id, error = ?e, "issuing the published round's report failed");
+    }
     view_of(&state, &p, id).await
 }

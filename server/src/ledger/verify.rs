@@ -20,6 +20,10 @@
 //! - the same for certificates (re-derived from the `certificates` row):
 //!   "… the stored certificate differs from the recorded one", "… missing
 //!   from certificates", "certificate <number> is not in the log";
+//! - and for their changes of status (`certificate_status`, re-derived from
+//!   the row's status columns): "… the stored status differs from the
+//!   recorded one" (a revocation undone or reworded in the row),
+//!   "certificate <number> is revoked but its status is not in the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";
@@ -122,6 +126,7 @@ pub async fn verify_database(
 ) -> Result<DbReport, LedgerError> {
     let mut found = Findings::default();
     let mut verifier = LogVerifier::new();
+    let mut recorded_statuses: HashSet<String> = HashSet::new();
     let mut recorded_events: HashSet<Uuid> = HashSet::new();
     let mut recorded_batches: HashSet<Uuid> = HashSet::new();
     let mut recorded_comparisons: HashSet<Uuid> = HashSet::new();
@@ -205,6 +210,20 @@ pub async fn verify_database(
                     }
                     if record.kind == RecordKind::ROUND_REPORT {
                         check_round_report(store, index, &record, &mut found).await?;
+                    }
+                    if record.kind == RecordKind::CERTIFICATE_STATUS {
+                        let stored = store.get_certificate(record.id()).await?;
+                        let issued = store
+                            .ledger_leaf(RecordKind::CERTIFICATE.as_str(), record.id())
+                            .await?;
+                        check_certificate_status(
+                            index,
+                            &record,
+                            stored.as_ref(),
+                            issued.map(|l| l.leaf_hash),
+                            &mut recorded_statuses,
+                            &mut found,
+                        );
                     }
                     if record.kind == RecordKind::CERTIFICATE {
                         let stored = store.get_certificate(record.id()).await?;
@@ -297,6 +316,18 @@ pub async fn verify_database(
             found.record(
                 u64::MAX,
                 format!("certificate {} is not in the log", c.number),
+            );
+        }
+        for c in rows
+            .iter()
+            .filter(|c| c.status != "valid" && !recorded_statuses.contains(&c.number))
+        {
+            found.record(
+                u64::MAX,
+                format!(
+                    "certificate {} is {} but its status is not in the log",
+                    c.number, c.status
+                ),
             );
         }
     }
@@ -608,6 +639,52 @@ fn check_comparison(
             index,
             format!(
                 "record at index {index} (raw_record {id}): the stored comparison differs from the recorded one"
+            ),
+        ),
+    }
+}
+
+/// A `certificate_status` leaf against the row's status columns.
+fn check_certificate_status(
+    index: u64,
+    record: &Record,
+    stored: Option<&StoredCertificate>,
+    issued_leaf: Option<Vec<u8>>,
+    seen: &mut HashSet<String>,
+    found: &mut Findings,
+) {
+    let number = record.id();
+    seen.insert(number.to_owned());
+    let name = format!("record at index {index} (certificate_status {number})");
+    let Some(c) = stored else {
+        found.record(index, format!("{name}: missing from certificates"));
+        return;
+    };
+    let derived = match (c.status.as_str(), c.status_at, c.status_by, issued_leaf) {
+        ("revoked" | "superseded", Some(at), Some(by), Some(leaf)) => {
+            crate::certificates::status_record(
+                &crate::certificates::StatusPayload {
+                    number: c.number.clone(),
+                    status: c.status.clone(),
+                    reason: c.status_reason.clone().unwrap_or_default(),
+                    at: records::rfc3339_micros(at),
+                    by,
+                    superseded_by: c.superseded_by.clone(),
+                    certificate_leaf_hash: jiliang_ledger::hex::encode(&leaf),
+                },
+                at,
+            )
+            .ok()
+        }
+        _ => None,
+    };
+    match derived {
+        Some(now) if now.leaf_hash() == record.leaf_hash() => {}
+        _ => found.record(
+            index,
+            format!(
+                "{name}: the stored status ({}) differs from the recorded one",
+                c.status
             ),
         ),
     }

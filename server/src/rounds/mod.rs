@@ -280,6 +280,7 @@ impl Loaded {
                 submit_for,
                 report: self.report_readable(relation),
             },
+            report_number: None,
         }
     }
 }

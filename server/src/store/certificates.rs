@@ -1,6 +1,7 @@
 //! Certificates (校准证书): numbered per year, stored with their
 //! `certificate` ledger leaf in one transaction (see `crate::certificates`).
-//! Revoking or superseding changes only the status columns.
+//! Revoking or superseding changes only the status columns, and appends
+//! the certificate's `certificate_status` leaf in the same transaction.
 
 use jiliang_ledger::Record;
 use time::OffsetDateTime;
@@ -117,8 +118,10 @@ pub enum CertificateStoreError {
     Build(String),
 }
 
-/// The certificate's content and ledger record, made once its number is known.
-pub type Built = (String, Record);
+/// The certificate's content and ledger record, made once its number is
+/// known, and (when it supersedes one) the old certificate's
+/// `certificate_status` record, which names the new number.
+pub type Built = (String, Record, Option<Record>);
 
 impl Store {
     /// Give the next number of the year, build the certificate with it and
@@ -196,7 +199,13 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let number = certificate_number(c.year, seq);
-            let (content, record) = build(&number).map_err(CertificateStoreError::Build)?;
+            let (content, record, superseded) =
+                build(&number).map_err(CertificateStoreError::Build)?;
+            if superseded.is_some() != c.supersedes.is_some() {
+                return Err(CertificateStoreError::Build(
+                    "a replacement needs the old certificate's status record".to_owned(),
+                ));
+            }
             sqlx::query(
                 "INSERT INTO certificates (number, year, seq, source_kind, source_id, lab_id, customer_id, \
                  issued_by, issued_at, status, supersedes, content) \
@@ -229,6 +238,9 @@ impl Store {
                 .await?;
             }
             let _idx: i64 = append_leaf!(tx, &record);
+            if let Some(status) = &superseded {
+                let _idx: i64 = append_leaf!(tx, status);
+            }
             tx.commit().await?;
             Ok::<_, CertificateStoreError>(number)
         })?;
@@ -237,13 +249,15 @@ impl Store {
             .ok_or(CertificateStoreError::NoSuchCertificate(number))
     }
 
-    /// Revoke a valid certificate, saying why.
+    /// Revoke a valid certificate, saying why, with its
+    /// `certificate_status` leaf (`record`).
     pub async fn revoke_certificate(
         &self,
         number: &str,
         reason: &str,
         by: Uuid,
         at: OffsetDateTime,
+        record: &Record,
     ) -> Result<StoredCertificate, CertificateStoreError> {
         let begin = self.begin_write();
         let _turn = self.write_turn().await;
@@ -276,6 +290,7 @@ impl Store {
             .bind(number)
             .execute(&mut *tx)
             .await?;
+            let _idx: i64 = append_leaf!(tx, record);
             tx.commit().await?;
             Ok::<_, CertificateStoreError>(())
         })?;

@@ -44,6 +44,65 @@ async fn finished_comparison(server: &TestServer, expert: &Client) -> String {
     view.finished.expect("finished").record.id
 }
 
+/// `(year, seq)` of `JL-<year>-<seq>`.
+fn number_parts(n: &str) -> (i32, u32) {
+    let mut parts = n.split('-').skip(1);
+    let year = parts.next().and_then(|y| y.parse().ok()).expect("year");
+    let seq = parts.next().and_then(|s| s.parse().ok()).expect("seq");
+    (year, seq)
+}
+
+/// The public document's ledger bundle verified with `key`, and the
+/// payload of its `certificate_status` record for `number`.
+#[track_caller]
+fn proven_status(public: &Value, key: &jiliang_ledger::VerifyingKey, number: &str) -> Value {
+    let bundle: Bundle = serde_json::from_value(public["ledger"].clone()).expect("bundle");
+    let report = verify_bundle_with_key(&bundle, key);
+    assert!(report.ok, "{report}");
+    let kinds: Vec<&str> = bundle.records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["certificate", "certificate_status"]);
+    assert!(bundle.records.iter().all(|r| r.id == number));
+    serde_json::from_str(&bundle.records[1].payload).expect("payload")
+}
+
+/// The first QR code on the first page of `pdf` (pdftoppm, then zbarimg),
+/// or `None` (with a message) where the tools are missing.
+pub(crate) fn decode_qr(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("doc.pdf");
+    std::fs::write(&file, pdf).expect("write");
+    let out = dir.path().join("page");
+    let o = run_tool(
+        "pdftoppm",
+        &[
+            "-r".as_ref(),
+            "150".as_ref(),
+            "-f".as_ref(),
+            "1".as_ref(),
+            "-l".as_ref(),
+            "1".as_ref(),
+            "-png".as_ref(),
+            "-singlefile".as_ref(),
+            file.as_os_str(),
+            out.as_os_str(),
+        ],
+    )?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = dir.path().join("page.png");
+    let o = run_tool(
+        "zbarimg",
+        &["--quiet".as_ref(), "--raw".as_ref(), png.as_os_str()],
+    )?;
+    assert!(
+        o.status.success(),
+        "no QR code found on the page: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let first = text.lines().next().expect("one code").to_owned();
+    Some(first)
+}
+
 trait Pipe: Sized {
     fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
         f(self)
@@ -51,7 +110,7 @@ trait Pipe: Sized {
 }
 impl<T> Pipe for T {}
 
-fn reference_xsd() -> Option<std::path::PathBuf> {
+pub(crate) fn reference_xsd() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("JILIANG_DCC_REFERENCE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -61,7 +120,7 @@ fn reference_xsd() -> Option<std::path::PathBuf> {
     xsd.exists().then_some(xsd)
 }
 
-fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
+pub(crate) fn run_tool(tool: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
     match std::process::Command::new(tool).args(args).output() {
         Ok(o) => Some(o),
         Err(e) => {
@@ -98,7 +157,7 @@ crate::backend_tests!(
         assert!(v["message"].is_string());
         let (s, v) = issue(
             &expert,
-            json!({"source_kind": "round_report", "source_id": record}),
+            json!({"source_kind": "reading_batch", "source_id": record}),
         )
         .await;
         assert_eq!(s, 422, "{v}");
@@ -111,6 +170,13 @@ crate::backend_tests!(
         let (s, _) = issue(
             &expert,
             json!({"source_kind": "raw_record", "source_id": "nope"}),
+        )
+        .await;
+        assert_eq!(s, 404);
+        // A comparison id is no round.
+        let (s, _) = issue(
+            &expert,
+            json!({"source_kind": "round_report", "source_id": record}),
         )
         .await;
         assert_eq!(s, 404);
@@ -129,12 +195,14 @@ crate::backend_tests!(
         .await;
         assert!((400..500).contains(&s), "unknown field");
 
-        // Issued.
+        // Issued, with the next number of the year (the demo's published
+        // round report has one already).
         let (s, v) = issue(&expert, body.clone()).await;
         assert_eq!(s, 201, "{v}");
-        let year = time::OffsetDateTime::now_utc().year();
-        let first = format!("JL-{year}-000001");
-        assert_eq!(v["number"], first.as_str());
+        let first = v["number"].as_str().expect("number").to_owned();
+        let (year, seq) = number_parts(&first);
+        assert_eq!(year, time::OffsetDateTime::now_utc().year());
+        assert!(seq >= 1);
         assert_eq!(v["status"], "valid");
         assert_eq!(v["lab"], "甘肃省计量研究院");
         assert_eq!(v["customer"], "秦安县计量检定所");
@@ -154,7 +222,12 @@ crate::backend_tests!(
                 .any(|c| c["number"] == first.as_str())
         );
         let list = tech.json("/api/v1/certificates").await;
-        let mine = list.as_array().expect("list");
+        let mine: Vec<&Value> = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|c| c["source_kind"] == "raw_record")
+            .collect();
         assert_eq!(mine.len(), 1, "the customer's technician sees it");
         assert_eq!(mine[0]["can_manage"], false);
         let list = expert
@@ -277,6 +350,11 @@ crate::backend_tests!(
                     assert!(text.contains(needle), "{needle:?} not in:\n{text}");
                 }
             }
+            // The QR code, decoded from the rendered page, is the public
+            // verification page of this number.
+            if let Some(url) = decode_qr(&pdf) {
+                assert_eq!(url, format!("{}/verify/{first}", server.base));
+            }
         }
 
         // Revoking: a reason is required; the technician may not; then public.
@@ -299,6 +377,14 @@ crate::backend_tests!(
         let v = anon.json(&format!("/api/v1/certificates/{first}")).await;
         assert_eq!(v["status"], "revoked");
         assert_eq!(v["status_reason"], "参考标准证书过期");
+        // The revocation is a ledger record too, proven with the issue.
+        let status = proven_status(&v, &key, &first);
+        assert_eq!(status["status"], "revoked");
+        assert_eq!(status["reason"], "参考标准证书过期");
+        assert_eq!(
+            status["certificate_leaf_hash"].as_str(),
+            Some(bundle.records[0].leaf_hash.as_str())
+        );
 
         // A revoked certificate cannot be superseded; a new one can be issued,
         // and replaced in turn.
@@ -311,7 +397,7 @@ crate::backend_tests!(
         assert_eq!(s, 409);
         let (s, v) = issue(&expert, body.clone()).await;
         assert_eq!(s, 201, "{v}");
-        let second = format!("JL-{year}-000002");
+        let second = format!("JL-{year}-{:06}", seq + 1);
         assert_eq!(v["number"], second.as_str());
         let (s, v) = issue(
             &expert,
@@ -327,13 +413,24 @@ crate::backend_tests!(
         )
         .await;
         assert_eq!(s, 201, "{v}");
-        let third = format!("JL-{year}-000003");
+        let third = format!("JL-{year}-{:06}", seq + 2);
         assert_eq!(v["number"], third.as_str());
         assert_eq!(v["supersedes"], second.as_str());
         let v = anon.json(&format!("/api/v1/certificates/{second}")).await;
         assert_eq!(v["status"], "superseded");
         assert_eq!(v["superseded_by"], third.as_str());
         assert_eq!(v["status_reason"], "客户名称更正");
+        let status = proven_status(&v, &key, &second);
+        assert_eq!(status["status"], "superseded");
+        assert_eq!(status["superseded_by"], third.as_str());
+        // The replacement itself is valid: its proof is its issue record alone.
+        let v = anon.json(&format!("/api/v1/certificates/{third}")).await;
+        let bundle: Bundle = serde_json::from_value(v["ledger"].clone()).expect("bundle");
+        assert_eq!(bundle.records.len(), 1);
+        assert_eq!(bundle.records[0].kind, "certificate");
+        // A reason past 500 characters is refused.
+        let (s, v) = revoke(&expert, &third, json!({"reason": "错".repeat(501)})).await;
+        assert_eq!(s, 422, "{v}");
 
         // Every certificate is in the log, re-derived from its row.
         let db = verify_database(&server.state.store, Some(key))
@@ -406,6 +503,83 @@ async fn a_certificate_row_changed_behind_the_log_is_found() {
         db.problems
             .iter()
             .any(|p| p.contains(&format!("certificate {number}")) && p.contains("differs")),
+        "{:?}",
+        db.problems
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_undone_behind_the_log_is_found() {
+    let Some(server) = TestServer::start_seeded(Backend::Sqlite).await else {
+        return;
+    };
+    let expert = server.login("expert").await;
+    let record = finished_comparison(&server, &expert).await;
+    let res = expert
+        .post(
+            "/api/v1/certificates",
+            &json!({"source_kind": "raw_record", "source_id": record}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let number: String = res.json::<Value>().await.expect("json")["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let res = expert
+        .post(
+            &format!("/api/v1/certificates/{number}/revoke"),
+            &json!({"reason": "误签"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let store = &server.state.store;
+    let db = verify_database(store, None).await.expect("verify");
+    assert!(db.ok, "{:?}", db.problems);
+    // Someone with database access makes it valid again: the log disagrees.
+    jiliang_server::store::testing::execute(
+        store,
+        &format!(
+            "UPDATE certificates SET status = 'valid', status_reason = NULL WHERE number = '{number}'"
+        ),
+    )
+    .await
+    .expect("update");
+    let db = verify_database(store, None).await.expect("verify");
+    assert!(
+        db.problems
+            .iter()
+            .any(|p| p.contains(&format!("certificate_status {number}")) && p.contains("differs")),
+        "{:?}",
+        db.problems
+    );
+    // The public page still carries the revocation record, so the browser
+    // sees the log say revoked while the row says valid.
+    let v = Client::new(&server.base)
+        .json(&format!("/api/v1/certificates/{number}"))
+        .await;
+    assert_eq!(v["status"], "valid");
+    let bundle: Bundle = serde_json::from_value(v["ledger"].clone()).expect("bundle");
+    let status = bundle
+        .records
+        .iter()
+        .find(|r| r.kind == "certificate_status")
+        .expect("the revocation record");
+    assert!(status.payload.contains("\"revoked\""));
+    // And a revocation written into the row without its record is named.
+    jiliang_server::store::testing::execute(
+        store,
+        "UPDATE certificates SET status = 'revoked', status_reason = '改', status_at = issued_at, \
+         status_by = issued_by WHERE source_kind = 'round_report'",
+    )
+    .await
+    .expect("update");
+    let db = verify_database(store, None).await.expect("verify");
+    assert!(
+        db.problems
+            .iter()
+            .any(|p| p.contains("is revoked but its status is not in the log")),
         "{:?}",
         db.problems
     );

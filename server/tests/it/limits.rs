@@ -256,6 +256,38 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
             .format(&time::format_description::well_known::Rfc3339)
             .expect("time")
     };
+    // Comparison rounds: one open with the technician's lab invited, one
+    // closed (exclusions are decided then).
+    let deadline = (time::OffsetDateTime::now_utc() + time::Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let round_body = move || {
+        json!({"title": "限值比对", "quantity": "直流电压", "unit": "V",
+               "deadline": deadline.clone(), "method": "weighted-mean"})
+    };
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        let round: Value = expert
+            .post("/api/v1/rounds", &round_body())
+            .await
+            .json()
+            .await
+            .expect("round");
+        let id = round["id"].as_str().expect("round id").to_owned();
+        let res = expert
+            .post(
+                &format!("/api/v1/rounds/{id}/labs"),
+                &json!({"lab_ids": [qinan]}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        rounds.push(id);
+    }
+    let (open_round, closed_round) = (rounds[0].clone(), rounds[1].clone());
+    let res = expert
+        .post(&format!("/api/v1/rounds/{closed_round}/close"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
 
     let ops: Vec<Op> = vec![
         Op {
@@ -352,6 +384,43 @@ backend_tests!(stated_limits_are_enforced, |backend| async move {
             body: Box::new(
                 || json!({"key": filler("key", 12), "readings": [{"value": 1.5, "unit": "V"}]}),
             ),
+        },
+        Op {
+            method: Method::POST,
+            template: "/api/v1/rounds",
+            path: "/api/v1/rounds".into(),
+            client: &expert,
+            body: Box::new(round_body.clone()),
+        },
+        Op {
+            method: Method::POST,
+            template: "/api/v1/rounds/{id}/labs",
+            path: format!("/api/v1/rounds/{open_round}/labs"),
+            client: &expert,
+            body: Box::new(|| json!({"lab_ids": [qinan]})),
+        },
+        Op {
+            method: Method::PUT,
+            template: "/api/v1/rounds/{id}/results/{lab_id}",
+            path: format!("/api/v1/rounds/{open_round}/results/{qinan}"),
+            client: &tech,
+            body: Box::new(|| json!({"value": 10.0, "expanded_uncertainty": 0.001, "k": 2.0})),
+        },
+        Op {
+            method: Method::POST,
+            template: "/api/v1/rounds/{id}/results/{lab_id}/attachments",
+            path: format!("/api/v1/rounds/{open_round}/results/{qinan}/attachments"),
+            client: &tech,
+            body: Box::new(
+                || json!({"name": "记录.txt", "content_type": "text/plain", "data_base64": "aGVsbG8="}),
+            ),
+        },
+        Op {
+            method: Method::PUT,
+            template: "/api/v1/rounds/{id}/labs/{lab_id}/exclusion",
+            path: format!("/api/v1/rounds/{closed_round}/labs/{qinan}/exclusion"),
+            client: &expert,
+            body: Box::new(|| json!({"reason": "漂移"})),
         },
     ];
 

@@ -59,6 +59,30 @@ fn labs_by_code(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `pdftotext -layout` of a PDF, `None` (with a message) without the tool.
+fn text_of(pdf: &[u8]) -> Option<String> {
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(file.path(), pdf).expect("write");
+    let o = crate::certificates::run_tool(
+        "pdftotext",
+        &["-layout".as_ref(), file.path().as_os_str(), "-".as_ref()],
+    )?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// The text of certificate `number`'s PDF as `c` downloads it; `None`
+/// without a CJK font or pdftotext.
+async fn pdf_text(c: &Client, number: &str) -> Option<String> {
+    let res = c.get(&format!("/api/v1/certificates/{number}/pdf")).await;
+    if res.status() == 503 {
+        eprintln!("skipped: no CJK font on this machine");
+        return None;
+    }
+    assert_eq!(res.status(), 200);
+    text_of(&res.bytes().await.expect("pdf"))
+}
+
 /// The report without what only a round has (lab ids, exclusion reasons).
 fn strip(mut v: Value) -> Value {
     for l in v["labs"].as_array_mut().expect("labs") {
@@ -439,6 +463,107 @@ backend_tests!(
         .await;
         let named = expect(tech.get(&format!("/api/v1/rounds/{id}/report")).await, 200).await;
         assert_eq!(labs_by_code(&named), names);
+
+        // Publishing issued the report as a numbered document signed by the
+        // expert: the same number for the lab, a DCC valid against 3.3.0, a
+        // PDF with the title, number and results, its QR code pointing at
+        // the public verification page, where the number is known.
+        let number = done["report_number"]
+            .as_str()
+            .expect("a report number")
+            .to_owned();
+        assert!(number.starts_with("JL-"), "{number}");
+        let seen_number = expect(tech.get(&format!("/api/v1/rounds/{id}")).await, 200).await;
+        assert_eq!(seen_number["report_number"], number.as_str());
+        let mine = expect(
+            expert
+                .get(&format!("/api/v1/certificates?source_id={id}"))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(mine[0]["number"], number.as_str());
+        assert_eq!(mine[0]["source_kind"], "round_report");
+        assert_eq!(mine[0]["can_manage"], true);
+        assert_eq!(mine[0]["instrument"], "Fluke 732C 10 V 标准");
+        let res = tech
+            .get(&format!("/api/v1/certificates/{number}/dcc.xml"))
+            .await;
+        assert_eq!(res.status(), 200);
+        let xml = res.text().await.expect("xml");
+        assert!(xml.contains(&format!(
+            "<dcc:uniqueIdentifier>{number}</dcc:uniqueIdentifier>"
+        )));
+        assert!(
+            xml.contains("<dcc:charsXMLList>L01 L02 L03</dcc:charsXMLList>"),
+            "{xml}"
+        );
+        assert!(xml.contains("10.000012"), "a lab's value as submitted");
+        assert!(xml.contains(r"<si:unit>\volt</si:unit>"));
+        if let Some(xsd) = crate::certificates::reference_xsd() {
+            let file = tempfile::NamedTempFile::new().expect("tmp");
+            std::fs::write(file.path(), &xml).expect("write");
+            if let Some(o) = crate::certificates::run_tool(
+                "xmllint",
+                &[
+                    "--nonet".as_ref(),
+                    "--noout".as_ref(),
+                    "--schema".as_ref(),
+                    xsd.as_os_str(),
+                    file.path().as_os_str(),
+                ],
+            ) {
+                assert!(
+                    o.status.success(),
+                    "{}\n{xml}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        } else {
+            eprintln!("skipped: no DCC reference schemas (../shared/reference/dcc)");
+        }
+        let res = tech
+            .get(&format!("/api/v1/certificates/{number}/pdf"))
+            .await;
+        if res.status() == 503 {
+            eprintln!("skipped: no CJK font on this machine");
+        } else {
+            assert_eq!(res.status(), 200);
+            let pdf = res.bytes().await.expect("pdf");
+            if let Some(text) = text_of(&pdf) {
+                for needle in [
+                    "计量比对结果报告",
+                    number.as_str(),
+                    "10 V 直流电压比对",
+                    "秦安县计量检定所 (L01)",
+                    "通渭县计量检定所 (L02)",
+                    "10.000012",
+                    "满意",
+                    "李明华",
+                ] {
+                    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+                }
+            }
+            if let Some(url) = crate::certificates::decode_qr(&pdf) {
+                assert_eq!(url, format!("{}/verify/{number}", server.base));
+            }
+        }
+        let public = expect(
+            Client::new(&server.base)
+                .get(&format!("/api/v1/certificates/{number}"))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(public["status"], "valid");
+        assert_eq!(public["instrument"], "Fluke 732C 10 V 标准");
+        // Someone from another lab of the province may not download it.
+        let res = wen.get(&format!("/api/v1/certificates/{number}/pdf")).await;
+        assert!(
+            matches!(res.status().as_u16(), 403 | 404),
+            "{}",
+            res.status()
+        );
         let seen = expect(tech.get(&format!("/api/v1/rounds/{id}")).await, 200).await;
         assert_eq!(seen["labs"][1]["name"], "通渭县计量检定所");
         assert!(
@@ -672,6 +797,36 @@ backend_tests!(
         .await;
         let theirs = expect(tech.get(&format!("/api/v1/rounds/{id}/report")).await, 200).await;
         assert_eq!(labs_by_code(&theirs), ["秦安县计量检定所 (L01)", "L02"]);
+        // Its report document says what was published: codes only. mg/kg
+        // has no D-SI form, so there is no DCC (said so), but a PDF.
+        let seen = expect(tech.get(&format!("/api/v1/rounds/{id}")).await, 200).await;
+        let number = seen["report_number"].as_str().expect("a number").to_owned();
+        let v = expect(
+            tech.get(&format!("/api/v1/certificates/{number}/dcc.xml"))
+                .await,
+            422,
+        )
+        .await;
+        assert!(
+            v["message"].as_str().expect("message").contains("mg/kg"),
+            "{v}"
+        );
+        if let Some(text) = pdf_text(&tech, &number).await {
+            for needle in [
+                "计量比对结果报告",
+                number.as_str(),
+                "L01",
+                "L02",
+                "0.0135",
+                "0.053",
+            ] {
+                assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+            }
+            assert!(
+                !text.contains("秦安县计量检定所"),
+                "published without names:\n{text}"
+            );
+        }
         server.stop().await;
     }
 );

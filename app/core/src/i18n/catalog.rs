@@ -625,6 +625,10 @@ catalog! {
     RoundInconsistent { zh: "χ² = {chi2}，自由度 {dof}，p = {p}，Birge 比 {birge}：不一致", en: "χ² = {chi2}, dof {dof}, p = {p}, Birge ratio {birge}: not consistent" }
     RoundOptionsUsed { zh: "选项", en: "Options" }
     RoundDownloadCsv { zh: "下载 CSV", en: "Download CSV" }
+    RoundReportNumber { zh: "报告编号：{number}", en: "Report number: {number}" }
+    RoundReportPdf { zh: "下载报告 PDF", en: "Download the report (PDF)" }
+    RoundReportDcc { zh: "下载 DCC（XML）", en: "Download the DCC (XML)" }
+    RoundReportVerify { zh: "公开核验页面", en: "Public verification page" }
     ColLab { zh: "实验室", en: "Lab" }
     ColValue { zh: "结果", en: "Value" }
     ColIncluded { zh: "参与参考值", en: "In reference" }
@@ -1019,6 +1023,12 @@ catalog! {
     }
     CertLedgerTitle { zh: "防篡改日志中的记录", en: "Entry in the tamper-evident log" }
     CertLedgerPending { zh: "日志正在签名该证书的记录，请稍后刷新本页。", en: "The log is still signing this certificate's entry; reload the page shortly." }
+    CertLedgerStatus { zh: "日志证实的状态：{status}", en: "Status proven by the log: {status}" }
+    CertLedgerStatusUnchecked { zh: "日志记录未通过校验，无法证实状态。", en: "The log entries do not verify: the status cannot be proven." }
+    CertLedgerStatusDiffers {
+        zh: "警告：服务器所示状态与防篡改日志不一致（日志记载为“{status}”）。请以日志为准并联系签发机构。",
+        en: "Warning: the status the server shows differs from the tamper-evident log (the log says \"{status}\"). Trust the log and contact the issuing laboratory."
+    }
     CertLookupAnother { zh: "核验其他证书", en: "Verify another certificate" }
     CertLookupLabel { zh: "证书编号（如 JL-2026-000001）", en: "Certificate number (e.g. JL-2026-000001)" }
     CertLookupSubmit { zh: "核验", en: "Verify" }

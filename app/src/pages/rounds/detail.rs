@@ -547,11 +547,28 @@ fn ReportBlock(round: RoundView) -> impl IntoView {
     }
     let id = round.id;
     let unit = round.unit.clone();
+    // The published report as a numbered document: PDF, DCC, public page.
+    let issued = round.report_number.clone().map(|n| {
+        let pdf = format!("{V1}/certificates/{}/pdf", encode(&n));
+        let dcc = format!("{V1}/certificates/{}/dcc.xml", encode(&n));
+        let verify = format!("/verify/{}", encode(&n));
+        let shown = n.clone();
+        view! {
+            <section class="card round-report-doc" data-testid="round-report-doc" data-number=n>
+                <p><strong class="mono" data-testid="round-report-number">{move || i18n.tf(Msg::RoundReportNumber, &[("number", &shown)])}</strong></p>
+                <div class="button-row">
+                    <a href=pdf class="button secondary" data-testid="round-report-pdf" download>{move || i18n.t(Msg::RoundReportPdf)}</a>
+                    <a href=dcc class="button secondary" data-testid="round-report-dcc" download>{move || i18n.t(Msg::RoundReportDcc)}</a>
+                    <A href=verify attr:class="button secondary" attr:data-testid="round-report-verify">{move || i18n.t(Msg::RoundReportVerify)}</A>
+                </div>
+            </section>
+        }
+    });
     let data = LocalResource::new(move || async move {
         api.get::<CompareReport>(&format!("{V1}/rounds/{id}/report"))
             .await
     });
-    (move || match data.get() {
+    let data_view = (move || match data.get() {
         None => view! { <Loading/> }.into_any(),
         Some(Err(e)) => view! {
             <section class="dash-section" data-testid="round-report-none">
@@ -563,5 +580,6 @@ fn ReportBlock(round: RoundView) -> impl IntoView {
             <ReportView report=report unit=unit.clone() csv_href=format!("{V1}/rounds/{id}/report.csv")/>
         }.into_any(),
     })
-    .into_any()
+    .into_any();
+    view! { {issued} {data_view} }.into_any()
 }
