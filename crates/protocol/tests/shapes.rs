@@ -6,8 +6,9 @@ use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
-    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, MediaPublisher,
-    MediaSource, MediaTrackState, PublishedTrack, RoomEvent, ServerFrame, Snapshot,
+    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, LinkQuality,
+    LinkReport, MediaMode, MediaPublisher, MediaSource, MediaTrackState, PublishedTrack, RoomEvent,
+    ServerFrame, Snapshot,
 };
 use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
 use jiliang_protocol::timesync::{TimePing, TimePong};
@@ -104,6 +105,7 @@ fn server_frames() {
                 source: MediaSource::Camera,
                 muted: false,
             }],
+            link: None,
         }],
     };
     // A snapshot without `media` (from a server before media) still parses.
@@ -258,6 +260,25 @@ fn media_frames() {
     );
     insta::assert_json_snapshot!("client_media_stop", ClientFrame::MediaStop);
     insta::assert_json_snapshot!(
+        "client_media_link",
+        ClientFrame::MediaLink {
+            mode: MediaMode::Video,
+            quality: LinkQuality::Good,
+        }
+    );
+    // Modes and qualities outside the lists are refused.
+    assert!(
+        serde_json::from_str::<ClientFrame>(
+            r#"{"type":"media_link","mode":"hologram","quality":"good"}"#
+        )
+        .is_err()
+    );
+    // A publisher list of a server before `media_link` still parses.
+    let old: MediaPublisher =
+        serde_json::from_str(r#"{"user_id":"01930000-0000-7000-8000-000000000002","tracks":[]}"#)
+            .expect("parses");
+    assert_eq!(old.link, None);
+    insta::assert_json_snapshot!(
         "client_media_offer",
         ClientFrame::MediaOffer {
             sdp: "v=0\r\n".into()
@@ -290,6 +311,10 @@ fn media_frames() {
                         muted: false,
                     },
                 ],
+                link: Some(LinkReport {
+                    mode: MediaMode::Audio,
+                    quality: LinkQuality::Fair,
+                }),
             }],
         }
     );
