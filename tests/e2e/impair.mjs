@@ -2,7 +2,9 @@
 // machine's kernel has no netem): a UDP relay per server media port that
 // delays, drops at random and rate-limits each direction, and a WebSocket
 // route that rewrites the server's host candidates (in SDP and trickled) so
-// that the page sends its media to the relay instead of the server.
+// that the page sends its media to the relay instead of the server, and
+// keeps the page's candidates from the server (else the server's own checks
+// would find the page directly, around the relay).
 //
 // Rate limiting is a token bucket with a bounded queue, as `tc tbf … latency
 // 400ms`: a packet that would wait longer than `queueMs` is dropped.
@@ -12,7 +14,8 @@ import dgram from 'node:dgram';
  *  through it. Every option is per direction. */
 export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs = 400 } = {}) {
   const relays = new Map(); // "ip:port" of the server → { socket, port, ready }
-  const stats = { up: { sent: 0, dropped: 0 }, down: { sent: 0, dropped: 0 } };
+  let closed = false;
+  const stats = { up: { sent: 0, dropped: 0 }, down: { sent: 0, dropped: 0 }, frames: 0, candidates: [] };
 
   function shaper(dir) {
     let nextFree = 0;
@@ -23,7 +26,11 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
       if (start - now > queueMs) { stats[dir].dropped++; return; }
       nextFree = start + (bytes * 8) / kbps; // kbit/s = bits per ms
       stats[dir].sent++;
-      setTimeout(send, nextFree - now + delayMs);
+      setTimeout(() => {
+        // Packets still queued when the path closes are lost with it.
+        if (closed) return;
+        try { send(); } catch { /* the socket closed meanwhile */ }
+      }, nextFree - now + delayMs);
     };
   }
 
@@ -59,6 +66,7 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
    *  `null` for any other candidate (it would bypass the relay). */
   async function rewriteCandidate(line) {
     const f = line.split(' ');
+    stats.candidates.push(line);
     // candidate:F C udp PRIO IP PORT typ host …
     if (f.length < 8 || f[6] !== 'typ' || f[7] !== 'host' || f[2].toLowerCase() !== 'udp') return null;
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(f[4])) return null;
@@ -79,6 +87,7 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
   }
 
   async function rewriteFrame(text) {
+    stats.frames++;
     let frame;
     try { frame = JSON.parse(text); } catch { return text; }
     if ((frame.type === 'media_offer' || frame.type === 'media_answer') && typeof frame.sdp === 'string') {
@@ -93,6 +102,18 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
     return JSON.stringify(frame);
   }
 
+  /** A client frame without ICE candidates (`null`: drop it). */
+  function withoutCandidates(text) {
+    let frame;
+    try { frame = JSON.parse(text); } catch { return text; }
+    if (frame.type === 'media_candidate') return null;
+    if ((frame.type === 'media_offer' || frame.type === 'media_answer') && typeof frame.sdp === 'string') {
+      frame.sdp = frame.sdp.split('\r\n').filter((l) => !l.startsWith('a=candidate:')).join('\r\n');
+      return JSON.stringify(frame);
+    }
+    return text;
+  }
+
   /** Route the room sockets of `context` through the rewriting proxy. */
   async function route(context) {
     await context.routeWebSocket(/\/ws(\?|$)/, (ws) => {
@@ -105,7 +126,13 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
           if (out !== null) ws.send(out);
         }).catch(() => {});
       });
-      ws.onMessage((m) => server.send(m));
+      // The page's own candidates are kept from the server: it learns the
+      // page's address from the checks the relay forwards, and never
+      // reaches the page around the relay.
+      ws.onMessage((m) => {
+        const out = typeof m === 'string' ? withoutCandidates(m) : m;
+        if (out !== null) server.send(out);
+      });
       const closeCode = (code) => (code >= 3000 && code <= 4999) || code === 1000 ? code : 1000;
       ws.onClose((code, reason) => server.close({ code: closeCode(code), reason }));
       server.onClose((code, reason) => ws.close({ code: closeCode(code), reason }));
@@ -113,6 +140,7 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
   }
 
   function close() {
+    closed = true;
     for (const r of relays.values()) {
       for (const u of r.upstreams.values()) u.close();
       r.socket.close();
