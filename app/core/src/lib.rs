@@ -12,6 +12,8 @@
 //!   geometry, and what an agent's reported state means.
 //! - [`comparison`]: the comparison setup form's rules (test points, the
 //!   MPE from its form and numbers, verdict keys).
+//! - [`link`]: a media link's health from `getStats` and the mode
+//!   (video, audio only, data only) it runs in, with hysteresis.
 //! - [`nav`]: which navigation entry a path belongs to.
 //! - [`i18n`]: the message catalogue (Chinese and English side by side) and
 //!   single-pass placeholder filling.
@@ -24,6 +26,7 @@
 pub mod comparison;
 pub mod i18n;
 pub mod instruments;
+pub mod link;
 pub mod nav;
 pub mod query;
 pub mod room;

@@ -96,6 +96,15 @@ pub enum ClientFrame {
     MediaAnswer { sdp: String },
     /// A trickled ICE candidate of the client.
     MediaCandidate { candidate: IceCandidate },
+    /// The mode this connection's media runs in (chosen from its own
+    /// `getStats`, or by the person) and how its link looks from its side.
+    /// Sent when either changes. The server forwards it no video in
+    /// `audio` mode and nothing in `data` mode, and tells the room
+    /// (`link` of [`MediaPublisher`]) so every tile can show the link.
+    MediaLink {
+        mode: MediaMode,
+        quality: LinkQuality,
+    },
 }
 
 fn yes() -> bool {
@@ -179,6 +188,76 @@ pub struct IceCandidate {
 pub struct MediaPublisher {
     pub user_id: Uuid,
     pub tracks: Vec<PublishedTrack>,
+    /// The person's last `media_link` (absent until one came).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkReport>,
+}
+
+/// How much media a connection sends and receives, from least to most.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// Nothing but chat and readings: no audio, no video.
+    Data,
+    /// Audio only: no video either way.
+    Audio,
+    /// Audio and video (simulcast; the server picks a layer per receiver).
+    #[default]
+    Video,
+}
+
+impl MediaMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
+
+    /// The next mode down (`data` stays).
+    pub fn lower(self) -> Self {
+        match self {
+            Self::Video => Self::Audio,
+            Self::Audio | Self::Data => Self::Data,
+        }
+    }
+
+    /// The next mode up (`video` stays).
+    pub fn higher(self) -> Self {
+        match self {
+            Self::Data => Self::Audio,
+            Self::Audio | Self::Video => Self::Video,
+        }
+    }
+}
+
+/// A link's quality as a tile shows it, from worst to best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkQuality {
+    Poor,
+    Fair,
+    Good,
+}
+
+impl LinkQuality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Poor => "poor",
+            Self::Fair => "fair",
+            Self::Good => "good",
+        }
+    }
+}
+
+/// What a person's client last said about its link (`media_link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub mode: MediaMode,
+    pub quality: LinkQuality,
 }
 
 /// A track the server receives and forwards.

@@ -7,8 +7,8 @@ use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
     Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, IceServer,
-    IceTransportPolicy, MediaIce, MediaPublisher, MediaSource, MediaTrackState, PublishedTrack,
-    RoomEvent, ServerFrame, Snapshot,
+    IceTransportPolicy, LinkQuality, LinkReport, MediaIce, MediaMode, MediaPublisher, MediaSource,
+    MediaTrackState, PublishedTrack, RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
 use jiliang_protocol::timesync::{TimePing, TimePong};
@@ -105,6 +105,7 @@ fn server_frames() {
                 source: MediaSource::Camera,
                 muted: false,
             }],
+            link: None,
         }],
         ice: ice(),
     };
@@ -264,6 +265,25 @@ fn media_frames() {
     );
     insta::assert_json_snapshot!("client_media_stop", ClientFrame::MediaStop);
     insta::assert_json_snapshot!(
+        "client_media_link",
+        ClientFrame::MediaLink {
+            mode: MediaMode::Video,
+            quality: LinkQuality::Good,
+        }
+    );
+    // Modes and qualities outside the lists are refused.
+    assert!(
+        serde_json::from_str::<ClientFrame>(
+            r#"{"type":"media_link","mode":"hologram","quality":"good"}"#
+        )
+        .is_err()
+    );
+    // A publisher list of a server before `media_link` still parses.
+    let old: MediaPublisher =
+        serde_json::from_str(r#"{"user_id":"01930000-0000-7000-8000-000000000002","tracks":[]}"#)
+            .expect("parses");
+    assert_eq!(old.link, None);
+    insta::assert_json_snapshot!(
         "client_media_offer",
         ClientFrame::MediaOffer {
             sdp: "v=0\r\n".into()
@@ -296,6 +316,10 @@ fn media_frames() {
                         muted: false,
                     },
                 ],
+                link: Some(LinkReport {
+                    mode: MediaMode::Audio,
+                    quality: LinkQuality::Fair,
+                }),
             }],
         }
     );

@@ -14,14 +14,18 @@
 //! stored in the room log.
 
 pub mod ice;
+mod layer;
 pub mod net;
+mod rewrite;
 mod rtcp;
 pub mod sfu;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use jiliang_protocol::rooms::{IceCandidate, MediaPublisher, MediaTrackState};
+use jiliang_protocol::rooms::{
+    IceCandidate, LinkQuality, MediaMode, MediaPublisher, MediaTrackState,
+};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
@@ -82,6 +86,11 @@ pub enum Inbound {
     Offer(String),
     Answer(String),
     Candidate(IceCandidate),
+    /// The mode the client runs in and its view of its link (`media_link`).
+    Link {
+        mode: MediaMode,
+        quality: LinkQuality,
+    },
 }
 
 /// What the engine tells one connection.

@@ -1,10 +1,19 @@
-//! Keyframe requests to the application. Inbound RTCP is for the crate's
+//! Subscriber feedback to the application. Inbound RTCP is for the crate's
 //! interceptors (reports, NACKs, bandwidth feedback) and stops at the end of
-//! their chain; this interceptor, last in the chain, keeps the picture-loss
-//! indications and full-intra requests a subscriber's browser sends and
-//! marks them `DeliverToApplication`, so a forwarded track's `poll` sees
-//! them and the SFU can ask the publisher for a keyframe. The pattern is the
-//! crate's own (`tests/rtcp_processing_webrtc2webrtc.rs` of webrtc 0.21.1).
+//! their chain; this interceptor, last in the chain, keeps what the SFU
+//! acts on and marks it `DeliverToApplication`, so a forwarded track's
+//! `poll` sees it:
+//! - picture-loss indications and full-intra requests (ask the publisher
+//!   for a keyframe);
+//! - the reception report blocks of receiver and sender reports (the loss
+//!   the subscriber sees on a forwarded stream), each as a receiver report
+//!   of its own: the crate routes an RTCP packet to the track of its first
+//!   destination SSRC, and a browser reports on every stream it receives
+//!   in one packet;
+//! - REMB (the subscriber's receive estimate).
+//!
+//! The pattern is the crate's own (`tests/rtcp_processing_webrtc2webrtc.rs`
+//! of webrtc 0.21.1).
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -12,6 +21,9 @@ use std::time::Instant;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio;
 use rtc::shared::error::Error;
 
@@ -29,9 +41,36 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
-/// Passes inbound keyframe requests on to the application and lets every
-/// other inbound RTCP packet end here (the interceptors before it have had
-/// it).
+/// The packets of an inbound RTCP compound the application gets, one
+/// destination each.
+pub fn for_application(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+    let mut out: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+    for p in packets {
+        let any = p.as_any();
+        let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+            Some((rr.ssrc, &rr.reports))
+        } else {
+            any.downcast_ref::<SenderReport>()
+                .map(|sr| (sr.ssrc, &sr.reports))
+        };
+        if let Some((sender, reports)) = blocks {
+            for r in reports {
+                out.push(Box::new(ReceiverReport {
+                    ssrc: sender,
+                    reports: vec![r.clone()],
+                    ..Default::default()
+                }));
+            }
+        } else if is_keyframe_request(p.as_ref()) || any.is::<ReceiverEstimatedMaximumBitrate>() {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Passes inbound feedback the SFU acts on to the application (see the
+/// module documentation) and lets every other inbound RTCP packet end here
+/// (the interceptors before it have had it).
 #[derive(Default)]
 pub struct KeyframeRequests {
     read_queue: VecDeque<TaggedPacket>,
@@ -45,20 +84,30 @@ impl sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     type Error = Error;
     type Time = Instant;
 
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()))
-                .cloned()
-                .collect();
-            if requests.is_empty() {
-                return Ok(());
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        let TaggedPacket {
+            now,
+            transport,
+            message,
+        } = msg;
+        if let Packet::Rtcp(packets) = &message.packet {
+            for p in for_application(packets) {
+                let mut one = message.clone();
+                one.packet = Packet::Rtcp(vec![p]);
+                one.add(Attribute::DeliverToApplication);
+                self.read_queue.push_back(TaggedPacket {
+                    now,
+                    transport,
+                    message: one,
+                });
             }
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
+            return Ok(());
         }
-        self.read_queue.push_back(msg);
+        self.read_queue.push_back(TaggedPacket {
+            now,
+            transport,
+            message,
+        });
         Ok(())
     }
 
@@ -89,4 +138,56 @@ impl Interceptor for KeyframeRequests {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use rtc::rtcp::reception_report::ReceptionReport;
+
+    use super::*;
+
+    fn block(ssrc: u32, fraction_lost: u8) -> ReceptionReport {
+        ReceptionReport {
+            ssrc,
+            fraction_lost,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn report_blocks_reach_their_own_streams() {
+        let packets: Vec<Box<dyn rtc::rtcp::Packet>> = vec![
+            Box::new(SenderReport {
+                ssrc: 9,
+                reports: vec![block(1, 10), block(2, 20)],
+                ..Default::default()
+            }),
+            Box::new(ReceiverReport {
+                ssrc: 9,
+                reports: vec![block(3, 30)],
+                ..Default::default()
+            }),
+            Box::new(ReceiverEstimatedMaximumBitrate {
+                sender_ssrc: 9,
+                bitrate: 300_000.0,
+                ssrcs: vec![1, 2],
+            }),
+            Box::new(PictureLossIndication {
+                sender_ssrc: 9,
+                media_ssrc: 2,
+            }),
+        ];
+        let out = for_application(&packets);
+        let dest: Vec<Vec<u32>> = out.iter().map(|p| p.destination_ssrc()).collect();
+        assert_eq!(dest, vec![vec![1], vec![2], vec![3], vec![1, 2], vec![2]]);
+        let rr = out[1]
+            .as_any()
+            .downcast_ref::<ReceiverReport>()
+            .expect("a receiver report");
+        assert_eq!(rr.reports[0].fraction_lost, 20);
+        // A sender report without blocks (a publisher that receives
+        // nothing) gives nothing.
+        let quiet: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(SenderReport::default())];
+        assert!(for_application(&quiet).is_empty());
+    }
 }

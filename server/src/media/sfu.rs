@@ -14,15 +14,31 @@
 //! Keyframe requests reach the publisher when a subscriber connects, when
 //! its renegotiation completes, when it falls behind, and whenever the
 //! subscriber's browser sends a PLI or FIR.
+//!
+//! **Simulcast.** A browser may send a video track as two layers (`rid`
+//! "h" and "l"); both arrive on one received track and go into its channel
+//! tagged with their layer. Each forwarder picks its layer from its own
+//! subscriber's feedback ([`super::layer`]: loss in that browser's receiver
+//! reports, its REMB where it sends one), falls back to the other layer
+//! while the chosen one is not sent (the publisher's browser drops the high
+//! layer on a tight uplink), switches only at a keyframe of the target
+//! layer (asked for with a PLI), and rewrites sequence numbers, timestamps
+//! and VP8 picture ids so the subscriber sees one stream
+//! ([`super::rewrite`]).
+//!
+//! **Modes.** A client's `media_link` names its mode: in `audio` mode it is
+//! forwarded no video, in `data` mode nothing; the room sees each
+//! publisher's mode and link quality in `media_state`.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jiliang_protocol::rooms::{
-    IceCandidate, MediaPublisher, MediaSource, MediaTrackState, PublishedTrack, media_stream_id,
+    IceCandidate, LinkReport, MediaMode, MediaPublisher, MediaSource, MediaTrackState,
+    PublishedTrack, media_stream_id,
 };
 use prometheus_client::metrics::gauge::Gauge;
 use rtc::media_stream::MediaStreamTrack;
@@ -32,13 +48,15 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYP
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -50,7 +68,9 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::layer::{Feedback, Layer, LayerChoice};
 use super::net::{Ports, announced_ip, rewrite_candidate, rewrite_sdp};
+use super::rewrite::{Rewriter, Vp8};
 use super::{Inbound, MediaConfig, MediaUpdate, Outbound, PeerKey, Sfu};
 
 /// Tracks one connection may declare.
@@ -59,7 +79,7 @@ const MAX_TRACKS: usize = 3;
 const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Packets a publisher's broadcast channel holds for a slow forwarder.
 const PACKET_BUFFER: usize = 512;
-/// Least time between two keyframe requests to one publisher.
+/// Least time between two keyframe requests to one layer of a publisher.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
 /// Payload types of VP8 and Opus the server registers (Chromium's). A leg
 /// may negotiate others (the crate answers an offer with the offerer's, and
@@ -67,6 +87,13 @@ const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
 /// of its subscriber's leg, or that leg's sender drops it.
 const VP8_PAYLOAD_TYPE: u8 = 96;
 const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// A forwarder waiting for a keyframe of a layer asks again this often.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(600);
+/// A layer without packets this long is not being sent (the publisher's
+/// browser paused it): forward the other one meanwhile.
+const LAYER_GONE: Duration = Duration::from_millis(1500);
+/// A REMB older than this no longer counts.
+const ESTIMATE_TTL: Duration = Duration::from_secs(5);
 
 /// The SFU of this node.
 #[derive(Clone)]
@@ -92,6 +119,8 @@ struct RoomMedia {
     peers: HashMap<u64, PeerEntry>,
     /// Published tracks by id.
     tracks: HashMap<u64, Published>,
+    /// What each peer last said about its link, by peer id.
+    links: HashMap<u64, LinkReport>,
     /// What was last announced, to announce changes only.
     announced: Vec<MediaPublisher>,
 }
@@ -111,8 +140,17 @@ struct Published {
     codec: RTCRtpCodec,
     source: MediaSource,
     muted: bool,
-    packets: broadcast::Sender<rtp::Packet>,
-    keyframe: mpsc::Sender<()>,
+    packets: broadcast::Sender<Media>,
+    keyframe: mpsc::Sender<Layer>,
+}
+
+/// A received packet on its way to the forwarders.
+#[derive(Clone)]
+struct Media {
+    layer: Layer,
+    /// Sent as one of several layers (a `rid`).
+    simulcast: bool,
+    pkt: rtp::Packet,
 }
 
 enum Cmd {
@@ -214,7 +252,7 @@ impl Sfu for WebrtcSfu {
         self.inner
             .lock()
             .get(&room)
-            .map(|r| publishers(&r.tracks))
+            .map(|r| publishers(&r.tracks, &r.links))
             .unwrap_or_default()
     }
 
@@ -278,6 +316,7 @@ impl Inner {
             return;
         };
         r.peers.remove(&id);
+        r.links.remove(&id);
         let before = r.tracks.len();
         r.tracks.retain(|_, t| t.owner != id);
         let removed = before - r.tracks.len();
@@ -293,8 +332,17 @@ impl Inner {
         }
     }
 
+    /// Peer `id` says how its link stands.
+    fn set_link(&self, room: Uuid, id: u64, link: LinkReport) {
+        let mut rooms = self.lock();
+        if let Some(r) = rooms.get_mut(&room) {
+            r.links.insert(id, link);
+            self.announce(room, r);
+        }
+    }
+
     fn announce(&self, room: Uuid, r: &mut RoomMedia) {
-        let now = publishers(&r.tracks);
+        let now = publishers(&r.tracks, &r.links);
         if now != r.announced {
             r.announced = now.clone();
             let _ = self.updates.send(MediaUpdate {
@@ -304,14 +352,22 @@ impl Inner {
         }
     }
 
-    /// What peer `me` should receive in `room`.
-    fn wanted(&self, room: Uuid, me: u64, video: bool) -> HashMap<u64, Published> {
+    /// What peer `me` should receive in `room`: audio unless it runs in
+    /// data mode, video if it also wants video.
+    fn wanted(&self, room: Uuid, me: u64, video: bool, audio: bool) -> HashMap<u64, Published> {
         self.lock()
             .get(&room)
             .map(|r| {
                 r.tracks
                     .values()
-                    .filter(|t| t.owner != me && (video || t.kind != RtpCodecKind::Video))
+                    .filter(|t| t.owner != me)
+                    .filter(|t| {
+                        if t.kind == RtpCodecKind::Video {
+                            video
+                        } else {
+                            audio
+                        }
+                    })
                     .map(|t| (t.id, t.clone()))
                     .collect()
             })
@@ -362,20 +418,32 @@ impl Inner {
     }
 }
 
-/// The room's publishers, one entry per person, sources in a fixed order.
-fn publishers(tracks: &HashMap<u64, Published>) -> Vec<MediaPublisher> {
-    let mut by_user: HashMap<Uuid, Vec<PublishedTrack>> = HashMap::new();
+/// The room's publishers, one entry per person, sources in a fixed order,
+/// with what the publishing peer last said about its link.
+fn publishers(
+    tracks: &HashMap<u64, Published>,
+    links: &HashMap<u64, LinkReport>,
+) -> Vec<MediaPublisher> {
+    let mut by_user: HashMap<Uuid, (Vec<PublishedTrack>, Option<LinkReport>)> = HashMap::new();
     for t in tracks.values() {
-        by_user.entry(t.user).or_default().push(PublishedTrack {
+        let entry = by_user.entry(t.user).or_default();
+        entry.0.push(PublishedTrack {
             source: t.source,
             muted: t.muted,
         });
+        if let Some(l) = links.get(&t.owner) {
+            entry.1 = Some(*l);
+        }
     }
     let mut list: Vec<MediaPublisher> = by_user
         .into_iter()
-        .map(|(user_id, mut tracks)| {
+        .map(|(user_id, (mut tracks, link))| {
             tracks.sort_by_key(|t| t.source.as_str());
-            MediaPublisher { user_id, tracks }
+            MediaPublisher {
+                user_id,
+                tracks,
+                link,
+            }
         })
         .collect();
     list.sort_by_key(|p| p.user_id);
@@ -386,37 +454,53 @@ fn publishers(tracks: &HashMap<u64, Published>) -> Vec<MediaPublisher> {
 /// payload types Chromium uses, so a packet keeps its payload type from the
 /// publisher's leg to every subscriber's.
 fn register_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
-    let fb = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
     engine.register_codec(
         RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_VP8.to_owned(),
-                clock_rate: 90_000,
-                channels: 0,
-                sdp_fmtp_line: String::new(),
-                rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
-            },
+            rtp_codec: codec_of(RtpCodecKind::Video),
             payload_type: VP8_PAYLOAD_TYPE,
         },
         RtpCodecKind::Video,
     )?;
     engine.register_codec(
         RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_OPUS.to_owned(),
-                clock_rate: 48_000,
-                channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                rtcp_feedback: vec![],
-            },
+            rtp_codec: codec_of(RtpCodecKind::Audio),
             payload_type: OPUS_PAYLOAD_TYPE,
         },
         RtpCodecKind::Audio,
     )?;
     Ok(())
+}
+
+/// The one codec registered for a kind. `goog-remb` asks subscribers'
+/// browsers for their receive estimate (REMB), one input of the layer
+/// choice.
+fn codec_of(kind: RtpCodecKind) -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    if kind == RtpCodecKind::Video {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![
+                fb("goog-remb", ""),
+                fb("ccm", "fir"),
+                fb("nack", ""),
+                fb("nack", "pli"),
+            ],
+        }
+    } else {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        }
+    }
 }
 
 /// Peer connection events, queued for the peer's task.
@@ -446,8 +530,8 @@ struct Received {
     id: u64,
     kind: RtpCodecKind,
     codec: RTCRtpCodec,
-    packets: broadcast::Sender<rtp::Packet>,
-    keyframe: mpsc::Sender<()>,
+    packets: broadcast::Sender<Media>,
+    keyframe: mpsc::Sender<Layer>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -457,8 +541,33 @@ struct Forwarded {
     /// The payload type negotiated on this leg (set after each answer).
     payload_type: Arc<AtomicU8>,
     video: bool,
-    keyframe: mpsc::Sender<()>,
+    keyframe: mpsc::Sender<Layer>,
+    /// The layer this subscriber should get.
+    layer: watch::Receiver<Layer>,
     tasks: [JoinHandle<()>; 2],
+}
+
+/// What a subscriber's browser estimates it can receive (REMB), shared by
+/// the forwarders of its peer connection: the browser sends one estimate
+/// for all streams.
+#[derive(Default)]
+struct Estimate {
+    latest: Mutex<Option<(f64, Instant)>>,
+    /// Video tracks forwarded, to share the estimate between.
+    videos: AtomicUsize,
+}
+
+impl Estimate {
+    fn set(&self, kbps: f64) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some((kbps, Instant::now()));
+    }
+
+    /// Each video track's share of a recent estimate.
+    fn share_kbps(&self) -> Option<f64> {
+        let latest = *self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        let (kbps, _) = latest.filter(|(_, at)| at.elapsed() < ESTIMATE_TTL)?;
+        Some(kbps / self.videos.load(Ordering::Relaxed).max(1) as f64)
+    }
 }
 
 struct Peer {
@@ -470,6 +579,8 @@ struct Peer {
     tx: mpsc::UnboundedSender<Cmd>,
     declared: Vec<MediaTrackState>,
     receive_video: bool,
+    mode: MediaMode,
+    estimate: Arc<Estimate>,
     received: HashMap<String, Received>,
     forwarded: HashMap<u64, Forwarded>,
     /// Our offer awaits the client's answer.
@@ -526,6 +637,8 @@ async fn run_peer(
         tx,
         declared: Vec::new(),
         receive_video: true,
+        mode: MediaMode::Video,
+        estimate: Arc::new(Estimate::default()),
         received: HashMap::new(),
         forwarded: HashMap::new(),
         offering: false,
@@ -550,6 +663,16 @@ impl Peer {
                 Cmd::In(Inbound::Candidate(c)) => {
                     self.on_candidate(c).await;
                     Ok(())
+                }
+                Cmd::In(Inbound::Link { mode, quality }) => {
+                    self.inner
+                        .set_link(self.key.room, self.id, LinkReport { mode, quality });
+                    if mode == self.mode {
+                        Ok(())
+                    } else {
+                        self.mode = mode;
+                        self.sync().await
+                    }
                 }
                 Cmd::Sync => self.sync().await,
                 Cmd::LocalCandidate(init) => {
@@ -810,9 +933,12 @@ impl Peer {
     /// Forward what the room publishes (and this client wants), stop
     /// forwarding what it no longer does; renegotiate if anything changed.
     async fn sync(&mut self) -> Result<(), Refusal> {
-        let wanted = self
-            .inner
-            .wanted(self.key.room, self.id, self.receive_video);
+        let wanted = self.inner.wanted(
+            self.key.room,
+            self.id,
+            self.receive_video && self.mode == MediaMode::Video,
+            self.mode != MediaMode::Data,
+        );
         let mut changed = false;
         let gone: Vec<u64> = self
             .forwarded
@@ -841,6 +967,8 @@ impl Peer {
                 Err(e) => tracing::warn!(error = %e, "cannot forward a track"),
             }
         }
+        let videos = self.forwarded.values().filter(|f| f.video).count();
+        self.estimate.videos.store(videos, Ordering::Relaxed);
         if changed {
             self.negotiate().await?;
         }
@@ -887,14 +1015,24 @@ impl Peer {
             OPUS_PAYLOAD_TYPE
         }));
         let leg_payload_type = payload_type.clone();
+        let clock_rate = p.codec.clock_rate;
         let keyframe = p.keyframe.clone();
         let mut packets = p.packets.subscribe();
         let out = track.clone();
-        let lagged_keyframe = keyframe.clone();
+        let (layer_tx, layer_rx) = watch::channel(Layer::High);
+        let mut target = layer_rx.clone();
+        let forward_keyframe = keyframe.clone();
         let forward = tokio::spawn(async move {
+            let mut layers = Forwarding::default();
             loop {
                 match packets.recv().await {
-                    Ok(mut pkt) => {
+                    Ok(m) => {
+                        let want = *target.borrow_and_update();
+                        let Some(mut pkt) =
+                            layers.pass(m, want, video, clock_rate, &forward_keyframe)
+                        else {
+                            continue;
+                        };
                         pkt.header.ssrc = ssrc;
                         pkt.header.payload_type = leg_payload_type.load(Ordering::Relaxed);
                         // Fails until the transceiver is negotiated: those
@@ -903,7 +1041,12 @@ impl Peer {
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if video {
-                            let _ = lagged_keyframe.try_send(());
+                            let layer = match layers.rewriter.layer() {
+                                Some(0) => Layer::Low,
+                                Some(_) => Layer::High,
+                                None => *target.borrow(),
+                            };
+                            let _ = forward_keyframe.try_send(layer);
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -911,15 +1054,40 @@ impl Peer {
             }
         });
         let feedback_keyframe = keyframe.clone();
+        let estimate = self.estimate.clone();
         let feedback = tokio::spawn(async move {
+            let mut choice = LayerChoice::default();
             loop {
                 match track.poll().await {
                     Some(TrackLocalEvent::OnRtcpPacket(rtcp)) => {
-                        if rtcp
-                            .iter()
-                            .any(|p| super::rtcp::is_keyframe_request(p.as_ref()))
-                        {
-                            let _ = feedback_keyframe.try_send(());
+                        let mut loss = None;
+                        for p in &rtcp {
+                            let any = p.as_any();
+                            if super::rtcp::is_keyframe_request(p.as_ref()) {
+                                let _ = feedback_keyframe.try_send(*layer_tx.borrow());
+                            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                                loss = rr
+                                    .reports
+                                    .iter()
+                                    .find(|r| r.ssrc == ssrc)
+                                    .map(|r| f64::from(r.fraction_lost) / 256.0)
+                                    .or(loss);
+                            } else if let Some(remb) =
+                                any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                            {
+                                estimate.set(f64::from(remb.bitrate) / 1000.0);
+                            }
+                        }
+                        if video && loss.is_some() {
+                            let layer = choice.report(Feedback {
+                                loss,
+                                estimate_kbps: estimate.share_kbps(),
+                            });
+                            layer_tx.send_if_modified(|l| {
+                                let changed = *l != layer;
+                                *l = layer;
+                                changed
+                            });
                         }
                     }
                     Some(_) => {}
@@ -933,6 +1101,7 @@ impl Peer {
             payload_type,
             video,
             keyframe,
+            layer: layer_rx,
             tasks: [forward, feedback],
         })
     }
@@ -962,34 +1131,42 @@ impl Peer {
 
     fn request_keyframes(&self) {
         for f in self.forwarded.values().filter(|f| f.video) {
-            let _ = f.keyframe.try_send(());
+            let _ = f.keyframe.try_send(*f.layer.borrow());
         }
     }
 
     async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
         let track_id = track.track_id().await;
-        let Some(ssrc) = track.ssrcs().await.first().copied() else {
-            tracing::debug!("received a track without an SSRC");
-            return;
-        };
-        let Some(codec) = track.codec(ssrc).await else {
-            tracing::debug!("received a track without a codec");
-            return;
-        };
+        let codec = codec_of(kind);
         if let Some(old) = self.received.remove(&track_id) {
             old.tasks.iter().for_each(JoinHandle::abort);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (packets, _) = broadcast::channel(PACKET_BUFFER);
-        let (keyframe, mut keyframe_rx) = mpsc::channel::<()>(4);
+        let (keyframe, keyframe_rx) = mpsc::channel::<Layer>(8);
+        // The SSRC of each layer, learnt as each one opens.
+        let ssrcs: Arc<Mutex<[Option<u32>; 2]>> = Arc::default();
         let reader_packets = packets.clone();
         let reader_track = track.clone();
+        let reader_ssrcs = ssrcs.clone();
         let ended = self.tx.clone();
         let ended_id = track_id.clone();
+        let video = kind == RtpCodecKind::Video;
+        let opened_keyframe = keyframe.clone();
         let reader = tokio::spawn(async move {
+            let mut layers: HashMap<u32, (Layer, bool)> = HashMap::new();
             while let Some(event) = reader_track.poll().await {
                 match event {
+                    TrackRemoteEvent::OnOpen(init) => {
+                        let layer = Layer::of_rid(init.rid.as_deref());
+                        layers.insert(init.ssrc, (layer, init.rid.is_some()));
+                        reader_ssrcs.lock().unwrap_or_else(|e| e.into_inner())[layer.index()] =
+                            Some(init.ssrc);
+                        if video {
+                            let _ = opened_keyframe.try_send(layer);
+                        }
+                    }
                     TrackRemoteEvent::OnRtpPacket(mut pkt) => {
                         // Padding-only packets are bandwidth probes of this
                         // leg; extensions are negotiated per leg.
@@ -999,7 +1176,15 @@ impl Peer {
                         pkt.header.padding = false;
                         pkt.header.extension = false;
                         pkt.header.extensions.clear();
-                        let _ = reader_packets.send(pkt);
+                        let (layer, simulcast) = layers
+                            .get(&pkt.header.ssrc)
+                            .copied()
+                            .unwrap_or((Layer::High, false));
+                        let _ = reader_packets.send(Media {
+                            layer,
+                            simulcast,
+                            pkt,
+                        });
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -1007,31 +1192,7 @@ impl Peer {
             }
             let _ = ended.send(Cmd::Ended(ended_id));
         });
-        let video = kind == RtpCodecKind::Video;
-        let keyframes = tokio::spawn(async move {
-            let mut last: Option<Instant> = None;
-            while keyframe_rx.recv().await.is_some() {
-                if !video {
-                    continue;
-                }
-                if let Some(at) = last {
-                    let since = at.elapsed();
-                    if since < KEYFRAME_INTERVAL {
-                        tokio::time::sleep(KEYFRAME_INTERVAL - since).await;
-                        // Requests that came meanwhile are answered by this one.
-                        while keyframe_rx.try_recv().is_ok() {}
-                    }
-                }
-                last = Some(Instant::now());
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                };
-                if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let keyframes = tokio::spawn(ask_keyframes(track, video, ssrcs, keyframe_rx));
         self.received.insert(
             track_id,
             Received {
@@ -1044,6 +1205,127 @@ impl Peer {
             },
         );
         self.publish();
+    }
+}
+
+/// Sends the publisher a PLI for each layer asked for, at most one per
+/// layer per [`KEYFRAME_INTERVAL`] (requests meanwhile are answered by the
+/// one that follows the interval).
+async fn ask_keyframes(
+    track: Arc<dyn TrackRemote>,
+    video: bool,
+    ssrcs: Arc<Mutex<[Option<u32>; 2]>>,
+    mut rx: mpsc::Receiver<Layer>,
+) {
+    let mut last: [Option<Instant>; 2] = [None, None];
+    let mut pending = [false; 2];
+    loop {
+        let due = (0..2)
+            .filter(|&i| pending[i])
+            .filter_map(|i| last[i].map(|t| t + KEYFRAME_INTERVAL))
+            .min();
+        let asked = match due {
+            Some(at) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), rx.recv()).await {
+                    Ok(None) => return,
+                    Ok(Some(layer)) => Some(layer),
+                    Err(_) => None,
+                }
+            }
+            None => match rx.recv().await {
+                Some(layer) => Some(layer),
+                None => return,
+            },
+        };
+        if !video {
+            continue;
+        }
+        if let Some(layer) = asked {
+            pending[layer.index()] = true;
+        }
+        let now = Instant::now();
+        for layer in [Layer::Low, Layer::High] {
+            let i = layer.index();
+            if !pending[i] || last[i].is_some_and(|t| now < t + KEYFRAME_INTERVAL) {
+                continue;
+            }
+            pending[i] = false;
+            // Not open yet: its first packets bring a keyframe anyway.
+            let Some(ssrc) = ssrcs.lock().unwrap_or_else(|e| e.into_inner())[i] else {
+                continue;
+            };
+            last[i] = Some(now);
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            };
+            if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One forwarder's choice of packets: which layer passes, rewritten how.
+#[derive(Default)]
+struct Forwarding {
+    rewriter: Rewriter,
+    /// When each layer last sent a packet.
+    seen: [Option<Instant>; 2],
+    /// The last keyframe request, for a layer being waited for.
+    asked: Option<(Layer, Instant)>,
+}
+
+impl Forwarding {
+    /// The packet to send for `m`, if any, `want` being the subscriber's
+    /// layer.
+    fn pass(
+        &mut self,
+        m: Media,
+        want: Layer,
+        video: bool,
+        clock_rate: u32,
+        keyframe: &mpsc::Sender<Layer>,
+    ) -> Option<rtp::Packet> {
+        let Media {
+            layer,
+            simulcast,
+            mut pkt,
+        } = m;
+        if !simulcast {
+            // One stream: as it comes (only the SSRC changes).
+            return Some(pkt);
+        }
+        let now = Instant::now();
+        self.seen[layer.index()] = Some(now);
+        let alive = |l: Layer| {
+            self.seen[l.index()].is_some_and(|t| now.saturating_duration_since(t) < LAYER_GONE)
+        };
+        let want = if alive(want) || !alive(want.other()) {
+            want
+        } else {
+            want.other()
+        };
+        let vp8 = if video {
+            Vp8::parse(&pkt.payload)
+        } else {
+            None
+        };
+        if self.rewriter.layer() != Some(want as u8) {
+            if layer == want && (!video || vp8.is_some_and(|v| v.keyframe_start)) {
+                self.rewriter.switch(want as u8, &pkt, vp8, clock_rate, now);
+                self.asked = None;
+            } else if self.asked.is_none_or(|(l, at)| {
+                l != want || now.saturating_duration_since(at) > KEYFRAME_RETRY
+            }) {
+                self.asked = Some((want, now));
+                let _ = keyframe.try_send(want);
+            }
+        }
+        if self.rewriter.layer() != Some(layer as u8) {
+            return None;
+        }
+        self.rewriter.rewrite(&mut pkt, vp8, now).then_some(pkt)
     }
 }
 
@@ -1083,7 +1365,16 @@ mod tests {
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-        let list = publishers(&tracks);
+        let links: HashMap<u64, LinkReport> = [(
+            3,
+            LinkReport {
+                mode: MediaMode::Audio,
+                quality: jiliang_protocol::rooms::LinkQuality::Poor,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let list = publishers(&tracks, &links);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].user_id, a);
         assert_eq!(
@@ -1096,6 +1387,144 @@ mod tests {
         assert_eq!(list[1].user_id, b);
         let sources: Vec<MediaSource> = list[1].tracks.iter().map(|t| t.source).collect();
         assert_eq!(sources, vec![MediaSource::Camera, MediaSource::Screen]);
-        assert!(publishers(&HashMap::new()).is_empty());
+        assert_eq!(list[0].link, None);
+        assert_eq!(list[1].link.map(|l| l.mode), Some(MediaMode::Audio));
+        assert!(publishers(&HashMap::new(), &links).is_empty());
+    }
+
+    fn vp8_packet(layer: Layer, seq: u16, keyframe: bool) -> Media {
+        // Descriptor with a 15-bit picture id, then the payload header.
+        let payload = vec![
+            if keyframe { 0x90 } else { 0x80 },
+            0x80,
+            0x80,
+            seq as u8,
+            if keyframe { 0x00 } else { 0x01 },
+        ];
+        Media {
+            layer,
+            simulcast: true,
+            pkt: rtp::Packet {
+                header: rtp::header::Header {
+                    sequence_number: seq,
+                    timestamp: u32::from(seq) * 3000,
+                    ..Default::default()
+                },
+                payload: payload.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_forwarder_switches_layers_on_keyframes_only() {
+        let (tx, mut asked) = mpsc::channel(8);
+        let mut f = Forwarding::default();
+        // Nothing from the high layer (the publisher paused it): the low
+        // one stands in.
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 500, true),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert_eq!(f.rewriter.layer(), Some(Layer::Low as u8));
+        // Waiting for the high layer's keyframe: a keyframe is asked for.
+        let mut f = Forwarding::default();
+        assert!(
+            f.pass(
+                vp8_packet(Layer::High, 10, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_none()
+        );
+        assert_eq!(asked.try_recv().ok(), Some(Layer::High));
+        let out = f
+            .pass(
+                vp8_packet(Layer::High, 11, true),
+                Layer::High,
+                true,
+                90_000,
+                &tx,
+            )
+            .expect("the keyframe starts the stream");
+        assert_eq!(out.header.sequence_number, 11);
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 600, true),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_none()
+        );
+        assert!(
+            f.pass(
+                vp8_packet(Layer::High, 12, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        // The subscriber is moved to the low layer: the high one goes on
+        // until the low layer's keyframe, which continues the numbers.
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 601, false),
+                Layer::Low,
+                true,
+                90_000,
+                &tx
+            )
+            .is_none()
+        );
+        assert_eq!(asked.try_recv().ok(), Some(Layer::Low));
+        let out = f
+            .pass(
+                vp8_packet(Layer::High, 13, false),
+                Layer::Low,
+                true,
+                90_000,
+                &tx,
+            )
+            .expect("still the high layer");
+        assert_eq!(out.header.sequence_number, 13);
+        let out = f
+            .pass(
+                vp8_packet(Layer::Low, 602, true),
+                Layer::Low,
+                true,
+                90_000,
+                &tx,
+            )
+            .expect("switched");
+        assert_eq!(out.header.sequence_number, 14);
+        assert!(
+            f.pass(
+                vp8_packet(Layer::High, 14, false),
+                Layer::Low,
+                true,
+                90_000,
+                &tx
+            )
+            .is_none()
+        );
+        // A stream without simulcast passes as it is.
+        let mut one = vp8_packet(Layer::High, 7, false);
+        one.simulcast = false;
+        assert_eq!(
+            f.pass(one, Layer::Low, true, 90_000, &tx)
+                .map(|p| p.header.sequence_number),
+            Some(7)
+        );
     }
 }

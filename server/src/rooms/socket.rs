@@ -458,6 +458,7 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     ClientFrame::MediaOffer { sdp } => media_signal(conn, media.as_ref(), Inbound::Offer(sdp)).await,
                     ClientFrame::MediaAnswer { sdp } => media_signal(conn, media.as_ref(), Inbound::Answer(sdp)).await,
                     ClientFrame::MediaCandidate { candidate } => media_signal(conn, media.as_ref(), Inbound::Candidate(candidate)).await,
+                    ClientFrame::MediaLink { mode, quality } => media_signal(conn, media.as_ref(), Inbound::Link { mode, quality }).await,
                 };
                 if let Err(e) = result {
                     return e;

@@ -460,3 +460,69 @@ async fn old_clients_ignoring_media_keep_chatting() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_mode_a_client_names_decides_what_it_is_forwarded_and_the_room_sees_its_link() {
+    let Some((server, expert, tech, id)) = start().await else {
+        return;
+    };
+    let (ws, _) = join(&server.base, &expert, id, 0).await;
+    let mut a = Participant::new(ws).await;
+    let track = a.publish_camera().await;
+    let pumping = pump(track);
+    a.expect("media_state").await;
+
+    let (ws, _) = join(&server.base, &tech, id, 0).await;
+    let mut b = Participant::new(ws).await;
+    b.frame(json!({"type": "media_state", "tracks": []}));
+    let received = b.received.clone();
+    wait_for("video forwarded in video mode", || {
+        received.load(Ordering::Relaxed) >= 25
+    })
+    .await;
+
+    // The publisher's link reaches the room with its state.
+    a.frame(json!({"type": "media_link", "mode": "video", "quality": "fair"}));
+    // (Earlier states, without a link, may still be queued.)
+    loop {
+        let state = b.expect("media_state").await;
+        if state["publishers"][0]["link"] == json!({"mode": "video", "quality": "fair"}) {
+            break;
+        }
+        assert!(state["publishers"][0].get("link").is_none(), "{state}");
+    }
+
+    // Data only: nothing is forwarded any more (the server renegotiates the
+    // track away); chat goes on.
+    b.frame(json!({"type": "media_link", "mode": "data", "quality": "poor"}));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = received.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = received.load(Ordering::Relaxed);
+    assert!(after - before <= 2, "still forwarded: {before} → {after}");
+    b.frame(json!({"type": "chat", "client_id": "d1", "text": "仅数据"}));
+    assert_eq!(b.expect("accepted").await["client_id"], "d1");
+
+    // Back to video: forwarded again.
+    b.frame(json!({"type": "media_link", "mode": "video", "quality": "good"}));
+    let resumed = received.load(Ordering::Relaxed);
+    wait_for("video forwarded again", || {
+        received.load(Ordering::Relaxed) >= resumed + 25
+    })
+    .await;
+
+    // A mode outside the list is refused; the person stays.
+    b.frame(json!({"type": "media_link", "mode": "hologram", "quality": "good"}));
+    let err = b.expect("error").await;
+    assert_eq!(err["code"], "malformed_json", "{err}");
+
+    pumping.abort();
+    a.leave().await;
+    b.leave().await;
+    let media = server.state.media.clone();
+    wait_for("every peer connection closed", || {
+        media.peer_connections() == 0
+    })
+    .await;
+    server.stop().await;
+}

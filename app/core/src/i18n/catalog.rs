@@ -1050,4 +1050,14 @@ catalog! {
     MediaReplaced { zh: "音视频已在您的另一个标签页中打开。", en: "Your audio and video moved to another tab." }
     MediaNobody { zh: "还没有人共享音视频。", en: "Nobody is sharing audio or video yet." }
     MediaYou { zh: "我", en: "You" }
+    MediaMode { zh: "传输模式", en: "Mode" }
+    MediaModeAuto { zh: "自动（按网络状况）", en: "Automatic (by the link)" }
+    MediaModeVideo { zh: "视频", en: "Video" }
+    MediaModeAudio { zh: "仅音频", en: "Audio only" }
+    MediaModeData { zh: "仅数据（文字与读数）", en: "Data only (chat and readings)" }
+    MediaModeNowAuto { zh: "当前：{mode}（自动）", en: "Now: {mode} (automatic)" }
+    MediaModeNowPinned { zh: "当前：{mode}（手动）", en: "Now: {mode} (chosen)" }
+    MediaLinkGood { zh: "网络良好", en: "Good link" }
+    MediaLinkFair { zh: "网络一般", en: "Fair link" }
+    MediaLinkPoor { zh: "网络较差", en: "Poor link" }
 }

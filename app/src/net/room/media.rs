@@ -14,17 +14,29 @@
 //! - Remote tracks arrive with the stream id `{user_id}:{source}`; their
 //!   `MediaStream`s stay here (they are not `Send`), the page gets the ids.
 //!
+//! - **Weak links.** The camera is sent as two simulcast layers (`rid` "l",
+//!   a quarter of the resolution, and "h"); the server picks one per
+//!   receiver. Once a second `getStats` gives loss, round trip and the
+//!   available outgoing bitrate; [`ModeController`] (pure, in
+//!   `jiliang_app_core::link`) chooses video, audio only or data only with
+//!   hysteresis, unless the person pinned a mode. A mode stops sending
+//!   (`replaceTrack(null)`) what it does not carry and tells the server
+//!   (`media_link`), which then forwards only what the mode carries. Each
+//!   remote stream's own loss grades its tile.
+//!
 //! The WebRTC API is reached through `js_sys::Reflect`: a handful of calls,
 //! without pulling a web-sys feature per WebRTC type into the bundle.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use jiliang_app_core::link::{LinkMeter, LinkSample, ModeController};
 use jiliang_protocol::rooms::{
-    ClientFrame, IceCandidate, MediaIce, MediaPublisher, MediaSource, MediaTrackState,
-    parse_media_stream_id,
+    ClientFrame, IceCandidate, LinkQuality, MediaIce, MediaMode, MediaPublisher, MediaSource,
+    MediaTrackState, parse_media_stream_id,
 };
 use js_sys::{Array, Function, Object, Promise, Reflect};
+use leptos::leptos_dom::helpers::{IntervalHandle, set_interval_with_handle};
 use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -47,6 +59,14 @@ pub struct LocalMedia {
     pub problem: Option<DeviceProblem>,
     /// The server closed our media because another tab took over.
     pub replaced: bool,
+    /// The mode media runs in now.
+    pub mode: MediaMode,
+    /// The mode the person chose (`None`: automatic).
+    pub pinned: Option<MediaMode>,
+    /// Our own link, as our statistics grade it (`None`: not measured).
+    pub quality: Option<LinkQuality>,
+    /// Each received stream's link as this browser sees it, by stream id.
+    pub remote_quality: BTreeMap<String, LinkQuality>,
 }
 
 impl LocalMedia {
@@ -102,7 +122,19 @@ thread_local! {
     /// Remote streams by stream id (`{user_id}:{source}`), and our own
     /// camera and screen as `local:camera`, `local:screen` (previews).
     static STREAMS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+    /// The stream id of each remote track, by track id (`getStats` names
+    /// tracks, tiles name streams).
+    static TRACK_STREAMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
+
+/// The camera's simulcast layers: a quarter of the resolution at most
+/// 150 kbit/s, and the full picture at most 500 kbit/s (what a county
+/// lab's uplink can carry for an instrument close-up).
+const CAMERA_LAYERS: [(&str, f64, f64); 2] = [("l", 4.0, 150_000.0), ("h", 1.0, 500_000.0)];
+/// The screen share: one layer, text must stay sharp.
+const SCREEN_MAX_BITRATE: f64 = 800_000.0;
+/// How often the statistics are read.
+const STATS_EVERY_MS: u64 = 1_000;
 
 /// The `MediaStream` behind a stream id the page got, if it is still here.
 pub fn stream(id: &str) -> Option<JsValue> {
@@ -117,10 +149,14 @@ pub fn local_stream_id(source: MediaSource) -> String {
 struct Peer {
     pc: JsValue,
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+    stats: Option<IntervalHandle>,
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        if let Some(t) = self.stats.take() {
+            t.clear();
+        }
         for h in [
             "onicecandidate",
             "ontrack",
@@ -148,6 +184,135 @@ pub(super) struct Media {
     no_video: bool,
     /// ICE servers and TURN credentials, from the snapshot or a renewal.
     ice: MediaIce,
+    controller: ModeController,
+    /// The counters of the last statistics read.
+    counters: Option<Counters>,
+    /// Each remote stream's smoothed statistics, by stream id.
+    meters: HashMap<String, LinkMeter>,
+    /// What the server was last told in `media_link`.
+    sent_link: Option<(MediaMode, LinkQuality)>,
+}
+
+/// Cumulative packet counters of one `getStats` read.
+#[derive(Clone, Debug, Default)]
+struct Counters {
+    /// Sent, and lost as the server reports, by SSRC of what we send.
+    out: HashMap<u32, (f64, f64)>,
+    received: f64,
+    lost_in: f64,
+    /// Received and lost, by remote stream id.
+    streams: HashMap<String, (f64, f64)>,
+    rtt_ms: Option<f64>,
+    available_kbps: Option<f64>,
+}
+
+impl Counters {
+    /// Read the counters out of an `RTCStatsReport`.
+    fn read(report: &JsValue) -> Self {
+        let mut c = Counters::default();
+        let Ok(values) = call(report, "values", &[]) else {
+            return c;
+        };
+        let Ok(Some(iter)) = js_sys::try_iter(&values) else {
+            return c;
+        };
+        let num = |s: &JsValue, k: &str| get(s, k).as_f64().unwrap_or(0.0);
+        for stat in iter.flatten() {
+            match get(&stat, "type").as_string().as_deref() {
+                Some("outbound-rtp") => {
+                    c.out.entry(num(&stat, "ssrc") as u32).or_default().0 +=
+                        num(&stat, "packetsSent");
+                }
+                Some("remote-inbound-rtp") => {
+                    c.out.entry(num(&stat, "ssrc") as u32).or_default().1 +=
+                        num(&stat, "packetsLost").max(0.0);
+                }
+                Some("inbound-rtp") => {
+                    let received = num(&stat, "packetsReceived");
+                    let lost = num(&stat, "packetsLost").max(0.0);
+                    c.received += received;
+                    c.lost_in += lost;
+                    let stream = get(&stat, "trackIdentifier")
+                        .as_string()
+                        .and_then(|t| TRACK_STREAMS.with(|m| m.borrow().get(&t).cloned()));
+                    if let Some(stream) = stream {
+                        let e = c.streams.entry(stream).or_default();
+                        e.0 += received;
+                        e.1 += lost;
+                    }
+                }
+                Some("candidate-pair")
+                    if get(&stat, "nominated").as_bool() == Some(true)
+                        && get(&stat, "state").as_string().as_deref() == Some("succeeded") =>
+                {
+                    c.rtt_ms = get(&stat, "currentRoundTripTime")
+                        .as_f64()
+                        .map(|s| s * 1000.0);
+                    c.available_kbps = get(&stat, "availableOutgoingBitrate")
+                        .as_f64()
+                        .map(|b| b / 1000.0);
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// Lost over expected between two reads, if anything was expected.
+    fn loss(lost: f64, expected: f64) -> Option<f64> {
+        (expected > 0.0).then(|| (lost / expected).clamp(0.0, 1.0))
+    }
+
+    /// The second's sample since `before`, and each stream's.
+    ///
+    /// Our own link's loss is the loss the server reports on what we send
+    /// (our uplink), the worst stream's (video hides some behind
+    /// retransmissions, audio shows it), while we send anything: what we
+    /// receive also lost what its publisher's uplink lost, which says
+    /// nothing about ours. A page that only receives has nothing better
+    /// than the receive loss.
+    fn since(&self, before: &Counters) -> (LinkSample, Vec<(String, LinkSample)>) {
+        let d = |a: f64, b: f64| (a - b).max(0.0);
+        let uplink = self
+            .out
+            .iter()
+            .filter_map(|(ssrc, (sent, lost))| {
+                let (s0, l0) = before.out.get(ssrc).copied().unwrap_or_default();
+                // Too few packets for a fraction (a paused track).
+                let sent = d(*sent, s0);
+                (sent >= 10.0).then(|| d(*lost, l0) / sent)
+            })
+            .fold(None, |worst: Option<f64>, l| {
+                Some(worst.map_or(l, |w| w.max(l)))
+            });
+        let loss = match uplink {
+            Some(l) => Some(l.clamp(0.0, 1.0)),
+            None => {
+                let lost = d(self.lost_in, before.lost_in);
+                Self::loss(lost, d(self.received, before.received) + lost)
+            }
+        };
+        let all = LinkSample {
+            loss,
+            rtt_ms: self.rtt_ms,
+            available_kbps: self.available_kbps,
+        };
+        let streams = self
+            .streams
+            .iter()
+            .map(|(id, (received, lost))| {
+                let (r0, l0) = before.streams.get(id).copied().unwrap_or_default();
+                let lost = d(*lost, l0);
+                let sample = LinkSample {
+                    loss: Self::loss(lost, d(*received, r0) + lost),
+                    rtt_ms: self.rtt_ms,
+                    available_kbps: None,
+                };
+                (id.clone(), sample)
+            })
+            .collect();
+        (all, streams)
+    }
 }
 
 /// The `RTCConfiguration` of `ice`.
@@ -186,7 +351,107 @@ impl Inner {
                 .get(&MediaSource::Microphone)
                 .is_some_and(|x| x.muted);
             l.no_video = m.no_video;
+            l.mode = m.controller.mode();
+            l.pinned = m.controller.pinned();
+            l.quality = (!m.controller.meter().is_empty()).then(|| m.controller.meter().quality());
+            l.remote_quality = m
+                .meters
+                .iter()
+                .map(|(id, meter)| (id.clone(), meter.quality()))
+                .collect();
         });
+    }
+
+    /// Whether `source` is sent in the current mode.
+    fn carried(&self, source: MediaSource) -> bool {
+        match self.media.controller.mode() {
+            MediaMode::Video => true,
+            MediaMode::Audio => !source.is_video(),
+            MediaMode::Data => false,
+        }
+    }
+
+    /// Send or stop sending each local track as the mode says.
+    fn apply_mode(&self) {
+        for (source, l) in &self.media.local {
+            let Some(sender) = l.sender.clone() else {
+                continue;
+            };
+            let want = if self.carried(*source) {
+                l.track.clone()
+            } else {
+                JsValue::NULL
+            };
+            if get(&sender, "track") == want {
+                continue;
+            }
+            spawn_local(async move {
+                let _ = call_async(&sender, "replaceTrack", &[want]).await;
+            });
+        }
+    }
+
+    /// Tell the server our mode and link, if either changed.
+    fn send_link(&mut self) {
+        if self.media.peer.is_none() {
+            return;
+        }
+        let mode = self.media.controller.mode();
+        let quality = if self.media.controller.meter().is_empty() {
+            LinkQuality::Good
+        } else {
+            self.media.controller.meter().quality()
+        };
+        if self.media.sent_link != Some((mode, quality)) {
+            self.media.sent_link = Some((mode, quality));
+            self.send(&ClientFrame::MediaLink { mode, quality });
+        }
+    }
+
+    /// A mode change: apply it, tell the server and the page.
+    fn mode_changed(&mut self) {
+        self.apply_mode();
+        self.send_link();
+        self.media_signal();
+    }
+
+    /// Read the statistics (once a second).
+    fn media_sample(&self) {
+        let Some(peer) = &self.media.peer else {
+            return;
+        };
+        let pc = peer.pc.clone();
+        let key = self.key;
+        spawn_local(async move {
+            let Ok(report) = call_async(&pc, "getStats", &[]).await else {
+                return;
+            };
+            let counters = Counters::read(&report);
+            with_room(key, |r| r.media_stats(counters));
+        });
+    }
+
+    fn media_stats(&mut self, now: Counters) {
+        if self.media.peer.is_none() {
+            return;
+        }
+        let Some(before) = self.media.counters.replace(now.clone()) else {
+            return;
+        };
+        let (sample, streams) = now.since(&before);
+        let before_mode = self.media.controller.mode();
+        self.media.controller.sample(sample);
+        let live: Vec<String> = streams.iter().map(|(id, _)| id.clone()).collect();
+        self.media.meters.retain(|id, _| live.contains(id));
+        for (id, s) in streams {
+            self.media.meters.entry(id).or_default().add(s);
+        }
+        if self.media.controller.mode() == before_mode {
+            self.send_link();
+            self.media_signal();
+        } else {
+            self.mode_changed();
+        }
     }
 
     fn remote_ids_changed(&self) {
@@ -261,6 +526,9 @@ impl Inner {
             if parse_media_stream_id(&id).is_none() {
                 return;
             }
+            if let Some(track_id) = get(&get(&ev, "track"), "id").as_string() {
+                TRACK_STREAMS.with(|m| m.borrow_mut().insert(track_id, id.clone()));
+            }
             // A track the server stopped forwarding leaves its stream.
             let gone_id = id.clone();
             let on_removed = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
@@ -326,9 +594,17 @@ impl Inner {
         );
         handlers.push(on_state);
 
+        let stats = set_interval_with_handle(
+            move || {
+                with_room(key, |r| r.media_sample());
+            },
+            std::time::Duration::from_millis(STATS_EVERY_MS),
+        )
+        .ok();
         self.media.peer = Some(Peer {
             pc: pc.clone(),
             _handlers: handlers,
+            stats,
         });
         // Local tracks (after a reconnect) go on the new connection.
         let sources: Vec<MediaSource> = self.media.local.keys().copied().collect();
@@ -336,6 +612,7 @@ impl Inner {
             self.attach(source, &pc);
         }
         self.send_media_state();
+        self.send_link();
         Some(pc)
     }
 
@@ -350,11 +627,40 @@ impl Inner {
         let Ok(stream) = Reflect::construct(&ctor, &Array::of1(&Array::of1(&local.track))) else {
             return;
         };
-        local.sender = call(pc, "addTrack", &[local.track.clone(), stream]).ok();
+        // The camera as simulcast layers, the screen with a higher cap;
+        // a browser without `addTransceiver` encodings gets a plain track.
+        let encodings: Array = match source {
+            MediaSource::Camera => CAMERA_LAYERS
+                .iter()
+                .map(|(rid, scale, max)| {
+                    obj(&[
+                        ("rid", (*rid).into()),
+                        ("scaleResolutionDownBy", (*scale).into()),
+                        ("maxBitrate", (*max).into()),
+                    ])
+                })
+                .collect(),
+            MediaSource::Screen => Array::of1(&obj(&[("maxBitrate", SCREEN_MAX_BITRATE.into())])),
+            MediaSource::Microphone => Array::new(),
+        };
+        let init = obj(&[
+            ("direction", "sendonly".into()),
+            ("streams", Array::of1(&stream).into()),
+            ("sendEncodings", encodings.into()),
+        ]);
+        local.sender = call(pc, "addTransceiver", &[local.track.clone(), init])
+            .map(|t| get(&t, "sender"))
+            .or_else(|_| call(pc, "addTrack", &[local.track.clone(), stream]))
+            .ok();
+        self.apply_mode();
     }
 
     fn close_peer(&mut self) {
         self.media.peer = None;
+        self.media.counters = None;
+        self.media.meters.clear();
+        self.media.sent_link = None;
+        TRACK_STREAMS.with(|m| m.borrow_mut().clear());
         for l in self.media.local.values_mut() {
             l.sender = None;
         }
@@ -549,6 +855,12 @@ impl Inner {
             self.send_media_state();
             self.media_signal();
         }
+    }
+
+    /// Pin a mode, or (`None`) let the link choose.
+    pub(super) fn media_pin_mode(&mut self, mode: Option<MediaMode>) {
+        self.media.controller.pin(mode);
+        self.mode_changed();
     }
 
     pub(super) fn media_no_video(&mut self, no_video: bool) {

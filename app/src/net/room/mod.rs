@@ -61,7 +61,7 @@ use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::comparison::ComparisonLog;
 use jiliang_protocol::devices::AgentStatus;
-use jiliang_protocol::rooms::{MediaPublisher, MediaSource, RoomEvent};
+use jiliang_protocol::rooms::{MediaMode, MediaPublisher, MediaSource, RoomEvent};
 use jiliang_protocol::sessions::{Participant, SessionInfo};
 use jiliang_protocol::timesync::{ClockEstimator, ClockSample};
 use leptos::leptos_dom::helpers::{
@@ -365,6 +365,12 @@ impl RoomHandle {
     /// Receive no video (audio only), or video again.
     pub fn media_no_video(&self, no_video: bool) {
         with_room(self.key, |r| r.media_no_video(no_video));
+    }
+
+    /// Pin the media mode (video, audio only, data only), or (`None`) let
+    /// the link choose it.
+    pub fn media_pin_mode(&self, mode: Option<MediaMode>) {
+        with_room(self.key, |r| r.media_pin_mode(mode));
     }
 
     /// Reconnect now (a "retry" button).

@@ -1,9 +1,11 @@
 //! The room's audio and video: buttons for the microphone, the camera and
-//! the screen share, mute, "do not receive video", and a tile per video
-//! (the others' through the server, one's own as a preview). Remote audio
-//! plays from hidden `<audio>` elements.
+//! the screen share, mute, "do not receive video", the mode (automatic,
+//! or pinned to video, audio only or data only), and a tile per video (the
+//! others' through the server, one's own as a preview), each with its
+//! link's quality. Remote audio plays from hidden `<audio>` elements; each
+//! person heard has a chip with the link's quality.
 
-use jiliang_protocol::rooms::{MediaSource, parse_media_stream_id};
+use jiliang_protocol::rooms::{LinkQuality, MediaMode, MediaSource, parse_media_stream_id};
 use leptos::prelude::*;
 
 use crate::i18n::{Msg, use_i18n};
@@ -17,6 +19,45 @@ struct Tile {
     source: MediaSource,
     muted: bool,
     local: bool,
+    /// The worse of how the publisher grades its own link and how this
+    /// browser receives the stream.
+    quality: Option<LinkQuality>,
+}
+
+fn worse(a: Option<LinkQuality>, b: Option<LinkQuality>) -> Option<LinkQuality> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn mode_msg(mode: MediaMode) -> Msg {
+    match mode {
+        MediaMode::Video => Msg::MediaModeVideo,
+        MediaMode::Audio => Msg::MediaModeAudio,
+        MediaMode::Data => Msg::MediaModeData,
+    }
+}
+
+fn quality_msg(q: LinkQuality) -> Msg {
+    match q {
+        LinkQuality::Good => Msg::MediaLinkGood,
+        LinkQuality::Fair => Msg::MediaLinkFair,
+        LinkQuality::Poor => Msg::MediaLinkPoor,
+    }
+}
+
+/// A small badge with a link's quality.
+#[component]
+fn QualityBadge(quality: Option<LinkQuality>) -> impl IntoView {
+    let i18n = use_i18n();
+    quality.map(|q| {
+        view! {
+            <span class=format!("link-quality q-{}", q.as_str()) data-testid="link-quality"
+                data-quality=q.as_str()>{move || i18n.t(quality_msg(q))}</span>
+        }
+    })
 }
 
 #[component]
@@ -38,6 +79,7 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
         let no_video = local.with(|l| l.no_video);
         let participants = s.participants.get();
         let mut out = Vec::new();
+        let remote_quality = local.with(|l| l.remote_quality.clone());
         // One's own camera and screen first (previews, never sent back).
         local.with(|l| {
             for source in [MediaSource::Camera, MediaSource::Screen] {
@@ -48,6 +90,7 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                         source,
                         muted: false,
                         local: true,
+                        quality: l.quality,
                     });
                 }
             }
@@ -78,12 +121,16 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                         source: t.source,
                         muted: t.muted,
                         local: false,
+                        quality: worse(p.link.map(|l| l.quality), remote_quality.get(id).copied()),
                     });
                 }
             }
         });
         out
     });
+    // Changes only when one of the three does (statistics come every
+    // second; the status line must not be re-announced each time).
+    let mode_now = Memo::new(move |_| local.with(|l| (l.mode, l.pinned.is_some(), l.quality)));
     let problem = move || {
         local.with(|l| {
             if l.replaced {
@@ -115,6 +162,25 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                 })}
                 {button(MediaSource::Camera, Msg::MediaCamera, "media-camera")}
                 {button(MediaSource::Screen, Msg::MediaScreen, "media-screen")}
+                <label class="media-mode">
+                    <span>{move || i18n.t(Msg::MediaMode)}</span>
+                    <select data-testid="media-mode"
+                        prop:value=move || local.with(|l| l.pinned.map_or("auto", MediaMode::as_str))
+                        on:change=move |ev| {
+                            let mode = match event_target_value(&ev).as_str() {
+                                "video" => Some(MediaMode::Video),
+                                "audio" => Some(MediaMode::Audio),
+                                "data" => Some(MediaMode::Data),
+                                _ => None,
+                            };
+                            handle.media_pin_mode(mode);
+                        }>
+                        <option value="auto">{move || i18n.t(Msg::MediaModeAuto)}</option>
+                        <option value="video">{move || i18n.t(Msg::MediaModeVideo)}</option>
+                        <option value="audio">{move || i18n.t(Msg::MediaModeAudio)}</option>
+                        <option value="data">{move || i18n.t(Msg::MediaModeData)}</option>
+                    </select>
+                </label>
                 <label class="media-novideo">
                     <input type="checkbox" data-testid="media-no-video"
                         prop:checked=move || local.with(|l| l.no_video)
@@ -122,10 +188,22 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                     <span>{move || i18n.t(Msg::MediaNoVideo)}</span>
                 </label>
             </div>
+            <p class="muted small media-mode-now" role="status" data-testid="media-mode-now"
+                data-mode=move || mode_now.get().0.as_str()
+                data-pinned=move || mode_now.get().1.to_string()>
+                {move || {
+                    let (mode, pinned, quality) = mode_now.get();
+                    let text = i18n.tf(
+                        if pinned { Msg::MediaModeNowPinned } else { Msg::MediaModeNowAuto },
+                        &[("mode", i18n.t(mode_msg(mode)))],
+                    );
+                    view! { {text}" "<QualityBadge quality=quality/> }
+                }}
+            </p>
             {move || problem().map(|t| view! { <p class="notice warn small" role="status" data-testid="media-problem">{t}</p> })}
             <div class="media-tiles">
                 <For each=move || tiles.get() key=|t| (t.stream_id.clone(), t.source.as_str()) let:tile>
-                    <MediaTile tile=tile/>
+                    <MediaTile tile=tile tiles=tiles/>
                 </For>
             </div>
             {move || (tiles.with(Vec::is_empty)).then(|| view! {
@@ -136,9 +214,18 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
 }
 
 #[component]
-fn MediaTile(tile: Tile) -> impl IntoView {
+fn MediaTile(tile: Tile, tiles: Memo<Vec<Tile>>) -> impl IntoView {
     let i18n = use_i18n();
     let id = tile.stream_id.clone();
+    // The quality changes without the tile being rebuilt (its video plays on).
+    let quality_of = tile.stream_id.clone();
+    let quality = move || {
+        tiles.with(|ts| {
+            ts.iter()
+                .find(|t| t.stream_id == quality_of)
+                .and_then(|t| t.quality)
+        })
+    };
     let source_label = match tile.source {
         MediaSource::Screen => Some(Msg::MediaScreenTile),
         MediaSource::Camera => Some(Msg::MediaCamera),
@@ -162,7 +249,8 @@ fn MediaTile(tile: Tile) -> impl IntoView {
                 <video node_ref=video autoplay=true playsinline=true prop:muted=true
                     data-testid=testid data-stream=tile.stream_id.clone()></video>
                 <figcaption>
-                    {tile.label.clone()}" · "{source_label.map(|m| i18n.t(m))}
+                    {tile.label.clone()}" · "{source_label.map(|m| i18n.t(m))}" "
+                    {move || view! { <QualityBadge quality=quality()/> }}
                 </figcaption>
             </figure>
         }
@@ -177,7 +265,11 @@ fn MediaTile(tile: Tile) -> impl IntoView {
         view! {
             <span class="media-audio" data-testid="remote-audio">
                 <audio node_ref=audio autoplay=true data-stream=tile.stream_id.clone()></audio>
-                {tile.muted.then(|| view! { <span class="badge">{tile.label.clone()}" · "{move || i18n.t(Msg::MediaMuted)}</span> })}
+                <span class="badge">
+                    {tile.label.clone()}
+                    {tile.muted.then(|| view! { " · "{move || i18n.t(Msg::MediaMuted)} })}
+                    " "{move || view! { <QualityBadge quality=quality()/> }}
+                </span>
             </span>
         }
         .into_any()
