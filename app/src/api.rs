@@ -119,7 +119,7 @@ fn js_err(e: JsValue) -> String {
 /// The answer to a GET of `path` that the page's bootstrap script
 /// (`index.html`) started before the app had loaded, if one is waiting:
 /// each is taken once, and only during start-up (the script drops them
-/// after a few seconds), so the app never reads an old answer.
+/// after 30 s), so the app never reads an old answer.
 fn take_early(path: &str) -> Option<js_sys::Promise> {
     let window = web_sys::window()?;
     let take = js_sys::Reflect::get(&window, &JsValue::from_str("jiliangTakeEarly")).ok()?;
@@ -259,8 +259,13 @@ impl Api {
             _ if method == "GET" => None,
             // Who is logged in came from this browser's memory (the last
             // visit, or the offline cache), which never holds the token:
-            // ask for it first.
-            Some(t) if t.is_empty() => self.fresh_csrf(lang).await,
+            // ask for it first. Without one the server would refuse the
+            // write for a reason that is not the write's (a queued reading
+            // would be dropped as refused): it fails as unsent instead.
+            Some(t) if t.is_empty() => match self.fresh_csrf(lang).await {
+                Some(t) => Some(t),
+                None => return Err(ApiError::Network("no CSRF token yet".into())),
+            },
             other => other,
         };
         let (status, text) = send(method, path, lang, body.as_deref(), csrf.as_deref()).await?;
@@ -272,12 +277,17 @@ impl Api {
     }
 
     /// The session's CSRF token from `GET /auth/me` (which also refreshes
-    /// who is logged in); `None` when it could not be had, and the request
-    /// goes without one (refused, or failing on the same dead link).
+    /// who is logged in); `None` when it could not be had (no network: the
+    /// worker's cached answer has no token; or the session is over).
     async fn fresh_csrf(self, lang: &str) -> Option<String> {
         let (status, text) = send("GET", &format!("{V1}/auth/me"), lang, None, None)
             .await
             .ok()?;
+        if status == 401 {
+            // The remembered session is over: the login page, as for any
+            // 401 (a queued write waits for the person's next login).
+            self.session.end();
+        }
         if status != 200 {
             return None;
         }

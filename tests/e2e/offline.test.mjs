@@ -184,6 +184,7 @@ test('readings typed by hand while offline wait in the browser, survive a reload
   await context.setOffline(false);
   await card.getByTestId('manual-waiting').waitFor({ state: 'detached', timeout: 30_000 });
   await card.getByTestId('last-value').filter({ hasText: '102.5' }).waitFor({ timeout: 15_000 });
+  assert.equal(await card.getByTestId('manual-refused').count(), 0, 'nothing was refused');
   // Reloaded online, nothing goes twice.
   await page.reload();
   await page.locator('[data-testid=conn-state][data-state=live]').waitFor();
