@@ -27,7 +27,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
 
-use crate::i18n::{I18n, use_i18n};
+use crate::i18n::{I18n, Msg, use_i18n};
 use crate::session::{Session, use_session};
 
 /// Prefix of every REST endpoint.
@@ -35,22 +35,42 @@ pub const V1: &str = "/api/v1";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ApiError {
-    /// The server could not be reached at all.
+    /// The server could not be reached at all. The browser's own words
+    /// ("Failed to fetch", in English whatever the interface says) are
+    /// kept for the console, never shown.
     Network(String),
     /// The server answered with an error document.
     Server { status: u16, body: ErrorBody },
-    /// The answer was not what this client understands.
+    /// The answer was not what this client understands (the parser's words
+    /// are kept for the console).
     Decode(String),
+    /// Something the browser refused here (a download), said in the
+    /// catalogue's words.
+    Local(Msg),
 }
 
 impl ApiError {
-    /// A message for people (already in their language when it came from
-    /// the server).
-    pub fn message(&self) -> String {
+    /// A message for people, in the interface's language: the server's own
+    /// (already in that language, asked for with `Accept-Language`) or the
+    /// catalogue's for a failure the server never saw.
+    pub fn message(&self, i18n: I18n) -> String {
         match self {
-            Self::Network(m) | Self::Decode(m) => m.clone(),
+            Self::Network(_) => i18n.t(Msg::ErrNetwork).to_owned(),
+            Self::Decode(_) => i18n.t(Msg::ErrBadAnswer).to_owned(),
+            Self::Local(msg) => i18n.t(*msg).to_owned(),
+            // No error document (a proxy's page, a crash): the status says
+            // what little there is to say.
+            Self::Server { status, body } if body.code == HTTP_ERROR => {
+                i18n.tf(Msg::ErrHttp, &[("status", &status.to_string())])
+            }
             Self::Server { body, .. } => body.message.clone(),
         }
+    }
+
+    /// The server was not reached (or its answer not read): nothing it
+    /// said, only the link.
+    pub fn is_network(&self) -> bool {
+        matches!(self, Self::Network(_))
     }
 
     /// HTTP status, when the server answered.
@@ -79,13 +99,35 @@ impl ApiError {
     }
 }
 
+/// The code of an error answer that carried no error document.
+const HTTP_ERROR: &str = "http_error";
+
+/// The browser's words for a failed request, for the console (people see
+/// the catalogue's [`Msg::ErrNetwork`]).
 fn js_err(e: JsValue) -> String {
-    e.as_string()
+    let raw = e
+        .as_string()
         .or_else(|| {
             e.dyn_ref::<js_sys::Error>()
                 .map(|err| String::from(err.message()))
         })
-        .unwrap_or_else(|| "network error".to_owned())
+        .unwrap_or_else(|| "network error".to_owned());
+    leptos::logging::warn!("request failed: {raw}");
+    raw
+}
+
+/// The answer to a GET of `path` that the page's bootstrap script
+/// (`index.html`) started before the app had loaded, if one is waiting:
+/// each is taken once, and only during start-up (the script drops them
+/// after 30 s), so the app never reads an old answer.
+fn take_early(path: &str) -> Option<js_sys::Promise> {
+    let window = web_sys::window()?;
+    let take = js_sys::Reflect::get(&window, &JsValue::from_str("jiliangTakeEarly")).ok()?;
+    let take = take.dyn_ref::<js_sys::Function>()?;
+    take.call1(&window, &JsValue::from_str(path))
+        .ok()?
+        .dyn_into::<js_sys::Promise>()
+        .ok()
 }
 
 async fn send(
@@ -95,26 +137,41 @@ async fn send(
     body: Option<&str>,
     csrf: Option<&str>,
 ) -> Result<(u16, String), ApiError> {
-    let init = RequestInit::new();
-    init.set_method(method);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
-    }
-    let req =
-        Request::new_with_str_and_init(path, &init).map_err(|e| ApiError::Network(js_err(e)))?;
-    let headers = req.headers();
-    let _ = headers.set("Accept", "application/json");
-    let _ = headers.set("Accept-Language", lang);
-    if body.is_some() {
-        let _ = headers.set("Content-Type", "application/json");
-    }
-    if let Some(token) = csrf {
-        let _ = headers.set("X-CSRF-Token", token);
-    }
     let window = web_sys::window().ok_or_else(|| ApiError::Network("no window".into()))?;
-    let resp: Response = JsFuture::from(window.fetch_with_request(&req))
-        .await
-        .map_err(|e| ApiError::Network(js_err(e)))?
+    // Started by the page while the wasm loaded: the round trip is (partly)
+    // over already. If it failed, the request is simply made again.
+    let early = match (method, body) {
+        ("GET", None) => match take_early(path) {
+            Some(p) => JsFuture::from(p).await.ok(),
+            None => None,
+        },
+        _ => None,
+    };
+    let answer = match early {
+        Some(answer) => answer,
+        None => {
+            let init = RequestInit::new();
+            init.set_method(method);
+            if let Some(body) = body {
+                init.set_body(&JsValue::from_str(body));
+            }
+            let req = Request::new_with_str_and_init(path, &init)
+                .map_err(|e| ApiError::Network(js_err(e)))?;
+            let headers = req.headers();
+            let _ = headers.set("Accept", "application/json");
+            let _ = headers.set("Accept-Language", lang);
+            if body.is_some() {
+                let _ = headers.set("Content-Type", "application/json");
+            }
+            if let Some(token) = csrf {
+                let _ = headers.set("X-CSRF-Token", token);
+            }
+            JsFuture::from(window.fetch_with_request(&req))
+                .await
+                .map_err(|e| ApiError::Network(js_err(e)))?
+        }
+    };
+    let resp: Response = answer
         .dyn_into()
         .map_err(|_| ApiError::Decode("fetch did not return a Response".into()))?;
     let text_promise = resp.text().map_err(|e| ApiError::Network(js_err(e)))?;
@@ -130,7 +187,10 @@ fn decode<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, ApiError> {
     if (200..300).contains(&status) {
         // A 204 has no body; `()` and `Option<_>` accept JSON `null`.
         let text = if text.trim().is_empty() { "null" } else { text };
-        serde_json::from_str(text).map_err(|e| ApiError::Decode(e.to_string()))
+        serde_json::from_str(text).map_err(|e| {
+            leptos::logging::warn!("unexpected answer: {e}");
+            ApiError::Decode(e.to_string())
+        })
     } else {
         Err(server_error(status, text))
     }
@@ -160,7 +220,7 @@ fn server_error(status: u16, text: &str) -> ApiError {
         Err(_) => ApiError::Server {
             status,
             body: ErrorBody {
-                code: "http_error".into(),
+                code: HTTP_ERROR.into(),
                 message: format!("HTTP {status}"),
                 details: Vec::new(),
             },
@@ -195,10 +255,18 @@ impl Api {
         body: Option<String>,
     ) -> Result<T, ApiError> {
         let lang = self.i18n.locale_untracked().tag();
-        let csrf = if method == "GET" {
-            None
-        } else {
-            self.session.csrf_untracked()
+        let csrf = match self.session.csrf_untracked() {
+            _ if method == "GET" => None,
+            // Who is logged in came from this browser's memory (the last
+            // visit, or the offline cache), which never holds the token:
+            // ask for it first. Without one the server would refuse the
+            // write for a reason that is not the write's (a queued reading
+            // would be dropped as refused): it fails as unsent instead.
+            Some(t) if t.is_empty() => match self.fresh_csrf(lang).await {
+                Some(t) => Some(t),
+                None => return Err(ApiError::Network("no CSRF token yet".into())),
+            },
+            other => other,
         };
         let (status, text) = send(method, path, lang, body.as_deref(), csrf.as_deref()).await?;
         let result = decode(status, &text);
@@ -206,6 +274,27 @@ impl Api {
             self.check_session_after_401().await;
         }
         result
+    }
+
+    /// The session's CSRF token from `GET /auth/me` (which also refreshes
+    /// who is logged in); `None` when it could not be had (no network: the
+    /// worker's cached answer has no token; or the session is over).
+    async fn fresh_csrf(self, lang: &str) -> Option<String> {
+        let (status, text) = send("GET", &format!("{V1}/auth/me"), lang, None, None)
+            .await
+            .ok()?;
+        if status == 401 {
+            // The remembered session is over: the login page, as for any
+            // 401 (a queued write waits for the person's next login).
+            self.session.end();
+        }
+        if status != 200 {
+            return None;
+        }
+        let me = serde_json::from_str::<Me>(&text).ok()?;
+        let token = me.csrf_token.clone();
+        self.session.set_me(me);
+        (!token.is_empty()).then_some(token)
     }
 
     /// Ask the server whether a session exists (at start) and tell the

@@ -23,6 +23,7 @@ mod api;
 mod app;
 mod components;
 mod i18n;
+mod last_seen;
 #[cfg(feature = "full")]
 mod net;
 mod offline;

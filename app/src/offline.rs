@@ -21,6 +21,7 @@ fn call_global(name: &str) {
 /// login, logout and when the session ends, so one person's data is never
 /// shown to the next on a shared browser.
 pub fn forget_cached_data() {
+    crate::last_seen::forget();
     call_global("jiliangForget");
 }
 

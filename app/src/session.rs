@@ -67,6 +67,7 @@ impl Session {
 
     /// Logged in (or the profile changed): replaces the whole document.
     pub fn set_me(&self, me: Me) {
+        crate::last_seen::keep_me(&me);
         self.me.set(Some(me));
         self.ended.set(false);
         self.signed_out.set(false);
@@ -76,7 +77,11 @@ impl Session {
     /// The first `GET /auth/me` answered: `found` is the person, or `None`
     /// when nobody is logged in (or the server could not say).
     pub fn first_check(&self, found: Option<Me>) {
+        // `None` leaves a person remembered from the last visit in place:
+        // no answer says nothing about the session, and a 401 has already
+        // ended it (`crate::api`).
         if let Some(me) = found {
+            crate::last_seen::keep_me(&me);
             self.me.set(Some(me));
         }
         self.checked.set(true);
@@ -117,10 +122,16 @@ impl Session {
     }
 }
 
-/// Create the session context (nobody known yet; see
-/// `crate::api::Api::check_session`).
+/// Create the session context: the full app starts as the person this
+/// browser last saw logged in (without a CSRF token; `crate::last_seen`),
+/// the first-load shell as nobody; `crate::api::Api::check_session` asks
+/// the server.
 pub fn provide_session() -> Session {
-    let me = RwSignal::new(None::<Me>);
+    #[cfg(feature = "full")]
+    let remembered = crate::last_seen::me();
+    #[cfg(not(feature = "full"))]
+    let remembered: Option<Me> = None;
+    let me = RwSignal::new(remembered);
     let session = Session {
         me,
         checked: RwSignal::new(false),

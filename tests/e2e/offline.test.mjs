@@ -2,7 +2,10 @@
 // with the server stopped and the browser offline, showing what the person
 // last saw under an offline banner; chat typed offline waits in the outbox
 // and arrives exactly once when the link returns; a new version is noticed,
-// announced and started by "reload"; logging out empties the cached answers.
+// announced and started by "reload"; logging out empties the cached answers;
+// readings typed by hand offline wait in the browser (a reload too) and are
+// stored once each, in order, stamped when typed; a request that cannot
+// reach the server says so in the interface's language.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -136,4 +139,130 @@ test('a new version is announced and started by reload; logout empties the cache
   await page.waitForURL(/\/login/);
   await page.waitForFunction(async () => !(await caches.has('jiliang-api-v1'))
     || !(await (await caches.open('jiliang-api-v1')).match('/api/v1/auth/me')), null, { timeout: 5_000 });
+});
+
+test('readings typed by hand while offline wait in the browser, survive a reload and are stored once each when the link returns', async (t) => {
+  const { id, api } = await liveSession('离线手工录入测试');
+  const tech = await apiLogin(server.url, 'tech');
+  const lab = (await api.get('/api/v1/institutions')).find((i) => i.name_zh === QINAN).id;
+  const name = '离线压力表 P-9';
+  const device = await tech.post('/api/v1/devices', {
+    lab_id: lab, name, kind: '压力表', quantity: '压力', unit: 'kPa', resolution: 0.5,
+  });
+  await api.post(`/api/v1/sessions/${id}/devices`, { device_id: device.id });
+
+  const { context, page } = await person(t, 'tech');
+  await page.goto(`${server.url}/sessions/${id}`);
+  await page.locator('[data-testid=conn-state][data-state=live]').waitFor();
+  const card = page.locator(`[data-testid=instrument][data-name="${name}"]`);
+  await card.getByTestId('manual-entry').waitFor();
+  // The room has measured its clock offset (the entries carry it).
+  await page.locator('[data-testid=clock-offset]', { hasText: '±' }).waitFor({ timeout: 15_000 });
+  await shellCached(page);
+
+  await context.setOffline(true);
+  await page.locator('[data-testid=conn-state][data-state=offline]').waitFor();
+  const values = ['101.5', '102', '102.5'];
+  const typed = Date.now();
+  for (const v of values) {
+    await card.getByTestId('manual-value').fill(v);
+    await card.getByTestId('manual-submit').click();
+    await card.locator(`[data-testid=manual-pending][data-value="${v}"]`).waitFor();
+  }
+  await screenshot(page, 'offline-manual-waiting');
+  // A reload while offline keeps them: the page opens from the cache.
+  await page.reload();
+  await card.locator('[data-testid=manual-pending]').nth(values.length - 1).waitFor();
+  assert.equal(await card.locator('[data-testid=manual-pending]').count(), values.length);
+  // Offline a little longer: these go as entries that waited, stamped
+  // with the time they were typed.
+  await page.waitForTimeout(2_500);
+  const offline = await tech.get(`/api/v1/devices/${device.id}/readings`);
+  assert.equal(offline.items.length, 0, 'nothing reached the server while offline');
+
+  const back = Date.now();
+  await context.setOffline(false);
+  await card.getByTestId('manual-waiting').waitFor({ state: 'detached', timeout: 30_000 });
+  await card.getByTestId('last-value').filter({ hasText: '102.5' }).waitFor({ timeout: 15_000 });
+  assert.equal(await card.getByTestId('manual-refused').count(), 0, 'nothing was refused');
+  // Reloaded online, nothing goes twice.
+  await page.reload();
+  await page.locator('[data-testid=conn-state][data-state=live]').waitFor();
+  await card.getByTestId('manual-entry').waitFor();
+  await page.waitForTimeout(1_000);
+  assert.equal(await card.locator('[data-testid=manual-pending]').count(), 0);
+  const { items } = await tech.get(`/api/v1/devices/${device.id}/readings`);
+  assert.deepEqual(items.map((r) => r.value), values.map(Number), 'each reading once, in the order typed');
+  assert.deepEqual(items.map((r) => r.seq), [1, 2, 3]);
+  for (const r of items) {
+    // Stamped when typed (on the server's clock, which is this machine's),
+    // not when it arrived.
+    const t = Date.parse(r.t);
+    assert.ok(t >= typed - 1_000 && t < back, `reading ${r.seq} at ${r.t}, typed before the link came back`);
+    assert.ok(r.u_t >= 5 && r.u_t < 6, `reading ${r.seq}: u_t ${r.u_t} s`);
+  }
+});
+
+for (const [locale, expected] of [
+  ['zh-CN', '无法连接服务器，请检查网络后重试。'],
+  ['en', 'Cannot reach the server. Check the network and try again.'],
+]) {
+  test(`a request that cannot reach the server says so in the interface's language (${locale}), not in the browser's words`, async (t) => {
+    // The browser's own language is the other one: the message follows the
+    // interface, not the browser.
+    const context = await browser.newContext({ locale: locale === 'en' ? 'zh-CN' : 'en-US' });
+    t.after(() => context.close());
+    const page = await openPage(context, t, { serverMayBeDown: true });
+    await page.goto(`${server.url}/login`);
+    await page.evaluate((l) => localStorage.setItem('jiliang.locale', l), locale);
+    await page.reload();
+    await page.getByTestId('login-name').fill('tech');
+    await page.getByTestId('login-password').fill(DEMO_PASSWORD);
+    await context.setOffline(true);
+    await page.getByTestId('login-submit').click();
+    const alert = page.getByTestId('form-error');
+    await alert.filter({ hasText: expected }).waitFor();
+    const text = await alert.innerText();
+    assert.doesNotMatch(text, /Failed to fetch|TypeError|NetworkError|Load failed/);
+    await screenshot(page, `offline-login-error-${locale}`);
+  });
+}
+
+test('a typed reading whose answer is lost goes again with the same key and is stored once', async (t) => {
+  const { id, api } = await liveSession('手工录入应答丢失');
+  const tech = await apiLogin(server.url, 'tech');
+  const lab = (await api.get('/api/v1/institutions')).find((i) => i.name_zh === QINAN).id;
+  const name = '应答丢失压力表 P-10';
+  const device = await tech.post('/api/v1/devices', {
+    lab_id: lab, name, kind: '压力表', quantity: '压力', unit: 'kPa', resolution: 0.5,
+  });
+  await api.post(`/api/v1/sessions/${id}/devices`, { device_id: device.id });
+  // No service worker, so the test's route sees the page's requests.
+  const context = await browser.newContext({ serviceWorkers: 'block' });
+  t.after(() => context.close());
+  const page = await openPage(context, t, { serverMayBeDown: true });
+  let lost = 0;
+  await context.route(`**/api/v1/devices/${device.id}/readings`, async (route) => {
+    if (route.request().method() === 'POST' && lost === 0) {
+      lost += 1;
+      await route.fetch(); // the server stores it…
+      await route.abort('connectionreset'); // …and the answer never arrives
+      return;
+    }
+    await route.continue();
+  });
+  await page.goto(`${server.url}/login`);
+  await page.getByTestId('login-name').fill('tech');
+  await page.getByTestId('login-password').fill(DEMO_PASSWORD);
+  await page.getByTestId('login-password').press('Enter');
+  await page.getByTestId('dash-greeting').waitFor();
+  await page.goto(`${server.url}/sessions/${id}`);
+  const card = page.locator(`[data-testid=instrument][data-name="${name}"]`);
+  await card.getByTestId('manual-value').fill('99.5');
+  await card.getByTestId('manual-submit').click();
+  await card.locator('[data-testid=manual-pending][data-value="99.5"]').waitFor();
+  await card.getByTestId('manual-waiting').waitFor({ state: 'detached', timeout: 30_000 });
+  assert.equal(lost, 1, 'the first answer was lost');
+  const { items } = await tech.get(`/api/v1/devices/${device.id}/readings`);
+  assert.deepEqual(items.map((r) => r.value), [99.5], 'stored once');
 });

@@ -10,6 +10,8 @@
 //! - [`instruments`]: the live readings kept for a room's chart, the error
 //!   of the unit under test against the reference, the chart's SVG
 //!   geometry, and what an agent's reported state means.
+//! - [`manual_queue`]: readings typed in by hand that wait in the browser
+//!   for the server (offline), sent once each, in order, with honest times.
 //! - [`comparison`]: the comparison setup form's rules (test points, the
 //!   MPE from its form and numbers, verdict keys).
 //! - [`link`]: a media link's health from `getStats` and the mode
@@ -27,6 +29,7 @@ pub mod comparison;
 pub mod i18n;
 pub mod instruments;
 pub mod link;
+pub mod manual_queue;
 pub mod nav;
 pub mod query;
 pub mod room;

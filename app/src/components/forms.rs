@@ -233,6 +233,7 @@ pub fn FormAlert(
     #[prop(optional)]
     fields: &'static [&'static str],
 ) -> impl IntoView {
+    let i18n = use_i18n();
     let content = move || {
         errors.get().map(|e| {
             let extra: Vec<String> = e
@@ -242,9 +243,10 @@ pub fn FormAlert(
                 .map(|d| d.message.clone())
                 .collect();
             // A lone detail usually repeats the message; show it once.
-            let extra: Vec<String> = extra.into_iter().filter(|m| *m != e.message()).collect();
+            let message = e.message(i18n);
+            let extra: Vec<String> = extra.into_iter().filter(|m| *m != message).collect();
             view! {
-                <p>{e.message()}</p>
+                <p>{message}</p>
                 {(!extra.is_empty()).then(|| view! {
                     <ul>{extra.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
                 })}

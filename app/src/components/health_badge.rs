@@ -26,7 +26,7 @@ pub fn HealthBadge() -> impl IntoView {
                     <span class="muted">{i18n.tf(Msg::ServerVersion, &[("version", &h.version)])}</span>
                 }.into_any(),
                 Some(Err(e)) => view! {
-                    <span class="badge badge-bad" title=e.message()>{i18n.t(Msg::ServerOffline)}</span>
+                    <span class="badge badge-bad" title=e.message(i18n)>{i18n.t(Msg::ServerOffline)}</span>
                     <button type="button" class="link" on:click=move |_| health.refetch()>
                         {i18n.t(Msg::Retry)}
                     </button>

@@ -54,7 +54,7 @@ pub fn ErrorBox(error: ApiError, #[prop(optional)] retry: Option<Callback<()>>) 
             <p>
                 <strong>{move || i18n.t(Msg::LoadFailed)}</strong>
                 " "
-                {error.message()}
+                {move || error.message(i18n)}
             </p>
             {retry.map(|r| view! {
                 <button type="button" class="secondary" on:click=move |_| r.run(())>
@@ -67,9 +67,10 @@ pub fn ErrorBox(error: ApiError, #[prop(optional)] retry: Option<Callback<()>>) 
 
 /// The right page-level view for a failed load: 403, 404 or the error.
 pub fn failure_view(error: ApiError, retry: Option<Callback<()>>) -> AnyView {
+    let i18n = use_i18n();
     match error.status() {
-        Some(403) => view! { <Forbidden message=error.message()/> }.into_any(),
-        Some(404) => view! { <Missing message=error.message()/> }.into_any(),
+        Some(403) => view! { <Forbidden message=error.message(i18n)/> }.into_any(),
+        Some(404) => view! { <Missing message=error.message(i18n)/> }.into_any(),
         _ => match retry {
             Some(r) => view! { <ErrorBox error=error retry=r/> }.into_any(),
             None => view! { <ErrorBox error=error/> }.into_any(),

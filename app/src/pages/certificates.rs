@@ -275,7 +275,7 @@ fn CertificateRow(
                     reason.set(String::new());
                     on_change.run(());
                 }
-                Err(e) => error.set(Some(e.message())),
+                Err(e) => error.set(Some(e.message(i18n))),
             }
         });
     };
@@ -372,7 +372,7 @@ pub fn CertificatePanel(comparison_id: String) -> impl IntoView {
                     issued.set(Some(c.number));
                     list.refetch();
                 }
-                Err(e) => error.set(Some(e.message())),
+                Err(e) => error.set(Some(e.message(i18n))),
             }
         });
     };
@@ -383,7 +383,7 @@ pub fn CertificatePanel(comparison_id: String) -> impl IntoView {
             <h3>{move || i18n.t(Msg::CertOfRecord)}</h3>
             {move || match list.get() {
                 None => view! { <Loading/> }.into_any(),
-                Some(Err(e)) => view! { <p class="error-box" role="alert">{e.message()}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error-box" role="alert">{e.message(i18n)}</p> }.into_any(),
                 Some(Ok(items)) => {
                     let has_valid = items.iter().any(|c| c.status == CertificateStatus::Valid);
                     view! {

@@ -40,7 +40,7 @@ pub fn LinkProblem(error: ApiError) -> impl IntoView {
     view! {
         <div class="empty-state" data-testid=if expired { "link-expired" } else { "link-invalid" }>
             <h1>{move || i18n.t(if expired { Msg::LinkExpiredTitle } else { Msg::LinkInvalidTitle })}</h1>
-            <p>{error.message()}</p>
+            <p>{error.message(i18n)}</p>
             <p class="muted">{move || i18n.t(if expired { Msg::LinkExpiredHelp } else { Msg::LinkInvalidHelp })}</p>
             <A href="/login" attr:class="button">{move || i18n.t(Msg::GoToLogin)}</A>
         </div>

@@ -37,7 +37,7 @@ pub fn StatusPage() -> impl IntoView {
             <dd data-testid="liveness">{move || match health.get() {
                 None => i18n.t(Msg::ServerChecking).to_owned(),
                 Some(Ok(h)) => format!("{} · {}", i18n.t(Msg::ServerOnline), h.version),
-                Some(Err(e)) => format!("{} ({})", i18n.t(Msg::ServerOffline), e.message()),
+                Some(Err(e)) => offline_text(&e, i18n),
             }}</dd>
             <dt>{move || i18n.t(Msg::StatusStorage)}</dt>
             <dd>{move || match version.get() {
@@ -49,7 +49,7 @@ pub fn StatusPage() -> impl IntoView {
                 None => i18n.t(Msg::ServerChecking).to_owned(),
                 Some(Ok((_, r))) if r.is_ready() => i18n.t(Msg::StatusReady).to_owned(),
                 Some(Ok(_)) => i18n.t(Msg::StatusNotReady).to_owned(),
-                Some(Err(e)) => format!("{} ({})", i18n.t(Msg::ServerOffline), e.message()),
+                Some(Err(e)) => offline_text(&e, i18n),
             }}</dd>
         </dl>
         // Scrolls sideways on a phone: focusable, so the keyboard can too.
@@ -85,5 +85,16 @@ pub fn StatusPage() -> impl IntoView {
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// "Cannot reach the server", and what the server said when it did answer
+/// (a 503 with a message); a link failure needs no second sentence.
+fn offline_text(e: &api::ApiError, i18n: crate::i18n::I18n) -> String {
+    let offline = i18n.t(Msg::ServerOffline);
+    if e.is_network() {
+        offline.to_owned()
+    } else {
+        format!("{offline} ({})", e.message(i18n))
     }
 }

@@ -194,11 +194,16 @@ pub fn VerifyPage() -> impl IntoView {
                         <p>{move || i18n.tf(Msg::VerifyTooLarge, &[("size", &byte_size(n))])}</p>
                     </div>
                 }.into_any(),
-                OpenError::ReadFailed(m) => view! {
-                    <div class="error-box" role="alert" data-testid="verify-error">
-                        <p><strong>{move || i18n.t(Msg::VerifyReadFailed)}</strong>" "{m}</p>
-                    </div>
-                }.into_any(),
+                // The browser's own words (English whatever the interface
+                // says) go to the console, not to the person.
+                OpenError::ReadFailed(m) => {
+                    leptos::logging::warn!("reading the file failed: {m}");
+                    view! {
+                        <div class="error-box" role="alert" data-testid="verify-error">
+                            <p>{move || i18n.t(Msg::VerifyReadFailed)}</p>
+                        </div>
+                    }.into_any()
+                }
                 OpenError::EmptyPaste => view! {
                     <div class="error-box" role="alert" data-testid="verify-error">
                         <p>{move || i18n.t(Msg::VerifyEmptyPaste)}</p>

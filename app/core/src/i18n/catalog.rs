@@ -61,6 +61,10 @@ catalog! {
     ServerOffline { zh: "无法连接服务器", en: "Cannot reach the server" }
     ServerVersion { zh: "版本 {version}", en: "Version {version}" }
     Retry { zh: "重试", en: "Retry" }
+    ErrNetwork { zh: "无法连接服务器，请检查网络后重试。", en: "Cannot reach the server. Check the network and try again." }
+    ErrBadAnswer { zh: "服务器的答复无法识别，请刷新页面后重试。", en: "The server's answer could not be read. Reload the page and try again." }
+    ErrHttp { zh: "服务器暂时无法处理请求（HTTP {status}）。", en: "The server could not handle the request (HTTP {status})." }
+    ErrSaveFile { zh: "文件无法保存：浏览器拒绝了下载。", en: "The file could not be saved: the browser refused the download." }
 
     StatusTitle { zh: "系统状态", en: "System status" }
     StatusIntro {
@@ -661,7 +665,7 @@ catalog! {
     VerifyWrongShape { zh: "内容是 JSON，但缺少导出文件应有的字段。", en: "The content is JSON but lacks the fields of an export." }
     VerifyTooLarge { zh: "文件过大（{size}），无法在浏览器中核验。请用 jiliang verify 命令核验。", en: "The file is too large ({size}) to verify in the browser. Use the jiliang verify command." }
     VerifyEmptyPaste { zh: "请先粘贴导出文件的内容。", en: "Paste the export's content first." }
-    VerifyReadFailed { zh: "无法读取文件：", en: "Could not read the file:" }
+    VerifyReadFailed { zh: "无法读取该文件，请重新选择。", en: "The file could not be read; choose it again." }
     TechnicalDetail { zh: "技术细节", en: "Technical detail" }
     VerifyAnother { zh: "核验其他文件", en: "Verify another file" }
     VerifyRecordTitle { zh: "核验单条记录", en: "Verify one record" }
@@ -906,6 +910,9 @@ catalog! {
     ManualReading { zh: "手工录入读数", en: "Type a reading in" }
     ManualSend { zh: "录入", en: "Enter" }
     ManualStored { zh: "已保存为第 {seq} 个读数。", en: "Stored as reading {seq}." }
+    ManualWaiting { zh: "待发送（{time} 录入）", en: "Waiting to be sent (typed {time})" }
+    ManualWaitingHelp { zh: "网络恢复后自动发送，每个读数只保存一次。", en: "Sent by itself when the network is back; each reading is stored once." }
+    ManualRefused { zh: "读数 {value} 未被保存：{reason}", en: "Reading {value} was not stored: {reason}" }
     ChannelUut { zh: "被检仪器", en: "Unit under test" }
     ChannelReference { zh: "参考标准", en: "Reference" }
     ChartMpe { zh: "最大允许误差 ±（{unit}）", en: "MPE ± ({unit})" }

@@ -126,18 +126,19 @@ pub fn LedgerReport(loaded: Loaded) -> impl IntoView {
 
     let download = source.download_name().map(|name| {
         let text = StoredValue::new(text);
-        let failed = RwSignal::new(None::<String>);
+        let failed = RwSignal::new(false);
         let save = move |_| {
-            failed.set(
-                text.with_value(|t| save_text_file(&name, t, "application/json"))
-                    .err(),
-            );
+            let saved = text.with_value(|t| save_text_file(&name, t, "application/json"));
+            if let Err(e) = &saved {
+                leptos::logging::warn!("saving the file failed: {e}");
+            }
+            failed.set(saved.is_err());
         };
         view! {
             <button type="button" class="secondary" data-testid="download-this" on:click=save>
                 {move || i18n.t(Msg::DownloadThis)}
             </button>
-            {move || failed.get().map(|e| view! { <ErrorBox error=ApiError::Network(e)/> })}
+            {move || failed.get().then(|| view! { <ErrorBox error=ApiError::Local(Msg::ErrSaveFile)/> })}
         }
     });
     let source_text = move || match &source {

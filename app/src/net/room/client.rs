@@ -352,8 +352,12 @@ impl Inner {
         }
     }
 
-    /// The replay after a (re)connect has caught up: send the outbox.
+    /// The replay after a (re)connect has caught up: the log replaces what
+    /// was shown from the last visit; send the outbox.
     pub(super) fn replay_done(&mut self) {
+        if self.s.earlier.with_untracked(|e| !e.is_empty()) {
+            self.s.earlier.set(Vec::new());
+        }
         let socket = self.socket.as_ref();
         self.outbox
             .flush(now_ms(), |p| send_on(socket, &chat_frame(p)));

@@ -170,6 +170,9 @@ pub struct RoomSignals {
     /// The session's comparison folded from the log (readings that change
     /// it are announced with `readings`, comparison events at once).
     pub comparison: RwSignal<ComparisonLog>,
+    /// What this browser last saw of the log (set by the page), shown
+    /// until the replay after joining has caught up; then empty.
+    pub earlier: RwSignal<Vec<RoomEvent>>,
     /// Chat lines not yet seen in the log, in the order typed.
     pub outbox: RwSignal<Vec<Pending>>,
     /// Lines that could not be sent because the session ended.
@@ -266,6 +269,7 @@ impl RoomHandle {
             readings: RwSignal::new(LiveReadings::default()),
             agents: RwSignal::new(HashMap::new()),
             comparison: RwSignal::new(ComparisonLog::new()),
+            earlier: RwSignal::new(Vec::new()),
             outbox: RwSignal::new(stored.lines()),
             unsent: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),

@@ -69,7 +69,7 @@ pub(super) fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
     // Follow new lines while the reader is at the bottom; otherwise count
     // them on the "new messages" pill.
     Effect::new(move |prev: Option<usize>| {
-        let n = s.events.with(Vec::len) + s.outbox.with(Vec::len);
+        let n = s.events.with(Vec::len) + s.outbox.with(Vec::len) + s.earlier.with(Vec::len);
         match prev {
             None => to_bottom(),
             Some(p) if n > p => {
@@ -130,10 +130,13 @@ pub(super) fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
                 <div class="chat-log" node_ref=log on:scroll=on_scroll data-testid="chat-log"
                     data-follow=move || if stick.get() { "true" } else { "false" }
                     role="log" aria-live="polite" aria-relevant="additions" tabindex="0">
-                    {move || (s.events.with(Vec::is_empty) && s.outbox.with(Vec::is_empty)).then(|| view! {
+                    {move || (s.events.with(Vec::is_empty) && s.outbox.with(Vec::is_empty) && s.earlier.with(Vec::is_empty)).then(|| view! {
                         <p class="chat-empty muted">{move || i18n.t(Msg::ChatEmpty)}</p>
                     })}
-                    <For each=move || s.events.get() key=|e| e.seq let:e>
+                    // What this browser last saw, until the log's replay
+                    // has caught up (same keys: the lines stay in place).
+                    <For each=move || if s.earlier.with(Vec::is_empty) { s.events.get() } else { s.earlier.get() }
+                        key=|e| e.seq let:e>
                         {event_line(e, &me_ev, true, i18n)}
                     </For>
                     <For each=move || s.outbox.get() key=|p| p.client_id.clone() let:p>

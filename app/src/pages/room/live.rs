@@ -1,7 +1,7 @@
 //! The live room: the socket client opened for the page, and the connection
 //! banner.
 
-use jiliang_protocol::rooms::EventBody;
+use jiliang_protocol::rooms::{EventBody, RoomEvent};
 use jiliang_protocol::sessions::{SessionDetail, SessionState};
 use leptos::prelude::*;
 
@@ -17,12 +17,31 @@ use crate::net::room::{Conn, RoomHandle, Stop};
 
 /// The live room.
 #[component]
-pub(super) fn LiveRoom(detail: SessionDetail, reload: Callback<()>, me: String) -> impl IntoView {
+pub(super) fn LiveRoom(
+    detail: SessionDetail,
+    reload: Callback<()>,
+    me: String,
+    /// The chat lines this browser last saw here, shown until the log's
+    /// replay has caught up.
+    #[prop(optional)]
+    earlier: Vec<RoomEvent>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let id = detail.session.id.to_string();
     let handle = RoomHandle::open(&id, &me);
     on_cleanup(move || handle.close());
     let s = handle.s;
+    s.earlier.set(earlier);
+    // The last lines, for the next visit (once the replay has replaced
+    // what was shown from the last one).
+    let (id_k, me_k) = (id.clone(), me.clone());
+    Effect::new(move |_| {
+        s.events.with(|ev| {
+            if !ev.is_empty() && s.earlier.with_untracked(Vec::is_empty) {
+                crate::last_seen::keep_room_events(&id_k, &me_k, ev);
+            }
+        });
+    });
     let rest_info = RwSignal::new(detail.session.clone());
     // Whichever source has seen the session further along wins.
     let info = Memo::new(move |_| {

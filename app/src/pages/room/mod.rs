@@ -14,6 +14,10 @@
 //! On a phone the participants fold away above the chat and the message
 //! box stays at the bottom of the screen.
 //!
+//! A room this browser has seen before opens at once from what it last
+//! saw (`crate::last_seen`: the detail and the last chat lines) while the
+//! detail and the socket are asked for; their answers replace it.
+//!
 //! # Layout
 //! - `mod.rs`: the page itself and what decides its shape.
 //! - `chat`: the chat timeline (log events, lines still in the outbox) and
@@ -76,6 +80,15 @@ fn rank(s: SessionState) -> u8 {
     }
 }
 
+fn kind_of(d: &SessionDetail, me: &str) -> Kind {
+    let member = d.participants.iter().any(|p| p.user_id.to_string() == me);
+    match (d.session.state, member) {
+        (SessionState::Ended, _) => Kind::Ended,
+        (_, true) => Kind::Live,
+        (_, false) => Kind::Overseer,
+    }
+}
+
 #[component]
 fn Room(id: String) -> impl IntoView {
     let api = use_api();
@@ -90,11 +103,23 @@ fn Room(id: String) -> impl IntoView {
         async move { api.get::<SessionDetail>(&path).await }
     });
     let reload = Callback::new(move |_| detail.refetch());
+    let seen = crate::last_seen::room(&id, &me);
+    let seen_kind = seen.as_ref().map(|r| kind_of(&r.detail, &me));
+    let (seen_detail, earlier) = seen.map(|r| (r.detail, r.events)).unzip();
+    let me_s = me.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get() {
+            crate::last_seen::keep_room_detail(&me_s, &d);
+        }
+    });
     let me_k = me.clone();
     // The page is rebuilt only when what it is changes, not on every
     // re-read of the detail (a live room keeps its socket).
     let kind = Memo::new(move |prev: Option<&Kind>| match detail.get() {
-        None => prev.cloned().unwrap_or(Kind::Loading),
+        None => prev
+            .cloned()
+            .or_else(|| seen_kind.clone())
+            .unwrap_or(Kind::Loading),
         // A re-read that failed for want of a network or a server (a
         // restart) says nothing new: the room stays, its socket retries.
         Some(Err(e))
@@ -104,23 +129,20 @@ fn Room(id: String) -> impl IntoView {
             prev.cloned().unwrap_or(Kind::Loading)
         }
         Some(Err(e)) => Kind::Failed(e),
-        Some(Ok(d)) => {
-            let member = d.participants.iter().any(|p| p.user_id.to_string() == me_k);
-            match (d.session.state, member) {
-                (SessionState::Ended, _) => Kind::Ended,
-                (_, true) => Kind::Live,
-                (_, false) => Kind::Overseer,
-            }
-        }
+        Some(Ok(d)) => kind_of(&d, &me_k),
     });
     move || {
-        let current = detail.get_untracked().and_then(Result::ok);
+        let current = detail
+            .get_untracked()
+            .and_then(Result::ok)
+            .or_else(|| seen_detail.clone());
         match (kind.get(), current) {
             (Kind::Loading, _) => view! { <Loading/> }.into_any(),
             (Kind::Failed(e), _) => failure_view(e, Some(reload)),
-            (Kind::Live, Some(d)) => {
-                view! { <LiveRoom detail=d reload=reload me=me.clone()/> }.into_any()
+            (Kind::Live, Some(d)) => view! {
+                <LiveRoom detail=d reload=reload me=me.clone() earlier=earlier.clone().unwrap_or_default()/>
             }
+            .into_any(),
             (Kind::Ended, Some(d)) => {
                 let info = d.session.clone();
                 view! {

@@ -74,8 +74,8 @@ pub(super) fn ExportActions(id: String, title: String) -> impl IntoView {
                 busy.set(None);
                 match r {
                     Ok(text) => {
-                        if let Err(e) = save_text_file(&name, &text, "application/json") {
-                            error.set(Some(ApiError::Network(e)));
+                        if save_text_file(&name, &text, "application/json").is_err() {
+                            error.set(Some(ApiError::Local(Msg::ErrSaveFile)));
                         }
                     }
                     Err(e) => error.set(Some(e)),

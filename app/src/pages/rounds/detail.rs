@@ -573,7 +573,7 @@ fn ReportBlock(round: RoundView) -> impl IntoView {
         Some(Err(e)) => view! {
             <section class="dash-section" data-testid="round-report-none">
                 <h2>{move || i18n.t(Msg::RoundReport)}</h2>
-                <p>{e.message()}</p>
+                <p>{e.message(i18n)}</p>
             </section>
         }.into_any(),
         Some(Ok(report)) => view! {

@@ -392,7 +392,7 @@ fn InstrumentCard(
                 })}
             </dl>
             {move || (may_type && matches!(state.get(), DeviceState::Manual)).then(|| view! {
-                <ManualEntry device=device_m.clone()/>
+                <ManualEntry device=device_m.clone() clock=s.clock/>
             })}
             {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
             {can_manage.then(|| view! {
