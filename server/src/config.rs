@@ -227,6 +227,11 @@ pub struct ServeArgs {
     /// node bound to 0.0.0.0 announces the address of its outward interface.
     #[arg(long, env = "JILIANG_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// With several nodes: how long a node's claim on a room's media lasts
+    /// without renewal, in ms. A dead node's rooms move to another node
+    /// within this time (their clients start their media again).
+    #[arg(long, env = "JILIANG_MEDIA_LEASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub media_lease_ms: u64,
 }
 
 /// A secret from the command line or the environment; never printed.
@@ -402,6 +407,7 @@ impl From<&ServeArgs> for Config {
                 udp: a.media_udp,
                 udp_ports: a.media_udp_ports,
                 public_ip: a.media_public_ip,
+                lease_ms: a.media_lease_ms,
             },
         }
     }

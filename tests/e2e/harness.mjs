@@ -18,10 +18,11 @@ const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
 
 /** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args) }:
  *  `halt` stops the process (clients see it go away), `resume` starts it again
- *  on the same address and database. */
-export async function startServer({ seed = true, demoLab = false } = {}) {
+ *  on the same address and database. `database`: another database than a
+ *  new SQLite file (a node of a cluster); `args`: more `serve` options. */
+export async function startServer({ seed = true, demoLab = false, database, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
-  const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
+  const databaseUrl = database ?? `sqlite://${join(dir, 'jiliang.db')}`;
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' };
   // The embedded default, whatever the CI environment names for the service tests.
   delete env.DATABASE_URL;
@@ -41,7 +42,7 @@ export async function startServer({ seed = true, demoLab = false } = {}) {
   }
   let log = '';
   const serve = (listen) => {
-    const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist],
+    const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist, ...args],
       { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr.on('data', (d) => { log += d; });
     const started = new Promise((ok, fail) => {
