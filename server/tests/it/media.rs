@@ -602,10 +602,13 @@ async fn a_dead_nodes_media_lease_is_taken_over_when_it_expires() {
     let started = std::time::Instant::now();
     b.frame(json!({"type": "media_state", "tracks": []}));
     assert_eq!(closed_reason(&mut b).await, "moved");
+    let moved = started.elapsed();
     assert!(
-        started.elapsed() >= Duration::from_millis(500),
+        moved >= Duration::from_millis(500),
         "not before the dead node's lease ran out"
     );
+    // A figure for docs/OPERATIONS.md, never asserted beyond the above.
+    eprintln!("media moved {moved:?} after starting toward a dead node (1.5 s lease)");
     let node2 = n2.state.bus.node_id().expect("bus node");
     b.frame(json!({"type": "media_state", "tracks": []}));
     let media2 = n2.state.media.clone();
