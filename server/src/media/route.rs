@@ -375,6 +375,7 @@ impl Router {
 
     /// A media message from another node.
     fn on_wire(self: &Arc<Self>, msg: MediaWire) {
+        tracing::debug!(kind = wire_kind(&msg), "media message from another node");
         match msg {
             MediaWire::Start { from, key } => {
                 if lock(&self.started)
@@ -433,8 +434,14 @@ async fn route(
     rx: mpsc::UnboundedReceiver<RouteCmd>,
 ) {
     match r.claim(key.room).await {
-        Ok(None) => host_here(&r, key, out, rx).await,
-        Ok(Some(holder)) => host_there(&r, key, id, holder, out, rx).await,
+        Ok(None) => {
+            tracing::debug!(room = %key.room, "media hosted on this node");
+            host_here(&r, key, out, rx).await;
+        }
+        Ok(Some(holder)) => {
+            tracing::debug!(room = %key.room, %holder, "media hosted on another node");
+            host_there(&r, key, id, holder, out, rx).await;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the room's media lease");
             unavailable(&out).await;
@@ -529,6 +536,9 @@ async fn host_there(
                         other => other,
                     };
                     let last = matches!(msg, Outbound::Closed(_));
+                    if let Outbound::Closed(reason) = &msg {
+                        tracing::debug!(%reason, "the hosting node closed a connection's media");
+                    }
                     if out.send(msg).await.is_err() {
                         r.send(to, MediaWire::Stop { from, key: wk });
                         break;
@@ -713,6 +723,28 @@ async fn maintain(r: Arc<Router>, shutdown: CancellationToken) {
     }
     if let Err(e) = r.store.media_lease_release(None, r.node).await {
         tracing::warn!(error = %e, "cannot release this node's media leases; they expire");
+    }
+}
+
+fn wire_kind(m: &MediaWire) -> &'static str {
+    match m {
+        MediaWire::Start { .. } => "start",
+        MediaWire::Signal { signal, .. } => match signal {
+            WireSignal::State { .. } => "signal:state",
+            WireSignal::Offer { .. } => "signal:offer",
+            WireSignal::Answer { .. } => "signal:answer",
+            WireSignal::Candidate { .. } => "signal:candidate",
+        },
+        MediaWire::Alive { .. } => "alive",
+        MediaWire::Stop { .. } => "stop",
+        MediaWire::Reply { reply, .. } => match reply {
+            WireReply::Offer { .. } => "reply:offer",
+            WireReply::Answer { .. } => "reply:answer",
+            WireReply::Candidate { .. } => "reply:candidate",
+            WireReply::Refused { .. } => "reply:refused",
+            WireReply::Closed { .. } => "reply:closed",
+        },
+        MediaWire::State { .. } => "state",
     }
 }
 
