@@ -10,6 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, launchBrowserForPeople, openPage, apiLogin } from './harness.mjs';
 
 const PASSWORD = 'Jiliang-demo-2026';
@@ -36,12 +39,16 @@ if (skip) console.log(`# media on two nodes skipped: ${skip}`);
 const schema = `e2e_${Date.now()}_${process.pid}`;
 let nodes = [];
 let browser;
+let keyDir;
 
 before(async () => {
   if (skip) return;
   psql(`CREATE SCHEMA ${schema}`);
   const database = `${admin}${admin.includes('?') ? '&' : '?'}options[search_path]=${schema}`;
-  const args = ['--bus', bus, '--media-udp', '127.0.0.1:0', '--media-lease-ms', '3000'];
+  // Every node of a cluster signs with the same ledger key.
+  keyDir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-key-'));
+  const args = ['--bus', bus, '--media-udp', '127.0.0.1:0', '--media-lease-ms', '3000',
+    '--ledger-key', join(keyDir, 'ledger-key.hex')];
   nodes.push(await startServer({ database, args }));
   nodes.push(await startServer({ database, args, seed: false }));
   browser = await launchBrowserForPeople({ media: true });
@@ -50,6 +57,7 @@ after(async () => {
   await browser?.close();
   for (const n of nodes) await n.stop();
   if (!skip) psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 async function liveSession(base, host) {
