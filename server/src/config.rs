@@ -245,6 +245,11 @@ pub struct ServeArgs {
     /// whose firewall lets nothing else out); `all`: any path that works.
     #[arg(long, env = "JILIANG_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IcePolicyArg::All)]
     pub ice_transport_policy: IcePolicyArg,
+    /// With several nodes: how long a node's claim on a room's media lasts
+    /// without renewal, in ms. A dead node's rooms move to another node
+    /// within this time (their clients start their media again).
+    #[arg(long, env = "JILIANG_MEDIA_LEASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub media_lease_ms: u64,
 }
 
 fn parse_ice_url(s: &str) -> Result<crate::media::ice::IceUrl, String> {
@@ -444,6 +449,7 @@ impl From<&ServeArgs> for Config {
                 udp: a.media_udp,
                 udp_ports: a.media_udp_ports,
                 public_ip: a.media_public_ip,
+                lease_ms: a.media_lease_ms,
             },
             ice: crate::media::ice::IceSettings {
                 servers: a.ice_servers.clone(),

@@ -72,8 +72,12 @@ impl AppState {
         )
         .await?;
         let secrets = crate::auth::fingerprint::Secrets::load(&store).await?;
+        let media_seal = match bus.node_id() {
+            Some(_) => Some(crate::media::route::RoutedSfu::load_seal(&store).await?),
+            None => None,
+        };
         Ok(Self::assemble(
-            store, config, shutdown, bus, ledger, secrets,
+            store, config, shutdown, bus, ledger, secrets, media_seal,
         ))
     }
 
@@ -84,6 +88,7 @@ impl AppState {
         bus: Bus,
         ledger: Arc<Ledger>,
         secrets: crate::auth::fingerprint::Secrets,
+        media_seal: Option<crate::bus::media::MediaSeal>,
     ) -> Self {
         let rooms = Hub::new(store.clone());
         let metrics = Metrics::new(store.metrics(), rooms.metrics(), bus.metrics());
@@ -102,11 +107,25 @@ impl AppState {
             tasks.clone(),
         );
         let (media_peers, media_tracks) = metrics.media_gauges();
-        let media: Arc<dyn crate::media::Sfu> = Arc::new(crate::media::WebrtcSfu::new(
+        let engine: Arc<dyn crate::media::Sfu> = Arc::new(crate::media::WebrtcSfu::new(
             &config.media,
             media_peers,
             media_tracks,
         ));
+        // With other nodes, a room's media lives on the holder of its lease.
+        let media: Arc<dyn crate::media::Sfu> = match (bus.node_id(), media_seal) {
+            (Some(node), Some(seal)) => Arc::new(crate::media::route::RoutedSfu::start(
+                engine,
+                store.clone(),
+                bus.clone(),
+                seal,
+                node,
+                &config.media,
+                shutdown.clone(),
+                &tasks,
+            )),
+            _ => engine,
+        };
         Self {
             media,
             batches,

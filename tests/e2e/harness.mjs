@@ -18,11 +18,12 @@ const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
 
 /** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args) }:
  *  `halt` stops the process (clients see it go away), `resume` starts it again
- *  on the same address and database. `serveArgs`: more `jiliang serve`
- *  flags; `env`: more environment (secrets). */
-export async function startServer({ seed = true, demoLab = false, serveArgs = [], env: extraEnv = {} } = {}) {
+ *  on the same address and database. `serveArgs` (or `args`): more
+ *  `jiliang serve` flags; `env`: more environment (secrets); `database`:
+ *  another database than a new SQLite file (a node of a cluster). */
+export async function startServer({ seed = true, demoLab = false, database, serveArgs = [], args = [], env: extraEnv = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jiliang-e2e-'));
-  const databaseUrl = `sqlite://${join(dir, 'jiliang.db')}`;
+  const databaseUrl = database ?? `sqlite://${join(dir, 'jiliang.db')}`;
   const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...extraEnv };
   // The embedded default, whatever the CI environment names for the service tests.
   delete env.DATABASE_URL;
@@ -42,7 +43,7 @@ export async function startServer({ seed = true, demoLab = false, serveArgs = []
   }
   let log = '';
   const serve = (listen) => {
-    const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist, ...serveArgs],
+    const child = spawn(bin, ['serve', '--listen', listen, '--database-url', databaseUrl, '--static-dir', dist, ...serveArgs, ...args],
       { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr.on('data', (d) => { log += d; });
     const started = new Promise((ok, fail) => {

@@ -353,7 +353,9 @@ pub enum ServerFrame {
     },
     /// The server closed this connection's peer connection (after
     /// `media_stop`, bad media input, another tab taking over, or a failed
-    /// transport); chat goes on. A `media_state` starts media again.
+    /// transport); chat goes on. A `media_state` starts media again. Reason
+    /// `moved`: the room's media moved to another server node; the client
+    /// starts its media again at once, by itself.
     MediaClosed {
         reason: String,
     },

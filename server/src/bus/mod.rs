@@ -25,6 +25,8 @@
 //! randomised backoff (see [`Backoff`]), so nodes that lost NATS together do
 //! not return in lockstep.
 //!
+//! Media signalling between nodes travels here too ([`media`]).
+//!
 //! This module must never import the rooms: it knows sessions by id only.
 //! An enum rather than a trait object: there are two implementations, both
 //! known here, and an enum keeps the async methods free of boxing.
@@ -40,6 +42,8 @@ use uuid::Uuid;
 
 use crate::config::NatsArgs;
 use crate::metrics::BusMetrics;
+
+pub mod media;
 
 /// Messages waiting for the NATS publisher. Beyond this the bus is not
 /// keeping up; the stored log is the fallback.
@@ -59,7 +63,7 @@ pub enum Bus {
     Nats {
         client: async_nats::Client,
         node: Uuid,
-        outbox: mpsc::Sender<(Uuid, Wire)>,
+        outbox: mpsc::Sender<Queued>,
         /// Bumped on every (re)connection: whatever NATS carried while it
         /// was down is lost for this node.
         connected: watch::Receiver<u64>,
@@ -106,6 +110,15 @@ pub enum Wire {
         node: Uuid,
         ephemeral: Ephemeral,
     },
+}
+
+/// A message waiting for the NATS publisher.
+#[derive(Debug)]
+pub enum Queued {
+    /// A room's notice, for `jiliang.room.<session>`.
+    Room(Uuid, Wire),
+    /// A sealed media message, for its subject ([`media`]).
+    Media(String, Vec<u8>),
 }
 
 /// A message from another node, for one room.
@@ -235,7 +248,7 @@ impl Bus {
     /// Tell the other nodes that `session`'s log reaches `seq`. Never waits.
     pub fn publish_stored(&self, session: Uuid, seq: u64) {
         if let Self::Nats { node, .. } = self {
-            self.enqueue(session, Wire::Stored { node: *node, seq });
+            self.enqueue(Queued::Room(session, Wire::Stored { node: *node, seq }));
         }
     }
 
@@ -246,18 +259,18 @@ impl Bus {
                 node: *node,
                 ephemeral: ephemeral.clone(),
             };
-            self.enqueue(session, wire);
+            self.enqueue(Queued::Room(session, wire));
         }
     }
 
-    fn enqueue(&self, session: Uuid, wire: Wire) {
+    fn enqueue(&self, queued: Queued) {
         let Self::Nats {
             outbox, metrics, ..
         } = self
         else {
             return;
         };
-        if outbox.try_send((session, wire)).is_err() {
+        if outbox.try_send(queued).is_err() {
             // Events still reach the other nodes through their check of the
             // stored log; ephemeral ones are meant to be lossy.
             let n = metrics.dropped_one();
@@ -422,12 +435,16 @@ fn reconnect_delay(attempts: usize) -> Duration {
 }
 
 /// Hands queued messages to NATS, one at a time, off the room log's path.
-async fn publisher(client: async_nats::Client, mut queued: mpsc::Receiver<(Uuid, Wire)>) {
-    while let Some((session, wire)) = queued.recv().await {
-        match serde_json::to_vec(&wire) {
+async fn publisher(client: async_nats::Client, mut queued: mpsc::Receiver<Queued>) {
+    while let Some(next) = queued.recv().await {
+        let (subject, bytes) = match next {
+            Queued::Room(session, wire) => (subject(session), serde_json::to_vec(&wire)),
+            Queued::Media(subject, bytes) => (subject, Ok(bytes)),
+        };
+        match bytes {
             Ok(bytes) => {
-                if let Err(e) = client.publish(subject(session), bytes.into()).await {
-                    tracing::warn!(error = %e, %session, "cannot publish to NATS");
+                if let Err(e) = client.publish(subject.clone(), bytes.into()).await {
+                    tracing::warn!(error = %e, %subject, "cannot publish to NATS");
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot encode bus message"),

@@ -12,11 +12,17 @@
 //! [`MediaPublisher`]s per room: in the join snapshot and in a
 //! `media_state` frame after every change ([`Sfu::updates`]). None of it is
 //! stored in the room log.
+//!
+//! With several nodes, a room's media lives on one node at a time (the
+//! holder of the room's lease) and [`route::RoutedSfu`] sits in front of the
+//! engine: connections whose socket is on another node are signalled
+//! through the bus to the holder's engine.
 
 pub mod ice;
 mod layer;
 pub mod net;
 mod rewrite;
+pub mod route;
 mod rtcp;
 pub mod sfu;
 
@@ -45,6 +51,10 @@ pub struct MediaConfig {
     /// (`--media-public-ip`): the public side of a 1:1 NAT, or the
     /// address to announce when `udp` is the unspecified address.
     pub public_ip: Option<IpAddr>,
+    /// How long a node's claim on a room's media lasts without renewal
+    /// (`--media-lease-ms`): after a node dies, its rooms' media move to
+    /// another node within this time. Renewed every third of it.
+    pub lease_ms: u64,
 }
 
 impl Default for MediaConfig {
@@ -53,6 +63,7 @@ impl Default for MediaConfig {
             udp: SocketAddr::from(([0, 0, 0, 0], 7882)),
             udp_ports: 100,
             public_ip: None,
+            lease_ms: 10_000,
         }
     }
 }
@@ -64,6 +75,7 @@ impl MediaConfig {
             udp: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp_ports: 1,
             public_ip: None,
+            lease_ms: 10_000,
         }
     }
 }
@@ -107,7 +119,8 @@ pub enum Outbound {
         closed: bool,
     },
     /// The peer connection is closed; why (`media_stop`, `replaced`,
-    /// `transport_failed`, `shutdown`).
+    /// `transport_failed`, `shutdown`, `moved`: the room's media moved to
+    /// another node, start again).
     Closed(&'static str),
 }
 

@@ -139,6 +139,7 @@ mod tests {
             udp: "127.0.0.1:40000".parse().expect("addr"),
             udp_ports: 3,
             public_ip: None,
+            lease_ms: 10_000,
         };
         let ports = Ports::new(&config);
         let first: Vec<u16> = ports.candidates().iter().map(|a| a.port()).collect();

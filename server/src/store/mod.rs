@@ -15,6 +15,7 @@
 //! - [`ledger`]: leaves, signed heads and keys of the tamper-evident log.
 //! - [`devices`]: instruments, their agent tokens, their readings (stored
 //!   exactly once, each batch with its ledger leaf and room events).
+//! - [`media`]: which node hosts each room's media (leases).
 //! - [`rounds`]: comparison rounds, their labs, results, attachments and
 //!   published reports (each with its `round_report` leaf).
 //! - `tx`: statements run inside another operation's transaction (a record
@@ -68,6 +69,7 @@ pub mod devices;
 pub mod institutions;
 pub mod ledger;
 mod marks;
+pub mod media;
 pub mod rooms;
 pub mod rounds;
 pub mod secrets;

@@ -526,3 +526,190 @@ async fn the_mode_a_client_names_decides_what_it_is_forwarded_and_the_room_sees_
     .await;
     server.stop().await;
 }
+
+/// Two nodes of a cluster with short media leases (CI runs them with
+/// PostgreSQL and NATS; skipped without).
+async fn cluster() -> Option<(
+    crate::rooms::Node,
+    crate::rooms::Node,
+    crate::common::TestDb,
+    tempfile::TempDir,
+)> {
+    let nats = crate::rooms::cluster_bus()?;
+    let db = crate::common::TestDb::postgres().await.expect("pg");
+    let key_dir = tempfile::tempdir().expect("key dir");
+    let key = key_dir.path().join("ledger-key.hex");
+    let short = |c: &mut jiliang_server::Config| c.media.lease_ms = 1500;
+    let n1 = crate::rooms::Node::start_with(&db.url, &key, &nats, short).await;
+    jiliang_server::demo::seed(&n1.state.store)
+        .await
+        .expect("seed");
+    let n2 = crate::rooms::Node::start_with(&db.url, &key, &nats, short).await;
+    Some((n1, n2, db, key_dir))
+}
+
+/// The next `media_closed` frame's reason, skipping anything else.
+async fn closed_reason(p: &mut Participant) -> String {
+    p.expect("media_closed").await["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn lease_holder(node: &crate::rooms::Node, room: Uuid) -> Option<Uuid> {
+    node.state
+        .store
+        .media_lease(room)
+        .await
+        .expect("lease")
+        .filter(|l| l.live())
+        .map(|l| l.node_id)
+}
+
+/// A room's media lives on the node that claimed it: a participant whose
+/// socket is on the other node is signalled through the bus and receives
+/// the published camera from the hosting node; when that node stops, the
+/// participant is told its media moved and starting again lands it on its
+/// own node.
+#[tokio::test]
+async fn media_hosted_on_one_node_reaches_a_participant_on_another() {
+    let Some((n1, n2, db, _key)) = cluster().await else {
+        return;
+    };
+    let expert = Client::login(&n1.base, "expert", crate::common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n2.base, "tech", crate::common::DEMO_PASSWORD).await;
+    let id = crate::rooms::qinan_session(&n1, &expert, "两节点音视频").await;
+
+    let (ws, _) = join(&n1.base, &expert, id, 0).await;
+    let mut a = Participant::new(ws).await;
+    let pumping = pump(a.publish_camera().await);
+    let state = a.expect("media_state").await;
+    let expert_id = state["publishers"][0]["user_id"].clone();
+    let (node1, node2) = (
+        n1.state.bus.node_id().expect("bus node"),
+        n2.state.bus.node_id().expect("bus node"),
+    );
+    assert_eq!(lease_holder(&n1, id).await, Some(node1), "node 1 hosts");
+
+    // Node 2 learns who publishes from node 1, before its participant joins.
+    let media2 = n2.state.media.clone();
+    wait_for("node 2 knows the room's publishers", || {
+        !media2.publishers(id).is_empty()
+    })
+    .await;
+    let (ws, snap) = join(&n2.base, &tech, id, 0).await;
+    assert_eq!(snap["media"][0]["user_id"], expert_id, "{snap}");
+    let mut b = Participant::new(ws).await;
+    b.frame(json!({"type": "media_state", "tracks": []}));
+    let stream = tokio::time::timeout(Duration::from_secs(15), b.stream_ids.recv())
+        .await
+        .expect("a forwarded track within 15 s")
+        .expect("stream id");
+    assert!(stream.ends_with(":camera"), "{stream}");
+    let received = b.received.clone();
+    wait_for("RTP forwarded across nodes", || {
+        received.load(Ordering::Relaxed) >= 25
+    })
+    .await;
+    // Both peer connections are node 1's: node 2 only relays signalling.
+    assert_eq!(n1.state.media.peer_connections(), 2);
+    assert_eq!(n2.state.media.peer_connections(), 0);
+    assert_eq!(lease_holder(&n2, id).await, Some(node1));
+
+    // Node 1 goes away: the technician is told its media moved, starts
+    // again (as the app does by itself) and its own node takes the room.
+    pumping.abort();
+    a.leave().await;
+    n1.stop().await;
+    assert_eq!(closed_reason(&mut b).await, "moved");
+    b.frame(json!({"type": "media_state", "tracks": []}));
+    let media2 = n2.state.media.clone();
+    wait_for("node 2 hosts the technician's media", || {
+        media2.peer_connections() == 1
+    })
+    .await;
+    assert_eq!(lease_holder(&n2, id).await, Some(node2));
+    // Chat never stopped.
+    b.frame(json!({"type": "chat", "client_id": "n1", "text": "换节点了"}));
+    assert_eq!(b.expect("accepted").await["client_id"], "n1");
+    b.leave().await;
+    wait_for("the peer connection closed", || {
+        media2.peer_connections() == 0
+    })
+    .await;
+    n2.stop().await;
+    db.cleanup().await;
+}
+
+/// A node that died leaves its lease behind: a participant starting media
+/// is routed to it until the lease expires, then told to start again, and
+/// its node takes the room over; a participant on the other node then
+/// publishes through the new host, and its camera reaches the first.
+#[tokio::test]
+async fn a_dead_nodes_media_lease_is_taken_over_when_it_expires() {
+    let Some((n1, n2, db, _key)) = cluster().await else {
+        return;
+    };
+    let expert = Client::login(&n1.base, "expert", crate::common::DEMO_PASSWORD).await;
+    let tech = Client::login(&n2.base, "tech", crate::common::DEMO_PASSWORD).await;
+    let id = crate::rooms::qinan_session(&n1, &expert, "节点失联").await;
+    // The lease of a node that stopped renewing (it will never answer).
+    let dead = Uuid::now_v7();
+    let held = n2
+        .state
+        .store
+        .media_lease_claim(id, dead, "192.0.2.66:7882", 1500)
+        .await
+        .expect("claim");
+    assert_eq!(held.node_id, dead);
+
+    let (ws, _) = join(&n2.base, &tech, id, 0).await;
+    let mut b = Participant::new(ws).await;
+    let started = std::time::Instant::now();
+    b.frame(json!({"type": "media_state", "tracks": []}));
+    assert_eq!(closed_reason(&mut b).await, "moved");
+    let moved = started.elapsed();
+    assert!(
+        moved >= Duration::from_millis(500),
+        "not before the dead node's lease ran out"
+    );
+    // A figure for docs/OPERATIONS.md, never asserted beyond the above.
+    eprintln!("media moved {moved:?} after starting toward a dead node (1.5 s lease)");
+    let node2 = n2.state.bus.node_id().expect("bus node");
+    b.frame(json!({"type": "media_state", "tracks": []}));
+    let media2 = n2.state.media.clone();
+    wait_for("node 2 took the room over", || {
+        media2.peer_connections() == 1
+    })
+    .await;
+    assert_eq!(lease_holder(&n1, id).await, Some(node2));
+
+    // The expert, on node 1, publishes through node 2.
+    let (ws, _) = join(&n1.base, &expert, id, 0).await;
+    let a = Participant::new(ws).await;
+    let pumping = pump(a.publish_camera().await);
+    let stream = tokio::time::timeout(Duration::from_secs(15), b.stream_ids.recv())
+        .await
+        .expect("a forwarded track within 15 s")
+        .expect("stream id");
+    assert!(stream.ends_with(":camera"), "{stream}");
+    let received = b.received.clone();
+    wait_for("RTP from a publisher on the other node", || {
+        received.load(Ordering::Relaxed) >= 25
+    })
+    .await;
+    assert_eq!(n2.state.media.peer_connections(), 2);
+    assert_eq!(n1.state.media.peer_connections(), 0);
+    // The technician's node shows the expert's camera (from node 2's engine).
+    assert_eq!(n2.state.media.publishers(id).len(), 1);
+    pumping.abort();
+    a.leave().await;
+    b.leave().await;
+    wait_for("every peer connection closed", || {
+        media2.peer_connections() == 0
+    })
+    .await;
+    n1.stop().await;
+    n2.stop().await;
+    db.cleanup().await;
+}

@@ -769,6 +769,12 @@ impl Inner {
             STREAMS.with(|s| s.borrow_mut().clear());
             self.s.media_local.update(|l| l.replaced = true);
         }
+        // The room's media moved to another server node (the one that
+        // hosted it went away): start again at once, with the same tracks;
+        // the server connects us to the new node.
+        if reason == "moved" && (!self.media.local.is_empty() || self.others_publish()) {
+            self.ensure_peer();
+        }
         self.media_signal();
     }
 
