@@ -13,10 +13,13 @@
 //! fail its neighbours; only the batch that still fails is answered with the
 //! error (the agent sends it again).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiliang_protocol::devices::DeviceReading;
+use jiliang_protocol::rooms::RoomEvent;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::bus::Bus;
 use crate::rooms::Hub;
@@ -56,7 +59,8 @@ impl BatchWriter {
     }
 
     /// Store `batch`; the outcome once it is durable and its room events
-    /// are delivered. The events in the outcome are already published.
+    /// are delivered. The outcome's `events` are empty: the writer
+    /// published them (with the other batches' of the same session).
     pub async fn store(&self, batch: AgentBatch) -> Result<IngestOutcome, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         let closed = || sqlx::Error::Protocol("the batch writer has stopped".into());
@@ -85,9 +89,9 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
             readings += j.batch.readings.len();
             take += 1;
         }
-        let group: Vec<Job> = waiting.drain(..take).collect();
-        let batches: Vec<AgentBatch> = group.iter().map(|j| j.batch.clone()).collect();
-        let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
+        let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
+            waiting.drain(..take).map(|j| (j.batch, j.reply)).unzip();
+        let mut results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
             .ingest_agent_group(&batches)
             .await
         {
@@ -101,13 +105,9 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
                 results
             }
         };
-        for (job, result) in group.into_iter().zip(results) {
-            if let Ok(IngestOutcome::Stored { events, .. }) = &result {
-                for (session, event) in events {
-                    hub.publish_event(&bus, *session, Arc::new(event.clone()));
-                }
-            }
-            let _ = job.reply.send(result);
+        publish(&hub, &bus, &mut results);
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
         }
         // Take what arrived meanwhile without waiting.
         while waiting.len() < MAX_GROUP_BATCHES {
@@ -116,6 +116,26 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// Deliver the group's room events, taking them out of the outcomes:
+/// each session's events in one go, in sequence order, so that its viewers
+/// are woken once per group rather than once per agent batch.
+fn publish(hub: &Arc<Hub>, bus: &Bus, results: &mut [Result<IngestOutcome, sqlx::Error>]) {
+    let mut by_session: HashMap<Uuid, Vec<Arc<RoomEvent>>> = HashMap::new();
+    for result in results.iter_mut() {
+        if let Ok(IngestOutcome::Stored { events, .. }) = result {
+            for (session, event) in events.drain(..) {
+                by_session.entry(session).or_default().push(Arc::new(event));
+            }
+        }
+    }
+    for (session, mut events) in by_session {
+        // Numbered in the group's order per session already; sorting
+        // keeps the promise should the fallback path number them apart.
+        events.sort_by_key(|e| e.seq);
+        hub.publish_events(bus, session, events);
     }
 }
 

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use jiliang_protocol::rooms::{Ephemeral, RoomEvent, ServerFrame};
+use jiliang_protocol::rooms::{Ephemeral, RoomEvent};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -93,10 +93,17 @@ pub struct Outgoing {
     pub frame: Utf8Bytes,
 }
 
+/// `ServerFrame::Event` over a borrowed event: the same JSON without
+/// copying the event (a readings event's readings) to build the frame.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EventFrame<'a> {
+    Event(&'a RoomEvent),
+}
+
 impl Outgoing {
     pub fn new(event: Arc<RoomEvent>) -> Self {
-        let frame =
-            serde_json::to_string(&ServerFrame::Event((*event).clone())).unwrap_or_default();
+        let frame = serde_json::to_string(&EventFrame::Event(&event)).unwrap_or_default();
         Self {
             event,
             frame: frame.into(),
@@ -392,8 +399,33 @@ impl Hub {
     /// An event this node stored: to this node's room now, and on `bus` a
     /// notice to the others (who read it from the database). Never waits.
     pub fn publish_event(self: &Arc<Self>, bus: &Bus, session: Uuid, event: Arc<RoomEvent>) {
-        bus.publish_stored(session, event.seq);
-        self.deliver(session, event);
+        self.publish_events(bus, session, vec![event]);
+    }
+
+    /// Several events this node stored for one room, in sequence order:
+    /// handed to the room's sequencer in one go, so its connections are
+    /// woken once for all of them (and write them with one flush), not
+    /// once each. Never waits.
+    pub fn publish_events(self: &Arc<Self>, bus: &Bus, session: Uuid, events: Vec<Arc<RoomEvent>>) {
+        let Some(last) = events.last() else {
+            return;
+        };
+        bus.publish_stored(session, last.seq);
+        let Some(room) = lock(&self.rooms).get(&session).cloned() else {
+            return;
+        };
+        let mut seq = lock(&room.seq);
+        for event in events {
+            if seq.next != u64::MAX && event.seq < seq.next {
+                continue; // already delivered
+            }
+            seq.pending.insert(event.seq, event);
+        }
+        if seq.next == u64::MAX {
+            return; // room still starting; `open` drains
+        }
+        drain(&mut seq, &room);
+        self.start_fill(&mut seq, &room);
     }
 
     /// An ephemeral message (typing): to this node's room now, and on `bus`
@@ -426,24 +458,6 @@ impl Hub {
             tracing::warn!(%session, claimed = seq, stored = last,
                 "a bus notice claims more than the database holds (ignored; a forged or misconfigured publisher?)");
         }
-    }
-
-    /// Hand an event this node stored to the room's sequencer (if the room
-    /// is open here).
-    fn deliver(self: &Arc<Self>, session: Uuid, event: Arc<RoomEvent>) {
-        let Some(room) = lock(&self.rooms).get(&session).cloned() else {
-            return;
-        };
-        let mut seq = lock(&room.seq);
-        if seq.next != u64::MAX && event.seq < seq.next {
-            return; // already delivered
-        }
-        seq.pending.insert(event.seq, event);
-        if seq.next == u64::MAX {
-            return; // room still starting; `open` drains
-        }
-        drain(&mut seq, &room);
-        self.start_fill(&mut seq, &room);
     }
 
     fn deliver_ephemeral(&self, session: Uuid, e: Arc<Ephemeral>) {
@@ -621,6 +635,7 @@ fn drain_into(seq: &mut Sequencer, tx: &broadcast::Sender<Arc<Outgoing>>) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiliang_protocol::rooms::ServerFrame;
 
     #[test]
     fn a_gap_is_seen_behind_pending_events_and_before_the_stored_end() {
@@ -641,6 +656,27 @@ mod tests {
         s.pending.insert(5, Arc::new(event(5)));
         assert_eq!(drain_into(&mut s, &tx), 1);
         assert_eq!((s.next, s.gap_end()), (6, Some(7)));
+    }
+
+    #[test]
+    fn an_outgoing_frame_is_the_protocols_event_frame() {
+        let mut e = event(7);
+        e.body = jiliang_protocol::rooms::EventBody::Readings {
+            device_id: Uuid::now_v7(),
+            batch_id: Uuid::now_v7(),
+            readings: vec![jiliang_protocol::devices::DeviceReading {
+                seq: 3,
+                t: time::OffsetDateTime::UNIX_EPOCH,
+                value: 1.5,
+                unit: "V".into(),
+                u_t: 0.001,
+            }],
+        };
+        let out = Outgoing::new(Arc::new(e.clone()));
+        assert_eq!(
+            out.frame.as_str(),
+            serde_json::to_string(&ServerFrame::Event(e)).expect("json")
+        );
     }
 
     fn event(seq: u64) -> RoomEvent {

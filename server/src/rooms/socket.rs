@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::ErrorBody;
@@ -26,10 +27,11 @@ use jiliang_protocol::rooms::{
 };
 use jiliang_protocol::timesync::TimePong;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
 
-use super::hub::Room;
+use super::hub::{Outgoing, Room};
 use super::log::{Append, AppendError, Appended, InOrder, Pending};
 use super::presence::{Full, Seat};
 use super::ratelimit::TokenBucket;
@@ -43,6 +45,10 @@ use crate::store::rooms::RoomAccess;
 
 /// Numbers this node's room connections (a connection's media is keyed by it).
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Live events written to one connection before a flush, at most (its
+/// other frames and the room's other connections wait meanwhile).
+const FORWARD_BURST: usize = 64;
 
 /// Unanswered appends one connection may have.
 const MAX_INFLIGHT: usize = 64;
@@ -115,6 +121,24 @@ impl Conn {
 
     async fn send_text(&mut self, text: axum::extract::ws::Utf8Bytes) -> Result<(), Exit> {
         match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Exit::Gone),
+            Err(_) => Err(Exit::Close(CLOSE_RESUME, BYE_SEND_TIMEOUT)),
+        }
+    }
+
+    /// Queue a frame without flushing (the write buffer goes out when
+    /// full or at [`Conn::flush`]).
+    async fn feed_text(&mut self, text: axum::extract::ws::Utf8Bytes) -> Result<(), Exit> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.feed(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Exit::Gone),
+            Err(_) => Err(Exit::Close(CLOSE_RESUME, BYE_SEND_TIMEOUT)),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Exit> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Exit::Gone),
             Err(_) => Err(Exit::Close(CLOSE_RESUME, BYE_SEND_TIMEOUT)),
@@ -466,22 +490,8 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
             }
             received = live.recv() => match received {
                 Ok(out) => {
-                    let seq = out.event.seq;
-                    if seq <= conn.last_sent {
-                        continue;
-                    }
-                    if seq > conn.last_sent + 1
-                        && let Err(e) = conn.catch_up(state, seq - 1).await
-                    {
+                    if let Err(e) = forward(state, conn, &mut live, out).await {
                         return e;
-                    }
-                    if let Err(e) = conn.send_text(out.frame.clone()).await {
-                        return e;
-                    }
-                    state.metrics.observe_fanout(out.event.at);
-                    conn.last_sent = seq;
-                    if conn.acked.is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED) {
-                        return Exit::Close(CLOSE_RESUME, BYE_BEHIND);
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
@@ -545,6 +555,52 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
             }
         }
     }
+}
+
+/// Write `first` and the live events already waiting behind it (at most
+/// [`FORWARD_BURST`]), then flush once: a room whose events arrive
+/// together (the batch writer publishes a session's events of one group at
+/// once) costs its connections one wake-up and one socket write, not one
+/// per event. Events already sent are skipped; a gap is read from the log
+/// first.
+async fn forward(
+    state: &AppState,
+    conn: &mut Conn,
+    live: &mut broadcast::Receiver<Arc<Outgoing>>,
+    first: Arc<Outgoing>,
+) -> Result<(), Exit> {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(out) = next.take() {
+        let seq = out.event.seq;
+        if seq > conn.last_sent {
+            if seq > conn.last_sent + 1 {
+                // Sends (and flushes) after what is fed: the order holds.
+                conn.catch_up(state, seq - 1).await?;
+            }
+            conn.feed_text(out.frame.clone()).await?;
+            state.metrics.observe_fanout(out.event.at);
+            conn.last_sent = seq;
+            fed += 1;
+            if conn
+                .acked
+                .is_some_and(|a| conn.last_sent.saturating_sub(a) > MAX_UNACKED)
+            {
+                return Err(Exit::Close(CLOSE_RESUME, BYE_BEHIND));
+            }
+        }
+        if fed >= FORWARD_BURST {
+            break;
+        }
+        next = match live.try_recv() {
+            Ok(o) => Some(o),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Lagged(_)) => return Err(Exit::Close(CLOSE_RESUME, BYE_BEHIND)),
+            // The next `recv` says so; what is fed goes out first.
+            Err(TryRecvError::Closed) => None,
+        };
+    }
+    conn.flush().await
 }
 
 /// The next signal for this connection's media; never, without media.

@@ -386,14 +386,46 @@ async fn join(server: &Server, room: &str, n: usize, last_seq: u64) -> Ws {
     ws
 }
 
+/// A viewer's latency histograms (microseconds): taken → received, and
+/// its two parts split at the event's `at` (when the server's batch writer
+/// began the group that stored it): taken → `at` is the reading's wait in
+/// the agent's queue, on the wire and in the writer's queue; `at` →
+/// received is the group's transaction and the fan-out.
+struct Latency {
+    total: Histogram<u64>,
+    to_group: Histogram<u64>,
+    group_to_viewer: Histogram<u64>,
+}
+
+impl Latency {
+    fn new() -> Self {
+        let h = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+        Self {
+            total: h(),
+            to_group: h(),
+            group_to_viewer: h(),
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        let _ = self.total.add(&other.total);
+        let _ = self.to_group.add(&other.to_group);
+        let _ = self.group_to_viewer.add(&other.group_to_viewer);
+    }
+}
+
+fn us(t: time::OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(0)
+}
+
 async fn viewer(
     server: Arc<Server>,
     room: String,
     n: usize,
     joined: Arc<Barrier>,
     mut stop: watch::Receiver<bool>,
-) -> (ViewerResult, Histogram<u64>) {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+) -> (ViewerResult, Latency) {
+    let mut h = Latency::new();
     let mut v = ViewerResult::default();
     let mut last_room_seq: Option<u64> = None;
     let mut ws = join(&server, &room, n, u64::MAX).await;
@@ -425,6 +457,7 @@ async fn viewer(
                         v.disorder += 1;
                     }
                     last_room_seq = Some(e.seq);
+                    let at = us(e.at);
                     if let EventBody::Readings {
                         device_id,
                         readings,
@@ -438,8 +471,10 @@ async fn viewer(
                             }
                             *through = (*through).max(r.seq);
                             v.received += 1;
-                            let t = u64::try_from(r.t.unix_timestamp_nanos() / 1000).unwrap_or(0);
-                            let _ = h.record(now.saturating_sub(t).max(1));
+                            let t = us(r.t);
+                            let _ = h.total.record(now.saturating_sub(t).max(1));
+                            let _ = h.to_group.record(at.saturating_sub(t).max(1));
+                            let _ = h.group_to_viewer.record(now.saturating_sub(at).max(1));
                         }
                     }
                 }
@@ -498,7 +533,7 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     let viewers_n = sessions.len() * a.viewers_per_session;
     let joined = Arc::new(Barrier::new(viewers_n + 1));
     let go = Arc::new(Barrier::new(devices + 1));
-    let hists: Arc<Mutex<Vec<Histogram<u64>>>> = Arc::default();
+    let hists: Arc<Mutex<Vec<Latency>>> = Arc::default();
     let mut viewer_tasks = Vec::with_capacity(viewers_n);
     // Which session each device is in, to check every viewer of it.
     let mut session_of: HashMap<Uuid, usize> = HashMap::new();
@@ -569,25 +604,32 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
         }
         hists.lock().await.push(h);
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+    let mut all = Latency::new();
     for h in hists.lock().await.iter() {
-        let _ = hist.add(h);
+        all.add(h);
     }
+    let hist = &all.total;
     let taken: u64 = acked.values().map(|r| r.taken).sum();
     let acked_total: u64 = acked.values().map(|r| r.acked_through).sum();
     let refused: u64 = acked.values().map(|r| r.refused).sum();
     let cpu = (cpu_end.saturating_sub(cpu_start)) as f64 / TICKS_PER_S / elapsed;
     let peak = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let part = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "instruments product: {devices} agents × {} Hz, {viewers_n} viewers, {elapsed:.1} s: taken {taken}, acked {acked_total} ({:.0} readings/s), \
          refused batches {refused}; viewers received {received}, lost {lost}, out of order {disorder}, resumes {resumes}; \
-         latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; server CPU {:.0} % of one core, RSS {:.0} MiB after joins, {:.0} MiB at the end (peak {:.0} MiB)",
+         latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms (taken → group start p50 {:.1} p99 {:.1} ms, \
+         group start → viewer p50 {:.1} p99 {:.1} ms); server CPU {:.0} % of one core, RSS {:.0} MiB after joins, {:.0} MiB at the end (peak {:.0} MiB)",
         a.agent_hz,
         acked_total as f64 / elapsed,
         ms(0.5),
         ms(0.99),
         hist.max() as f64 / 1000.0,
+        part(&all.to_group, 0.5),
+        part(&all.to_group, 0.99),
+        part(&all.group_to_viewer, 0.5),
+        part(&all.group_to_viewer, 0.99),
         cpu * 100.0,
         rss_joined as f64 / 1024.0,
         rss_end as f64 / 1024.0,
@@ -599,6 +641,9 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
         "acked": acked_total, "refused_batches": refused, "viewer_readings": received, "lost": lost,
         "out_of_order": disorder, "resumes": resumes,
         "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": hist.max() as f64 / 1000.0,
+        "to_group_p50_ms": part(&all.to_group, 0.5), "to_group_p99_ms": part(&all.to_group, 0.99),
+        "group_to_viewer_p50_ms": part(&all.group_to_viewer, 0.5),
+        "group_to_viewer_p99_ms": part(&all.group_to_viewer, 0.99),
         "server_cpu_cores": cpu, "rss_joined_kib": rss_joined, "rss_end_kib": rss_end, "rss_peak_kib": peak,
     })
 }

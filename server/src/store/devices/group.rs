@@ -8,8 +8,10 @@
 //! batches waiting at one moment to [`Store::ingest_agent_group`], which
 //! stores them with a handful of statements for the whole group — one locking
 //! read of the devices, multi-row inserts of batches, readings, room events
-//! and ledger leaves, one counter update per device and per session — and
-//! one commit.
+//! and ledger leaves, one statement moving the devices' counters and one the
+//! sessions' — and one commit. On SQLite every statement is a round trip to
+//! the pool's single worker thread (a wake-up on each side), so the number
+//! of statements per group, not per batch, is what this module keeps small.
 //!
 //! Each batch gets exactly what [`Store::ingest_readings`] would give it
 //! alone (the same checks, outcomes, records and room events, in the order
@@ -216,17 +218,27 @@ impl Store {
                 }
             }
             let mut next_seq: HashMap<Uuid, u64> = HashMap::new();
-            for (session, k) in &parts_per_session {
-                let room_last: Option<i64> = sqlx::query_scalar(
-                    "UPDATE live_sessions SET last_seq = last_seq + $2 WHERE id = $1 AND state = 'live' \
-                     RETURNING last_seq",
-                )
-                .bind(*session)
-                .bind(to_i64(*k))
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(room_last) = room_last {
-                    next_seq.insert(*session, to_u64(room_last) - k + 1);
+            let counters: Vec<(Uuid, u64)> = parts_per_session.into_iter().collect();
+            for chunk in counters.chunks(MAX_PARAMS / 2) {
+                // One statement for every session of the chunk: a round
+                // trip per session to SQLite's single worker thread was
+                // most of a group's statements.
+                let sql = format!(
+                    "WITH v(sid, k) AS (VALUES {}) \
+                     UPDATE live_sessions SET last_seq = last_seq + v.k FROM v \
+                     WHERE live_sessions.id = v.sid AND live_sessions.state = 'live' \
+                     RETURNING live_sessions.id, live_sessions.last_seq",
+                    Marks::new(backend).rows(chunk.len(), 2)
+                );
+                let mut q = sqlx::query_as::<_, (Uuid, i64)>(&sql);
+                for (session, k) in chunk {
+                    q = q.bind(*session).bind(to_i64(*k));
+                }
+                let moved: HashMap<Uuid, u64> = chunk.iter().copied().collect();
+                for (session, room_last) in q.fetch_all(&mut *tx).await? {
+                    if let Some(k) = moved.get(&session) {
+                        next_seq.insert(session, to_u64(room_last) - k + 1);
+                    }
                 }
             }
             for pl in &mut planned {
@@ -393,17 +405,27 @@ impl Store {
                     q.execute(&mut *tx).await?;
                 }
             }
-            // 7. The devices' counters (and: an agent has fed them).
-            for (id, d) in devices.iter().filter(|(_, d)| d.touched) {
-                sqlx::query(
-                    "UPDATE devices SET last_seq = $2, agent_connected_at = COALESCE(agent_connected_at, $3) \
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(to_i64(d.last_seq))
-                .bind(db_time(stored_at))
-                .execute(&mut *tx)
-                .await?;
+            // 7. The devices' counters (and: an agent has fed them), one
+            //    statement per chunk of devices.
+            let touched: Vec<(Uuid, u64)> = devices
+                .iter()
+                .filter(|(_, d)| d.touched)
+                .map(|(id, d)| (*id, d.last_seq))
+                .collect();
+            for chunk in touched.chunks(MAX_PARAMS / 2) {
+                let mut marks = Marks::new(backend);
+                let rows = marks.rows(chunk.len(), 2);
+                let sql = format!(
+                    "WITH v(did, seq) AS (VALUES {rows}) \
+                     UPDATE devices SET last_seq = v.seq, agent_connected_at = COALESCE(agent_connected_at, {}) \
+                     FROM v WHERE devices.id = v.did",
+                    marks.list(1)
+                );
+                let mut q = sqlx::query(&sql);
+                for (id, last_seq) in chunk {
+                    q = q.bind(*id).bind(to_i64(*last_seq));
+                }
+                q.bind(db_time(stored_at)).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             let mut planned = planned.into_iter().peekable();
@@ -431,5 +453,188 @@ impl Store {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use jiliang_protocol::devices::DeviceReading;
+    use jiliang_protocol::rooms::EventBody;
+    use uuid::Uuid;
+
+    use super::{AgentBatch, IngestOutcome};
+    use crate::store::Store;
+    use crate::store::devices::NewDeviceRow;
+    use crate::store::test_db::{live_session, seed, stores};
+
+    fn batch(device: Uuid, hash: [u8; 32], seqs: &[u64]) -> AgentBatch {
+        AgentBatch {
+            device_id: device,
+            unit: "V".into(),
+            token_hash: hash,
+            readings: seqs
+                .iter()
+                .map(|s| DeviceReading {
+                    seq: *s,
+                    t: crate::clock::now(),
+                    value: *s as f64,
+                    unit: "V".into(),
+                    u_t: 0.001,
+                })
+                .collect(),
+        }
+    }
+
+    async fn device(store: &Store, lab: Uuid, user: Uuid, hash: [u8; 32]) -> Uuid {
+        store
+            .insert_device(&NewDeviceRow {
+                lab_id: lab,
+                name: format!("DMM {}", hash[0]),
+                kind: "digital multimeter".into(),
+                quantity: "voltage".into(),
+                unit: "V".into(),
+                resolution: Some(1e-6),
+                reference: None,
+                token_hash: hash,
+                created_by: user,
+            })
+            .await
+            .expect("device")
+            .device
+            .id
+    }
+
+    fn stored(o: &IngestOutcome) -> (Vec<u64>, u32) {
+        match o {
+            IngestOutcome::Stored {
+                stored, duplicates, ..
+            } => (stored.iter().map(|r| r.seq).collect(), *duplicates),
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+
+    /// Two sessions with two devices each, and a device attached nowhere,
+    /// their batches interleaved in one group (a device twice, a resend,
+    /// a wrong token): every session's counter moves once for all its
+    /// events, which are numbered after the log's end in the group's
+    /// order; every device's counter lands on its highest seq.
+    #[tokio::test]
+    async fn one_group_numbers_every_sessions_events_and_moves_every_counter() {
+        for t in stores().await {
+            let store = &t.store;
+            let s = seed(store).await;
+            let second = live_session(store, s.user).await;
+            let mut ids = Vec::new();
+            for (i, session) in [
+                (1u8, Some(s.session)),
+                (2, Some(s.session)),
+                (3, Some(second)),
+                (4, Some(second)),
+                (5, None),
+            ] {
+                let id = device(store, s.lab, s.user, [i; 32]).await;
+                if let Some(session) = session {
+                    store
+                        .attach_device(id, session, s.user)
+                        .await
+                        .expect("attach");
+                }
+                ids.push(id);
+            }
+            // The first session's log already holds events: numbering
+            // continues after them.
+            let a = store
+                .ingest_agent_group(&[batch(ids[0], [1; 32], &[1])])
+                .await
+                .expect("first group");
+            assert_eq!(stored(&a[0]), (vec![1], 0));
+            let before = store.session_last_seq(s.session).await.expect("last");
+            let before_second = store.session_last_seq(second).await.expect("last");
+            let group = [
+                batch(ids[0], [1; 32], &[2, 3]),
+                batch(ids[2], [3; 32], &[1]),
+                batch(ids[1], [2; 32], &[1, 2]),
+                batch(ids[4], [5; 32], &[7]),
+                batch(ids[1], [9; 32], &[3]), // a token that is not the device's
+                batch(ids[0], [1; 32], &[4]),
+                batch(ids[3], [4; 32], &[1, 2, 3]),
+                batch(ids[0], [1; 32], &[1, 3, 4, 5]), // a resend with one new
+            ];
+            let out = store.ingest_agent_group(&group).await.expect("group");
+            assert_eq!(out.len(), group.len(), "{}", t.name);
+            assert_eq!(stored(&out[0]), (vec![2, 3], 0));
+            assert_eq!(stored(&out[3]), (vec![7], 0));
+            assert!(matches!(out[4], IngestOutcome::TokenInvalid), "{}", t.name);
+            assert_eq!(stored(&out[7]), (vec![5], 3), "{}", t.name);
+            // Each session's events: consecutive after the log's end, in
+            // the group's order; the unattached device has none.
+            let mut per_session: HashMap<Uuid, Vec<(u64, Uuid, Vec<u64>)>> = HashMap::new();
+            for o in &out {
+                if let IngestOutcome::Stored { events, .. } = o {
+                    for (session, e) in events {
+                        let EventBody::Readings {
+                            device_id,
+                            readings,
+                            ..
+                        } = &e.body
+                        else {
+                            panic!("{:?}", e.body)
+                        };
+                        per_session.entry(*session).or_default().push((
+                            e.seq,
+                            *device_id,
+                            readings.iter().map(|r| r.seq).collect(),
+                        ));
+                    }
+                }
+            }
+            assert_eq!(
+                per_session[&s.session],
+                vec![
+                    (before + 1, ids[0], vec![2, 3]),
+                    (before + 2, ids[1], vec![1, 2]),
+                    (before + 3, ids[0], vec![4]),
+                    (before + 4, ids[0], vec![5]),
+                ],
+                "{}",
+                t.name
+            );
+            assert_eq!(
+                per_session[&second],
+                vec![
+                    (before_second + 1, ids[2], vec![1]),
+                    (before_second + 2, ids[3], vec![1, 2, 3]),
+                ],
+                "{}",
+                t.name
+            );
+            assert_eq!(per_session.len(), 2);
+            assert_eq!(
+                store.session_last_seq(s.session).await.expect("last"),
+                before + 4
+            );
+            assert_eq!(
+                store.session_last_seq(second).await.expect("last"),
+                before_second + 2
+            );
+            // The stored log is what was handed out.
+            let log = store.read_events(s.session, before, 10).await.expect("log");
+            assert_eq!(
+                log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                (before + 1..=before + 4).collect::<Vec<_>>()
+            );
+            for (id, last) in ids.iter().zip([5u64, 2, 1, 3, 7]) {
+                let d = store.get_device(*id).await.expect("device").device;
+                assert_eq!(d.last_seq, last, "{}", t.name);
+                assert!(d.agent_connected_at.is_some(), "{}", t.name);
+            }
+            let report = crate::ledger::verify::verify_database(store, None)
+                .await
+                .expect("verify");
+            assert!(report.ok, "{}: {:?}", t.name, report.problems);
+            t.cleanup().await;
+        }
     }
 }
