@@ -146,6 +146,16 @@ test('the technician sees the expert camera through the server; leaving closes t
   await tech.page.getByTestId('media-no-video').uncheck();
   await tech.page.locator('[data-testid=remote-video]').waitFor({ timeout: 20_000 });
 
+  // The technician, already receiving, turns the camera on (a re-offer on
+  // a peer connection the server offered first): the expert decodes it.
+  await tech.page.getByTestId('media-camera').click();
+  await tech.page.locator('[data-testid=media-camera][aria-pressed=true]').waitFor();
+  await expert.page.waitForFunction(() => [...document.querySelectorAll('[data-testid=remote-video]')]
+    .some((v) => /:camera$/.test(v.dataset.stream ?? '') && v.getVideoPlaybackQuality().totalVideoFrames > 5 && v.videoWidth > 0),
+  null, { timeout: 20_000 });
+  await tech.page.getByTestId('media-camera').click();
+  await expert.page.locator('[data-testid=remote-video]').waitFor({ state: 'detached', timeout: 20_000 });
+
   // The expert turns the camera off: the technician's tile goes.
   await expert.page.getByTestId('media-camera').click();
   await tech.page.locator('[data-testid=remote-video]').waitFor({ state: 'detached', timeout: 20_000 });
