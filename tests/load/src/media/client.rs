@@ -68,8 +68,7 @@ impl Counters {
 
     fn count(&self, payload: usize, extended_seq: u64) {
         self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes
-            .fetch_add(12 + payload as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(12 + payload as u64, Ordering::Relaxed);
         self.highest.fetch_max(extended_seq, Ordering::Relaxed);
     }
 }

@@ -242,12 +242,14 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     let most = a.media_subscribers.iter().copied().max().unwrap_or(0);
     let t0 = Instant::now();
     let (room, expert, people) = setup(&base, most).await;
+    // The pid, for a profiler attached during a step (docs/BENCHMARKS.md).
     println!(
-        "media: session and {most} subscribers' accounts ready in {:.1} s",
+        "media: server pid {pid}; session and {most} subscribers' accounts ready in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     let (stop_tx, stop) = watch::channel(false);
-    let publisher = Publisher::start(&base, &room, &expert.cookie, a.media_kbps, stop.clone()).await;
+    let publisher =
+        Publisher::start(&base, &room, &expert.cookie, a.media_kbps, stop.clone()).await;
     let sent = publisher.sent.clone();
     // Wait for the publisher's media to flow into the server.
     let until = Instant::now() + Duration::from_secs(30);
@@ -290,6 +292,7 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
         let server_before = proc_stat_ticks(pid).unwrap_or(0);
         let client_before = proc_stat_ticks(std::process::id()).unwrap_or(0);
         let machine_before = machine_ticks().unwrap_or((0, 0));
+        println!("media   N={n:<4} measuring for {seconds} s");
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let elapsed = started.elapsed().as_secs_f64();
@@ -337,9 +340,7 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
         print_step(&step);
         steps.push(step);
 
-        for s in subs {
-            s.leave().await;
-        }
+        futures_util::future::join_all(subs.into_iter().map(Subscriber::leave)).await;
         if !wait_peer_connections(&base, 1.0, Duration::from_secs(30)).await {
             eprintln!("media: the server still has subscribers' peer connections after 30 s");
         }

@@ -78,7 +78,7 @@ impl Generator {
     /// The packets of the next frame; a key frame when `asked` or when the
     /// GOP starts.
     pub fn next_frame(&mut self, asked: bool) -> Vec<rtp::Packet> {
-        let key = asked || self.frame % GOP == 0;
+        let key = asked || self.frame.is_multiple_of(GOP);
         let size = self.frame_size(key);
         let count = size.div_ceil(MAX_PAYLOAD + RTP_HEADER).max(1);
         let payload_total = size.saturating_sub(count * RTP_HEADER);
@@ -168,11 +168,15 @@ mod tests {
         assert_eq!(delta[0].payload[4] & 0x01, 1, "inter frame");
         assert_eq!(
             delta[0].header.sequence_number,
-            key.last().map_or(0, |p| p.header.sequence_number.wrapping_add(1)),
+            key.last()
+                .map_or(0, |p| p.header.sequence_number.wrapping_add(1)),
             "sequence numbers run on"
         );
         assert_eq!(
-            delta[0].header.timestamp.wrapping_sub(key[0].header.timestamp),
+            delta[0]
+                .header
+                .timestamp
+                .wrapping_sub(key[0].header.timestamp),
             3000
         );
         let pid = |p: &rtp::Packet| (u16::from(p.payload[2] & 0x7f) << 8) | u16::from(p.payload[3]);
