@@ -86,7 +86,7 @@ struct RunArgs {
     #[command(flatten)]
     instruments: instruments::Args,
     #[command(flatten)]
-    media: media::Args,
+    media: media::MediaArgs,
 }
 
 fn now_us() -> u64 {
@@ -761,6 +761,12 @@ mod tests {
             room_seq: None,
             load: Some((sender, seq, 0)),
         }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

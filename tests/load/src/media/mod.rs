@@ -47,7 +47,7 @@ const CONNECTED_PACKETS: u64 = 30;
 const PASSWORD: &str = "Bench-Media-2026x";
 
 #[derive(clap::Args, Clone)]
-pub struct Args {
+pub struct MediaArgs {
     /// media: subscriber counts to measure, in order (0: the publisher alone).
     #[arg(long, value_delimiter = ',', default_value = "0,1,10,50,150")]
     pub media_subscribers: Vec<usize>,
@@ -236,7 +236,7 @@ fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
-pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
+pub async fn run(server: Server, a: &MediaArgs, seconds: u64) -> Value {
     let base = server.base.clone();
     let pid = server.pid().unwrap_or(0);
     let most = a.media_subscribers.iter().copied().max().unwrap_or(0);
