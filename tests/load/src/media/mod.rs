@@ -225,8 +225,14 @@ struct Step {
     kbps: (f64, f64, f64),
     expected: u64,
     lost: i64,
+    /// Subscribers that lost more than `LOSSY` of their packets: a few
+    /// slow receivers and a server that cannot keep up look different.
+    lossy: usize,
     keyframe_requests: u64,
 }
+
+/// A subscriber losing more than this share of its packets counts as lossy.
+const LOSSY: f64 = 0.05;
 
 fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
     if v.is_empty() {
@@ -304,12 +310,17 @@ pub async fn run(server: Server, a: &MediaArgs, seconds: u64) -> Value {
         let sent_after = sent.snapshot();
 
         let mut kbps = Vec::with_capacity(n);
-        let (mut expected, mut lost) = (0u64, 0i64);
+        let (mut expected, mut lost, mut lossy) = (0u64, 0i64, 0usize);
         for (b, e) in before.iter().zip(&after) {
             kbps.push(e.bytes.saturating_sub(b.bytes) as f64 * 8.0 / elapsed / 1000.0);
             let exp = e.highest.saturating_sub(b.highest);
+            let missing = exp as i64 - e.packets.saturating_sub(b.packets) as i64;
             expected += exp;
-            lost += exp as i64 - e.packets.saturating_sub(b.packets) as i64;
+            lost += missing;
+            // Nothing expected at all: nothing arrived in the window.
+            if exp == 0 || missing as f64 > exp as f64 * LOSSY {
+                lossy += 1;
+            }
         }
         let (machine_busy, machine_all) = (
             machine_after.0.saturating_sub(machine_before.0),
@@ -335,6 +346,7 @@ pub async fn run(server: Server, a: &MediaArgs, seconds: u64) -> Value {
             kbps: median_min_max(kbps),
             expected,
             lost,
+            lossy,
             keyframe_requests: publisher.keyframe_requests() - plis_before,
         };
         print_step(&step);
@@ -371,7 +383,7 @@ fn print_step(s: &Step) {
     println!(
         "media   N={:<4} receiving {:>4}  {:.1} s: server CPU {:>5.1} % of a core, RSS {:>6.1} MiB; \
          sent {:>5.0} kbit/s, received per subscriber min/median/max {:>4.0}/{:>4.0}/{:>4.0} kbit/s, \
-         lost {}/{} ({loss:.2} %), keyframe requests {}; harness CPU {:>5.1} %, machine {:>5.1} % ({:.2} cores busy); \
+         lost {}/{} ({loss:.2} %), {} subscribers lossy (> 5 %), keyframe requests {}; harness CPU {:>5.1} %, machine {:>5.1} % ({:.2} cores busy); \
          {per_core:.0} streams per server core",
         s.subscribers,
         s.connected,
@@ -384,6 +396,7 @@ fn print_step(s: &Step) {
         s.kbps.2,
         s.lost,
         s.expected,
+        s.lossy,
         s.keyframe_requests,
         s.client_cores * 100.0,
         s.machine_cores * 100.0,
@@ -417,7 +430,7 @@ fn summary(steps: &[Step], kbps: u32, rss_publisher: u64) -> Value {
                 "machine_busy_cores": s.machine_cores, "rss_kib": s.rss_kib,
                 "sent_kbps": s.sent_kbps, "received_kbps_min": s.kbps.0,
                 "received_kbps_median": s.kbps.1, "received_kbps_max": s.kbps.2,
-                "expected_packets": s.expected, "lost_packets": s.lost,
+                "expected_packets": s.expected, "lost_packets": s.lost, "lossy_subscribers": s.lossy,
                 "keyframe_requests": s.keyframe_requests,
                 "streams_per_server_core": per_core, "streams_per_added_core": per_added_core,
             })
