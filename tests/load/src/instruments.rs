@@ -493,7 +493,7 @@ async fn viewer(
 
 // ------------------------------------------------------------------- run
 
-fn proc_stat_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn proc_stat_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command (which may hold spaces), from field 3 on.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -503,7 +503,7 @@ fn proc_stat_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -513,7 +513,7 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on Linux.
-const TICKS_PER_S: f64 = 100.0;
+pub(crate) const TICKS_PER_S: f64 = 100.0;
 
 pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     let t0 = Instant::now();

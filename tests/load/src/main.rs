@@ -9,7 +9,11 @@
 //! - **fanout**: one room, one sender at 100 messages/s, 200 receivers;
 //! - **idle**: 5 000 idle connections, server memory per connection;
 //! - **instruments** (product only): 500 live sessions, each with 2 agents
-//!   at 10 Hz and 5 viewers; see `instruments`.
+//!   at 10 Hz and 5 viewers; see `instruments`;
+//! - **media** (product only, run when named: `--only media`): one 500
+//!   kbit/s VP8 publisher forwarded by the SFU to 0, 1, 10, 50 and 150
+//!   WebRTC subscribers, server CPU and memory per subscriber stream; see
+//!   `media`.
 //!
 //! Loopback only, bounded in time and count. Latency is receive time minus
 //! the send time carried in each message (same clock: one machine).
@@ -34,6 +38,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 mod instruments;
+mod media;
 
 #[derive(Parser)]
 #[command(
@@ -74,11 +79,14 @@ struct RunArgs {
     fanout_rate: u32,
     #[arg(long, default_value_t = 5000)]
     idle: usize,
-    /// Only these loads (rooms, fanout, idle, instruments); default all.
+    /// Only these loads (rooms, fanout, idle, instruments, media); default
+    /// all but media, which runs only when named.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(flatten)]
     instruments: instruments::Args,
+    #[command(flatten)]
+    media: media::MediaArgs,
 }
 
 fn now_us() -> u64 {
@@ -228,6 +236,11 @@ async fn start_baseline() -> Server {
 }
 
 async fn start_product(args: &RunArgs) -> Server {
+    start_product_with(args, &[]).await
+}
+
+/// The product server with `extra` arguments to `jiliang serve`.
+async fn start_product_with(args: &RunArgs, extra: &[&str]) -> Server {
     let dir = std::env::temp_dir().join(format!("jiliang-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -257,6 +270,7 @@ async fn start_product(args: &RunArgs) -> Server {
         "--room-sockets-per-person",
         "1000",
     ])
+    .args(extra)
     .env("RUST_LOG", "warn");
     let (child, base) = spawn_and_read_url(cmd).await;
     let http = reqwest::Client::new();
@@ -715,6 +729,12 @@ async fn run(args: RunArgs) {
         let s = start_product(&args).await;
         rows.push(instruments::run(s, &args.instruments, args.seconds).await);
     }
+    if args.only.iter().any(|o| o == "media") {
+        // Media on loopback, any free port per peer connection (the
+        // default range of 100 ports would cap the subscribers).
+        let s = start_product_with(&args, &["--media-udp", "127.0.0.1:0"]).await;
+        rows.push(media::run(s, &args.media, args.seconds).await);
+    }
     println!("{}", json!({"results": rows}));
 }
 
@@ -741,6 +761,12 @@ mod tests {
             room_seq: None,
             load: Some((sender, seq, 0)),
         }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]
