@@ -283,14 +283,20 @@ test(`media soak: ${CYCLES} join, publish and leave cycles return the server to 
     }
   }
   const perCycle = (Date.now() - started) / Math.max(1, CYCLES - WARMUP) / 1000;
+  // The receiver's own connection: one audio and one video section for
+  // the one publisher at a time, however many came and went.
+  const transceivers = await receiver.page.evaluate(() => (window.__pcs ?? [])
+    .filter((pc) => pc.connectionState !== 'closed')
+    .reduce((n, pc) => n + pc.getTransceivers().length, 0));
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const end = await sample();
 
   const row = (k, digits = 0) => `${k} ${base[k].toFixed(digits)} → ${end[k].toFixed(digits)}`;
-  console.log(`# media soak: ${CYCLES} cycles (${clean} clean, ${vanished} vanished), ${perCycle.toFixed(2)} s per cycle; `
+  console.log(`# media soak: ${CYCLES} cycles (${clean} clean, ${vanished} vanished), ${perCycle.toFixed(2)} s per cycle, receiver transceivers ${transceivers}; `
     + [row('tasks'), row('sfuTasks'), row('peers'), row('tracks'), row('forwarded'), row('udp'),
       row('threads'), row('fds'), row('rssMiB', 1)].join(', '));
 
+  assert.ok(transceivers <= 4, `the receiver's connection holds ${transceivers} transceivers after ${CYCLES} publishers`);
   // The SFU holds exactly the receiver again.
   assert.equal(end.peers, 1, 'peer connections: the receiver only');
   assert.equal(end.tracks, 0, 'no published track left');
