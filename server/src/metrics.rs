@@ -46,6 +46,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use uuid::Uuid;
 
+use crate::media::MediaGauges;
+
 /// The `Content-Type` of what [`Metrics::render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -333,8 +335,7 @@ pub struct Metrics {
     socket_closes: Family<CloseLabels, Counter>,
     fanout_lag: Histogram,
     agents: Gauge,
-    media_peers: Gauge,
-    media_tracks: Gauge,
+    media: MediaGauges,
     readings_stored: Counter,
     reading_duplicates: Counter,
     batches_refused: Family<RefusalLabels, Counter>,
@@ -419,17 +420,26 @@ impl Metrics {
             "Instrument agents connected to this node (agent sockets after hello)",
             agents.clone(),
         );
-        let media_peers = Gauge::default();
+        let media = MediaGauges::default();
         registry.register(
             "jiliang_media_peer_connections",
             "WebRTC peer connections open on this node (one per connection with media)",
-            media_peers.clone(),
+            media.peers.clone(),
         );
-        let media_tracks = Gauge::default();
         registry.register(
             "jiliang_media_tracks",
             "Tracks published on this node (received and forwarded to the room)",
-            media_tracks.clone(),
+            media.tracks.clone(),
+        );
+        registry.register(
+            "jiliang_media_forwarded_tracks",
+            "Tracks this node forwards to subscribers (one per published track and receiving connection)",
+            media.forwarded.clone(),
+        );
+        registry.register(
+            "jiliang_media_tasks",
+            "Tasks of the SFU alive on this node (per peer connection, received track and forwarded track)",
+            media.tasks.clone(),
         );
         let readings_stored = Counter::default();
         registry.register(
@@ -451,8 +461,7 @@ impl Metrics {
         );
         Self {
             agents,
-            media_peers,
-            media_tracks,
+            media,
             readings_stored,
             reading_duplicates,
             batches_refused,
@@ -513,9 +522,9 @@ impl Metrics {
         self.http_connections.clone()
     }
 
-    /// The gauges the SFU keeps: peer connections, published tracks.
-    pub fn media_gauges(&self) -> (Gauge, Gauge) {
-        (self.media_peers.clone(), self.media_tracks.clone())
+    /// The gauges the SFU keeps.
+    pub fn media_gauges(&self) -> MediaGauges {
+        self.media.clone()
     }
 
     pub fn open_websockets(&self) -> i64 {

@@ -106,11 +106,9 @@ impl AppState {
             shutdown.clone(),
             tasks.clone(),
         );
-        let (media_peers, media_tracks) = metrics.media_gauges();
         let engine: Arc<dyn crate::media::Sfu> = Arc::new(crate::media::WebrtcSfu::new(
             &config.media,
-            media_peers,
-            media_tracks,
+            metrics.media_gauges(),
         ));
         // With other nodes, a room's media lives on the holder of its lease.
         let media: Arc<dyn crate::media::Sfu> = match (bus.node_id(), media_seal) {

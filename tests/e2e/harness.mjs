@@ -16,7 +16,7 @@ export const artifacts = resolve(repo, 'tests', 'artifacts');
 const bin = process.env.JILIANG_BIN ?? join(repo, 'target', 'debug', 'jiliang');
 const dist = process.env.JILIANG_STATIC_DIR ?? join(repo, 'dist');
 
-/** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args) }:
+/** Start a server; resolves with { url, stop(), halt(), resume(), dir, run(args), pid() }:
  *  `halt` stops the process (clients see it go away), `resume` starts it again
  *  on the same address and database. `serveArgs` (or `args`): more
  *  `jiliang serve` flags; `env`: more environment (secrets); `database`:
@@ -77,7 +77,8 @@ export async function startServer({ seed = true, demoLab = false, database, serv
     await halt();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url, stop, halt, resume, dir, databaseUrl, run, log: () => log };
+  // `pid`: the running server process, for tests that read its /proc.
+  return { url, stop, halt, resume, dir, databaseUrl, run, log: () => log, pid: () => current.child.pid };
 }
 
 export const chromiumArgs = [

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use jiliang_protocol::rooms::{
     IceCandidate, LinkQuality, MediaMode, MediaPublisher, MediaTrackState,
 };
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
@@ -77,6 +78,40 @@ impl MediaConfig {
             public_ip: None,
             lease_ms: 10_000,
         }
+    }
+}
+
+/// The SFU's own counts, on `/metrics`: what must return to where it was
+/// once everyone who came and went has gone (the media soak compares them).
+#[derive(Debug, Clone, Default)]
+pub struct MediaGauges {
+    /// Peer connections built and not yet closed
+    /// (`jiliang_media_peer_connections`).
+    pub peers: Gauge,
+    /// Tracks published: received and declared (`jiliang_media_tracks`).
+    pub tracks: Gauge,
+    /// Tracks forwarded to subscribers (`jiliang_media_forwarded_tracks`).
+    pub forwarded: Gauge,
+    /// Tasks the SFU spawned that are still alive: per peer, per received
+    /// and per forwarded track (`jiliang_media_tasks`). The peer
+    /// connections' own driver tasks count in the runtime's task gauge.
+    pub tasks: Gauge,
+}
+
+/// One unit of a gauge, given back when dropped (however its owner ends:
+/// removed, aborted, panicked).
+pub(crate) struct Counted(Gauge);
+
+impl Counted {
+    pub(crate) fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -40,7 +40,6 @@ use jiliang_protocol::rooms::{
     IceCandidate, LinkReport, MediaMode, MediaPublisher, MediaSource, MediaTrackState,
     PublishedTrack, media_stream_id,
 };
-use prometheus_client::metrics::gauge::Gauge;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::Registry;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -51,6 +50,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp;
+use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
@@ -71,7 +71,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::layer::{Feedback, Layer, LayerChoice};
 use super::net::{Ports, announced_ip, rewrite_candidate, rewrite_sdp};
 use super::rewrite::{Rewriter, Vp8};
-use super::{Inbound, MediaConfig, MediaUpdate, Outbound, PeerKey, Sfu};
+use super::{Counted, Inbound, MediaConfig, MediaGauges, MediaUpdate, Outbound, PeerKey, Sfu};
 
 /// Tracks one connection may declare.
 const MAX_TRACKS: usize = 3;
@@ -108,10 +108,7 @@ struct Inner {
     updates: broadcast::Sender<MediaUpdate>,
     next_id: AtomicU64,
     closed: AtomicBool,
-    /// Peer connections built and not yet closed.
-    peers: Gauge,
-    /// Tracks published (received and declared).
-    tracks: Gauge,
+    gauges: MediaGauges,
 }
 
 #[derive(Default)]
@@ -167,9 +164,8 @@ enum Cmd {
 }
 
 impl WebrtcSfu {
-    /// The SFU, counting its peer connections and tracks in the two gauges
-    /// (`jiliang_media_peer_connections`, `jiliang_media_tracks`).
-    pub fn new(config: &MediaConfig, peers: Gauge, tracks: Gauge) -> Self {
+    /// The SFU, keeping its counts in `gauges`.
+    pub fn new(config: &MediaConfig, gauges: MediaGauges) -> Self {
         let (updates, _) = broadcast::channel(256);
         Self {
             inner: Arc::new(Inner {
@@ -179,8 +175,7 @@ impl WebrtcSfu {
                 updates,
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
-                peers,
-                tracks,
+                gauges,
             }),
         }
     }
@@ -214,7 +209,7 @@ impl Sfu for WebrtcSfu {
             );
         }
         let inner = self.inner.clone();
-        tokio::spawn(run_peer(inner, key, id, out, rx, tx));
+        self.inner.spawn(run_peer(inner, key, id, out, rx, tx));
     }
 
     fn signal(&self, key: PeerKey, msg: Inbound) {
@@ -261,7 +256,7 @@ impl Sfu for WebrtcSfu {
     }
 
     fn peer_connections(&self) -> usize {
-        usize::try_from(self.inner.peers.get()).unwrap_or(0)
+        usize::try_from(self.inner.gauges.peers.get()).unwrap_or(0)
     }
 
     fn shutdown(&self) {
@@ -275,6 +270,18 @@ impl Sfu for WebrtcSfu {
 }
 
 impl Inner {
+    /// A task of the SFU, counted in `jiliang_media_tasks` while alive.
+    fn spawn<F>(&self, task: F) -> JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let alive = Counted::new(&self.gauges.tasks);
+        tokio::spawn(async move {
+            let _alive = alive;
+            task.await;
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, RoomMedia>> {
         // A panic while holding the lock leaves plain maps behind: go on.
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
@@ -298,7 +305,9 @@ impl Inner {
         for t in tracks {
             r.tracks.insert(t.id, t);
         }
-        self.tracks.inc_by(after.len() as i64 - before.len() as i64);
+        self.gauges
+            .tracks
+            .inc_by(after.len() as i64 - before.len() as i64);
         if before != after {
             for (id, p) in &r.peers {
                 if *id != owner {
@@ -320,7 +329,7 @@ impl Inner {
         let before = r.tracks.len();
         r.tracks.retain(|_, t| t.owner != id);
         let removed = before - r.tracks.len();
-        self.tracks.dec_by(removed as i64);
+        self.gauges.tracks.dec_by(removed as i64);
         if removed > 0 {
             for p in r.peers.values() {
                 let _ = p.cmd.send(Cmd::Sync);
@@ -545,6 +554,8 @@ struct Forwarded {
     /// The layer this subscriber should get.
     layer: watch::Receiver<Layer>,
     tasks: [JoinHandle<()>; 2],
+    /// Counted in `jiliang_media_forwarded_tracks` while it exists.
+    _counted: Counted,
 }
 
 /// What a subscriber's browser estimates it can receive (REMB), shared by
@@ -583,6 +594,17 @@ struct Peer {
     estimate: Arc<Estimate>,
     received: HashMap<String, Received>,
     forwarded: HashMap<u64, Forwarded>,
+    /// Transceivers of ours whose forwarded track was removed, and whether
+    /// they carried video. The crate never drops a transceiver, so each
+    /// one left behind would stay in every later offer and answer of this
+    /// connection: a subscriber's SDP would grow with every publisher who
+    /// ever came and went (past the SDP limit after a few dozen). They are
+    /// given the next track of their kind instead ([`Peer::reuse`]).
+    idle: HashMap<RTCRtpSenderId, bool>,
+    /// Removed since our last offer: the client has not yet seen them go
+    /// inactive, so a new track on one would look like the old one changing
+    /// stream (no `track` event in the browser). Idle once offered.
+    freed: Vec<(RTCRtpSenderId, bool)>,
     /// Our offer awaits the client's answer.
     offering: bool,
     /// Something changed while offering: offer again after the answer.
@@ -627,7 +649,7 @@ async fn run_peer(
             return;
         }
     };
-    inner.peers.inc();
+    inner.gauges.peers.inc();
     let mut peer = Peer {
         inner: inner.clone(),
         key,
@@ -641,6 +663,8 @@ async fn run_peer(
         estimate: Arc::new(Estimate::default()),
         received: HashMap::new(),
         forwarded: HashMap::new(),
+        idle: HashMap::new(),
+        freed: Vec::new(),
         offering: false,
         renegotiate: false,
         connected: false,
@@ -746,7 +770,7 @@ impl Peer {
         {
             tracing::warn!("closing a peer connection took more than 5 s");
         }
-        self.inner.peers.dec();
+        self.inner.gauges.peers.dec();
         let _ = self.out.try_send(Outbound::Closed(reason));
     }
 
@@ -918,6 +942,7 @@ impl Peer {
             return Err(refusal("无法生成 SDP 提议。", "Cannot offer."));
         };
         self.offering = true;
+        self.idle.extend(self.freed.drain(..));
         let sdp = self.announce(local.sdp);
         self.send(Outbound::Offer(sdp)).await;
         Ok(())
@@ -949,8 +974,9 @@ impl Peer {
         for id in gone {
             if let Some(f) = self.forwarded.remove(&id) {
                 f.tasks.iter().for_each(JoinHandle::abort);
-                if let Err(e) = self.pc.remove_track(&f.sender).await {
-                    tracing::debug!(error = %e, "remove_track");
+                match self.pc.remove_track(&f.sender).await {
+                    Ok(()) => self.freed.push((f.sender.id(), f.video)),
+                    Err(e) => tracing::debug!(error = %e, "remove_track"),
                 }
                 changed = true;
             }
@@ -975,8 +1001,61 @@ impl Peer {
         Ok(())
     }
 
+    /// An idle transceiver of ours for a track of this kind, given the
+    /// track, if the crate's `add_track` would pick one: it takes the
+    /// first transceiver of the kind without a sender, which may instead be
+    /// one the client sends on (its camera or microphone).
+    async fn reuse(
+        &mut self,
+        track: &Arc<TrackLocalStaticRTP>,
+        video: bool,
+    ) -> Option<Arc<dyn RtpSender>> {
+        if !self.idle.values().any(|v| *v == video) {
+            return None;
+        }
+        let mut all = self.pc.get_transceivers().await;
+        all.sort_by_key(|t| t.id());
+        let mut first_free = None;
+        for t in all {
+            if t.sender().await.ok().flatten().is_some() {
+                continue;
+            }
+            let id = RTCRtpSenderId::from(t.id());
+            if let Some(v) = self.idle.get(&id) {
+                if *v == video {
+                    first_free = Some(id);
+                    break;
+                }
+                continue;
+            }
+            let kind = match t.receiver().await.ok().flatten() {
+                Some(r) => Some(r.track().kind().await),
+                None => None,
+            };
+            if kind.is_none_or(|k| (k == RtpCodecKind::Video) == video) {
+                // The client's own: `add_track` would take it.
+                return None;
+            }
+        }
+        let expected = first_free?;
+        let sender = self
+            .pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .ok()?;
+        if sender.id() == expected {
+            self.idle.remove(&expected);
+            return Some(sender);
+        }
+        // Not the one foreseen: give it back as it was.
+        if let Err(e) = self.pc.remove_track(&sender).await {
+            tracing::warn!(error = %e, "remove_track after add_track");
+        }
+        None
+    }
+
     /// A new outgoing track carrying `p`'s packets.
-    async fn forward(&self, p: &Published) -> webrtc::error::Result<Forwarded> {
+    async fn forward(&mut self, p: &Published) -> webrtc::error::Result<Forwarded> {
         let ssrc = rand_core::RngCore::next_u32(&mut rand_core::OsRng);
         let stream = media_stream_id(p.user, p.source);
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -993,22 +1072,24 @@ impl Peer {
                 ..Default::default()
             }],
         )));
-        let transceiver = self
-            .pc
-            .add_transceiver_from_track(
-                track.clone() as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    streams: vec![stream],
-                    send_encodings: Vec::new(),
-                }),
-            )
-            .await?;
-        let sender = transceiver
-            .sender()
-            .await?
-            .ok_or_else(|| webrtc::error::Error::Other("transceiver without sender".into()))?;
         let video = p.kind == RtpCodecKind::Video;
+        let sender = match self.reuse(&track, video).await {
+            Some(sender) => sender,
+            None => self
+                .pc
+                .add_transceiver_from_track(
+                    track.clone() as Arc<dyn TrackLocal>,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        streams: vec![stream],
+                        send_encodings: Vec::new(),
+                    }),
+                )
+                .await?
+                .sender()
+                .await?
+                .ok_or_else(|| webrtc::error::Error::Other("transceiver without sender".into()))?,
+        };
         let payload_type = Arc::new(AtomicU8::new(if video {
             VP8_PAYLOAD_TYPE
         } else {
@@ -1022,7 +1103,7 @@ impl Peer {
         let (layer_tx, layer_rx) = watch::channel(Layer::High);
         let mut target = layer_rx.clone();
         let forward_keyframe = keyframe.clone();
-        let forward = tokio::spawn(async move {
+        let forward = self.inner.spawn(async move {
             let mut layers = Forwarding::default();
             loop {
                 match packets.recv().await {
@@ -1055,7 +1136,7 @@ impl Peer {
         });
         let feedback_keyframe = keyframe.clone();
         let estimate = self.estimate.clone();
-        let feedback = tokio::spawn(async move {
+        let feedback = self.inner.spawn(async move {
             let mut choice = LayerChoice::default();
             loop {
                 match track.poll().await {
@@ -1103,6 +1184,7 @@ impl Peer {
             keyframe,
             layer: layer_rx,
             tasks: [forward, feedback],
+            _counted: Counted::new(&self.inner.gauges.forwarded),
         })
     }
 
@@ -1154,7 +1236,7 @@ impl Peer {
         let ended_id = track_id.clone();
         let video = kind == RtpCodecKind::Video;
         let opened_keyframe = keyframe.clone();
-        let reader = tokio::spawn(async move {
+        let reader = self.inner.spawn(async move {
             let mut layers: HashMap<u32, (Layer, bool)> = HashMap::new();
             while let Some(event) = reader_track.poll().await {
                 match event {
@@ -1192,7 +1274,9 @@ impl Peer {
             }
             let _ = ended.send(Cmd::Ended(ended_id));
         });
-        let keyframes = tokio::spawn(ask_keyframes(track, video, ssrcs, keyframe_rx));
+        let keyframes = self
+            .inner
+            .spawn(ask_keyframes(track, video, ssrcs, keyframe_rx));
         self.received.insert(
             track_id,
             Received {

@@ -362,6 +362,55 @@ async fn a_published_camera_reaches_the_other_participant() {
     server.stop().await;
 }
 
+/// A viewer who stays while publishers come and go: each newcomer's
+/// camera reaches it, and its connection does not grow with the churn (the
+/// crate never drops a transceiver, so the server gives each new track one
+/// it freed before; otherwise every offer and answer would carry one more
+/// section per departed track until they pass the SDP limit).
+#[tokio::test]
+async fn a_viewer_keeps_its_transceivers_while_publishers_come_and_go() {
+    let Some((server, expert, tech, id)) = start().await else {
+        return;
+    };
+    let (ws, _) = join(&server.base, &expert, id, 0).await;
+    let viewer = Participant::new(ws).await;
+    viewer.frame(json!({"type": "media_state", "tracks": []}));
+    let media = server.state.media.clone();
+    wait_for("the viewer's peer connection", || {
+        media.peer_connections() == 1
+    })
+    .await;
+    const CYCLES: usize = 8;
+    for _ in 0..CYCLES {
+        let (ws, _) = join(&server.base, &tech, id, 0).await;
+        let publisher = Participant::new(ws).await;
+        let pumping = pump(publisher.publish_camera().await);
+        let received = viewer.received.clone();
+        let before = received.load(Ordering::Relaxed);
+        wait_for("the newcomer's camera reaches the viewer", || {
+            received.load(Ordering::Relaxed) >= before + 25
+        })
+        .await;
+        pumping.abort();
+        publisher.leave().await;
+        wait_for("the publisher's media closed", || {
+            media.peer_connections() == 1
+        })
+        .await;
+    }
+    let transceivers = viewer.pc.get_transceivers().await.len();
+    assert!(
+        transceivers <= 2,
+        "{transceivers} transceivers after {CYCLES} publishers came and went"
+    );
+    viewer.leave().await;
+    wait_for("every peer connection closed", || {
+        media.peer_connections() == 0
+    })
+    .await;
+    server.stop().await;
+}
+
 /// The next `error` frame (the join event and others are skipped).
 async fn next_error(ws: &mut Ws) -> Value {
     loop {
