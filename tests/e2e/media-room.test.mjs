@@ -7,12 +7,16 @@
 // and come); the technician switches camera and microphone while sending
 // (the same sender, no renegotiation, the choice remembered) and the
 // others keep decoding; one leaves and the others' tiles go. Screenshots
-// of the three-person room at 360 px and 1280 px.
+// of the three-person room at 360 px and 1280 px; axe-core on its panel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { startServer, chromiumArgs, screenshot, apiLogin } from './harness.mjs';
 import { person, enterRoom, liveSession, until } from './media_stats.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let server;
 let browser;
@@ -184,6 +188,17 @@ test('three people: each receives the others; the big tile follows the speaker a
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no horizontal scroll (${overflow} px)`);
   }
+  // The full panel (device choices, tiles, voices) passes axe-core.
+  for (const page of [tech.page, expert.page]) {
+    await page.evaluate(axeSource);
+    const result = await page.evaluate(() => window.axe.run(document.querySelector('[data-testid=media-panel]'), {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    }));
+    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+    assert.deepEqual(serious, [], 'axe-core on the media panel');
+  }
   await screenshot(tech.page, 'media-room-3-people-360');
   await screenshot(expert.page, 'media-room-3-people-1280');
 
@@ -230,7 +245,31 @@ test('three people: each receives the others; the big tile follows the speaker a
   }
   const techCamera = `${techId}:camera`;
   const framesBefore = (await received(expert.page))[techCamera]?.frames ?? 0;
-  await until('the expert decodes the technician\'s new camera', async () => (await received(expert.page))[techCamera]?.frames > framesBefore + 20, 30_000);
+  await until('the expert decodes the technician\'s new camera', async () => (await received(expert.page))[techCamera]?.frames > framesBefore + 20, 30_000)
+    .catch(async (e) => {
+      const video = await expert.page.evaluate(async () => {
+        const out = [];
+        for (const { pc } of window.__jlPeers ?? []) {
+          if (pc.connectionState === 'closed') continue;
+          (await pc.getStats()).forEach((s) => {
+            if (s.type === 'inbound-rtp' && s.kind === 'video') {
+              out.push({ mid: s.mid, packets: s.packetsReceived, frames: s.framesDecoded, keyframes: s.keyFramesDecoded, pli: s.pliCount, nack: s.nackCount, w: s.frameWidth });
+            }
+          });
+        }
+        return out;
+      });
+      const out = await sending(tech.page, 'video');
+      const sent = await tech.page.evaluate(async () => {
+        const o = [];
+        for (const { pc } of window.__jlPeers ?? []) {
+          if (pc.connectionState === 'closed') continue;
+          (await pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') o.push({ rid: s.rid, packets: s.packetsSent, frames: s.framesEncoded, keyframes: s.keyFramesEncoded, pli: s.pliCount, w: s.frameWidth, limit: s.qualityLimitationReason }); });
+        }
+        return o;
+      });
+      throw new Error(`${e.message}: ${JSON.stringify({ framesBefore, expertReceives: video, techSends: sent, device: out?.device })}`);
+    });
   const samplesBefore = (await received(expert.page))[`${techId}:microphone`]?.samples ?? 0;
   await until('the expert hears the technician\'s new microphone', async () => (await received(expert.page))[`${techId}:microphone`]?.samples > samplesBefore + 48_000, 30_000);
 
