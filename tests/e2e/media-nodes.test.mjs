@@ -2,8 +2,10 @@
 // PostgreSQL database, NATS between the nodes): the room's media lives on
 // the node that claimed it; the page on the other node is signalled through
 // the bus, connects its media to that node and decodes the camera published
-// there. When the hosting node stops, the other page is told its media moved
-// and starts again by itself, on its own node.
+// there, and the reverse: the page on the other node publishes and the
+// page on the hosting node decodes it. When the hosting node stops, the
+// other page is told its media moved and starts again by itself, on its
+// own node.
 //
 // Needs DATABASE_URL (PostgreSQL), JILIANG_BUS (NATS) and psql (to create a
 // schema of its own); skipped with a message otherwise.
@@ -139,12 +141,15 @@ test('a page on another node sees the camera through the node hosting the room; 
   assert.equal(await peerConnections(one.url), 2, 'both pages send their media to node 1');
   assert.equal(await peerConnections(two.url), 0, 'node 2 only relays signalling');
 
-  // The technician turns its camera on too. (A page that adds a track to a
-  // peer connection that only received so far is not answered usefully by
-  // the SFU today, on one node as on two — see the report of issue 14's
-  // node slice; so this test does not wait for the expert to see it.)
+  // The reverse direction: the technician, on node 2, turns its camera on
+  // (a re-offer on a connection that only received so far); its media goes
+  // to node 1, and the expert's page there decodes it.
   await tech.page.getByTestId('media-camera').click();
   await tech.page.locator('[data-testid=media-camera][aria-pressed=true]').waitFor();
+  await expert.page.waitForFunction(() => [...document.querySelectorAll('[data-testid=remote-video]')]
+    .some((v) => /:camera$/.test(v.dataset.stream ?? '') && v.getVideoPlaybackQuality().totalVideoFrames > 5 && v.videoWidth > 0),
+  null, { timeout: 30_000 });
+  assert.equal(await peerConnections(two.url), 0, 'node 2 still only relays signalling');
 
   // Node 1 stops: the technician's page is told its media moved and starts
   // it again by itself, now on node 2, which receives its camera.

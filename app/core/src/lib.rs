@@ -16,6 +16,8 @@
 //!   MPE from its form and numbers, verdict keys).
 //! - [`link`]: a media link's health from `getStats` and the mode
 //!   (video, audio only, data only) it runs in, with hysteresis.
+//! - [`stage`]: who holds the floor in a room (from audio levels, with
+//!   hysteresis) and which video tile is shown large.
 //! - [`nav`]: which navigation entry a path belongs to.
 //! - [`i18n`]: the message catalogue (Chinese and English side by side) and
 //!   single-pass placeholder filling.
@@ -33,3 +35,4 @@ pub mod manual_queue;
 pub mod nav;
 pub mod query;
 pub mod room;
+pub mod stage;

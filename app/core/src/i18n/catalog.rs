@@ -1067,4 +1067,12 @@ catalog! {
     MediaLinkGood { zh: "网络良好", en: "Good link" }
     MediaLinkFair { zh: "网络一般", en: "Fair link" }
     MediaLinkPoor { zh: "网络较差", en: "Poor link" }
+    MediaCameraDevice { zh: "摄像头设备", en: "Camera device" }
+    MediaMicrophoneDevice { zh: "麦克风设备", en: "Microphone device" }
+    MediaCameraDefault { zh: "默认（手机用后置摄像头）", en: "Default (a phone's rear camera)" }
+    MediaMicrophoneDefault { zh: "默认", en: "Default" }
+    MediaDeviceNumbered { zh: "设备 {n}", en: "Device {n}" }
+    MediaDeviceGone { zh: "正在使用的设备已断开，已改用默认设备。", en: "The device in use was disconnected; the default one is used instead." }
+    MediaSpeaking { zh: "正在发言", en: "Speaking" }
+    MediaVoices { zh: "正在收听", en: "Listening to" }
 }

@@ -24,6 +24,13 @@
 //!   (`media_link`), which then forwards only what the mode carries. Each
 //!   remote stream's own loss grades its tile.
 //!
+//! - **Who speaks.** The same statistics give each received voice's level
+//!   (and our own microphone's); [`SpeakerDetector`] (pure, in
+//!   `jiliang_app_core::stage`) names who holds the floor, for the page's
+//!   big tile.
+//! - **Devices**: listing, choosing and switching cameras and microphones,
+//!   in [`devices`].
+//!
 //! The WebRTC API is reached through `js_sys::Reflect`: a handful of calls,
 //! without pulling a web-sys feature per WebRTC type into the bundle.
 
@@ -31,6 +38,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use jiliang_app_core::link::{LinkMeter, LinkSample, ModeController};
+use jiliang_app_core::stage::{SPEAKING_LEVEL, SpeakerDetector};
 use jiliang_protocol::rooms::{
     ClientFrame, IceCandidate, LinkQuality, MediaIce, MediaMode, MediaPublisher, MediaSource,
     MediaTrackState, parse_media_stream_id,
@@ -43,6 +51,11 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use super::{Inner, with_room};
+
+mod devices;
+
+pub use devices::MediaDevice;
+use devices::stored_choice;
 
 /// What this browser publishes and wants, for the page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,6 +80,20 @@ pub struct LocalMedia {
     pub quality: Option<LinkQuality>,
     /// Each received stream's link as this browser sees it, by stream id.
     pub remote_quality: BTreeMap<String, LinkQuality>,
+    /// The cameras and microphones the browser offers (named once the
+    /// person allowed a device).
+    pub cameras: Vec<MediaDevice>,
+    pub microphones: Vec<MediaDevice>,
+    /// The device chosen for each (`None`: the default).
+    pub camera_device: Option<String>,
+    pub microphone_device: Option<String>,
+    /// Who holds the floor (a user id; maybe the person at this browser).
+    pub speaker: Option<String>,
+    /// Whose camera the page shows large: the last speaker other than the
+    /// person at this browser.
+    pub featured_speaker: Option<String>,
+    /// The one holding the floor, while heard (their tile is marked).
+    pub speaking: Option<String>,
 }
 
 impl LocalMedia {
@@ -90,6 +117,9 @@ pub enum DeviceProblem {
     Busy,
     /// Anything else (no secure context, no API).
     Failed,
+    /// Not a failure: the device in use went away and the default one
+    /// took its place.
+    Disconnected,
 }
 
 fn get(o: &JsValue, k: &str) -> JsValue {
@@ -171,6 +201,9 @@ impl Drop for Peer {
 
 struct Local {
     track: JsValue,
+    /// The id the track was first sent with: the sender's `msid`, which a
+    /// `replaceTrack` does not change, is what the server knows it by.
+    declared_id: String,
     sender: Option<JsValue>,
     muted: bool,
     _ended: Option<Closure<dyn FnMut(JsValue)>>,
@@ -191,6 +224,9 @@ pub(super) struct Media {
     meters: HashMap<String, LinkMeter>,
     /// What the server was last told in `media_link`.
     sent_link: Option<(MediaMode, LinkQuality)>,
+    speakers: SpeakerDetector,
+    /// The `devicechange` listener on `navigator.mediaDevices`.
+    on_devicechange: Option<Closure<dyn FnMut(JsValue)>>,
 }
 
 /// Cumulative packet counters of one `getStats` read.
@@ -204,6 +240,11 @@ struct Counters {
     streams: HashMap<String, (f64, f64)>,
     rtt_ms: Option<f64>,
     available_kbps: Option<f64>,
+    /// Decoded audio energy and duration (`totalAudioEnergy`,
+    /// `totalSamplesDuration`), by the user id of whom we hear.
+    voices: HashMap<String, (f64, f64)>,
+    /// The same for our own microphone, before it is sent.
+    own_voice: Option<(f64, f64)>,
 }
 
 impl Counters {
@@ -235,11 +276,28 @@ impl Counters {
                     let stream = get(&stat, "trackIdentifier")
                         .as_string()
                         .and_then(|t| TRACK_STREAMS.with(|m| m.borrow().get(&t).cloned()));
+                    let voice = stream
+                        .as_deref()
+                        .and_then(parse_media_stream_id)
+                        .filter(|(_, source)| *source == MediaSource::Microphone);
+                    if let Some((user, _)) = voice {
+                        let e = c.voices.entry(user.to_string()).or_default();
+                        e.0 += num(&stat, "totalAudioEnergy");
+                        e.1 += num(&stat, "totalSamplesDuration");
+                    }
                     if let Some(stream) = stream {
                         let e = c.streams.entry(stream).or_default();
                         e.0 += received;
                         e.1 += lost;
                     }
+                }
+                Some("media-source")
+                    if get(&stat, "kind").as_string().as_deref() == Some("audio") =>
+                {
+                    c.own_voice = Some((
+                        num(&stat, "totalAudioEnergy"),
+                        num(&stat, "totalSamplesDuration"),
+                    ));
                 }
                 Some("candidate-pair")
                     if get(&stat, "nominated").as_bool() == Some(true)
@@ -261,6 +319,27 @@ impl Counters {
     /// Lost over expected between two reads, if anything was expected.
     fn loss(lost: f64, expected: f64) -> Option<f64> {
         (expected > 0.0).then(|| (lost / expected).clamp(0.0, 1.0))
+    }
+
+    /// Each voice's level (RMS, 0‥1) since `before`: the energy over the
+    /// time, so a second of speech counts whole, not one instant of it.
+    /// Our own is under `me`. A voice new since `before` waits a read.
+    fn voices_since(&self, before: &Counters, me: Option<&str>) -> Vec<(String, f64)> {
+        let level = |now: (f64, f64), then: (f64, f64)| {
+            let time = now.1 - then.1;
+            (time > 0.05).then(|| ((now.0 - then.0).max(0.0) / time).sqrt())
+        };
+        let mut out: Vec<(String, f64)> = self
+            .voices
+            .iter()
+            .filter_map(|(who, now)| Some((who.clone(), level(*now, *before.voices.get(who)?)?)))
+            .collect();
+        if let (Some(me), Some(now), Some(then)) = (me, self.own_voice, before.own_voice)
+            && let Some(l) = level(now, then)
+        {
+            out.push((me.to_owned(), l));
+        }
+        out
     }
 
     /// The second's sample since `before`, and each stream's.
@@ -359,6 +438,13 @@ impl Inner {
                 .iter()
                 .map(|(id, meter)| (id.clone(), meter.quality()))
                 .collect();
+            l.speaker = m.speakers.speaker().map(str::to_owned);
+            l.featured_speaker = m.speakers.featured_speaker().map(str::to_owned);
+            l.speaking = m
+                .speakers
+                .speaker()
+                .filter(|who| m.speakers.level(who) >= SPEAKING_LEVEL)
+                .map(str::to_owned);
         });
     }
 
@@ -446,12 +532,58 @@ impl Inner {
         for (id, s) in streams {
             self.media.meters.entry(id).or_default().add(s);
         }
+        self.sample_speakers(&now, &before);
         if self.media.controller.mode() == before_mode {
             self.send_link();
             self.media_signal();
         } else {
             self.mode_changed();
         }
+    }
+
+    /// Who speaks this second. A muted microphone is silent whatever its
+    /// statistics say (a disabled track's last samples may linger).
+    fn sample_speakers(&mut self, now: &Counters, before: &Counters) {
+        let me = self.s.you.get_untracked();
+        let own_muted = self
+            .media
+            .local
+            .get(&MediaSource::Microphone)
+            .is_none_or(|m| m.muted);
+        let muted: Vec<String> = self.s.media_publishers.with_untracked(|ps| {
+            ps.iter()
+                .filter(|p| {
+                    p.tracks
+                        .iter()
+                        .any(|t| t.source == MediaSource::Microphone && t.muted)
+                })
+                .map(|p| p.user_id.to_string())
+                .collect()
+        });
+        let levels: Vec<(String, f64)> = now
+            .voices_since(before, me.as_deref())
+            .into_iter()
+            .map(|(who, level)| {
+                let silent = if Some(&who) == me.as_ref() {
+                    own_muted
+                } else {
+                    muted.contains(&who)
+                };
+                (who, if silent { 0.0 } else { level })
+            })
+            .collect();
+        self.media.speakers.sample(me.as_deref(), &levels);
+        // Only people who still send a microphone can hold the floor.
+        let voices: Vec<String> = self.s.media_publishers.with_untracked(|ps| {
+            ps.iter()
+                .filter(|p| p.tracks.iter().any(|t| t.source == MediaSource::Microphone))
+                .map(|p| p.user_id.to_string())
+                .collect()
+        });
+        let mine = self.media.local.contains_key(&MediaSource::Microphone);
+        self.media
+            .speakers
+            .retain(|who| voices.iter().any(|v| v == who) || (mine && Some(who) == me.as_deref()));
     }
 
     fn remote_ids_changed(&self) {
@@ -472,7 +604,7 @@ impl Inner {
             .local
             .iter()
             .map(|(source, l)| MediaTrackState {
-                track_id: get(&l.track, "id").as_string().unwrap_or_default(),
+                track_id: l.declared_id.clone(),
                 source: *source,
                 muted: l.muted,
             })
@@ -648,6 +780,7 @@ impl Inner {
             ("streams", Array::of1(&stream).into()),
             ("sendEncodings", encodings.into()),
         ]);
+        local.declared_id = get(&local.track, "id").as_string().unwrap_or_default();
         local.sender = call(pc, "addTransceiver", &[local.track.clone(), init])
             .map(|t| get(&t, "sender"))
             .or_else(|_| call(pc, "addTrack", &[local.track.clone(), stream]))
@@ -660,6 +793,7 @@ impl Inner {
         self.media.counters = None;
         self.media.meters.clear();
         self.media.sent_link = None;
+        self.media.speakers = SpeakerDetector::default();
         TRACK_STREAMS.with(|m| m.borrow_mut().clear());
         for l in self.media.local.values_mut() {
             l.sender = None;
@@ -799,8 +933,9 @@ impl Inner {
             l.replaced = false;
         });
         let key = self.key;
+        let choice = stored_choice(source);
         spawn_local(async move {
-            let opened = open_device(source).await;
+            let opened = devices::open_device(source, choice).await;
             with_room(key, |r| r.media_opened(source, opened));
         });
     }
@@ -821,20 +956,16 @@ impl Inner {
         if source.is_video() {
             STREAMS.with(|s| s.borrow_mut().insert(local_stream_id(source), stream));
         }
-        // The browser's own "stop sharing" button ends a screen track.
-        let key = self.key;
-        let ended = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
-            with_room(key, |r| {
-                if r.media.local.contains_key(&source) {
-                    r.media_toggle(source);
-                }
-            });
-        });
+        // The browser's own "stop sharing" button ends a screen track; a
+        // camera or microphone pulled out ends theirs.
+        let ended = devices::ended_handler(self.key, source);
         set(&track, "onended", ended.as_ref().unchecked_ref());
+        let declared_id = get(&track, "id").as_string().unwrap_or_default();
         self.media.local.insert(
             source,
             Local {
                 track,
+                declared_id,
                 sender: None,
                 muted: false,
                 _ended: Some(ended),
@@ -851,6 +982,8 @@ impl Inner {
                 self.ensure_peer();
             }
         }
+        // Names come once a device was allowed.
+        self.refresh_devices();
         self.media_signal();
     }
 
@@ -887,49 +1020,6 @@ impl Inner {
             let _ = call(&l.track, "stop", &[]);
         }
         STREAMS.with(|s| s.borrow_mut().clear());
+        self.media_devices_close();
     }
-}
-
-/// Ask the browser for a device: its track and a stream holding it. On a
-/// phone the rear camera is preferred (it points at the instrument).
-async fn open_device(source: MediaSource) -> Result<(JsValue, JsValue), DeviceProblem> {
-    let window: JsValue = web_sys::window()
-        .map(Into::into)
-        .ok_or(DeviceProblem::Failed)?;
-    let devices = get(&get(&window, "navigator"), "mediaDevices");
-    if devices.is_undefined() || devices.is_null() {
-        return Err(DeviceProblem::Failed);
-    }
-    let result = match source {
-        MediaSource::Microphone => {
-            let c = obj(&[("audio", JsValue::TRUE), ("video", JsValue::FALSE)]);
-            call_async(&devices, "getUserMedia", &[c]).await
-        }
-        MediaSource::Camera => {
-            let video = obj(&[("facingMode", obj(&[("ideal", "environment".into())]))]);
-            let c = obj(&[("audio", JsValue::FALSE), ("video", video)]);
-            call_async(&devices, "getUserMedia", &[c]).await
-        }
-        MediaSource::Screen => {
-            let c = obj(&[("video", JsValue::TRUE), ("audio", JsValue::FALSE)]);
-            call_async(&devices, "getDisplayMedia", &[c]).await
-        }
-    };
-    let stream = result.map_err(|e| match get(&e, "name").as_string().as_deref() {
-        Some("NotAllowedError" | "SecurityError") => DeviceProblem::Denied,
-        Some("NotFoundError" | "OverconstrainedError") => DeviceProblem::Missing,
-        Some("NotReadableError" | "AbortError") => DeviceProblem::Busy,
-        _ => DeviceProblem::Failed,
-    })?;
-    let method = if source.is_video() {
-        "getVideoTracks"
-    } else {
-        "getAudioTracks"
-    };
-    let tracks = call(&stream, method, &[]).map_err(|_| DeviceProblem::Failed)?;
-    let track = Reflect::get_u32(&tracks, 0).map_err(|_| DeviceProblem::Failed)?;
-    if track.is_undefined() {
-        return Err(DeviceProblem::Missing);
-    }
-    Ok((track, stream))
 }

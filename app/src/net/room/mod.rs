@@ -80,7 +80,7 @@ mod browser;
 mod client;
 mod media;
 
-pub use media::{DeviceProblem, LocalMedia, local_stream_id, stream as media_stream};
+pub use media::{DeviceProblem, LocalMedia, MediaDevice, local_stream_id, stream as media_stream};
 
 /// Housekeeping tick.
 const TICK_MS: u64 = 500;
@@ -337,6 +337,7 @@ impl RoomHandle {
                 },
             ));
             r.connect();
+            r.media_devices_init();
         });
         Self { key, s }
     }
@@ -369,6 +370,12 @@ impl RoomHandle {
     /// Receive no video (audio only), or video again.
     pub fn media_no_video(&self, no_video: bool) {
         with_room(self.key, |r| r.media_no_video(no_video));
+    }
+
+    /// Use the camera or microphone `device` (`None`: the default) from
+    /// now on, remembered in this browser; switched at once if it is on.
+    pub fn media_choose_device(&self, source: MediaSource, device: Option<String>) {
+        with_room(self.key, |r| r.media_choose_device(source, device));
     }
 
     /// Pin the media mode (video, audio only, data only), or (`None`) let

@@ -1,21 +1,30 @@
 //! The room's audio and video: buttons for the microphone, the camera and
-//! the screen share, mute, "do not receive video", the mode (automatic,
-//! or pinned to video, audio only or data only), and a tile per video (the
-//! others' through the server, one's own as a preview), each with its
-//! link's quality. Remote audio plays from hidden `<audio>` elements; each
-//! person heard has a chip with the link's quality.
+//! the screen share, mute, the camera and microphone to use, "do not
+//! receive video", the mode (automatic, or pinned to video, audio only or
+//! data only), and a tile per video (the others' through the server, one's
+//! own as a preview), each with its link's quality. One tile is large: an
+//! expert's screen share, else anyone's, else the active speaker's camera
+//! (`jiliang_app_core::stage`); the others line up below it. Remote audio
+//! plays from hidden `<audio>` elements; each person heard has a chip with
+//! the link's quality, and whoever holds the floor is marked.
 
+use jiliang_app_core::stage::{Candidate, featured};
+use jiliang_protocol::accounts::Role;
 use jiliang_protocol::rooms::{LinkQuality, MediaMode, MediaSource, parse_media_stream_id};
 use leptos::prelude::*;
 
 use crate::i18n::{Msg, use_i18n};
-use crate::net::room::{DeviceProblem, RoomHandle, local_stream_id, media_stream};
+use crate::net::room::{DeviceProblem, MediaDevice, RoomHandle, local_stream_id, media_stream};
 
 /// One video or audio element to show.
 #[derive(Clone, Debug, PartialEq)]
 struct Tile {
     stream_id: String,
     label: String,
+    /// Whose it is (a user id).
+    person: String,
+    /// That person is an expert or runs the session.
+    expert: bool,
     source: MediaSource,
     muted: bool,
     local: bool,
@@ -75,9 +84,15 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
     };
     let tiles = Memo::new(move |_| {
         let me = s.you.get();
+        let me_id = me.clone().unwrap_or_default();
         let streams = s.media_streams.get();
         let no_video = local.with(|l| l.no_video);
         let participants = s.participants.get();
+        let expert = |id: &str| {
+            participants
+                .iter()
+                .any(|p| p.user_id.to_string() == id && (p.host || p.roles.contains(&Role::Expert)))
+        };
         let mut out = Vec::new();
         let remote_quality = local.with(|l| l.remote_quality.clone());
         // One's own camera and screen first (previews, never sent back).
@@ -87,6 +102,8 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                     out.push(Tile {
                         stream_id: local_stream_id(source),
                         label: i18n.t(Msg::MediaYou).to_owned(),
+                        person: me_id.clone(),
+                        expert: expert(&me_id),
                         source,
                         muted: false,
                         local: true,
@@ -118,6 +135,8 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                     out.push(Tile {
                         stream_id: id.clone(),
                         label: name.clone(),
+                        person: p.user_id.to_string(),
+                        expert: expert(&p.user_id.to_string()),
                         source: t.source,
                         muted: t.muted,
                         local: false,
@@ -127,6 +146,48 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
             }
         });
         out
+    });
+    // The large tile; what it was before decides when nothing else does,
+    // so it stays put while someone without a camera speaks.
+    let speaker = Memo::new(move |_| local.with(|l| l.speaking.clone()));
+    let featured_speaker = Memo::new(move |_| local.with(|l| l.featured_speaker.clone()));
+    let large = Memo::new(move |before: Option<&Option<String>>| {
+        let who = featured_speaker.get();
+        tiles.with(|ts| {
+            let candidates: Vec<Candidate> = ts
+                .iter()
+                .filter(|t| t.source.is_video())
+                .map(|t| Candidate {
+                    key: &t.stream_id,
+                    person: &t.person,
+                    screen: t.source == MediaSource::Screen,
+                    expert: t.expert,
+                    local: t.local,
+                })
+                .collect();
+            featured(
+                &candidates,
+                who.as_deref(),
+                before.and_then(|b| b.as_deref()),
+            )
+            .map(str::to_owned)
+        })
+    });
+    let videos = Memo::new(move |_| {
+        tiles.with(|ts| {
+            ts.iter()
+                .filter(|t| t.source.is_video())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let voices = Memo::new(move |_| {
+        tiles.with(|ts| {
+            ts.iter()
+                .filter(|t| !t.source.is_video())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
     });
     // Changes only when one of the three does (statistics come every
     // second; the status line must not be re-announced each time).
@@ -145,6 +206,7 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                     DeviceProblem::Missing => Msg::MediaMissing,
                     DeviceProblem::Busy => Msg::MediaBusy,
                     DeviceProblem::Failed => Msg::MediaFailed,
+                    DeviceProblem::Disconnected => Msg::MediaDeviceGone,
                 })
             })
         })
@@ -162,6 +224,8 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                 })}
                 {button(MediaSource::Camera, Msg::MediaCamera, "media-camera")}
                 {button(MediaSource::Screen, Msg::MediaScreen, "media-screen")}
+                <DeviceChoice handle=handle source=MediaSource::Camera/>
+                <DeviceChoice handle=handle source=MediaSource::Microphone/>
                 <label class="media-mode">
                     <span>{move || i18n.t(Msg::MediaMode)}</span>
                     <select data-testid="media-mode"
@@ -201,9 +265,15 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
                 }}
             </p>
             {move || problem().map(|t| view! { <p class="notice warn small" role="status" data-testid="media-problem">{t}</p> })}
-            <div class="media-tiles">
-                <For each=move || tiles.get() key=|t| (t.stream_id.clone(), t.source.as_str()) let:tile>
-                    <MediaTile tile=tile tiles=tiles/>
+            <div class="media-tiles" data-testid="media-tiles"
+                class:has-large=move || large.with(Option::is_some)>
+                <For each=move || videos.get() key=|t| (t.stream_id.clone(), t.source.as_str()) let:tile>
+                    <MediaTile tile=tile tiles=tiles large=large speaker=speaker/>
+                </For>
+            </div>
+            <div class="media-voices">
+                <For each=move || voices.get() key=|t| (t.stream_id.clone(), t.source.as_str()) let:tile>
+                    <MediaTile tile=tile tiles=tiles large=large speaker=speaker/>
                 </For>
             </div>
             {move || (tiles.with(Vec::is_empty)).then(|| view! {
@@ -213,10 +283,99 @@ pub(super) fn MediaPanel(handle: RoomHandle) -> impl IntoView {
     }
 }
 
+/// A device's name in the list: its own, or "Device n" when the browser
+/// gives none.
+fn device_label(i18n: crate::i18n::I18n, d: &MediaDevice, n: usize) -> String {
+    if d.label.trim().is_empty() {
+        i18n.tf(Msg::MediaDeviceNumbered, &[("n", &n.to_string())])
+    } else {
+        d.label.clone()
+    }
+}
+
+/// The camera or microphone to use: shown when there is a choice (the
+/// browser lists two or more, which it does once a device was allowed).
 #[component]
-fn MediaTile(tile: Tile, tiles: Memo<Vec<Tile>>) -> impl IntoView {
+fn DeviceChoice(handle: RoomHandle, source: MediaSource) -> impl IntoView {
+    let i18n = use_i18n();
+    let local = handle.s.media_local;
+    let camera = source == MediaSource::Camera;
+    let list = Memo::new(move |_| {
+        local.with(|l| {
+            if camera {
+                l.cameras.clone()
+            } else {
+                l.microphones.clone()
+            }
+        })
+    });
+    let chosen = move || {
+        local
+            .with(|l| {
+                if camera {
+                    l.camera_device.clone()
+                } else {
+                    l.microphone_device.clone()
+                }
+            })
+            .unwrap_or_default()
+    };
+    let (title, default, testid) = if camera {
+        (
+            Msg::MediaCameraDevice,
+            Msg::MediaCameraDefault,
+            "media-camera-device",
+        )
+    } else {
+        (
+            Msg::MediaMicrophoneDevice,
+            Msg::MediaMicrophoneDefault,
+            "media-microphone-device",
+        )
+    };
+    move || {
+        (list.with(Vec::len) >= 2).then(|| {
+            view! {
+                <label class="media-device">
+                    <span>{move || i18n.t(title)}</span>
+                    <select data-testid=testid
+                        disabled=move || local.with(|l| l.opening.is_some())
+                        prop:value=chosen
+                        on:change=move |ev| {
+                            let id = event_target_value(&ev);
+                            handle.media_choose_device(source, (!id.is_empty()).then_some(id));
+                        }>
+                        <option value="">{move || i18n.t(default)}</option>
+                        {move || list.get().into_iter().enumerate().map(|(n, d)| {
+                            let label = device_label(i18n, &d, n + 1);
+                            let selected = chosen() == d.id;
+                            view! { <option value=d.id selected=selected>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+            }
+        })
+    }
+}
+
+#[component]
+fn MediaTile(
+    tile: Tile,
+    tiles: Memo<Vec<Tile>>,
+    large: Memo<Option<String>>,
+    speaker: Memo<Option<String>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let id = tile.stream_id.clone();
+    let person = tile.person.clone();
+    let speaking = Memo::new(move |_| speaker.with(|s| s.as_deref() == Some(person.as_str())));
+    let speaking_badge = move || {
+        speaking.get().then(|| {
+            view! {
+                <span class="speaking-badge">{move || i18n.t(Msg::MediaSpeaking)}</span>
+            }
+        })
+    };
     // The quality changes without the tile being rebuilt (its video plays on).
     let quality_of = tile.stream_id.clone();
     let quality = move || {
@@ -226,6 +385,8 @@ fn MediaTile(tile: Tile, tiles: Memo<Vec<Tile>>) -> impl IntoView {
                 .and_then(|t| t.quality)
         })
     };
+    let muted_of = tile.stream_id.clone();
+    let muted = move || tiles.with(|ts| ts.iter().any(|t| t.stream_id == muted_of && t.muted));
     let source_label = match tile.source {
         MediaSource::Screen => Some(Msg::MediaScreenTile),
         MediaSource::Camera => Some(Msg::MediaCamera),
@@ -244,13 +405,20 @@ fn MediaTile(tile: Tile, tiles: Memo<Vec<Tile>>) -> impl IntoView {
             "remote-video"
         };
         let screen = tile.source == MediaSource::Screen;
+        let key = tile.stream_id.clone();
+        let is_large = Memo::new(move |_| large.with(|l| l.as_deref() == Some(key.as_str())));
+        // The camera of whoever speaks is marked, not their screen share.
+        let speaking_here = move || speaking.get() && !screen;
         view! {
-            <figure class="media-tile" class:screen=screen>
+            <figure class="media-tile" class:screen=screen class:large=move || is_large.get()
+                class:speaking=speaking_here data-large=move || is_large.get().to_string()
+                data-speaking=move || speaking_here().to_string()>
                 <video node_ref=video autoplay=true playsinline=true prop:muted=true
                     data-testid=testid data-stream=tile.stream_id.clone()></video>
                 <figcaption>
-                    {tile.label.clone()}" · "{source_label.map(|m| i18n.t(m))}" "
+                    <span class="tile-name">{tile.label.clone()}" · "{source_label.map(|m| i18n.t(m))}</span>" "
                     {move || view! { <QualityBadge quality=quality()/> }}
+                    {move || speaking_here().then(speaking_badge)}
                 </figcaption>
             </figure>
         }
@@ -263,12 +431,14 @@ fn MediaTile(tile: Tile, tiles: Memo<Vec<Tile>>) -> impl IntoView {
             }
         });
         view! {
-            <span class="media-audio" data-testid="remote-audio">
+            <span class="media-audio" data-testid="remote-audio" class:speaking=move || speaking.get()
+                data-speaking=move || speaking.get().to_string() data-stream=tile.stream_id.clone()>
                 <audio node_ref=audio autoplay=true data-stream=tile.stream_id.clone()></audio>
                 <span class="badge">
                     {tile.label.clone()}
-                    {tile.muted.then(|| view! { " · "{move || i18n.t(Msg::MediaMuted)} })}
+                    {move || muted().then(|| view! { " · "{move || i18n.t(Msg::MediaMuted)} })}
                     " "{move || view! { <QualityBadge quality=quality()/> }}
+                    {speaking_badge}
                 </span>
             </span>
         }
