@@ -10,7 +10,7 @@
 // of the three-person room at 360 px and 1280 px; axe-core on its panel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { startServer, chromiumArgs, screenshot, apiLogin } from './harness.mjs';
@@ -40,6 +40,9 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  // The server's log for a failure's diagnosis (run it with RUST_LOG=
+  // jiliang_server::media=debug).
+  if (process.env.JILIANG_SERVER_LOG && server) writeFileSync(process.env.JILIANG_SERVER_LOG, server.log());
   await server?.stop();
 });
 
@@ -97,7 +100,42 @@ async function receivesFrom(page, who, others) {
       signaling: pc.signalingState,
       transceivers: pc.getTransceivers().map((x) => `${x.mid}:${x.direction}:${x.currentDirection}:${x.receiver.track?.kind}`),
     })));
-    throw new Error(`${e.message}: ${JSON.stringify({ others, first, last, shown, pcs })}`);
+    const video = await videoStats(page);
+    throw new Error(`${e.message}: ${JSON.stringify({ others, first, last, shown, pcs, video })}`);
+  });
+}
+
+/** The page's video statistics, to tell a frozen stream's cause: what it
+ *  receives (frames received and decoded, keyframes, its keyframe requests,
+ *  loss) per stream, and what it sends per simulcast layer (encoder
+ *  activity, keyframes, the requests it got, why its quality is limited). */
+function videoStats(page) {
+  return page.evaluate(async () => {
+    const byTrack = new Map();
+    for (const el of document.querySelectorAll('video[data-stream]')) {
+      for (const track of el.srcObject?.getTracks() ?? []) byTrack.set(track.id, el.dataset.stream);
+    }
+    const receives = [];
+    const sends = [];
+    for (const { pc } of window.__jlPeers ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.kind !== 'video') return;
+        if (s.type === 'inbound-rtp') {
+          receives.push({
+            stream: byTrack.get(s.trackIdentifier) ?? s.mid, packets: s.packetsReceived, lost: s.packetsLost,
+            received: s.framesReceived, decoded: s.framesDecoded, dropped: s.framesDropped,
+            keyframes: s.keyFramesDecoded, pli: s.pliCount, fir: s.firCount, nack: s.nackCount, w: s.frameWidth,
+          });
+        } else if (s.type === 'outbound-rtp') {
+          sends.push({
+            rid: s.rid, active: s.active, packets: s.packetsSent, frames: s.framesEncoded, keyframes: s.keyFramesEncoded,
+            pli: s.pliCount, fir: s.firCount, w: s.frameWidth, limit: s.qualityLimitationReason,
+          });
+        }
+      });
+    }
+    return { receives, sends };
   });
 }
 

@@ -132,6 +132,12 @@ impl Rewriter {
         if since_switch >= 0x8000 {
             return false;
         }
+        // The base follows the stream: a fixed one would make the layer's
+        // packets look older than the switch after 32 768 of them (ten
+        // minutes of video), and drop everything for as long again.
+        if since_switch > 0x4000 {
+            self.first_seq = pkt.header.sequence_number.wrapping_sub(0x4000);
+        }
         pkt.header.sequence_number = pkt.header.sequence_number.wrapping_add(self.seq_delta);
         pkt.header.timestamp = pkt.header.timestamp.wrapping_add(self.ts_delta);
         let mut pid = None;
@@ -276,5 +282,32 @@ mod tests {
         let out = Vp8::parse(&p.payload).expect("parses");
         assert_eq!(out.picture_id.map(|x| x.1), Some(0));
         assert_eq!(out.tl0.map(|x| x.1), Some(0));
+    }
+
+    #[test]
+    fn a_layer_forwarded_for_long_keeps_passing() {
+        let t0 = Instant::now();
+        let mut r = Rewriter::default();
+        let mut p = vp8(100, 0, 0, 0, true);
+        let v = Vp8::parse(&p.payload);
+        r.switch(1, &p, v, 90_000, t0);
+        assert!(r.rewrite(&mut p, v, t0));
+        // Past the whole sequence-number space and more, packet by packet.
+        for n in 1..=150_000u32 {
+            let seq = 100u16.wrapping_add(n as u16);
+            let mut p = vp8(seq, n * 3000, (n & 0x7fff) as u16, 0, false);
+            let v = Vp8::parse(&p.payload);
+            assert!(r.rewrite(&mut p, v, t0), "packet {n} passes");
+            assert_eq!(p.header.sequence_number, seq);
+        }
+        // A packet reordered by a few places still passes; one from long
+        // ago does not.
+        let latest = 100u16.wrapping_add(150_000u32 as u16);
+        let mut late = vp8(latest.wrapping_sub(5), 0, 0, 0, false);
+        let v = Vp8::parse(&late.payload);
+        assert!(r.rewrite(&mut late, v, t0));
+        let mut ancient = vp8(latest.wrapping_sub(0x6000), 0, 0, 0, false);
+        let v = Vp8::parse(&ancient.payload);
+        assert!(!r.rewrite(&mut ancient, v, t0));
     }
 }

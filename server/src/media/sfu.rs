@@ -56,7 +56,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -550,9 +550,9 @@ struct Forwarded {
     /// The payload type negotiated on this leg (set after each answer).
     payload_type: Arc<AtomicU8>,
     video: bool,
-    keyframe: mpsc::Sender<Layer>,
-    /// The layer this subscriber should get.
-    layer: watch::Receiver<Layer>,
+    /// The subscriber lacks a keyframe: its forwarder asks the publisher
+    /// for one of the layer it forwards or awaits, until one passes.
+    keyframe_needed: Arc<Notify>,
     tasks: [JoinHandle<()>; 2],
     /// Counted in `jiliang_media_forwarded_tracks` while it exists.
     _counted: Counted,
@@ -987,6 +987,7 @@ impl Peer {
             }
             match self.forward(&p).await {
                 Ok(f) => {
+                    tracing::debug!(peer = self.id, track = id, "forwarding");
                     self.forwarded.insert(id, f);
                     changed = true;
                 }
@@ -1100,41 +1101,57 @@ impl Peer {
         let keyframe = p.keyframe.clone();
         let mut packets = p.packets.subscribe();
         let out = track.clone();
-        let (layer_tx, layer_rx) = watch::channel(Layer::High);
-        let mut target = layer_rx.clone();
-        let forward_keyframe = keyframe.clone();
+        let (layer_tx, target) = watch::channel(Layer::High);
+        let keyframe_needed = Arc::new(Notify::new());
+        let needed = keyframe_needed.clone();
         let forward = self.inner.spawn(async move {
             let mut layers = Forwarding::default();
+            let (mut got, mut sent, mut since) = (0u64, 0u64, Instant::now());
             loop {
-                match packets.recv().await {
+                if video && since.elapsed() > Duration::from_secs(3) {
+                    tracing::debug!(ssrc, got, sent, layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
+                    (got, sent, since) = (0, 0, Instant::now());
+                }
+                let m = tokio::select! {
+                    m = packets.recv() => m,
+                    () = needed.notified() => {
+                        if video {
+                            layers.keyframe_needed(*target.borrow(), Instant::now(), &keyframe);
+                        }
+                        continue;
+                    }
+                };
+                match m {
                     Ok(m) => {
-                        let want = *target.borrow_and_update();
-                        let Some(mut pkt) =
-                            layers.pass(m, want, video, clock_rate, &forward_keyframe)
+                        got += 1;
+                        let want = *target.borrow();
+                        let Some(mut pkt) = layers.pass(m, want, video, clock_rate, &keyframe)
                         else {
                             continue;
                         };
+                        sent += 1;
                         pkt.header.ssrc = ssrc;
                         pkt.header.payload_type = leg_payload_type.load(Ordering::Relaxed);
-                        // Fails until the transceiver is negotiated: those
-                        // packets are dropped, a keyframe follows.
-                        let _ = out.write_rtp(pkt).await;
+                        // Fails until the transceiver is negotiated: the
+                        // subscriber then lacks what was dropped, and the
+                        // forwarder asks for a keyframe until one passes.
+                        if let Err(e) = out.write_rtp(pkt).await {
+                            if video && !layers.stalled {
+                                tracing::debug!(ssrc, error = %e, "forwarded video lost");
+                                layers.stall();
+                            }
+                        }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if video {
-                            let layer = match layers.rewriter.layer() {
-                                Some(0) => Layer::Low,
-                                Some(_) => Layer::High,
-                                None => *target.borrow(),
-                            };
-                            let _ = forward_keyframe.try_send(layer);
+                            layers.keyframe_needed(*target.borrow(), Instant::now(), &keyframe);
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         });
-        let feedback_keyframe = keyframe.clone();
+        let feedback_needed = keyframe_needed.clone();
         let estimate = self.estimate.clone();
         let feedback = self.inner.spawn(async move {
             let mut choice = LayerChoice::default();
@@ -1145,7 +1162,10 @@ impl Peer {
                         for p in &rtcp {
                             let any = p.as_any();
                             if super::rtcp::is_keyframe_request(p.as_ref()) {
-                                let _ = feedback_keyframe.try_send(*layer_tx.borrow());
+                                // The forwarder knows which layer this
+                                // subscriber gets or awaits: the chosen
+                                // one may not be sent at all.
+                                feedback_needed.notify_one();
                             } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                                 loss = rr
                                     .reports
@@ -1166,6 +1186,9 @@ impl Peer {
                             });
                             layer_tx.send_if_modified(|l| {
                                 let changed = *l != layer;
+                                if changed {
+                                    tracing::debug!(ssrc, ?layer, ?loss, "subscriber's layer");
+                                }
                                 *l = layer;
                                 changed
                             });
@@ -1181,8 +1204,7 @@ impl Peer {
             sender,
             payload_type,
             video,
-            keyframe,
-            layer: layer_rx,
+            keyframe_needed,
             tasks: [forward, feedback],
             _counted: Counted::new(&self.inner.gauges.forwarded),
         })
@@ -1213,7 +1235,7 @@ impl Peer {
 
     fn request_keyframes(&self) {
         for f in self.forwarded.values().filter(|f| f.video) {
-            let _ = f.keyframe.try_send(*f.layer.borrow());
+            f.keyframe_needed.notify_one();
         }
     }
 
@@ -1225,6 +1247,7 @@ impl Peer {
             old.tasks.iter().for_each(JoinHandle::abort);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = self.id, track = id, %track_id, ?kind, "track received");
         let (packets, _) = broadcast::channel(PACKET_BUFFER);
         let (keyframe, keyframe_rx) = mpsc::channel::<Layer>(8);
         // The SSRC of each layer, learnt as each one opens.
@@ -1242,6 +1265,7 @@ impl Peer {
                 match event {
                     TrackRemoteEvent::OnOpen(init) => {
                         let layer = Layer::of_rid(init.rid.as_deref());
+                        tracing::debug!(ssrc = init.ssrc, rid = ?init.rid, "layer opened");
                         layers.insert(init.ssrc, (layer, init.rid.is_some()));
                         reader_ssrcs.lock().unwrap_or_else(|e| e.into_inner())[layer.index()] =
                             Some(init.ssrc);
@@ -1333,12 +1357,15 @@ async fn ask_keyframes(
             if !pending[i] || last[i].is_some_and(|t| now < t + KEYFRAME_INTERVAL) {
                 continue;
             }
-            pending[i] = false;
-            // Not open yet: its first packets bring a keyframe anyway.
+            // Not open yet: the request waits for it (opening the layer
+            // asks again), or a subscriber that missed the layer's first
+            // keyframe would wait for a request nobody makes.
             let Some(ssrc) = ssrcs.lock().unwrap_or_else(|e| e.into_inner())[i] else {
                 continue;
             };
+            pending[i] = false;
             last[i] = Some(now);
+            tracing::debug!(ssrc, ?layer, "keyframe asked");
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc: ssrc,
@@ -1350,7 +1377,8 @@ async fn ask_keyframes(
     }
 }
 
-/// One forwarder's choice of packets: which layer passes, rewritten how.
+/// One forwarder's choice of packets: which layer passes, rewritten how;
+/// and whether its subscriber still lacks a keyframe.
 #[derive(Default)]
 struct Forwarding {
     rewriter: Rewriter,
@@ -1358,9 +1386,61 @@ struct Forwarding {
     seen: [Option<Instant>; 2],
     /// The last keyframe request, for a layer being waited for.
     asked: Option<(Layer, Instant)>,
+    /// The subscriber cannot decode (it asked for a keyframe, or packets
+    /// were lost on the way to it) until a keyframe of the forwarded layer
+    /// passes: asked for again every [`KEYFRAME_RETRY`] meanwhile, since
+    /// one request may go unanswered (the publisher's browser pausing or
+    /// restarting a layer, a PLI lost on a loaded link).
+    stalled: bool,
+    /// The stream came as layers (a `rid`) at its last packet.
+    simulcast: bool,
 }
 
 impl Forwarding {
+    /// The layer to forward when the subscriber should get `want`: the
+    /// other one while `want` is not being sent.
+    fn target(&self, want: Layer, now: Instant) -> Layer {
+        let alive = |l: Layer| {
+            self.seen[l.index()].is_some_and(|t| now.saturating_duration_since(t) < LAYER_GONE)
+        };
+        if alive(want) || !alive(want.other()) {
+            want
+        } else {
+            want.other()
+        }
+    }
+
+    /// Ask the publisher for a keyframe of `layer`, unless this forwarder
+    /// did so less than [`KEYFRAME_RETRY`] ago.
+    fn ask(&mut self, layer: Layer, now: Instant, keyframe: &mpsc::Sender<Layer>) {
+        if self
+            .asked
+            .is_none_or(|(l, at)| l != layer || now.saturating_duration_since(at) > KEYFRAME_RETRY)
+        {
+            self.asked = Some((layer, now));
+            let _ = keyframe.try_send(layer);
+        }
+    }
+
+    /// The subscriber lacks a keyframe: ask at once for one of the layer
+    /// it gets (or, during a switch, of the layer it awaits, whose
+    /// keyframe starts it), and again until one passes.
+    fn keyframe_needed(&mut self, want: Layer, now: Instant, keyframe: &mpsc::Sender<Layer>) {
+        let layer = if self.simulcast {
+            self.target(want, now)
+        } else {
+            Layer::High
+        };
+        self.stalled = true;
+        self.asked = None;
+        self.ask(layer, now, keyframe);
+    }
+
+    /// A packet passed did not reach the subscriber.
+    fn stall(&mut self) {
+        self.stalled = true;
+    }
+
     /// The packet to send for `m`, if any, `want` being the subscriber's
     /// layer.
     fn pass(
@@ -1376,34 +1456,42 @@ impl Forwarding {
             simulcast,
             mut pkt,
         } = m;
-        if !simulcast {
-            // One stream: as it comes (only the SSRC changes).
-            return Some(pkt);
-        }
         let now = Instant::now();
-        self.seen[layer.index()] = Some(now);
-        let alive = |l: Layer| {
-            self.seen[l.index()].is_some_and(|t| now.saturating_duration_since(t) < LAYER_GONE)
-        };
-        let want = if alive(want) || !alive(want.other()) {
-            want
-        } else {
-            want.other()
-        };
+        self.simulcast = simulcast;
         let vp8 = if video {
             Vp8::parse(&pkt.payload)
         } else {
             None
         };
+        let keyframe_start = vp8.is_some_and(|v| v.keyframe_start);
+        if !simulcast {
+            // One stream: as it comes (only the SSRC changes).
+            if self.stalled {
+                if keyframe_start {
+                    self.stalled = false;
+                    self.asked = None;
+                } else {
+                    self.ask(Layer::High, now, keyframe);
+                }
+            }
+            return Some(pkt);
+        }
+        self.seen[layer.index()] = Some(now);
+        let want = self.target(want, now);
         if self.rewriter.layer() != Some(want as u8) {
-            if layer == want && (!video || vp8.is_some_and(|v| v.keyframe_start)) {
+            if layer == want && (!video || keyframe_start) {
                 self.rewriter.switch(want as u8, &pkt, vp8, clock_rate, now);
                 self.asked = None;
-            } else if self.asked.is_none_or(|(l, at)| {
-                l != want || now.saturating_duration_since(at) > KEYFRAME_RETRY
-            }) {
-                self.asked = Some((want, now));
-                let _ = keyframe.try_send(want);
+                self.stalled = false;
+            } else {
+                self.ask(want, now, keyframe);
+            }
+        } else if self.stalled {
+            if layer == want && keyframe_start {
+                self.stalled = false;
+                self.asked = None;
+            } else {
+                self.ask(want, now, keyframe);
             }
         }
         if self.rewriter.layer() != Some(layer as u8) {
@@ -1610,5 +1698,105 @@ mod tests {
                 .map(|p| p.header.sequence_number),
             Some(7)
         );
+    }
+
+    #[test]
+    fn a_subscribers_keyframe_request_goes_to_the_layer_it_gets() {
+        let (tx, mut asked) = mpsc::channel(8);
+        let mut f = Forwarding::default();
+        // The subscriber should get the high layer, but the publisher sends
+        // only the low one: that is forwarded.
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 1, true),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert!(asked.try_recv().is_err(), "nothing to ask for");
+        // Its browser asks for a keyframe: of the low layer, the one it
+        // gets (the high one is not sent: asking for it is answered by
+        // nobody, and the picture would stay frozen).
+        f.keyframe_needed(Layer::High, Instant::now(), &tx);
+        assert_eq!(asked.try_recv().ok(), Some(Layer::Low));
+        // Until a keyframe passes, packets of that layer pass and the
+        // request is repeated once the retry interval is over.
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 2, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert!(asked.try_recv().is_err(), "not again at once");
+        f.asked = f
+            .asked
+            .map(|(l, at)| (l, at - KEYFRAME_RETRY - Duration::from_millis(1)));
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 3, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert_eq!(asked.try_recv().ok(), Some(Layer::Low), "asked again");
+        // The keyframe comes: no more requests.
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 4, true),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert!(!f.stalled);
+        f.asked = None;
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 5, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert!(asked.try_recv().is_err(), "the subscriber has its keyframe");
+        // Packets that did not reach the subscriber (its leg was not
+        // negotiated yet): a keyframe is asked for with the next packet.
+        f.stall();
+        assert!(
+            f.pass(
+                vp8_packet(Layer::Low, 6, false),
+                Layer::High,
+                true,
+                90_000,
+                &tx
+            )
+            .is_some()
+        );
+        assert_eq!(asked.try_recv().ok(), Some(Layer::Low));
+        // A stream without simulcast: its one stream is asked for.
+        let mut one = Forwarding::default();
+        let mut m = vp8_packet(Layer::High, 40, false);
+        m.simulcast = false;
+        assert!(one.pass(m, Layer::Low, true, 90_000, &tx).is_some());
+        one.keyframe_needed(Layer::Low, Instant::now(), &tx);
+        assert_eq!(asked.try_recv().ok(), Some(Layer::High));
+        let mut m = vp8_packet(Layer::High, 41, true);
+        m.simulcast = false;
+        assert!(one.pass(m, Layer::Low, true, 90_000, &tx).is_some());
+        assert!(!one.stalled);
     }
 }
