@@ -1108,6 +1108,8 @@ impl Peer {
             let mut layers = Forwarding::default();
             let (mut got, mut sent, mut since) = (0u64, 0u64, Instant::now());
             loop {
+                // What went in and out, to tell a publisher whose packets
+                // stopped from a forwarder that drops them.
                 if video && since.elapsed() > Duration::from_secs(3) {
                     tracing::debug!(ssrc, got, sent, layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
                     (got, sent, since) = (0, 0, Instant::now());
@@ -1135,11 +1137,12 @@ impl Peer {
                         // Fails until the transceiver is negotiated: the
                         // subscriber then lacks what was dropped, and the
                         // forwarder asks for a keyframe until one passes.
-                        if let Err(e) = out.write_rtp(pkt).await {
-                            if video && !layers.stalled {
-                                tracing::debug!(ssrc, error = %e, "forwarded video lost");
-                                layers.stall();
-                            }
+                        if let Err(e) = out.write_rtp(pkt).await
+                            && video
+                            && !layers.stalled
+                        {
+                            tracing::debug!(ssrc, error = %e, "forwarded video lost");
+                            layers.stall();
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
