@@ -44,6 +44,8 @@ pub struct AppState {
     pub batches: crate::devices::BatchWriter,
     /// Audio, video and screen of this node's rooms.
     pub media: Arc<dyn crate::media::Sfu>,
+    /// Writes the rooms being recorded whose media this node hosts.
+    pub recorder: crate::recording::Recorder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +128,16 @@ impl AppState {
             )),
             _ => engine,
         };
+        let recorder = crate::recording::Recorder::start(
+            store.clone(),
+            media.clone(),
+            config.recordings_path(),
+            config.recording.ffmpeg.clone(),
+            shutdown.clone(),
+            &tasks,
+        );
         Self {
+            recorder,
             media,
             batches,
             hashing,
