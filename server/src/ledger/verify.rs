@@ -24,6 +24,10 @@
 //!   the row's status columns): "… the stored status differs from the
 //!   recorded one" (a revocation undone or reworded in the row),
 //!   "certificate <number> is revoked but its status is not in the log";
+//! - recorded files (`recording`, re-derived from the `recording_files`
+//!   row, the file's SHA-256 included): "… the stored recording differs
+//!   from the recorded one", "… missing from recording_files", "recording
+//!   <id> is not in the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";

@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use jiliang_protocol::recordings::{RecordingFile, RecordingKind, RecordingStatus};
 use jiliang_protocol::rooms::MediaSource;
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -148,7 +147,14 @@ async fn watch(inner: Arc<Inner>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => break,
             () = inner.poke.notified() => {}
             _ = media.recv() => {}
-            () = tokio::time::sleep(POLL) => {}
+            () = tokio::time::sleep(POLL) => {
+                // Nothing to look for while this node has no media and
+                // writes nothing: a span opened meanwhile starts with the
+                // first peer connection (a media update).
+                if inner.sfu.peer_connections() == 0 && lock(&inner.rooms).is_empty() {
+                    continue;
+                }
+            }
         }
         match inner.store.open_recordings().await {
             Ok(open) => inner.sync(&open),
@@ -243,7 +249,20 @@ impl Inner {
 
     /// Remux one group of segments into a WebM file and store it.
     async fn store_group(&self, span: &OpenRecording, group: Vec<Segment>) {
-        let Some(start) = group.iter().filter_map(|s| s.first).min_by_key(|f| f.0) else {
+        // Nothing written and no error: nothing to store (dropped before).
+        // An error before the first frame (the file could not be created)
+        // is still stored, as a failed file.
+        let start = group
+            .iter()
+            .filter_map(|s| s.first)
+            .min_by_key(|f| f.0)
+            .or_else(|| {
+                group
+                    .iter()
+                    .any(|s| s.error.is_some())
+                    .then(|| (Instant::now(), crate::clock::now()))
+            });
+        let Some(start) = start else {
             return;
         };
         let lead = &group[0];
@@ -394,6 +413,8 @@ mod tests {
             error: None,
         }
     }
+
+    use time::OffsetDateTime;
 
     #[test]
     fn a_persons_camera_and_microphone_share_a_file() {

@@ -168,7 +168,7 @@ pub async fn record(mut tap: Tap, path: PathBuf, stop: CancellationToken) -> Seg
     seg
 }
 
-fn open(path: &PathBuf, video: bool, id: u64) -> std::io::Result<Sink> {
+fn open(path: &std::path::Path, video: bool, id: u64) -> std::io::Result<Sink> {
     let file = BufWriter::with_capacity(WRITE_BUFFER, File::create(path)?);
     Ok(if video {
         Sink::Video {
@@ -178,7 +178,7 @@ fn open(path: &PathBuf, video: bool, id: u64) -> std::io::Result<Sink> {
     } else {
         Sink::Audio {
             // Chromium sends Opus as stereo-capable (`channels: 2`).
-            w: OggOpusWriter::new(file, 2, id as u32)?,
+            w: OggOpusWriter::new(file, 2, (id & 0xffff_ffff) as u32)?,
         }
     })
 }

@@ -337,7 +337,7 @@ fn RecordingsList(
                             let who = f.publisher_name.clone();
                             let duration = clock(f.duration_ms);
                             let size = crate::util::byte_size(f.bytes);
-                            let meta = move || i18n.tf(Msg::RecordingMeta, &[("who", &who), ("kind", i18n.t(kind)), ("duration", &duration), ("size", &size)]);
+                            let meta = move || i18n.tf(Msg::RecordingMeta, &[("who", who.as_str()), ("kind", i18n.t(kind)), ("duration", duration.as_str()), ("size", size.as_str())]);
                             let id = f.id.to_string();
                             let ready = f.status == RecordingStatus::Ready;
                             let reason = f.reason.clone().unwrap_or_default();
