@@ -260,7 +260,12 @@ pub struct ServeArgs {
     /// The `ffmpeg` that remuxes recordings to WebM (copy only, never a
     /// transcode). Missing or failing: the recording is kept raw and
     /// marked failed with the reason.
-    #[arg(long, env = "JILIANG_FFMPEG", default_value = "ffmpeg", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "JILIANG_FFMPEG",
+        default_value = "ffmpeg",
+        value_name = "PATH"
+    )]
     pub ffmpeg: PathBuf,
 }
 

@@ -486,10 +486,14 @@ pub enum EventBody {
     },
     /// The host started recording the session (`recording_start`): every
     /// forwarded track is written to disk until `recording_stopped`.
-    RecordingStarted { recording_id: Uuid },
+    RecordingStarted {
+        recording_id: Uuid,
+    },
     /// Recording stopped (the host stopped it, or the session ended); the
     /// files follow in `GET /sessions/{id}/recordings`.
-    RecordingStopped { recording_id: Uuid },
+    RecordingStopped {
+        recording_id: Uuid,
+    },
     /// A kind this build does not know (from a newer server).
     #[serde(other)]
     Unknown,

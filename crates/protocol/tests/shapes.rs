@@ -406,7 +406,9 @@ fn media_frames_parse_as_a_browser_writes_them() {
 
 #[test]
 fn recording_frames() {
-    use jiliang_protocol::recordings::{RecordingFile, RecordingKind, RecordingNow, RecordingStatus};
+    use jiliang_protocol::recordings::{
+        RecordingFile, RecordingKind, RecordingNow, RecordingStatus,
+    };
     insta::assert_json_snapshot!("client_recording_start", ClientFrame::RecordingStart);
     insta::assert_json_snapshot!("client_recording_stop", ClientFrame::RecordingStop);
     insta::assert_json_snapshot!(

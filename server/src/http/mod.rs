@@ -148,11 +148,13 @@ pub fn app(state: AppState) -> Router {
         ))
         // Recordings are served in ranges for seeking: never compressed (a
         // compressed body breaks byte ranges, and WebM does not shrink).
-        .layer(CompressionLayer::new().compress_when(
-            DefaultPredicate::new()
-                .and(NotForContentType::const_new("video/"))
-                .and(NotForContentType::const_new("audio/")),
-        ))
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("video/"))
+                    .and(NotForContentType::const_new("audio/")),
+            ),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

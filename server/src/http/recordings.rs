@@ -52,13 +52,20 @@ async fn recording_file(
     req: Request,
 ) -> AppResult<Response> {
     let not_found = || AppError::NotFound(Text::new("找不到该录像。", "No such recording."));
-    let (file, name) = state.store.recording_file(id).await?.ok_or_else(not_found)?;
+    let (file, name) = state
+        .store
+        .recording_file(id)
+        .await?
+        .ok_or_else(not_found)?;
     crate::http::sessions::visible(&state, &p, file.session_id).await?;
     let name = match (file.status, name) {
         (RecordingStatus::Ready, Some(n)) => n,
         _ => {
             return Err(AppError::Conflict(Text::owned(
-                format!("该录像不可播放：{}", file.reason.as_deref().unwrap_or("未完成")),
+                format!(
+                    "该录像不可播放：{}",
+                    file.reason.as_deref().unwrap_or("未完成")
+                ),
                 format!(
                     "The recording cannot be played: {}",
                     file.reason.as_deref().unwrap_or("not finished")

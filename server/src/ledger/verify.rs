@@ -241,8 +241,14 @@ pub async fn verify_database(
                         );
                     }
                     if record.kind == RecordKind::RECORDING {
-                        check_recording(store, index, &record, &mut recorded_recordings, &mut found)
-                            .await?;
+                        check_recording(
+                            store,
+                            index,
+                            &record,
+                            &mut recorded_recordings,
+                            &mut found,
+                        )
+                        .await?;
                     }
                     if record.kind == RecordKind::ROOM_EVENT {
                         check_room_event(

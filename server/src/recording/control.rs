@@ -58,7 +58,9 @@ pub async fn start(state: &AppState, p: &Principal, session: Uuid) -> AppResult<
         // The room never heard of it: no recording either.
         let _ = state.store.recording_stop(session, now()).await;
         return Err(match e {
-            AppendError::Ended => AppError::Conflict(Text::new("会话已结束。", "The session has ended.")),
+            AppendError::Ended => {
+                AppError::Conflict(Text::new("会话已结束。", "The session has ended."))
+            }
             AppendError::Database(e) => e.into(),
             e => AppError::internal(e),
         });

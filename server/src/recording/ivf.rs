@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(&bytes[0..4], b"DKIF");
         assert_eq!(u16::from_le_bytes([bytes[12], bytes[13]]), 640);
         assert_eq!(u16::from_le_bytes([bytes[14], bytes[15]]), 480);
-        assert_eq!(u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]), 2);
+        assert_eq!(
+            u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]),
+            2
+        );
         assert_eq!(bytes.len(), 32 + 12 + 10 + 12 + 2);
         // The second frame's pts.
         let at = 32 + 12 + 10 + 4;

@@ -176,7 +176,11 @@ impl Inner {
         // Spans closed (or replaced): finish their files.
         let closed: Vec<Uuid> = rooms
             .iter()
-            .filter(|(room, r)| !open.iter().any(|o| o.session_id == **room && o.id == r.span.id))
+            .filter(|(room, r)| {
+                !open
+                    .iter()
+                    .any(|o| o.session_id == **room && o.id == r.span.id)
+            })
             .map(|(room, _)| *room)
             .collect();
         for room in closed {
@@ -288,7 +292,8 @@ impl Inner {
             .iter()
             .filter_map(|s| {
                 s.first.map(|(at, _)| {
-                    u64::try_from(at.duration_since(start.0).as_millis()).unwrap_or(0) + s.duration_ms
+                    u64::try_from(at.duration_since(start.0).as_millis()).unwrap_or(0)
+                        + s.duration_ms
                 })
             })
             .max()
@@ -430,7 +435,11 @@ mod tests {
         );
         let shape: Vec<Vec<(u128, &str)>> = files
             .iter()
-            .map(|g| g.iter().map(|s| (s.user.as_u128(), s.source.as_str())).collect())
+            .map(|g| {
+                g.iter()
+                    .map(|s| (s.user.as_u128(), s.source.as_str()))
+                    .collect()
+            })
             .collect();
         assert_eq!(
             shape,
@@ -443,7 +452,10 @@ mod tests {
         // A track that ended mid-span is a file of its own.
         assert_eq!(
             group(
-                vec![seg(1, MediaSource::Camera, true), seg(1, MediaSource::Microphone, true)],
+                vec![
+                    seg(1, MediaSource::Camera, true),
+                    seg(1, MediaSource::Microphone, true)
+                ],
                 false
             )
             .len(),

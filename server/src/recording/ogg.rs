@@ -157,16 +157,25 @@ mod tests {
         while at < bytes.len() {
             assert_eq!(&bytes[at..at + 4], b"OggS");
             let n = usize::from(bytes[at + 26]);
-            let body: usize = bytes[at + 27..at + 27 + n].iter().map(|&b| usize::from(b)).sum();
+            let body: usize = bytes[at + 27..at + 27 + n]
+                .iter()
+                .map(|&b| usize::from(b))
+                .sum();
             let end = at + 27 + n + body;
             let mut page = bytes[at..end].to_vec();
             let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
             page[22..26].copy_from_slice(&[0; 4]);
             assert_eq!(crc32(&page), stored);
-            pages.push((bytes[at + 5], u64::from_le_bytes(bytes[at + 6..at + 14].try_into().expect("8"))));
+            pages.push((
+                bytes[at + 5],
+                u64::from_le_bytes(bytes[at + 6..at + 14].try_into().expect("8")),
+            ));
             at = end;
         }
-        assert_eq!(pages, vec![(FLAG_BOS, 0), (0, 0), (0, 960), (FLAG_EOS, 1920)]);
+        assert_eq!(
+            pages,
+            vec![(FLAG_BOS, 0), (0, 0), (0, 960), (FLAG_EOS, 1920)]
+        );
         // The known CRC of "123456789" for this polynomial (CRC-32/MPEG-2
         // without the final inversion and initial all-ones: 0x89a1897f).
         assert_eq!(crc32(b"123456789"), 0x89a1_897f);

@@ -54,7 +54,15 @@ pub fn remux(ffmpeg: &Path, inputs: &[Input], out: &Path) -> Result<(u64, String
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         // The end says what went wrong; keep the reason readable.
-        let tail: String = stderr.trim().chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = stderr
+            .trim()
+            .chars()
+            .rev()
+            .take(400)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let _ = std::fs::remove_file(out);
         return Err(RemuxError::Failed {
             status: output.status.to_string(),

@@ -105,7 +105,12 @@ pub async fn record(mut tap: Tap, path: PathBuf, stop: CancellationToken) -> Seg
         };
         let written = match &mut sink {
             Sink::Video { w, frames } => {
-                match frames.push(pkt.header.sequence_number, ts, pkt.header.marker, &pkt.payload) {
+                match frames.push(
+                    pkt.header.sequence_number,
+                    ts,
+                    pkt.header.marker,
+                    &pkt.payload,
+                ) {
                     Vp8Out::Frame { data, .. } => {
                         let base = *first_ts.get_or_insert(ext);
                         let pts = u64::try_from(ext - base).unwrap_or(0) * 1000 / clock;

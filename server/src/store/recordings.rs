@@ -91,6 +91,7 @@ impl Store {
             .bind(db_time(at))
             .execute(p)
             .await
+            .map(|_| ())
         });
         match inserted {
             Ok(_) => Ok(true),
@@ -130,11 +131,13 @@ impl Store {
             .bind(session_id)
             .fetch_optional(p)
             .await?;
-            Ok(row.map(|(recording_id, started_by, started_at)| RecordingNow {
-                recording_id,
-                started_by,
-                started_at,
-            }))
+            Ok(
+                row.map(|(recording_id, started_by, started_at)| RecordingNow {
+                    recording_id,
+                    started_by,
+                    started_at,
+                }),
+            )
         })
     }
 

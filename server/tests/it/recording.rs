@@ -55,12 +55,17 @@ async fn error_code(ws: &mut crate::rooms::Ws) -> String {
 async fn files(client: &Client, id: Uuid) -> Vec<Value> {
     let until = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let v = client.json(&format!("/api/v1/sessions/{id}/recordings")).await;
+        let v = client
+            .json(&format!("/api/v1/sessions/{id}/recordings"))
+            .await;
         let list = v.as_array().cloned().unwrap_or_default();
         if !list.is_empty() {
             return list;
         }
-        assert!(std::time::Instant::now() < until, "no recorded file within 30 s");
+        assert!(
+            std::time::Instant::now() < until,
+            "no recorded file within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -76,7 +81,10 @@ async fn record_two_seconds(server: &TestServer, expert: &Client, id: Uuid) -> P
     let started = event(&mut a, "recording_started").await;
     assert!(started["body"]["recording_id"].is_string(), "{started}");
     let recorder = server.state.recorder.clone();
-    wait_for("the camera is being written", || recorder.recording_here(id) == 1).await;
+    wait_for("the camera is being written", || {
+        recorder.recording_here(id) == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.frame(json!({"type": "recording_stop"}));
     event(&mut a, "recording_stopped").await;
@@ -121,7 +129,10 @@ async fn the_host_records_and_the_file_is_a_served_verifiable_record() {
     assert_eq!(snap["recording"]["recording_id"], recording_id, "{snap}");
 
     let recorder = server.state.recorder.clone();
-    wait_for("the camera is being written", || recorder.recording_here(id) == 1).await;
+    wait_for("the camera is being written", || {
+        recorder.recording_here(id) == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.frame(json!({"type": "recording_stop"}));
     event(&mut a, "recording_stopped").await;
@@ -137,33 +148,54 @@ async fn the_host_records_and_the_file_is_a_served_verifiable_record() {
     assert_eq!(f["with_audio"], false);
     assert_eq!(f["recording_id"], recording_id);
     let duration = f["duration_ms"].as_u64().unwrap_or(0);
-    assert!((1500..=4000).contains(&duration), "about two seconds: {duration} ms");
+    assert!(
+        (1500..=4000).contains(&duration),
+        "about two seconds: {duration} ms"
+    );
     let file_id = f["id"].as_str().expect("id").to_owned();
     let size = f["bytes"].as_u64().expect("bytes");
 
     // The whole file: WebM, its hash the one listed.
-    let res = tech.get(&format!("/api/v1/recordings/{file_id}/file")).await;
+    let res = tech
+        .get(&format!("/api/v1/recordings/{file_id}/file"))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "video/webm");
     assert_eq!(res.headers()["accept-ranges"], "bytes");
     let body = res.bytes().await.expect("body");
     assert_eq!(body.len() as u64, size);
-    assert_eq!(&body[..4], &[0x1a, 0x45, 0xdf, 0xa3], "an EBML (WebM) header");
-    let sha: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        &body[..4],
+        &[0x1a, 0x45, 0xdf, 0xa3],
+        "an EBML (WebM) header"
+    );
+    let sha: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(f["sha256"], sha);
 
     // Ranges: a part (206), the tail, and one outside the file (416).
     let part = tech
-        .req(reqwest::Method::GET, &format!("/api/v1/recordings/{file_id}/file"))
+        .req(
+            reqwest::Method::GET,
+            &format!("/api/v1/recordings/{file_id}/file"),
+        )
         .header("range", "bytes=10-19")
         .send()
         .await
         .expect("request");
     assert_eq!(part.status(), 206);
-    assert_eq!(part.headers()["content-range"], format!("bytes 10-19/{size}").as_str());
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 10-19/{size}").as_str()
+    );
     assert_eq!(part.bytes().await.expect("part").as_ref(), &body[10..20]);
     let beyond = tech
-        .req(reqwest::Method::GET, &format!("/api/v1/recordings/{file_id}/file"))
+        .req(
+            reqwest::Method::GET,
+            &format!("/api/v1/recordings/{file_id}/file"),
+        )
         .header("range", format!("bytes={}-", size + 10))
         .send()
         .await
@@ -172,15 +204,35 @@ async fn the_host_records_and_the_file_is_a_served_verifiable_record() {
 
     // Someone of another county may not list or fetch it.
     let other = server.login("tongwei.tech").await;
-    let res = other.get(&format!("/api/v1/sessions/{id}/recordings")).await;
-    assert!(matches!(res.status().as_u16(), 403 | 404), "{}", res.status());
-    let res = other.get(&format!("/api/v1/recordings/{file_id}/file")).await;
-    assert!(matches!(res.status().as_u16(), 403 | 404), "{}", res.status());
-    let res = other.get(&format!("/api/v1/ledger/records/recording/{file_id}")).await;
-    assert!(matches!(res.status().as_u16(), 403 | 404), "{}", res.status());
+    let res = other
+        .get(&format!("/api/v1/sessions/{id}/recordings"))
+        .await;
+    assert!(
+        matches!(res.status().as_u16(), 403 | 404),
+        "{}",
+        res.status()
+    );
+    let res = other
+        .get(&format!("/api/v1/recordings/{file_id}/file"))
+        .await;
+    assert!(
+        matches!(res.status().as_u16(), 403 | 404),
+        "{}",
+        res.status()
+    );
+    let res = other
+        .get(&format!("/api/v1/ledger/records/recording/{file_id}"))
+        .await;
+    assert!(
+        matches!(res.status().as_u16(), 403 | 404),
+        "{}",
+        res.status()
+    );
 
     // Its ledger record names the file's hash.
-    let bundle = tech.json(&format!("/api/v1/ledger/records/recording/{file_id}")).await;
+    let bundle = tech
+        .json(&format!("/api/v1/ledger/records/recording/{file_id}"))
+        .await;
     let text = bundle.to_string();
     assert!(text.contains(&sha), "the record carries the hash: {text}");
     let report = jiliang_server::ledger::verify::verify_database(&server.state.store, None)
@@ -217,7 +269,9 @@ async fn without_ffmpeg_the_file_is_marked_failed_and_the_session_goes_on() {
     let reason = list[0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("ffmpeg"), "{reason}");
     let file_id = list[0]["id"].as_str().expect("id");
-    let res = expert.get(&format!("/api/v1/recordings/{file_id}/file")).await;
+    let res = expert
+        .get(&format!("/api/v1/recordings/{file_id}/file"))
+        .await;
     assert_eq!(res.status(), 409);
     // The raw track stays for the operator.
     let dir = server.state.recorder.dir().join(id.to_string());

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use jiliang_app_core::room::{Offer, Pending, backoff_ms};
+use jiliang_protocol::recordings::RecordingNow;
 use jiliang_protocol::rooms::{
     CLOSE_GONE, CLOSE_RESUME, CLOSE_UNAUTHENTICATED, CLOSE_VERSION, ClientFrame, EphemeralBody,
     EventBody, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
 };
-use jiliang_protocol::recordings::RecordingNow;
 use jiliang_protocol::sessions::SessionState;
 use jiliang_protocol::timesync::{ClockSample, TimePing};
 use leptos::leptos_dom::helpers::set_timeout_with_handle;

@@ -290,9 +290,9 @@ fn RecordingsList(
         let path = path.clone();
         async move { api.get::<Vec<RecordingFile>>(&path).await }
     });
-    let recorded = Memo::new(move |_| {
-        matches!(timeline.get(), Some(Ok(ev)) if ev.iter().any(|e| matches!(e.body, EventBody::RecordingStarted { .. })))
-    });
+    let recorded = Memo::new(
+        move |_| matches!(timeline.get(), Some(Ok(ev)) if ev.iter().any(|e| matches!(e.body, EventBody::RecordingStarted { .. }))),
+    );
     Effect::new(move |tries: Option<u32>| {
         let tries = tries.unwrap_or(0);
         let empty = matches!(list.get(), Some(Ok(l)) if l.is_empty());
