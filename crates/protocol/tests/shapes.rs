@@ -463,6 +463,12 @@ fn recording_frames() {
             reason: None,
         }
     );
-    // Unknown frame fields stay refused.
-    assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"recording_start","x":1}"#).is_err());
+    // A recording frame this version does not define is refused.
+    assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"recording_pause"}"#).is_err());
+    // A snapshot without `recording` (an older server, or not recording).
+    let now: Option<RecordingNow> = None;
+    assert_eq!(
+        serde_json::to_value(now).expect("json"),
+        serde_json::Value::Null
+    );
 }
