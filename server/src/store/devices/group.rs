@@ -20,6 +20,7 @@
 //! stored: the writer then stores its batches one by one.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::store::marks::Marks;
 
@@ -73,14 +74,56 @@ struct DeviceRow {
 }
 
 /// A batch of the group that stores something.
+#[derive(Clone)]
 struct Planned {
     index: usize,
     batch_id: Uuid,
+    device_id: Uuid,
+    unit: String,
     fresh: Vec<DeviceReading>,
     duplicates: u32,
     session: Option<Uuid>,
     /// Set once the session's counter has moved: the events' first seq.
     events: Vec<RoomEvent>,
+}
+
+/// What a group stores beside its readings, built off the async thread.
+struct Built {
+    /// Each room event's body as stored, in the group's order.
+    bodies: Vec<String>,
+    /// Each batch's record then its events', with their leaf hashes.
+    leaves: Vec<(Record, [u8; 32])>,
+}
+
+fn build_records(planned: &[Planned], stored_at: OffsetDateTime) -> Result<Built, sqlx::Error> {
+    let encode = |e: jiliang_ledger::RecordError| sqlx::Error::Encode(Box::new(e));
+    let mut bodies = Vec::new();
+    let mut leaves = Vec::with_capacity(planned.len() * 2);
+    for pl in planned {
+        let record = records::reading_batch(&ReadingBatch {
+            id: pl.batch_id,
+            device_id: pl.device_id,
+            source: "agent",
+            unit: &pl.unit,
+            entered_by: None,
+            stored_at,
+            readings: &pl.fresh,
+        })
+        .map_err(encode)?;
+        let hash = record.leaf_hash().0;
+        leaves.push((record, hash));
+        if let Some(session) = pl.session {
+            for e in &pl.events {
+                let record = records::room_event(session, e).map_err(encode)?;
+                let hash = record.leaf_hash().0;
+                leaves.push((record, hash));
+                bodies.push(
+                    serde_json::to_string(&e.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                );
+            }
+        }
+    }
+    Ok(Built { bodies, leaves })
 }
 
 impl Store {
@@ -202,6 +245,8 @@ impl Store {
                 planned.push(Planned {
                     index,
                     batch_id: Uuid::now_v7(),
+                    device_id: b.device_id,
+                    unit: b.unit.clone(),
                     fresh,
                     duplicates,
                     session: d.session,
@@ -262,6 +307,15 @@ impl Store {
                     *next += 1;
                 }
             }
+            // The events' bodies and every ledger leaf (canonical JSON and
+            // SHA-256 of each batch and event) are built on another thread
+            // while the batches and readings are inserted: the statements
+            // run on the database's side, so the two overlap.
+            let planned = Arc::new(planned);
+            let built = {
+                let planned = Arc::clone(&planned);
+                tokio::task::spawn_blocking(move || build_records(&planned, stored_at))
+            };
             // 4. Batches and their readings.
             for chunk in planned.chunks(MAX_PARAMS / 10) {
                 let sql = format!(
@@ -310,22 +364,15 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            let Built { bodies, leaves } = built
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("building a group's records: {e}")))??;
             // 5. Room events.
-            let events: Vec<(Uuid, &RoomEvent)> = planned
-                .iter()
-                .flat_map(|pl| {
-                    pl.events
-                        .iter()
-                        .map(move |e| (pl.session.unwrap_or_default(), e))
-                })
-                .collect();
-            let bodies: Vec<String> = events
-                .iter()
-                .map(|(_, e)| serde_json::to_string(&e.body))
-                .collect::<Result<_, _>>()
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let events = planned.iter().filter_map(|pl| {
+                pl.session.map(|session| pl.events.iter().map(move |e| (session, e)))
+            });
             let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
-                events.iter().copied().zip(&bodies).collect();
+                events.flatten().zip(&bodies).collect();
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
@@ -347,30 +394,6 @@ impl Store {
             }
             // 6. Ledger leaves: each batch's record, then its events', in
             //    the group's order, at consecutive indices.
-            let mut leaves: Vec<Record> = Vec::with_capacity(planned.len() + events.len());
-            for pl in &planned {
-                let b = &batches[pl.index];
-                leaves.push(
-                    records::reading_batch(&ReadingBatch {
-                        id: pl.batch_id,
-                        device_id: b.device_id,
-                        source: "agent",
-                        unit: &b.unit,
-                        entered_by: None,
-                        stored_at,
-                        readings: &pl.fresh,
-                    })
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                );
-                if let Some(session) = pl.session {
-                    for e in &pl.events {
-                        leaves.push(
-                            records::room_event(session, e)
-                                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                        );
-                    }
-                }
-            }
             if !leaves.is_empty() {
                 let n = to_i64(leaves.len() as u64);
                 let first: i64 = sqlx::query_scalar(
@@ -379,13 +402,10 @@ impl Store {
                 .bind(n)
                 .fetch_one(&mut *tx)
                 .await?;
-                let hashes: Vec<Vec<u8>> =
-                    leaves.iter().map(|r| r.leaf_hash().0.to_vec()).collect();
-                let numbered: Vec<(i64, &Record, &Vec<u8>)> = leaves
+                let numbered: Vec<(i64, &(Record, [u8; 32]))> = leaves
                     .iter()
-                    .zip(&hashes)
                     .enumerate()
-                    .map(|(i, (r, h))| (first + i as i64, r, h))
+                    .map(|(i, l)| (first + i as i64, l))
                     .collect();
                 for chunk in numbered.chunks(MAX_PARAMS / 6) {
                     let sql = format!(
@@ -393,7 +413,7 @@ impl Store {
                         Marks::new(backend).rows(chunk.len(), 6)
                     );
                     let mut q = sqlx::query(&sql);
-                    for (idx, r, h) in chunk {
+                    for (idx, (r, h)) in chunk {
                         q = q
                             .bind(*idx)
                             .bind(r.kind.as_str())
@@ -428,7 +448,7 @@ impl Store {
                 q.bind(db_time(stored_at)).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            let mut planned = planned.into_iter().peekable();
+            let mut planned = Arc::unwrap_or_clone(planned).into_iter().peekable();
             let mut out = Vec::with_capacity(batches.len());
             for (index, o) in outcomes.into_iter().enumerate() {
                 match o {
