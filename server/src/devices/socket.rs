@@ -28,7 +28,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::devices::{
     AGENT_PROTOCOL_VERSION, AgentError, AgentFrame, AgentServerFrame, AgentStatus,
-    CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, DeviceReading, MAX_BATCH, MAX_TEXT_CHARS, Welcome,
+    CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, DeviceReading, MAX_BATCH,
+    MAX_TEXT_CHARS, Welcome,
 };
 use jiliang_protocol::rooms::{Author, Ephemeral, EphemeralBody};
 use jiliang_protocol::timesync::TimePong;

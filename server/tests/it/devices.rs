@@ -439,12 +439,21 @@ backend_tests!(
                 }
             }
             assert!(pong, "round {round}: the ping was not answered");
-            assert_eq!(answers[0], json!({"type": "ack", "through": base + 2, "stored": 2, "duplicates": 0}));
+            assert_eq!(
+                answers[0],
+                json!({"type": "ack", "through": base + 2, "stored": 2, "duplicates": 0})
+            );
             assert_eq!(answers[1]["code"], "malformed_json", "{}", answers[1]);
             assert_eq!(answers[2]["code"], "invalid_input", "{}", answers[2]);
             assert_eq!(answers[2]["seq"], base + 4, "{}", answers[2]);
-            assert_eq!(answers[3], json!({"type": "ack", "through": base + 4, "stored": 2, "duplicates": 0}));
-            assert_eq!(answers[4], json!({"type": "ack", "through": base + 6, "stored": 2, "duplicates": 4}));
+            assert_eq!(
+                answers[3],
+                json!({"type": "ack", "through": base + 4, "stored": 2, "duplicates": 0})
+            );
+            assert_eq!(
+                answers[4],
+                json!({"type": "ack", "through": base + 6, "stored": 2, "duplicates": 4})
+            );
         }
         let stored = all_readings(&tech, id).await;
         assert_eq!(seqs(&stored), (1..=18).collect::<Vec<_>>());

@@ -13,10 +13,13 @@
 //! the pool's single worker thread (a wake-up on each side), so the number
 //! of statements per group, not per batch, is what this module keeps small.
 //!
-//! Each batch gets exactly what [`Store::ingest_readings`] would give it
-//! alone (the same checks, outcomes, records and room events, in the order
-//! of the group); a refused batch stores nothing and does not affect the
-//! others. A database error fails the whole group and nothing of it is
+//! Each batch gets the checks and the outcome [`Store::ingest_readings`]
+//! would give it alone, in the order of the group; a refused batch stores
+//! nothing and does not affect the others. A device's batches that follow
+//! on in one group (an agent keeps several in flight) are stored as one
+//! batch, with one ledger record and one room event (more past
+//! `MAX_READINGS_PER_EVENT`), so the rows a group writes grow with its
+//! devices, not with the batches they sent. A database error fails the whole group and nothing of it is
 //! stored: the writer then stores its batches one by one.
 
 use std::collections::{HashMap, HashSet};
@@ -71,6 +74,8 @@ struct DeviceRow {
     /// Seqs stored by earlier batches of the group.
     taken: HashSet<u64>,
     touched: bool,
+    /// The group's stored batch of this device so far (index in the plan).
+    planned: Option<usize>,
 }
 
 /// A batch of the group that stores something.
@@ -80,7 +85,11 @@ struct Planned {
     batch_id: Uuid,
     device_id: Uuid,
     unit: String,
+    /// New readings: the first batch's, then those of the device's later
+    /// batches of the group.
     fresh: Vec<DeviceReading>,
+    /// How many of `fresh` are the first batch's own.
+    own: usize,
     duplicates: u32,
     session: Option<Uuid>,
     /// Set once the session's counter has moved: the events' first seq.
@@ -181,6 +190,7 @@ impl Store {
                             session,
                             taken: HashSet::new(),
                             touched: false,
+                            planned: None,
                         },
                     );
                 }
@@ -241,12 +251,38 @@ impl Store {
                     continue;
                 }
                 d.taken.extend(fresh.iter().map(|r| r.seq));
+                // A device's later batches of the group continue its
+                // stored batch when they follow on in seq: an agent with
+                // several batches in flight then costs the group one batch
+                // row, one room event and two ledger leaves, not that
+                // many of each per batch. Each batch is still answered
+                // for its own readings.
+                let open = d.planned.filter(|&i| {
+                    planned[i]
+                        .fresh
+                        .last()
+                        .zip(fresh.first())
+                        .is_some_and(|(l, f)| l.seq < f.seq)
+                });
+                if let Some(i) = open {
+                    let pl = &mut planned[i];
+                    pl.fresh.extend(fresh.iter().cloned());
+                    outcomes.push(Some(IngestOutcome::Stored {
+                        batch_id: Some(pl.batch_id),
+                        stored: fresh,
+                        duplicates,
+                        events: Vec::new(),
+                    }));
+                    continue;
+                }
+                d.planned = Some(planned.len());
                 outcomes.push(None);
                 planned.push(Planned {
                     index,
                     batch_id: Uuid::now_v7(),
                     device_id: b.device_id,
                     unit: b.unit.clone(),
+                    own: fresh.len(),
                     fresh,
                     duplicates,
                     session: d.session,
@@ -369,7 +405,8 @@ impl Store {
                 .map_err(|e| sqlx::Error::Protocol(format!("building a group's records: {e}")))??;
             // 5. Room events.
             let events = planned.iter().filter_map(|pl| {
-                pl.session.map(|session| pl.events.iter().map(move |e| (session, e)))
+                pl.session
+                    .map(|session| pl.events.iter().map(move |e| (session, e)))
             });
             let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
                 events.flatten().zip(&bodies).collect();
@@ -458,9 +495,11 @@ impl Store {
                             .next_if(|pl| pl.index == index)
                             .ok_or_else(|| sqlx::Error::Protocol("group bookkeeping".into()))?;
                         let session = pl.session;
+                        let mut stored = pl.fresh;
+                        stored.truncate(pl.own);
                         out.push(IngestOutcome::Stored {
                             batch_id: Some(pl.batch_id),
-                            stored: pl.fresh,
+                            stored,
                             duplicates: pl.duplicates,
                             events: pl
                                 .events
@@ -539,7 +578,9 @@ mod tests {
     /// their batches interleaved in one group (a device twice, a resend,
     /// a wrong token): every session's counter moves once for all its
     /// events, which are numbered after the log's end in the group's
-    /// order; every device's counter lands on its highest seq.
+    /// order, a device's batches that follow on forming one stored batch
+    /// (each answered for its own readings); every device's counter lands
+    /// on its highest seq.
     #[tokio::test]
     async fn one_group_numbers_every_sessions_events_and_moves_every_counter() {
         for t in stores().await {
@@ -610,17 +651,25 @@ mod tests {
                     }
                 }
             }
+            // The first device's three batches that stored something
+            // are one stored batch: one event at its first batch's place.
             assert_eq!(
                 per_session[&s.session],
                 vec![
-                    (before + 1, ids[0], vec![2, 3]),
+                    (before + 1, ids[0], vec![2, 3, 4, 5]),
                     (before + 2, ids[1], vec![1, 2]),
-                    (before + 3, ids[0], vec![4]),
-                    (before + 4, ids[0], vec![5]),
                 ],
                 "{}",
                 t.name
             );
+            let batch_of = |o: &IngestOutcome| match o {
+                IngestOutcome::Stored { batch_id, .. } => *batch_id,
+                other => panic!("not stored: {other:?}"),
+            };
+            assert_eq!(batch_of(&out[0]), batch_of(&out[5]), "{}", t.name);
+            assert_eq!(batch_of(&out[0]), batch_of(&out[7]), "{}", t.name);
+            assert_ne!(batch_of(&out[0]), batch_of(&out[2]), "{}", t.name);
+            assert_eq!(stored(&out[5]), (vec![4], 0));
             assert_eq!(
                 per_session[&second],
                 vec![
@@ -633,7 +682,7 @@ mod tests {
             assert_eq!(per_session.len(), 2);
             assert_eq!(
                 store.session_last_seq(s.session).await.expect("last"),
-                before + 4
+                before + 2
             );
             assert_eq!(
                 store.session_last_seq(second).await.expect("last"),
@@ -643,7 +692,7 @@ mod tests {
             let log = store.read_events(s.session, before, 10).await.expect("log");
             assert_eq!(
                 log.iter().map(|e| e.seq).collect::<Vec<_>>(),
-                (before + 1..=before + 4).collect::<Vec<_>>()
+                (before + 1..=before + 2).collect::<Vec<_>>()
             );
             for (id, last) in ids.iter().zip([5u64, 2, 1, 3, 7]) {
                 let d = store.get_device(*id).await.expect("device").device;
