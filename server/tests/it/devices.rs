@@ -415,13 +415,13 @@ backend_tests!(
         for round in 0..3u64 {
             let base = round * 6;
             let frames = [
-                json!({"type": "readings", "readings": [reading(base + 1, 1.0), reading(base + 2, 2.0)]}),
+                json!({"type": "readings", "readings": [reading(base + 1, (base + 1) as f64), reading(base + 2, (base + 2) as f64)]}),
                 json!({"type": "dance"}),
                 json!({"type": "readings", "readings": [
-                    reading(base + 3, 3.0),
+                    reading(base + 3, (base + 3) as f64),
                     {"seq": base + 4, "t": now(), "value": 4.0, "unit": "mV", "u_t": 0.0}]}),
                 json!({"type": "ping", "id": round, "t0": 1.0e12}),
-                json!({"type": "readings", "readings": [reading(base + 3, 3.0), reading(base + 4, 4.0)]}),
+                json!({"type": "readings", "readings": [reading(base + 3, (base + 3) as f64), reading(base + 4, (base + 4) as f64)]}),
                 json!({"type": "readings", "readings": (base + 1..=base + 6).map(|s| reading(s, s as f64)).collect::<Vec<_>>()}),
             ];
             for f in &frames {
