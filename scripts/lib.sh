@@ -9,6 +9,8 @@ cd "$ROOT"
 
 TRUNK_VERSION="0.21.14"
 ZBAR_VERSION="0.23.92"
+# Recordings are remuxed (never transcoded) to WebM by Debian 12's ffmpeg.
+FFMPEG_VERSION="5.1"
 # wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
 
@@ -64,6 +66,18 @@ ensure_wasm_opt() {
   fi
 }
 
+ensure_ffmpeg() {
+  # The server remuxes session recordings with `ffmpeg -c copy`
+  # (--ffmpeg); pinned to Debian 12's 5.1 line, whose WebM muxer the
+  # recording tests were written against.
+  if ! ffmpeg -version 2>/dev/null | head -n1 | grep -q "^ffmpeg version $FFMPEG_VERSION\."; then
+    step "Installing ffmpeg $FFMPEG_VERSION (apt)"
+    apt_install ffmpeg
+    ffmpeg -version 2>/dev/null | head -n1 | grep -q "^ffmpeg version $FFMPEG_VERSION\." ||
+      die "ffmpeg is not $FFMPEG_VERSION (apt gave: $(ffmpeg -version 2>/dev/null | head -n1)); update FFMPEG_VERSION in scripts/lib.sh"
+  fi
+}
+
 ensure_build_tools() {
   command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
   command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
@@ -71,9 +85,11 @@ ensure_build_tools() {
   ensure_trunk
   ensure_wasm_bindgen
   ensure_wasm_opt
+  ensure_ffmpeg
 }
 
 ensure_test_tools() {
+  ensure_ffmpeg
   if ! cargo nextest --version >/dev/null 2>&1; then
     step "Installing cargo-nextest"
     cargo install --locked cargo-nextest

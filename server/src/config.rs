@@ -250,6 +250,23 @@ pub struct ServeArgs {
     /// within this time (their clients start their media again).
     #[arg(long, env = "JILIANG_MEDIA_LEASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
     pub media_lease_ms: u64,
+
+    /// Where session recordings are written (raw tracks while recording,
+    /// then one WebM file per publisher stream). Default: `recordings/`
+    /// beside the SQLite file, else `data/recordings`.
+    #[arg(long, env = "JILIANG_RECORDINGS_DIR", value_name = "DIR")]
+    pub recordings_dir: Option<PathBuf>,
+
+    /// The `ffmpeg` that remuxes recordings to WebM (copy only, never a
+    /// transcode). Missing or failing: the recording is kept raw and
+    /// marked failed with the reason.
+    #[arg(
+        long,
+        env = "JILIANG_FFMPEG",
+        default_value = "ffmpeg",
+        value_name = "PATH"
+    )]
+    pub ffmpeg: PathBuf,
 }
 
 fn parse_ice_url(s: &str) -> Result<crate::media::ice::IceUrl, String> {
@@ -411,6 +428,8 @@ pub struct Config {
     pub media: crate::media::MediaConfig,
     /// STUN/TURN servers and TURN credentials for participants.
     pub ice: crate::media::ice::IceSettings,
+    /// Where recordings go and what remuxes them.
+    pub recording: crate::recording::RecordingConfig,
 }
 
 impl From<&ServeArgs> for Config {
@@ -457,11 +476,28 @@ impl From<&ServeArgs> for Config {
                 ttl: std::time::Duration::from_secs(a.turn_ttl_secs),
                 policy: a.ice_transport_policy.into(),
             },
+            recording: crate::recording::RecordingConfig {
+                dir: a.recordings_dir.clone(),
+                ffmpeg: a.ffmpeg.clone(),
+            },
         }
     }
 }
 
 impl Config {
+    /// Where recordings live: as configured, else `recordings/` beside the
+    /// SQLite file, else beside the ledger key file, else `data/recordings`
+    /// under the working directory.
+    pub fn recordings_path(&self) -> PathBuf {
+        if let Some(p) = &self.recording.dir {
+            return p.clone();
+        }
+        match self.ledger_key_path().parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join("recordings"),
+            _ => PathBuf::from("data/recordings"),
+        }
+    }
+
     /// Where the ledger key lives: as configured, else beside the SQLite
     /// file, else `data/` under the working directory.
     pub fn ledger_key_path(&self) -> PathBuf {
@@ -529,6 +565,7 @@ impl Config {
             // Tests and tools: loopback, any free port.
             media: crate::media::MediaConfig::loopback(),
             ice: crate::media::ice::IceSettings::default(),
+            recording: crate::recording::RecordingConfig::default(),
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod listen;
 pub mod media;
 pub mod metrics;
+pub mod recording;
 pub mod rooms;
 pub mod rounds;
 pub mod state;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub batches: crate::devices::BatchWriter,
     /// Audio, video and screen of this node's rooms.
     pub media: Arc<dyn crate::media::Sfu>,
+    /// Writes the rooms being recorded whose media this node hosts.
+    pub recorder: crate::recording::Recorder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +126,16 @@ impl AppState {
             )),
             _ => engine,
         };
+        let recorder = crate::recording::Recorder::start(
+            store.clone(),
+            media.clone(),
+            config.recordings_path(),
+            config.recording.ffmpeg.clone(),
+            shutdown.clone(),
+            &tasks,
+        );
         Self {
+            recorder,
             media,
             batches,
             hashing,

@@ -64,9 +64,12 @@ impl RecordKind {
     /// A certificate's change of status (revoked or superseded; id = its
     /// number): the status is as tamper-evident as the issue.
     pub const CERTIFICATE_STATUS: Self = Self::known("certificate_status");
+    /// A recorded file of a live session (WebM; the payload names its
+    /// SHA-256, so the file itself is as tamper-evident as the record).
+    pub const RECORDING: Self = Self::known("recording");
 
     /// Every kind with a constant above.
-    pub const KNOWN: [Self; 7] = [
+    pub const KNOWN: [Self; 8] = [
         Self::ROOM_EVENT,
         Self::READING_BATCH,
         Self::COMPARISON_RESULT,
@@ -74,6 +77,7 @@ impl RecordKind {
         Self::ROUND_REPORT,
         Self::CERTIFICATE,
         Self::CERTIFICATE_STATUS,
+        Self::RECORDING,
     ];
 
     const fn known(kind: &'static str) -> Self {

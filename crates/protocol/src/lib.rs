@@ -15,6 +15,7 @@
 //! - [`ledger`]: the record log's signed head and proofs.
 //! - [`sessions`]: live sessions, their stored timeline and help requests
 //!   (REST).
+//! - [`recordings`]: recorded sessions (WebM files, ledger records).
 //! - [`rooms`]: the room socket protocol.
 //! - [`rounds`]: comparison rounds (proficiency testing): REST bodies, the
 //!   report builder (`jiliang compare`'s evaluation) and its charts.
@@ -36,6 +37,7 @@ pub mod error;
 pub mod health;
 pub mod institutions;
 pub mod ledger;
+pub mod recordings;
 pub mod rooms;
 pub mod rounds;
 pub mod sessions;

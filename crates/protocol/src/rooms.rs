@@ -105,6 +105,15 @@ pub enum ClientFrame {
         mode: MediaMode,
         quality: LinkQuality,
     },
+    /// Start recording the session (its host only, while it is live):
+    /// the server writes every forwarded track to disk from now on. The
+    /// room hears a `recording_started` event; an `error` frame if the
+    /// person is not the host (`forbidden`) or the session is already
+    /// being recorded (`conflict`).
+    RecordingStart,
+    /// Stop recording (the host only): a `recording_stopped` event, then
+    /// the files are remuxed to WebM and listed with the session.
+    RecordingStop,
 }
 
 fn yes() -> bool {
@@ -384,6 +393,10 @@ pub struct Snapshot {
     /// (absent from servers before them: host candidates only).
     #[serde(default)]
     pub ice: MediaIce,
+    /// The session is being recorded (since when, by whom); absent when
+    /// not. `recording_started`/`recording_stopped` events follow changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<crate::recordings::RecordingNow>,
 }
 
 /// Who did something.
@@ -471,6 +484,16 @@ pub enum EventBody {
         verdict: Option<Verdict>,
         points: Vec<PointOutcome>,
     },
+    /// The host started recording the session (`recording_start`): every
+    /// forwarded track is written to disk until `recording_stopped`.
+    RecordingStarted {
+        recording_id: Uuid,
+    },
+    /// Recording stopped (the host stopped it, or the session ended); the
+    /// files follow in `GET /sessions/{id}/recordings`.
+    RecordingStopped {
+        recording_id: Uuid,
+    },
     /// A kind this build does not know (from a newer server).
     #[serde(other)]
     Unknown,
@@ -487,6 +510,8 @@ impl EventBody {
             Self::ComparisonSetup { .. } => "comparison_setup",
             Self::ComparisonPoint { .. } => "comparison_point",
             Self::ComparisonFinished { .. } => "comparison_finished",
+            Self::RecordingStarted { .. } => "recording_started",
+            Self::RecordingStopped { .. } => "recording_stopped",
             Self::Unknown => "unknown",
         }
     }

@@ -108,6 +108,7 @@ fn server_frames() {
             link: None,
         }],
         ice: ice(),
+        recording: None,
     };
     // A snapshot without `media` and `ice` (from a server before them)
     // still parses: no publishers, host candidates only.
@@ -400,5 +401,74 @@ fn media_frames_parse_as_a_browser_writes_them() {
             r#"{"type":"media_state","tracks":[{"track_id":"t","source":"hologram"}]}"#
         )
         .is_err()
+    );
+}
+
+#[test]
+fn recording_frames() {
+    use jiliang_protocol::recordings::{
+        RecordingFile, RecordingKind, RecordingNow, RecordingStatus,
+    };
+    insta::assert_json_snapshot!("client_recording_start", ClientFrame::RecordingStart);
+    insta::assert_json_snapshot!("client_recording_stop", ClientFrame::RecordingStop);
+    insta::assert_json_snapshot!(
+        "server_event_recording_started",
+        ServerFrame::Event(RoomEvent {
+            seq: 50,
+            id: id(50),
+            at: datetime!(2026-11-26 08:10:00 UTC),
+            author: Some(author()),
+            client_id: None,
+            body: EventBody::RecordingStarted {
+                recording_id: id(9),
+            },
+        })
+    );
+    insta::assert_json_snapshot!(
+        "server_event_recording_stopped",
+        ServerFrame::Event(RoomEvent {
+            seq: 51,
+            id: id(51),
+            at: datetime!(2026-11-26 08:15:00 UTC),
+            author: Some(author()),
+            client_id: None,
+            body: EventBody::RecordingStopped {
+                recording_id: id(9),
+            },
+        })
+    );
+    insta::assert_json_snapshot!(
+        "recording_now",
+        RecordingNow {
+            recording_id: id(9),
+            started_by: id(2),
+            started_at: datetime!(2026-11-26 08:10:00 UTC),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "recording_file",
+        RecordingFile {
+            id: id(10),
+            session_id: id(4),
+            recording_id: id(9),
+            publisher_id: id(2),
+            publisher_name: "李专家".into(),
+            kind: RecordingKind::Camera,
+            with_audio: true,
+            started_at: datetime!(2026-11-26 08:10:00.25 UTC),
+            duration_ms: 300_120,
+            bytes: 18_734_112,
+            sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+            status: RecordingStatus::Ready,
+            reason: None,
+        }
+    );
+    // A recording frame this version does not define is refused.
+    assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"recording_pause"}"#).is_err());
+    // A snapshot without `recording` (an older server, or not recording).
+    let now: Option<RecordingNow> = None;
+    assert_eq!(
+        serde_json::to_value(now).expect("json"),
+        serde_json::Value::Null
     );
 }

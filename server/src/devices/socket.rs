@@ -6,9 +6,11 @@
 //!   transaction of every batch, every `--room-recheck-ms`, and at once
 //!   when it is revoked on this node. A token no longer valid closes the
 //!   socket with `CLOSE_TOKEN_REVOKED` (4002);
-//! - batches are answered one at a time, in the order they came: `ack`
+//! - batches are answered in the order they came, one answer each: `ack`
 //!   once every reading of the batch is durable, or `error` when the whole
-//!   batch is refused (nothing of it stored);
+//!   batch is refused (nothing of it stored). Up to [`READ_AHEAD`] batches
+//!   are read and stored while earlier ones wait for their answer (they
+//!   join the same group transaction); `pong` goes out at once;
 //! - a device attached to a live session has its agent's state (connected,
 //!   each status report, disconnected) told to that room as an ephemeral
 //!   `device_status` message;
@@ -17,12 +19,17 @@
 //!   with 4003; nothing an agent sends can crash the server or store half a
 //!   batch.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use jiliang_protocol::devices::{
     AGENT_PROTOCOL_VERSION, AgentError, AgentFrame, AgentServerFrame, AgentStatus,
-    CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, MAX_BATCH, MAX_TEXT_CHARS, Welcome,
+    CLOSE_TOKEN_REVOKED, CLOSE_TOO_BIG, CLOSE_VERSION, Device, DeviceReading, MAX_BATCH,
+    MAX_TEXT_CHARS, Welcome,
 };
 use jiliang_protocol::rooms::{Author, Ephemeral, EphemeralBody};
 use jiliang_protocol::timesync::TimePong;
@@ -38,6 +45,12 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 const SILENCE: Duration = Duration::from_secs(90);
 /// A frame the agent does not read within this time ends the connection.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames read ahead of their answers: the agent's window
+/// (`jiliang_agent::uplink::WINDOW`, docs/AGENT.md).
+const READ_AHEAD: usize = 4;
+
+/// An answer being prepared: the frame to send, or how the connection ends.
+type Answer<'a> = Pin<Box<dyn Future<Output = Result<AgentServerFrame, Exit>> + Send + 'a>>;
 
 enum Exit {
     Gone,
@@ -62,12 +75,7 @@ impl Conn {
     }
 
     async fn error(&mut self, code: &str, message: String, seq: Option<u64>) -> Result<(), Exit> {
-        self.send(&AgentServerFrame::Error(AgentError {
-            code: code.to_owned(),
-            message,
-            seq,
-        }))
-        .await
+        self.send(&error_frame(code, message, seq)).await
     }
 }
 
@@ -179,11 +187,28 @@ async fn run(
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut status: Option<AgentStatus> = None;
+    // Answers owed, in the order their frames came. A batch goes to the
+    // writer as soon as it is read, not after the previous one's answer:
+    // an agent's whole window then joins one group transaction instead of
+    // one group each, which made a reading wait for as many groups as the
+    // agent had batches in flight (docs/BENCHMARKS.md, issue 10).
+    let mut answers: FuturesOrdered<Answer<'_>> = FuturesOrdered::new();
     loop {
         let incoming = tokio::select! {
             biased;
             () = state.shutdown.cancelled() => return Exit::Close(1001, "server shutting down"),
             () = revoked.cancelled() => return Exit::Close(CLOSE_TOKEN_REVOKED, "the device token was revoked"),
+            Some(answer) = answers.next(), if !answers.is_empty() => {
+                match answer {
+                    Ok(frame) => {
+                        if let Err(e) = conn.send(&frame).await {
+                            return e;
+                        }
+                    }
+                    Err(exit) => return exit,
+                }
+                continue;
+            }
             _ = recheck.tick() => {
                 match state.store.device_token_valid(conn.device.id, &conn.token_hash).await {
                     Ok(true) => {}
@@ -193,7 +218,10 @@ async fn run(
                 }
                 continue;
             }
-            r = tokio::time::timeout(SILENCE, conn.socket.recv()) => match r {
+            // Beyond the window a client stops being read (TCP holds the
+            // rest back), so one connection holds at most that many
+            // batches in memory.
+            r = tokio::time::timeout(SILENCE, conn.socket.recv()), if answers.len() < READ_AHEAD => match r {
                 Err(_) => return Exit::Close(1001, "nothing from the agent for 90 s"),
                 Ok(m) => m,
             },
@@ -209,16 +237,11 @@ async fn run(
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Binary(_))) => {
-                if let Err(e) = conn
-                    .error(
-                        "invalid_input",
-                        "only JSON text frames are accepted".into(),
-                        None,
-                    )
-                    .await
-                {
-                    return e;
-                }
+                answers.push_back(answered(error_frame(
+                    "invalid_input",
+                    "only JSON text frames are accepted".into(),
+                    None,
+                )));
                 continue;
             }
             Some(Ok(Message::Text(t))) => t,
@@ -236,42 +259,28 @@ async fn run(
                 } else {
                     "malformed_json"
                 };
-                if let Err(e) = conn
-                    .error(code, format!("unreadable frame: {e}"), None)
-                    .await
-                {
-                    return e;
-                }
+                answers.push_back(answered(error_frame(
+                    code,
+                    format!("unreadable frame: {e}"),
+                    None,
+                )));
                 continue;
             }
         };
-        let sent = match frame {
+        match frame {
             AgentFrame::Readings(batch) => {
-                match ingest::agent_batch(state, &conn.device, &conn.token_hash, &batch.readings)
-                    .await
-                {
-                    Ok(ack) => conn.send(&AgentServerFrame::Ack(ack)).await,
-                    Err(Refused::Invalid { seq, message, .. }) => {
-                        tracing::warn!(device = %conn.device.id, seq, %message, "batch refused");
-                        conn.error("invalid_input", message, seq).await
-                    }
-                    Err(Refused::TokenInvalid) => {
-                        return Exit::Close(CLOSE_TOKEN_REVOKED, "the device token was revoked");
-                    }
-                    Err(Refused::Unavailable(e)) => {
-                        tracing::error!(device = %conn.device.id, error = %e, "cannot store a batch");
-                        conn.error(
-                            "unavailable",
-                            "the readings could not be stored; send them again".into(),
-                            None,
-                        )
-                        .await
-                    }
-                }
+                let device = conn.device.clone();
+                let token_hash = conn.token_hash;
+                answers.push_back(Box::pin(async move {
+                    batch_answer(state, &device, &token_hash, &batch.readings).await
+                }));
             }
             AgentFrame::Ping(ping) => {
+                // Answered at once, not behind the batches being stored:
+                // t1 and t2 must be when the pong leaves, and the agent
+                // matches pongs by id, not by order.
                 let t1 = clock::now_ms();
-                if ping.t0.is_finite() {
+                let sent = if ping.t0.is_finite() {
                     conn.send(&AgentServerFrame::Pong(TimePong {
                         id: ping.id,
                         t0: ping.t0,
@@ -282,27 +291,68 @@ async fn run(
                 } else {
                     conn.error("invalid_input", "t0 must be a finite number".into(), None)
                         .await
+                };
+                if let Err(e) = sent {
+                    return e;
                 }
             }
             AgentFrame::Status(s) => {
                 note_status(&conn.device, status.as_ref(), &s);
                 tell_room(state, &conn.device, true, Some(s.clone())).await;
                 status = Some(s);
-                Ok(())
             }
             AgentFrame::Hello(_) => {
-                conn.error(
+                answers.push_back(answered(error_frame(
                     "invalid_input",
                     "already welcomed; hello is only the first frame".into(),
                     None,
-                )
-                .await
+                )));
             }
-        };
-        if let Err(e) = sent {
-            return e;
         }
     }
+}
+
+/// The answer to a batch: stored (and its room events delivered) or
+/// refused; a revoked token ends the connection.
+async fn batch_answer(
+    state: &AppState,
+    device: &Device,
+    token_hash: &[u8; 32],
+    readings: &[DeviceReading],
+) -> Result<AgentServerFrame, Exit> {
+    match ingest::agent_batch(state, device, token_hash, readings).await {
+        Ok(ack) => Ok(AgentServerFrame::Ack(ack)),
+        Err(Refused::Invalid { seq, message, .. }) => {
+            tracing::warn!(device = %device.id, seq, %message, "batch refused");
+            Ok(error_frame("invalid_input", message, seq))
+        }
+        Err(Refused::TokenInvalid) => Err(Exit::Close(
+            CLOSE_TOKEN_REVOKED,
+            "the device token was revoked",
+        )),
+        Err(Refused::Unavailable(e)) => {
+            tracing::error!(device = %device.id, error = %e, "cannot store a batch");
+            Ok(error_frame(
+                "unavailable",
+                "the readings could not be stored; send them again".into(),
+                None,
+            ))
+        }
+    }
+}
+
+fn error_frame(code: &str, message: String, seq: Option<u64>) -> AgentServerFrame {
+    AgentServerFrame::Error(AgentError {
+        code: code.to_owned(),
+        message,
+        seq,
+    })
+}
+
+/// An answer known now; it still waits its turn behind the batches before
+/// it (the agent pairs each `error` with its oldest unanswered batch).
+fn answered<'a>(frame: AgentServerFrame) -> Answer<'a> {
+    Box::pin(std::future::ready(Ok(frame)))
 }
 
 /// Tell the live session the device is attached to (if any) how its agent

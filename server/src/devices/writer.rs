@@ -1,10 +1,11 @@
 //! The agents' batch writer: group commit for readings.
 //!
-//! One task per node stores agents' batches. It takes whatever batches are
-//! waiting (up to [`MAX_GROUP_READINGS`] readings), stores them in one
-//! transaction (`Store::ingest_agent_group`), hands the room events to the
-//! rooms in the order they were numbered, and only then answers each
-//! caller. A thousand agents at 10 Hz then cost a few commits a second, not
+//! One task per node stores agents' batches. It takes every batch waiting
+//! (up to [`MAX_GROUP_READINGS`] readings), stores them in one transaction
+//! (`Store::ingest_agent_group`) and passes the outcomes to a second task,
+//! which hands the room events to the rooms in the order they were
+//! numbered and only then answers each caller, while the first stores the
+//! next group. A thousand agents at 10 Hz then cost a few commits a second, not
 //! ten thousand: the commit (an fsync on SQLite) and the statements per
 //! transaction, not the readings, are the cost (docs/BENCHMARKS.md).
 //!
@@ -26,13 +27,19 @@ use crate::rooms::Hub;
 use crate::store::Store;
 use crate::store::devices::{AgentBatch, IngestOutcome, NewBatch, Source};
 
-/// Readings stored in one transaction at most (a thousand agents' small
-/// batches, or ten full ones).
-const MAX_GROUP_READINGS: usize = 10_000;
-/// Batches taken from the queue at once (then cut at `MAX_GROUP_READINGS`).
-const MAX_GROUP_BATCHES: usize = 1024;
-/// Batches waiting before callers wait for room in the queue.
+/// Readings stored in one transaction at most: two seconds of a
+/// province's thousand agents at 10 Hz, or twenty full batches of a
+/// reconnecting agent's backlog. It bounds a group's memory and statements
+/// (they are cut into chunks of a few thousand parameters anyway).
+const MAX_GROUP_READINGS: usize = 20_000;
+/// Batches waiting before callers wait for room in the queue. A group takes
+/// every batch waiting (up to `MAX_GROUP_READINGS` readings), not a fixed
+/// number: a batch then waits for at most the group being stored, not for
+/// several groups ahead of it.
 const QUEUE: usize = 4096;
+/// Stored groups whose events and answers may wait to be delivered while
+/// the next group is stored.
+const DELIVERIES: usize = 2;
 
 struct Job {
     batch: AgentBatch,
@@ -54,7 +61,9 @@ impl BatchWriter {
     /// Start the writer; it stops when every handle is dropped.
     pub fn start(store: Store, hub: Arc<Hub>, bus: Bus) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, hub, bus, rx));
+        let (done, delivered) = mpsc::channel(DELIVERIES);
+        tokio::spawn(writer(store, rx, done));
+        tokio::spawn(deliver(hub, bus, delivered));
         Self { tx }
     }
 
@@ -72,11 +81,25 @@ impl BatchWriter {
     }
 }
 
-async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Job>) {
-    let mut waiting: Vec<Job> = Vec::with_capacity(MAX_GROUP_BATCHES);
+/// A stored group: each batch's outcome and who waits for it.
+struct Stored {
+    results: Vec<Result<IngestOutcome, sqlx::Error>>,
+    replies: Vec<oneshot::Sender<Result<IngestOutcome, sqlx::Error>>>,
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<Stored>) {
+    let mut waiting: Vec<Job> = Vec::new();
     loop {
-        if waiting.is_empty() && rx.recv_many(&mut waiting, MAX_GROUP_BATCHES).await == 0 {
-            return;
+        // Everything waiting now (what a cut group left first, then the
+        // queue), or the next batch to arrive.
+        if waiting.is_empty() {
+            if rx.recv_many(&mut waiting, QUEUE).await == 0 {
+                return;
+            }
+        } else {
+            while let Ok(j) = rx.try_recv() {
+                waiting.push(j);
+            }
         }
         // Cut the group at MAX_GROUP_READINGS (at least one batch); the
         // rest opens the next group.
@@ -91,7 +114,7 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
         }
         let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
             waiting.drain(..take).map(|j| (j.batch, j.reply)).unzip();
-        let mut results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
+        let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
             .ingest_agent_group(&batches)
             .await
         {
@@ -105,16 +128,26 @@ async fn writer(store: Store, hub: Arc<Hub>, bus: Bus, mut rx: mpsc::Receiver<Jo
                 results
             }
         };
+        // Delivery (room events, then answers) runs beside the next
+        // group's transaction; groups are delivered in the order they
+        // were stored.
+        if done.send(Stored { results, replies }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Hand each stored group's room events to the rooms, then answer its
+/// callers: an `ack` never overtakes the events of its batch.
+async fn deliver(hub: Arc<Hub>, bus: Bus, mut groups: mpsc::Receiver<Stored>) {
+    while let Some(Stored {
+        mut results,
+        replies,
+    }) = groups.recv().await
+    {
         publish(&hub, &bus, &mut results);
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
-        }
-        // Take what arrived meanwhile without waiting.
-        while waiting.len() < MAX_GROUP_BATCHES {
-            match rx.try_recv() {
-                Ok(j) => waiting.push(j),
-                Err(_) => break,
-            }
         }
     }
 }

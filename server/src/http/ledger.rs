@@ -225,6 +225,15 @@ async fn get_record(
         if !l.report_readable(rel) {
             return Err(not_found());
         }
+    } else if row.kind == RecordKind::RECORDING.as_str() {
+        // A recorded file: whoever may see its session.
+        let file: Uuid = id.parse().map_err(|_| not_found())?;
+        let (f, _) = state
+            .store
+            .recording_file(file)
+            .await?
+            .ok_or_else(not_found)?;
+        crate::http::sessions::visible(&state, &p, f.session_id).await?;
     } else {
         return Err(not_found());
     }

@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -35,6 +36,7 @@ pub mod invitations;
 pub mod ledger;
 pub mod ops;
 pub mod origin;
+pub mod recordings;
 pub mod rounds;
 pub mod security_headers;
 pub mod sessions;
@@ -77,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(invitations::router())
         .merge(audit::router())
         .merge(sessions::router())
+        .merge(recordings::router())
         .merge(help::router())
         .merge(ledger::router())
         .merge(devices::router())
@@ -143,7 +146,15 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
-        .layer(CompressionLayer::new())
+        // Recordings are served in ranges for seeking: never compressed (a
+        // compressed body breaks byte ranges, and WebM does not shrink).
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("video/"))
+                    .and(NotForContentType::const_new("audio/")),
+            ),
+        )
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

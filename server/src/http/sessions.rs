@@ -333,6 +333,27 @@ async fn change_state(
             ),
         )));
     }
+    // A recording stops with the session: its files are written while the
+    // room closes, and the timeline says so before it says "ended".
+    if to == SessionState::Ended
+        && let Some(recording_id) = crate::recording::control::stop_at_end(state, id).await?
+    {
+        let stopped = state
+            .log
+            .append(Append {
+                session: id,
+                author: Some(jiliang_protocol::rooms::Author {
+                    id: p.user.id,
+                    name: p.user.display_name.clone(),
+                }),
+                client_id: None,
+                body: EventBody::RecordingStopped { recording_id },
+            })
+            .await;
+        if let Err(e) = stopped {
+            tracing::warn!(error = %e, session = %id, "the recording_stopped event was not stored");
+        }
+    }
     let appended = state
         .log
         .append(Append {

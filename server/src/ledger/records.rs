@@ -116,6 +116,44 @@ pub fn raw_record(
     )
 }
 
+#[derive(Serialize)]
+struct RecordingPayload<'a> {
+    session: Uuid,
+    recording: Uuid,
+    publisher: Uuid,
+    kind: &'a str,
+    with_audio: bool,
+    started_at: String,
+    duration_ms: u64,
+    bytes: u64,
+    sha256: &'a str,
+}
+
+/// A recorded WebM file of a session: whose tracks, when, how long, and
+/// the SHA-256 of the file's bytes, so the file served later can be
+/// checked against the log.
+pub fn recording(
+    f: &jiliang_protocol::recordings::RecordingFile,
+    sha256: &str,
+) -> Result<Record, RecordError> {
+    Record::new(
+        RecordKind::RECORDING,
+        f.id.to_string(),
+        unix_ms(f.started_at),
+        &RecordingPayload {
+            session: f.session_id,
+            recording: f.recording_id,
+            publisher: f.publisher_id,
+            kind: f.kind.as_str(),
+            with_audio: f.with_audio,
+            started_at: rfc3339_micros(f.started_at),
+            duration_ms: f.duration_ms,
+            bytes: f.bytes,
+            sha256,
+        },
+    )
+}
+
 /// `t` truncated to the microsecond (PostgreSQL's precision), in UTC, as
 /// RFC 3339: the same text live and when re-derived from either database.
 pub fn rfc3339_micros(t: OffsetDateTime) -> String {

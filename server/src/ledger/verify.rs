@@ -24,6 +24,10 @@
 //!   the row's status columns): "… the stored status differs from the
 //!   recorded one" (a revocation undone or reworded in the row),
 //!   "certificate <number> is revoked but its status is not in the log";
+//! - recorded files (`recording`, re-derived from the `recording_files`
+//!   row, the file's SHA-256 included): "… the stored recording differs
+//!   from the recorded one", "… missing from recording_files", "recording
+//!   <id> is not in the log";
 //! - a leaf deleted → "index i missing (gap)", or, at the end of the log,
 //!   against the log's own counter; a leaf deleted with its event and the
 //!   counters rewound → "session s: seq k is not in the log";
@@ -131,6 +135,7 @@ pub async fn verify_database(
     let mut recorded_batches: HashSet<Uuid> = HashSet::new();
     let mut recorded_comparisons: HashSet<Uuid> = HashSet::new();
     let mut recorded_certificates: HashSet<String> = HashSet::new();
+    let mut recorded_recordings: HashSet<Uuid> = HashSet::new();
     let mut sessions: HashMap<Uuid, Vec<Placed>> = HashMap::new();
     let mut after: Option<u64> = None;
     let mut next_index = 0u64;
@@ -235,6 +240,16 @@ pub async fn verify_database(
                             &mut found,
                         );
                     }
+                    if record.kind == RecordKind::RECORDING {
+                        check_recording(
+                            store,
+                            index,
+                            &record,
+                            &mut recorded_recordings,
+                            &mut found,
+                        )
+                        .await?;
+                    }
                     if record.kind == RecordKind::ROOM_EVENT {
                         check_room_event(
                             index,
@@ -276,6 +291,13 @@ pub async fn verify_database(
         after_id = Some(*last);
         for id in ids.iter().filter(|id| !recorded_events.contains(id)) {
             found.record(u64::MAX, format!("room event {id} is not in the log"));
+        }
+    }
+
+    // Recorded files stored ready without a leaf.
+    for id in store.ready_recording_ids().await? {
+        if !recorded_recordings.contains(&id) {
+            found.record(u64::MAX, format!("recording {id} is not in the log"));
         }
     }
 
@@ -642,6 +664,39 @@ fn check_comparison(
             ),
         ),
     }
+}
+
+/// A `recording` leaf against its `recording_files` row (the file's hash
+/// included: the served file is checked against the row by its hash).
+async fn check_recording(
+    store: &Store,
+    index: u64,
+    record: &Record,
+    recorded: &mut HashSet<Uuid>,
+    found: &mut Findings,
+) -> Result<(), LedgerError> {
+    let name = format!("record at index {index} (recording {})", record.id());
+    let Ok(id) = record.id().parse::<Uuid>() else {
+        found.record(index, format!("{name}: not a recording id"));
+        return Ok(());
+    };
+    recorded.insert(id);
+    let Some((file, _)) = store.recording_file(id).await? else {
+        found.record(index, format!("{name}: missing from recording_files"));
+        return Ok(());
+    };
+    let derived = file
+        .sha256
+        .as_deref()
+        .map(|sha| records::recording(&file, sha));
+    match derived {
+        Some(Ok(d)) if d.leaf_hash() == record.leaf_hash() => {}
+        _ => found.record(
+            index,
+            format!("{name}: the stored recording differs from the recorded one"),
+        ),
+    }
+    Ok(())
 }
 
 /// A `certificate_status` leaf against the row's status columns.

@@ -30,13 +30,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use jiliang_protocol::rooms::{
-    IceCandidate, LinkQuality, MediaMode, MediaPublisher, MediaTrackState,
+    IceCandidate, LinkQuality, MediaMode, MediaPublisher, MediaSource, MediaTrackState,
 };
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-pub use sfu::WebrtcSfu;
+pub use layer::Layer;
+pub use sfu::{Media, WebrtcSfu};
 
 /// Where media flows on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +167,20 @@ pub struct MediaUpdate {
     pub publishers: Arc<Vec<MediaPublisher>>,
 }
 
+/// A published track as a recorder sees it: its packets as the SFU
+/// forwards them, and a way to ask its publisher for a keyframe.
+pub struct Tap {
+    /// Unique on this node while the track is published.
+    pub id: u64,
+    pub user: Uuid,
+    pub source: MediaSource,
+    pub video: bool,
+    /// RTP clock rate of the codec (90 000 for VP8, 48 000 for Opus).
+    pub clock_rate: u32,
+    pub packets: broadcast::Receiver<Media>,
+    pub keyframe: mpsc::Sender<Layer>,
+}
+
 /// A selective forwarding unit, as the room socket uses it. Every method
 /// returns at once; the work happens in the engine's own tasks, and what
 /// the client must hear arrives on the connection's [`Outbound`] channel.
@@ -184,6 +199,9 @@ pub trait Sfu: Send + Sync + 'static {
     fn updates(&self) -> broadcast::Receiver<MediaUpdate>;
     /// Peer connections open on this node.
     fn peer_connections(&self) -> usize;
+    /// The tracks published in `room` whose media this node hosts (none
+    /// when another node hosts it), for recording.
+    fn taps(&self, room: Uuid) -> Vec<Tap>;
     /// Close everything (server shutdown).
     fn shutdown(&self);
 }

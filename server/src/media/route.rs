@@ -213,6 +213,11 @@ impl Sfu for RoutedSfu {
         self.inner.local.peer_connections()
     }
 
+    fn taps(&self, room: Uuid) -> Vec<super::Tap> {
+        // Only the holder's engine has the room's tracks.
+        self.inner.local.taps(room)
+    }
+
     fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Relaxed);
         self.inner.local.shutdown();

@@ -153,13 +153,13 @@ struct Published {
     keyframe: mpsc::Sender<Layer>,
 }
 
-/// A received packet on its way to the forwarders.
+/// A received packet on its way to the forwarders (and the recorder).
 #[derive(Clone)]
-struct Media {
-    layer: Layer,
+pub struct Media {
+    pub layer: Layer,
     /// Sent as one of several layers (a `rid`).
-    simulcast: bool,
-    pkt: rtp::Packet,
+    pub simulcast: bool,
+    pub pkt: rtp::Packet,
 }
 
 enum Cmd {
@@ -269,6 +269,27 @@ impl Sfu for WebrtcSfu {
 
     fn peer_connections(&self) -> usize {
         usize::try_from(self.inner.gauges.peers.get()).unwrap_or(0)
+    }
+
+    fn taps(&self, room: Uuid) -> Vec<super::Tap> {
+        self.inner
+            .lock()
+            .get(&room)
+            .map(|r| {
+                r.tracks
+                    .values()
+                    .map(|t| super::Tap {
+                        id: t.id,
+                        user: t.user,
+                        source: t.source,
+                        video: t.kind == RtpCodecKind::Video,
+                        clock_rate: t.codec.clock_rate,
+                        packets: t.packets.subscribe(),
+                        keyframe: t.keyframe.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn shutdown(&self) {

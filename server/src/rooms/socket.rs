@@ -483,6 +483,16 @@ async fn run(state: &AppState, conn: &mut Conn, entered: &mut Option<(Arc<Room>,
                     ClientFrame::MediaAnswer { sdp } => media_signal(conn, media.as_ref(), Inbound::Answer(sdp)).await,
                     ClientFrame::MediaCandidate { candidate } => media_signal(conn, media.as_ref(), Inbound::Candidate(candidate)).await,
                     ClientFrame::MediaLink { mode, quality } => media_signal(conn, media.as_ref(), Inbound::Link { mode, quality }).await,
+                    // The room hears the outcome as an event; only a refusal
+                    // is this connection's alone.
+                    ClientFrame::RecordingStart => match crate::recording::control::start(state, &conn.principal, conn.session).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => conn.error(e).await,
+                    },
+                    ClientFrame::RecordingStop => match crate::recording::control::stop(state, &conn.principal, conn.session).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => conn.error(e).await,
+                    },
                 };
                 if let Err(e) = result {
                     return e;
@@ -787,6 +797,7 @@ async fn snapshot(state: &AppState, session_id: Uuid, you: Uuid) -> Result<Snaps
         server_time_ms: clock::now_ms(),
         media: state.media.publishers(session_id),
         ice: participant_ice(state, you),
+        recording: state.store.recording_now(session_id).await?,
     })
 }
 

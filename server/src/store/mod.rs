@@ -16,6 +16,8 @@
 //! - [`devices`]: instruments, their agent tokens, their readings (stored
 //!   exactly once, each batch with its ledger leaf and room events).
 //! - [`media`]: which node hosts each room's media (leases).
+//! - [`recordings`]: recorded sessions and their WebM files (each with its
+//!   `recording` leaf).
 //! - [`rounds`]: comparison rounds, their labs, results, attachments and
 //!   published reports (each with its `round_report` leaf).
 //! - `tx`: statements run inside another operation's transaction (a record
@@ -70,6 +72,7 @@ pub mod institutions;
 pub mod ledger;
 mod marks;
 pub mod media;
+pub mod recordings;
 pub mod rooms;
 pub mod rounds;
 pub mod secrets;

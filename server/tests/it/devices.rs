@@ -390,6 +390,99 @@ backend_tests!(
 );
 
 backend_tests!(
+    a_window_of_batches_is_answered_in_order_one_answer_each,
+    |backend| async move {
+        // An agent keeps several batches in flight; the server reads and
+        // stores them without waiting for the previous answer, but answers
+        // each in the order it came (the agent pairs an `error` with its
+        // oldest unanswered batch), refuses only the bad one, and a ping
+        // among them is answered too.
+        let Some(server) = TestServer::start_seeded(backend).await else {
+            return;
+        };
+        let tech = server.login("tech").await;
+        let expert = server.login("expert").await;
+        let session = live_session(&server, &expert).await;
+        let (id, token) = register(&server, &tech).await;
+        let res = expert
+            .post(
+                &format!("/api/v1/sessions/{session}/devices"),
+                &json!({"device_id": id}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let (mut ws, _) = agent(&server, &token).await;
+        for round in 0..3u64 {
+            let base = round * 6;
+            let frames = [
+                json!({"type": "readings", "readings": [reading(base + 1, (base + 1) as f64), reading(base + 2, (base + 2) as f64)]}),
+                json!({"type": "dance"}),
+                json!({"type": "readings", "readings": [
+                    reading(base + 3, (base + 3) as f64),
+                    {"seq": base + 4, "t": now(), "value": 4.0, "unit": "mV", "u_t": 0.0}]}),
+                json!({"type": "ping", "id": round, "t0": 1.0e12}),
+                json!({"type": "readings", "readings": [reading(base + 3, (base + 3) as f64), reading(base + 4, (base + 4) as f64)]}),
+                json!({"type": "readings", "readings": (base + 1..=base + 6).map(|s| reading(s, s as f64)).collect::<Vec<_>>()}),
+            ];
+            for f in &frames {
+                send(&mut ws, f).await;
+            }
+            let mut answers = Vec::new();
+            let mut pong = false;
+            while answers.len() < 5 {
+                let f = next_json(&mut ws).await;
+                if f["type"] == "pong" {
+                    assert_eq!(f["id"], round, "{f}");
+                    pong = true;
+                } else {
+                    answers.push(f);
+                }
+            }
+            assert!(pong, "round {round}: the ping was not answered");
+            assert_eq!(
+                answers[0],
+                json!({"type": "ack", "through": base + 2, "stored": 2, "duplicates": 0})
+            );
+            assert_eq!(answers[1]["code"], "malformed_json", "{}", answers[1]);
+            assert_eq!(answers[2]["code"], "invalid_input", "{}", answers[2]);
+            assert_eq!(answers[2]["seq"], base + 4, "{}", answers[2]);
+            assert_eq!(
+                answers[3],
+                json!({"type": "ack", "through": base + 4, "stored": 2, "duplicates": 0})
+            );
+            assert_eq!(
+                answers[4],
+                json!({"type": "ack", "through": base + 6, "stored": 2, "duplicates": 4})
+            );
+        }
+        let stored = all_readings(&tech, id).await;
+        assert_eq!(seqs(&stored), (1..=18).collect::<Vec<_>>());
+        for r in &stored {
+            assert_eq!(r["value"].as_f64(), r["seq"].as_f64(), "{r}");
+        }
+        // The room's log holds every reading once, in order.
+        let log = server
+            .state
+            .store
+            .read_events(session, 0, 1000)
+            .await
+            .expect("log");
+        let mut in_room = Vec::new();
+        for e in &log {
+            if let jiliang_protocol::rooms::EventBody::Readings { readings, .. } = &e.body {
+                in_room.extend(readings.iter().map(|r| r.seq));
+            }
+        }
+        assert_eq!(in_room, (1..=18).collect::<Vec<_>>());
+        let report = jiliang_server::ledger::verify::verify_database(&server.state.store, None)
+            .await
+            .expect("verify");
+        assert!(report.ok, "{:?}", report.problems);
+        server.stop().await;
+    }
+);
+
+backend_tests!(
     bad_batches_are_refused_whole_with_a_reason,
     |backend| async move {
         let Some(server) = TestServer::start_seeded(backend).await else {

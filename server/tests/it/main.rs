@@ -32,6 +32,7 @@ mod listen;
 mod media;
 mod ops;
 mod presence;
+mod recording;
 mod rest_fuzz;
 mod rooms;
 mod rooms_bench;

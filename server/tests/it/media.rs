@@ -76,7 +76,7 @@ impl PeerConnectionEventHandler for Events {
 
 /// A participant with a webrtc-crate peer connection, signalled over its
 /// room socket as a browser would (the polite side of perfect negotiation).
-struct Participant {
+pub(crate) struct Participant {
     pc: Arc<dyn PeerConnection>,
     /// Frames the driver did not consume (everything but media signalling).
     frames: mpsc::UnboundedReceiver<Value>,
@@ -88,7 +88,7 @@ struct Participant {
 }
 
 impl Participant {
-    async fn new(mut ws: Ws) -> Self {
+    pub(crate) async fn new(mut ws: Ws) -> Self {
         let (cand_tx, mut cand_rx) = mpsc::unbounded_channel();
         let (ids_tx, stream_ids) = mpsc::unbounded_channel();
         let received = Arc::new(AtomicU32::new(0));
@@ -181,12 +181,12 @@ impl Participant {
         }
     }
 
-    fn frame(&self, v: Value) {
+    pub(crate) fn frame(&self, v: Value) {
         self.send.send(v).expect("driver running");
     }
 
     /// Publish a VP8 camera track; returns it (write RTP to it).
-    async fn publish_camera(&self) -> Arc<TrackLocalStaticRTP> {
+    pub(crate) async fn publish_camera(&self) -> Arc<TrackLocalStaticRTP> {
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "local-stream".to_owned(),
             "camera-track-1".to_owned(),
@@ -219,7 +219,7 @@ impl Participant {
     }
 
     /// The next frame of `kind` (others are skipped), within 15 s.
-    async fn expect(&mut self, kind: &str) -> Value {
+    pub(crate) async fn expect(&mut self, kind: &str) -> Value {
         let until = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let f = tokio::time::timeout_at(until, self.frames.recv())
@@ -232,7 +232,7 @@ impl Participant {
         }
     }
 
-    async fn leave(self) {
+    pub(crate) async fn leave(self) {
         drop(self.send);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.driver).await;
         let _ = self.pc.close().await;
@@ -240,7 +240,7 @@ impl Participant {
 }
 
 /// Synthetic VP8: keyframe-flagged payloads at 50 packets/s until stopped.
-fn pump(track: Arc<TrackLocalStaticRTP>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn pump(track: Arc<TrackLocalStaticRTP>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for seq in 0u16.. {
@@ -266,7 +266,7 @@ fn pump(track: Arc<TrackLocalStaticRTP>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + Duration::from_secs(15);
     while !ok() {
         assert!(std::time::Instant::now() < until, "timed out: {what}");

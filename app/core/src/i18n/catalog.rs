@@ -460,6 +460,22 @@ catalog! {
     EndSession { zh: "结束会话", en: "End session" }
     ConfirmEndSession { zh: "确定结束会话吗？结束后不能再发言，记录将只读保存。", en: "End the session? No one can post any more; the record is kept read-only." }
     ConfirmEnd { zh: "确认结束", en: "Yes, end it" }
+    RecordingOn { zh: "● 录制中", en: "● Recording" }
+    RecordingOnSince { zh: "自 {time} 起录制", en: "Recording since {time}" }
+    RecordStart { zh: "开始录制", en: "Start recording" }
+    RecordStop { zh: "停止录制", en: "Stop recording" }
+    Recordings { zh: "录像", en: "Recordings" }
+    RecordingsNone { zh: "本次会话没有录像。", en: "This session has no recordings." }
+    RecordingsPending { zh: "录像正在生成，请稍后刷新。", en: "Recordings are being prepared; refresh in a moment." }
+    RecordingFailed { zh: "录制失败：{reason}", en: "Recording failed: {reason}" }
+    RecCamera { zh: "摄像头", en: "Camera" }
+    RecCameraAudio { zh: "摄像头和麦克风", en: "Camera and microphone" }
+    RecScreen { zh: "屏幕共享", en: "Screen share" }
+    RecMicrophone { zh: "麦克风", en: "Microphone" }
+    RecordingMeta { zh: "{who} · {kind} · {duration} · {size}", en: "{who} · {kind} · {duration} · {size}" }
+    RecordingVerify { zh: "核验录像记录", en: "Verify the recording's record" }
+    SysRecordingStarted { zh: "{name} 开始录制", en: "{name} started recording" }
+    SysRecordingStopped { zh: "{name} 停止了录制", en: "{name} stopped recording" }
     NotStartedYet { zh: "会话尚未开始。现在可以先交流，主持人开始后即为正式会话。", en: "The session has not started yet. You can already talk; it goes live when the host starts it." }
     Participants { zh: "参加人员", en: "Participants" }
     OnlineCount { zh: "在线 {n}/{m}", en: "{n} of {m} online" }

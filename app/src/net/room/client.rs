@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use jiliang_app_core::room::{Offer, Pending, backoff_ms};
+use jiliang_protocol::recordings::RecordingNow;
 use jiliang_protocol::rooms::{
     CLOSE_GONE, CLOSE_RESUME, CLOSE_UNAUTHENTICATED, CLOSE_VERSION, ClientFrame, EphemeralBody,
     EventBody, PROTOCOL_VERSION, RoomEvent, ServerFrame, Snapshot,
@@ -223,6 +224,7 @@ impl Inner {
         self.s.conn.set(Conn::Live);
         self.media_on_ice(snap.ice);
         self.media_on_snapshot(snap.media);
+        self.s.recording.set(snap.recording);
         self.s.error.set(None);
         if was_live {
             self.s.recovered.set(true);
@@ -347,6 +349,21 @@ impl Inner {
                     let id = a.id.to_string();
                     self.s.typing.update(|t| t.retain(|x| x.id != id));
                 }
+            }
+            // The snapshot already says how recording stood at its seq.
+            EventBody::RecordingStarted { recording_id } if !replayed => {
+                self.s.recording.set(Some(RecordingNow {
+                    recording_id: *recording_id,
+                    started_by: e.author.as_ref().map(|a| a.id).unwrap_or_default(),
+                    started_at: e.at,
+                }));
+            }
+            EventBody::RecordingStopped { recording_id } if !replayed => {
+                self.s.recording.update(|r| {
+                    if r.as_ref().is_some_and(|r| r.recording_id == *recording_id) {
+                        *r = None;
+                    }
+                });
             }
             _ => {}
         }

@@ -61,7 +61,8 @@ use jiliang_app_core::room::{Outbox, Sequencer, chat_text};
 use jiliang_protocol::ErrorBody;
 use jiliang_protocol::comparison::ComparisonLog;
 use jiliang_protocol::devices::AgentStatus;
-use jiliang_protocol::rooms::{MediaMode, MediaPublisher, MediaSource, RoomEvent};
+use jiliang_protocol::recordings::RecordingNow;
+use jiliang_protocol::rooms::{ClientFrame, MediaMode, MediaPublisher, MediaSource, RoomEvent};
 use jiliang_protocol::sessions::{Participant, SessionInfo};
 use jiliang_protocol::timesync::{ClockEstimator, ClockSample};
 use leptos::leptos_dom::helpers::{
@@ -196,6 +197,9 @@ pub struct RoomSignals {
     /// Ids of the remote streams received (`{user_id}:{source}`); the
     /// streams themselves: [`media_stream`].
     pub media_streams: RwSignal<Vec<String>>,
+    /// The session is being recorded (from the snapshot, then the
+    /// `recording_started`/`recording_stopped` events).
+    pub recording: RwSignal<Option<RecordingNow>>,
 }
 
 /// The page's handle on a room client. `Copy`, `Send`: the client itself
@@ -281,6 +285,7 @@ impl RoomHandle {
             media_publishers: RwSignal::new(Vec::new()),
             media_local: RwSignal::new(LocalMedia::default()),
             media_streams: RwSignal::new(Vec::new()),
+            recording: RwSignal::new(None),
         };
         let inner = Inner {
             key,
@@ -382,6 +387,18 @@ impl RoomHandle {
     /// the link choose it.
     pub fn media_pin_mode(&self, mode: Option<MediaMode>) {
         with_room(self.key, |r| r.media_pin_mode(mode));
+    }
+
+    /// Start (`true`) or stop recording the session (the host; the room
+    /// hears the outcome as an event, a refusal comes as an error frame).
+    /// `false` when the socket is not open.
+    pub fn record(&self, on: bool) -> bool {
+        let frame = if on {
+            ClientFrame::RecordingStart
+        } else {
+            ClientFrame::RecordingStop
+        };
+        with_room(self.key, |r| r.send(&frame)).unwrap_or(false)
     }
 
     /// Reconnect now (a "retry" button).

@@ -211,6 +211,21 @@ pub(super) fn event_line(e: RoomEvent, me: &str, live: bool, i18n: I18n) -> AnyV
             }
             .into_any()
         }
+        EventBody::RecordingStarted { .. } | EventBody::RecordingStopped { .. } => {
+            let msg = if matches!(e.body, EventBody::RecordingStarted { .. }) {
+                Msg::SysRecordingStarted
+            } else {
+                Msg::SysRecordingStopped
+            };
+            view! {
+                <p class="sys sys-recording" data-testid="system-line" data-seq=seq>
+                    {move || i18n.tf(msg, &[("name", &name)])}
+                    " · "<time title=full>{time}</time>
+                    " · "{verify}
+                </p>
+            }
+            .into_any()
+        }
         // Instrument readings feed the live comparison view, not the
         // timeline; a kind from a newer server has nothing to show here.
         EventBody::Readings { .. }

@@ -101,6 +101,7 @@ pub(super) fn LiveRoom(
                 <article class="room" data-testid="room-page" data-state=move || info.with(|i| i.state.as_str())>
                     <RoomHeader info=info can_manage=can_manage on_change=on_change/>
                     <ConnectionBanner handle=handle/>
+                    <RecordingBar handle=handle info=info can_manage=can_manage/>
                     {move || (info.with(|i| i.state) == SessionState::Scheduled).then(|| view! {
                         <p class="notice warn small" data-testid="not-started">{move || i18n.t(Msg::NotStartedYet)}</p>
                     })}
@@ -114,6 +115,45 @@ pub(super) fn LiveRoom(
             }
             .into_any()
         }
+    }
+}
+
+/// "● Recording" for everyone while the session is recorded; the host's
+/// start and stop.
+#[component]
+fn RecordingBar(
+    handle: RoomHandle,
+    #[prop(into)] info: Signal<jiliang_protocol::sessions::SessionInfo>,
+    can_manage: bool,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let s = handle.s;
+    let live = move || s.conn.get() == Conn::Live && info.with(|i| i.state) == SessionState::Live;
+    view! {
+        <div class="recording-bar" data-testid="recording-bar">
+            {move || s.recording.get().map(|r| {
+                let since = crate::util::local_time_seconds(r.started_at.unix_timestamp());
+                view! {
+                    <span class="badge recording-on" role="status" data-testid="recording-on"
+                        title=move || i18n.tf(Msg::RecordingOnSince, &[("time", &since)])>
+                        {move || i18n.t(Msg::RecordingOn)}
+                    </span>
+                }
+            })}
+            {(can_manage).then(|| view! {
+                {move || (live() || s.recording.with(Option::is_some)).then(|| {
+                    let on = s.recording.with(Option::is_some);
+                    view! {
+                        <button type="button" class=if on { "secondary small" } else { "primary small" }
+                            data-testid=if on { "record-stop" } else { "record-start" }
+                            disabled=move || s.conn.get() != Conn::Live
+                            on:click=move |_| { handle.record(!on); }>
+                            {move || i18n.t(if on { Msg::RecordStop } else { Msg::RecordStart })}
+                        </button>
+                    }
+                })}
+            })}
+        </div>
     }
 }
 

@@ -201,6 +201,7 @@ pub(super) fn RecordView(
                 <dd data-testid="lasted">{move || lasted.map_or_else(|| "—".to_owned(), |m| duration_text(m, i18n.locale()))}</dd>
             </dl>
             <ExportActions id=info.id.to_string() title=info.title.clone()/>
+            <RecordingsList session_id=session_id timeline=timeline/>
             {move || {
                 // The last finished comparison of the session, with its
                 // settings, from the stored timeline.
@@ -268,5 +269,100 @@ pub(super) fn RecordView(
                 </section>
             </div>
         </article>
+    }
+}
+
+/// The session's recordings: each ready file plays in a `<video>` (served
+/// in byte ranges, so seeking works) with a link to its ledger record;
+/// failed ones say why. Files appear a moment after the session ends
+/// (the remux), so an empty list is asked again while the timeline says
+/// something was recorded.
+#[component]
+fn RecordingsList(
+    session_id: uuid::Uuid,
+    timeline: LocalResource<Result<Vec<RoomEvent>, ApiError>>,
+) -> impl IntoView {
+    use jiliang_protocol::recordings::{RecordingFile, RecordingKind, RecordingStatus};
+    let i18n = use_i18n();
+    let api = use_api();
+    let path = format!("{V1}/sessions/{session_id}/recordings");
+    let list = LocalResource::new(move || {
+        let path = path.clone();
+        async move { api.get::<Vec<RecordingFile>>(&path).await }
+    });
+    let recorded = Memo::new(
+        move |_| matches!(timeline.get(), Some(Ok(ev)) if ev.iter().any(|e| matches!(e.body, EventBody::RecordingStarted { .. }))),
+    );
+    Effect::new(move |tries: Option<u32>| {
+        let tries = tries.unwrap_or(0);
+        let empty = matches!(list.get(), Some(Ok(l)) if l.is_empty());
+        if empty && recorded.get() && tries < 40 {
+            leptos::leptos_dom::helpers::set_timeout(
+                move || list.refetch(),
+                std::time::Duration::from_millis(1500),
+            );
+            tries + 1
+        } else {
+            tries
+        }
+    });
+    let clock = |ms: u64| {
+        let s = ms / 1000;
+        format!("{}:{:02}", s / 60, s % 60)
+    };
+    view! {
+        {move || {
+            let files = match list.get() {
+                None => return None,
+                Some(Err(e)) => return Some(view! { <ErrorBox error=e retry=Callback::new(move |_| list.refetch())/> }.into_any()),
+                Some(Ok(files)) => files,
+            };
+            if files.is_empty() && !recorded.get() {
+                return None;
+            }
+            Some(view! {
+                <section class="recordings" data-testid="recordings" aria-labelledby="recordings-h">
+                    <h2 id="recordings-h">{move || i18n.t(Msg::Recordings)}</h2>
+                    {files.is_empty().then(|| view! {
+                        <p class="muted" data-testid="recordings-pending">{move || i18n.t(Msg::RecordingsPending)}</p>
+                    })}
+                    <ul class="recording-list">
+                        {files.into_iter().map(|f: RecordingFile| {
+                            let kind = match (f.kind, f.with_audio) {
+                                (RecordingKind::Camera, true) => Msg::RecCameraAudio,
+                                (RecordingKind::Camera, false) => Msg::RecCamera,
+                                (RecordingKind::Screen, _) => Msg::RecScreen,
+                                (RecordingKind::Microphone, _) => Msg::RecMicrophone,
+                            };
+                            let who = f.publisher_name.clone();
+                            let duration = clock(f.duration_ms);
+                            let size = crate::util::byte_size(f.bytes);
+                            let meta = move || i18n.tf(Msg::RecordingMeta, &[("who", who.as_str()), ("kind", i18n.t(kind)), ("duration", duration.as_str()), ("size", size.as_str())]);
+                            let id = f.id.to_string();
+                            let ready = f.status == RecordingStatus::Ready;
+                            let reason = f.reason.clone().unwrap_or_default();
+                            view! {
+                                <li class="recording" data-testid="recording" data-status=f.status.as_str() data-id=id.clone()>
+                                    {ready.then(|| view! {
+                                        <video class="recording-video" data-testid="recording-video" controls=true
+                                            preload="metadata" playsinline=true src=format!("{V1}/recordings/{id}/file")></video>
+                                    })}
+                                    <p class="small">
+                                        <span data-testid="recording-meta">{meta}</span>
+                                        {ready.then(|| view! {
+                                            " · "<a href=format!("/verify/recording/{id}") target="_blank" rel="noopener"
+                                                data-testid="recording-verify">{move || i18n.t(Msg::RecordingVerify)}</a>
+                                        })}
+                                    </p>
+                                    {(!ready).then(|| view! {
+                                        <p class="notice warn small" data-testid="recording-failed">{move || i18n.tf(Msg::RecordingFailed, &[("reason", &reason)])}</p>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            }.into_any())
+        }}
     }
 }

@@ -13,13 +13,17 @@
 //! the pool's single worker thread (a wake-up on each side), so the number
 //! of statements per group, not per batch, is what this module keeps small.
 //!
-//! Each batch gets exactly what [`Store::ingest_readings`] would give it
-//! alone (the same checks, outcomes, records and room events, in the order
-//! of the group); a refused batch stores nothing and does not affect the
-//! others. A database error fails the whole group and nothing of it is
+//! Each batch gets the checks and the outcome [`Store::ingest_readings`]
+//! would give it alone, in the order of the group; a refused batch stores
+//! nothing and does not affect the others. A device's batches that follow
+//! on in one group (an agent keeps several in flight) are stored as one
+//! batch, with one ledger record and one room event (more past
+//! `MAX_READINGS_PER_EVENT`), so the rows a group writes grow with its
+//! devices, not with the batches they sent. A database error fails the whole group and nothing of it is
 //! stored: the writer then stores its batches one by one.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::store::marks::Marks;
 
@@ -70,17 +74,65 @@ struct DeviceRow {
     /// Seqs stored by earlier batches of the group.
     taken: HashSet<u64>,
     touched: bool,
+    /// The group's stored batch of this device so far (index in the plan).
+    planned: Option<usize>,
 }
 
 /// A batch of the group that stores something.
+#[derive(Clone)]
 struct Planned {
     index: usize,
     batch_id: Uuid,
+    device_id: Uuid,
+    unit: String,
+    /// New readings: the first batch's, then those of the device's later
+    /// batches of the group.
     fresh: Vec<DeviceReading>,
+    /// How many of `fresh` are the first batch's own.
+    own: usize,
     duplicates: u32,
     session: Option<Uuid>,
     /// Set once the session's counter has moved: the events' first seq.
     events: Vec<RoomEvent>,
+}
+
+/// What a group stores beside its readings, built off the async thread.
+struct Built {
+    /// Each room event's body as stored, in the group's order.
+    bodies: Vec<String>,
+    /// Each batch's record then its events', with their leaf hashes.
+    leaves: Vec<(Record, [u8; 32])>,
+}
+
+fn build_records(planned: &[Planned], stored_at: OffsetDateTime) -> Result<Built, sqlx::Error> {
+    let encode = |e: jiliang_ledger::RecordError| sqlx::Error::Encode(Box::new(e));
+    let mut bodies = Vec::new();
+    let mut leaves = Vec::with_capacity(planned.len() * 2);
+    for pl in planned {
+        let record = records::reading_batch(&ReadingBatch {
+            id: pl.batch_id,
+            device_id: pl.device_id,
+            source: "agent",
+            unit: &pl.unit,
+            entered_by: None,
+            stored_at,
+            readings: &pl.fresh,
+        })
+        .map_err(encode)?;
+        let hash = record.leaf_hash().0;
+        leaves.push((record, hash));
+        if let Some(session) = pl.session {
+            for e in &pl.events {
+                let record = records::room_event(session, e).map_err(encode)?;
+                let hash = record.leaf_hash().0;
+                leaves.push((record, hash));
+                bodies.push(
+                    serde_json::to_string(&e.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                );
+            }
+        }
+    }
+    Ok(Built { bodies, leaves })
 }
 
 impl Store {
@@ -138,6 +190,7 @@ impl Store {
                             session,
                             taken: HashSet::new(),
                             touched: false,
+                            planned: None,
                         },
                     );
                 }
@@ -198,10 +251,38 @@ impl Store {
                     continue;
                 }
                 d.taken.extend(fresh.iter().map(|r| r.seq));
+                // A device's later batches of the group continue its
+                // stored batch when they follow on in seq: an agent with
+                // several batches in flight then costs the group one batch
+                // row, one room event and two ledger leaves, not that
+                // many of each per batch. Each batch is still answered
+                // for its own readings.
+                let open = d.planned.filter(|&i| {
+                    planned[i]
+                        .fresh
+                        .last()
+                        .zip(fresh.first())
+                        .is_some_and(|(l, f)| l.seq < f.seq)
+                });
+                if let Some(i) = open {
+                    let pl = &mut planned[i];
+                    pl.fresh.extend(fresh.iter().cloned());
+                    outcomes.push(Some(IngestOutcome::Stored {
+                        batch_id: Some(pl.batch_id),
+                        stored: fresh,
+                        duplicates,
+                        events: Vec::new(),
+                    }));
+                    continue;
+                }
+                d.planned = Some(planned.len());
                 outcomes.push(None);
                 planned.push(Planned {
                     index,
                     batch_id: Uuid::now_v7(),
+                    device_id: b.device_id,
+                    unit: b.unit.clone(),
+                    own: fresh.len(),
                     fresh,
                     duplicates,
                     session: d.session,
@@ -262,6 +343,15 @@ impl Store {
                     *next += 1;
                 }
             }
+            // The events' bodies and every ledger leaf (canonical JSON and
+            // SHA-256 of each batch and event) are built on another thread
+            // while the batches and readings are inserted: the statements
+            // run on the database's side, so the two overlap.
+            let planned = Arc::new(planned);
+            let built = {
+                let planned = Arc::clone(&planned);
+                tokio::task::spawn_blocking(move || build_records(&planned, stored_at))
+            };
             // 4. Batches and their readings.
             for chunk in planned.chunks(MAX_PARAMS / 10) {
                 let sql = format!(
@@ -310,22 +400,16 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            let Built { bodies, leaves } = built
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("building a group's records: {e}")))??;
             // 5. Room events.
-            let events: Vec<(Uuid, &RoomEvent)> = planned
-                .iter()
-                .flat_map(|pl| {
-                    pl.events
-                        .iter()
-                        .map(move |e| (pl.session.unwrap_or_default(), e))
-                })
-                .collect();
-            let bodies: Vec<String> = events
-                .iter()
-                .map(|(_, e)| serde_json::to_string(&e.body))
-                .collect::<Result<_, _>>()
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let events = planned.iter().filter_map(|pl| {
+                pl.session
+                    .map(|session| pl.events.iter().map(move |e| (session, e)))
+            });
             let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
-                events.iter().copied().zip(&bodies).collect();
+                events.flatten().zip(&bodies).collect();
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
@@ -347,30 +431,6 @@ impl Store {
             }
             // 6. Ledger leaves: each batch's record, then its events', in
             //    the group's order, at consecutive indices.
-            let mut leaves: Vec<Record> = Vec::with_capacity(planned.len() + events.len());
-            for pl in &planned {
-                let b = &batches[pl.index];
-                leaves.push(
-                    records::reading_batch(&ReadingBatch {
-                        id: pl.batch_id,
-                        device_id: b.device_id,
-                        source: "agent",
-                        unit: &b.unit,
-                        entered_by: None,
-                        stored_at,
-                        readings: &pl.fresh,
-                    })
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                );
-                if let Some(session) = pl.session {
-                    for e in &pl.events {
-                        leaves.push(
-                            records::room_event(session, e)
-                                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                        );
-                    }
-                }
-            }
             if !leaves.is_empty() {
                 let n = to_i64(leaves.len() as u64);
                 let first: i64 = sqlx::query_scalar(
@@ -379,13 +439,10 @@ impl Store {
                 .bind(n)
                 .fetch_one(&mut *tx)
                 .await?;
-                let hashes: Vec<Vec<u8>> =
-                    leaves.iter().map(|r| r.leaf_hash().0.to_vec()).collect();
-                let numbered: Vec<(i64, &Record, &Vec<u8>)> = leaves
+                let numbered: Vec<(i64, &(Record, [u8; 32]))> = leaves
                     .iter()
-                    .zip(&hashes)
                     .enumerate()
-                    .map(|(i, (r, h))| (first + i as i64, r, h))
+                    .map(|(i, l)| (first + i as i64, l))
                     .collect();
                 for chunk in numbered.chunks(MAX_PARAMS / 6) {
                     let sql = format!(
@@ -393,7 +450,7 @@ impl Store {
                         Marks::new(backend).rows(chunk.len(), 6)
                     );
                     let mut q = sqlx::query(&sql);
-                    for (idx, r, h) in chunk {
+                    for (idx, (r, h)) in chunk {
                         q = q
                             .bind(*idx)
                             .bind(r.kind.as_str())
@@ -428,7 +485,7 @@ impl Store {
                 q.bind(db_time(stored_at)).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            let mut planned = planned.into_iter().peekable();
+            let mut planned = Arc::unwrap_or_clone(planned).into_iter().peekable();
             let mut out = Vec::with_capacity(batches.len());
             for (index, o) in outcomes.into_iter().enumerate() {
                 match o {
@@ -438,9 +495,11 @@ impl Store {
                             .next_if(|pl| pl.index == index)
                             .ok_or_else(|| sqlx::Error::Protocol("group bookkeeping".into()))?;
                         let session = pl.session;
+                        let mut stored = pl.fresh;
+                        stored.truncate(pl.own);
                         out.push(IngestOutcome::Stored {
                             batch_id: Some(pl.batch_id),
-                            stored: pl.fresh,
+                            stored,
                             duplicates: pl.duplicates,
                             events: pl
                                 .events
@@ -519,7 +578,9 @@ mod tests {
     /// their batches interleaved in one group (a device twice, a resend,
     /// a wrong token): every session's counter moves once for all its
     /// events, which are numbered after the log's end in the group's
-    /// order; every device's counter lands on its highest seq.
+    /// order, a device's batches that follow on forming one stored batch
+    /// (each answered for its own readings); every device's counter lands
+    /// on its highest seq.
     #[tokio::test]
     async fn one_group_numbers_every_sessions_events_and_moves_every_counter() {
         for t in stores().await {
@@ -590,17 +651,25 @@ mod tests {
                     }
                 }
             }
+            // The first device's three batches that stored something
+            // are one stored batch: one event at its first batch's place.
             assert_eq!(
                 per_session[&s.session],
                 vec![
-                    (before + 1, ids[0], vec![2, 3]),
+                    (before + 1, ids[0], vec![2, 3, 4, 5]),
                     (before + 2, ids[1], vec![1, 2]),
-                    (before + 3, ids[0], vec![4]),
-                    (before + 4, ids[0], vec![5]),
                 ],
                 "{}",
                 t.name
             );
+            let batch_of = |o: &IngestOutcome| match o {
+                IngestOutcome::Stored { batch_id, .. } => *batch_id,
+                other => panic!("not stored: {other:?}"),
+            };
+            assert_eq!(batch_of(&out[0]), batch_of(&out[5]), "{}", t.name);
+            assert_eq!(batch_of(&out[0]), batch_of(&out[7]), "{}", t.name);
+            assert_ne!(batch_of(&out[0]), batch_of(&out[2]), "{}", t.name);
+            assert_eq!(stored(&out[5]), (vec![4], 0));
             assert_eq!(
                 per_session[&second],
                 vec![
@@ -613,7 +682,7 @@ mod tests {
             assert_eq!(per_session.len(), 2);
             assert_eq!(
                 store.session_last_seq(s.session).await.expect("last"),
-                before + 4
+                before + 2
             );
             assert_eq!(
                 store.session_last_seq(second).await.expect("last"),
@@ -623,7 +692,7 @@ mod tests {
             let log = store.read_events(s.session, before, 10).await.expect("log");
             assert_eq!(
                 log.iter().map(|e| e.seq).collect::<Vec<_>>(),
-                (before + 1..=before + 4).collect::<Vec<_>>()
+                (before + 1..=before + 2).collect::<Vec<_>>()
             );
             for (id, last) in ids.iter().zip([5u64, 2, 1, 3, 7]) {
                 let d = store.get_device(*id).await.expect("device").device;
