@@ -26,17 +26,14 @@
 //! and VP8 picture ids so the subscriber sees one stream
 //! ([`super::rewrite`]).
 //!
-//! **Known fault of the crate (issue 14).** `rtc` 0.21.1 rebuilds every
-//! receiver's codings from the remote description at each negotiation
-//! (`start_rtp`, peer_connection/internal.rs): a simulcast layer's SSRC,
-//! learnt from its `mid`/`rid` header extensions, is forgotten, and
-//! Chromium has stopped sending those extensions once the server's
-//! reports acknowledged the SSRC. After any renegotiation more than about
-//! a second after a publisher's video started, the crate drops all of that
-//! video ("drop rtp packet ssrc", endpoint handler, debug level) while its
-//! audio (SSRC declared in the SDP) goes on: each subscriber's picture of
-//! that publisher freezes. Seen with three people publishing one device at
-//! a time (e2e media-room).
+//! **The crate is patched (vendor/rtc/JILIANG.md).** `rtc` 0.21.1 rebuilt
+//! every receiver's codings from the remote description at each
+//! negotiation (`start_rtp`): a simulcast layer's SSRC, learnt only from its
+//! `mid`/`rid` header extensions — which Chromium stops sending once our
+//! reports acknowledge the SSRC — was forgotten, and after any later
+//! renegotiation the publisher's video was dropped for good while its
+//! audio went on. The vendored copy keeps what a receiver learnt while its
+//! track and rids are unchanged (e2e media-room, three people).
 //!
 //! **Modes.** A client's `media_link` names its mode: in `audio` mode it is
 //! forwarded no video, in `data` mode nothing; the room sees each
