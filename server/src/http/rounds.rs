@@ -560,8 +560,16 @@ async fn publish_round(
     State(state): State<AppState>,
     p: Principal,
     AppPath(id): AppPath<Uuid>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> AppResult<axum::Json<RoundView>> {
+    // The extractor's own rejection is plain text: answer in the app's shape.
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::MalformedJson(e.body_text())
+        }
+    })?;
     let (l, _) = r::load(&state.store, &p, id).await?;
     l.require_manage(&p)?;
     // The body is optional: none (or `{}`) publishes with names.
