@@ -10,11 +10,11 @@
 // by itself and its audio keeps flowing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowserForPeople, openPage, screenshot, apiLogin } from './harness.mjs';
+import { startServer, launchBrowserForPeople, openPage, screenshot } from './harness.mjs';
 import { impairedPath } from './impair.mjs';
+import { liveSession } from './media_stats.mjs';
 
 const PASSWORD = 'Jiliang-demo-2026';
-const QINAN = '秦安县计量检定所';
 
 let server;
 let browser;
@@ -27,19 +27,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function liveSession(host) {
-  const api = await apiLogin(server.url, host);
-  const labs = Object.fromEntries((await api.get('/api/v1/institutions')).map((i) => [i.name_zh, i.id]));
-  const s = await api.post('/api/v1/sessions', {
-    title: '音视频指导',
-    scheduled_start: new Date(Date.now() + 3600_000).toISOString(),
-    duration_minutes: 60,
-    lab_ids: [labs[QINAN]],
-  });
-  await api.post(`/api/v1/sessions/${s.id}/start`);
-  return s.id;
-}
 
 /** Every RTCPeerConnection the page makes, kept in `window.__pcs` (the app
  *  keeps its own inside wasm) so the test can read `getStats`. */
@@ -114,7 +101,7 @@ async function until(what, check, ms = 20_000) {
 }
 
 test('the technician sees the expert camera through the server; leaving closes the peer connections', async (t) => {
-  const id = await liveSession('expert');
+  const id = await liveSession(server.url, 'expert');
   const expert = await person(t, 'expert');
   const tech = await person(t, 'tech', { viewport: { width: 360, height: 740 } });
   await enterRoom(expert.page, id);
@@ -166,7 +153,7 @@ test('the technician sees the expert camera through the server; leaving closes t
 });
 
 test('simulcast: the subscriber gets the high layer; data-only keeps chat and the pinned mode sticks', async (t) => {
-  const id = await liveSession('expert');
+  const id = await liveSession(server.url, 'expert');
   const expert = await person(t, 'expert');
   const tech = await person(t, 'tech');
   await enterRoom(expert.page, id);
@@ -224,7 +211,7 @@ test('simulcast: the subscriber gets the high layer; data-only keeps chat and th
 });
 
 test('a page on an impaired link (300 kbit/s, 5 % loss, 150 ms) drops to audio only by itself; its audio keeps flowing', async (t) => {
-  const id = await liveSession('expert');
+  const id = await liveSession(server.url, 'expert');
   const path = impairedPath({ kbps: 300, loss: 0.05, delayMs: 150 });
   t.after(() => path.close());
   const expert = await person(t, 'expert');

@@ -22,7 +22,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
-import { startServer, launchBrowserForPeople, openPage, apiLogin } from './harness.mjs';
+import { startServer, launchBrowserForPeople, openPage } from './harness.mjs';
+import { liveSession } from './media_stats.mjs';
 
 const CYCLES = Number(process.env.JILIANG_MEDIA_SOAK_CYCLES ?? 200);
 /** Where to write the server's log when a wait times out (to debug). */
@@ -32,7 +33,6 @@ const WARMUP = Math.min(6, CYCLES);
 const CHECK_EVERY = 50;
 const SETTLE_MS = 3_000;
 const PASSWORD = 'Jiliang-demo-2026';
-const QINAN = '秦安县计量检定所';
 
 /** How far "after" may be from "before". Tasks: HTTP keep-alive
  *  connections of the test's own metric polling come and go; threads: the
@@ -57,19 +57,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function liveSession(host) {
-  const api = await apiLogin(server.url, host);
-  const labs = Object.fromEntries((await api.get('/api/v1/institutions')).map((i) => [i.name_zh, i.id]));
-  const s = await api.post('/api/v1/sessions', {
-    title: '音视频进出浸泡测试',
-    scheduled_start: new Date(Date.now() + 3600_000).toISOString(),
-    duration_minutes: 60,
-    lab_ids: [labs[QINAN]],
-  });
-  await api.post(`/api/v1/sessions/${s.id}/start`);
-  return s.id;
-}
 
 /** Every RTCPeerConnection the page makes, for `getStats`. */
 const CAPTURE_PCS = `(() => {
@@ -233,7 +220,7 @@ async function publisherGone() {
 }
 
 test(`media soak: ${CYCLES} join, publish and leave cycles return the server to its baseline`, { timeout: 30 * 60_000 }, async (t) => {
-  const id = await liveSession('expert');
+  const id = await liveSession(server.url, 'expert', '音视频进出浸泡测试');
   const receiver = await login(t, 'expert');
   await enterRoom(receiver.page, id);
 

@@ -68,11 +68,11 @@ export async function until(what, check, ms = 30_000) {
 }
 
 /** A live session of Qin'an hosted by `host`; its id. */
-export async function liveSession(url, host) {
+export async function liveSession(url, host, title = '音视频指导') {
   const api = await apiLogin(url, host);
   const labs = Object.fromEntries((await api.get('/api/v1/institutions')).map((i) => [i.name_zh, i.id]));
   const s = await api.post('/api/v1/sessions', {
-    title: '音视频指导',
+    title,
     scheduled_start: new Date(Date.now() + 3600_000).toISOString(),
     duration_minutes: 60,
     lab_ids: [labs[QINAN]],
