@@ -501,6 +501,18 @@ pub fn reading_age_s(reported_age_s: Option<f64>, reported_ms: f64, now_ms: f64)
         .map(|a| a + ((now_ms - reported_ms) / 1000.0).max(0.0))
 }
 
+/// The age to show: the younger of the agent's report (it reads the
+/// instrument, so it knows even when nothing reached the room) and the last
+/// reading the room received, whose `t` is on the room's clock. The agent
+/// reports every few seconds, so its figure alone would climb between
+/// reports while readings arrive every second.
+pub fn freshest_age_s(from_agent: Option<f64>, from_room: Option<f64>) -> Option<f64> {
+    match (from_agent, from_room) {
+        (Some(a), Some(r)) => Some(a.min(r)),
+        (a, r) => a.or(r),
+    }
+}
+
 /// `3 s`, `2 min 05 s`, `1 h 04 min`.
 pub fn age_text(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
@@ -736,6 +748,15 @@ mod tests {
     fn the_age_keeps_ticking_between_reports() {
         assert_eq!(reading_age_s(Some(2.0), 1_000.0, 4_500.0), Some(5.5));
         assert_eq!(reading_age_s(None, 0.0, 1.0), None);
+        assert_eq!(freshest_age_s(Some(4.2), Some(0.3)), Some(0.3));
+        assert_eq!(
+            freshest_age_s(Some(0.5), Some(9.0)),
+            Some(0.5),
+            "readings held up on the way: the agent knows better"
+        );
+        assert_eq!(freshest_age_s(None, Some(2.0)), Some(2.0));
+        assert_eq!(freshest_age_s(Some(2.0), None), Some(2.0));
+        assert_eq!(freshest_age_s(None, None), None);
         assert_eq!(age_text(5.5), "5 s");
         assert_eq!(age_text(125.0), "2 min 05 s");
         assert_eq!(age_text(3_840.0), "1 h 04 min");

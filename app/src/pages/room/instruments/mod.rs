@@ -28,7 +28,7 @@ mod setup;
 use std::collections::HashSet;
 
 use jiliang_app_core::instruments::{
-    DeviceState, age_text, device_state, format_value, reading_age_s,
+    DeviceState, age_text, device_state, format_value, freshest_age_s, reading_age_s,
 };
 use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AttachDevice, Device, DeviceListParams, FaultKind};
@@ -297,22 +297,20 @@ fn InstrumentCard(
     let taken = Memo::new(move |_| s.readings.with(|r| r.trace(id).map_or(0, |t| t.taken)));
     let age = move || {
         let now = now.get();
-        agent
-            .with(|a| {
-                a.as_ref().filter(|a| a.connected).and_then(|a| {
-                    reading_age_s(
-                        a.status.as_ref().and_then(|s| s.last_reading_age_s),
-                        a.heard_ms,
-                        now,
-                    )
-                })
+        let from_agent = agent.with(|a| {
+            a.as_ref().filter(|a| a.connected).and_then(|a| {
+                reading_age_s(
+                    a.status.as_ref().and_then(|s| s.last_reading_age_s),
+                    a.heard_ms,
+                    now,
+                )
             })
-            // A device typed in by hand: the age of its last reading on the
-            // room's clock.
-            .or_else(|| {
-                let offset = s.clock.with(|c| c.as_ref().map_or(0.0, |c| c.offset_ms));
-                last.get().map(|p| ((now + offset) / 1000.0 - p.t).max(0.0))
-            })
+        });
+        // The last reading received, on the room's clock (also the only
+        // figure for a device typed in by hand).
+        let offset = s.clock.with(|c| c.as_ref().map_or(0.0, |c| c.offset_ms));
+        let from_room = last.get().map(|p| ((now + offset) / 1000.0 - p.t).max(0.0));
+        freshest_age_s(from_agent, from_room)
     };
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
