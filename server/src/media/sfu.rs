@@ -583,6 +583,13 @@ struct Forwarded {
     /// The subscriber lacks a keyframe: its forwarder asks the publisher
     /// for one of the layer it forwards or awaits, until one passes.
     keyframe_needed: Arc<Notify>,
+    /// The client accepted an offer of ours with this track in it.
+    negotiated: bool,
+    /// Packets go to the leg only while its transport is up and the track
+    /// negotiated ([`Peer::update_live`]); before that the crate can only
+    /// fail them (no SRTP keys yet, an SSRC the browser does not know),
+    /// one error line per packet and work for nothing.
+    live: Arc<AtomicBool>,
     tasks: [JoinHandle<()>; 2],
     /// Counted in `jiliang_media_forwarded_tracks` while it exists.
     _counted: Counted,
@@ -637,6 +644,8 @@ struct Peer {
     freed: Vec<(RTCRtpSenderId, bool)>,
     /// Our offer awaits the client's answer.
     offering: bool,
+    /// The forwarded tracks in that offer.
+    offered: Vec<u64>,
     /// Something changed while offering: offer again after the answer.
     renegotiate: bool,
     connected: bool,
@@ -696,6 +705,7 @@ async fn run_peer(
         idle: HashMap::new(),
         freed: Vec::new(),
         offering: false,
+        offered: Vec::new(),
         renegotiate: false,
         connected: false,
     };
@@ -745,6 +755,7 @@ impl Peer {
                 Cmd::Connection(state) => match state {
                     RTCPeerConnectionState::Connected => {
                         self.connected = true;
+                        self.update_live();
                         self.request_keyframes();
                         Ok(())
                     }
@@ -924,6 +935,12 @@ impl Peer {
             )
         })?;
         self.offering = false;
+        for id in std::mem::take(&mut self.offered) {
+            if let Some(f) = self.forwarded.get_mut(&id) {
+                f.negotiated = true;
+            }
+        }
+        self.update_live();
         self.learn_payload_types().await;
         if self.connected {
             self.request_keyframes();
@@ -972,6 +989,7 @@ impl Peer {
             return Err(refusal("无法生成 SDP 提议。", "Cannot offer."));
         };
         self.offering = true;
+        self.offered = self.forwarded.keys().copied().collect();
         self.idle.extend(self.freed.drain(..));
         let sdp = self.announce(local.sdp);
         self.send(Outbound::Offer(sdp)).await;
@@ -1134,6 +1152,8 @@ impl Peer {
         let (layer_tx, target) = watch::channel(Layer::High);
         let keyframe_needed = Arc::new(Notify::new());
         let needed = keyframe_needed.clone();
+        let live = Arc::new(AtomicBool::new(false));
+        let leg_live = live.clone();
         let forward = self.inner.spawn(async move {
             let mut layers = Forwarding::default();
             let (mut got, mut sent, mut since) = (0u64, 0u64, Instant::now());
@@ -1141,7 +1161,7 @@ impl Peer {
                 // What went in and out, to tell a publisher whose packets
                 // stopped from a forwarder that drops them.
                 if video && since.elapsed() > Duration::from_secs(3) {
-                    tracing::debug!(ssrc, got, sent, layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
+                    tracing::debug!(ssrc, got, sent, live = leg_live.load(Ordering::Relaxed), layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
                     (got, sent, since) = (0, 0, Instant::now());
                 }
                 let m = tokio::select! {
@@ -1156,6 +1176,11 @@ impl Peer {
                 match m {
                     Ok(m) => {
                         got += 1;
+                        if !leg_live.load(Ordering::Relaxed) {
+                            // Dropped here rather than in the crate; the leg
+                            // asks for a keyframe when it opens.
+                            continue;
+                        }
                         let want = *target.borrow();
                         let Some(mut pkt) = layers.pass(m, want, video, clock_rate, &keyframe)
                         else {
@@ -1164,9 +1189,10 @@ impl Peer {
                         sent += 1;
                         pkt.header.ssrc = ssrc;
                         pkt.header.payload_type = leg_payload_type.load(Ordering::Relaxed);
-                        // Fails until the transceiver is negotiated: the
-                        // subscriber then lacks what was dropped, and the
-                        // forwarder asks for a keyframe until one passes.
+                        // Fails only when the track was unbound meanwhile
+                        // (removed, the connection closing): the subscriber
+                        // then lacks what was dropped, and the forwarder
+                        // asks for a keyframe until one passes.
                         if let Err(e) = out.write_rtp(pkt).await
                             && video
                             && !layers.stalled
@@ -1176,7 +1202,7 @@ impl Peer {
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if video {
+                        if video && leg_live.load(Ordering::Relaxed) {
                             layers.keyframe_needed(*target.borrow(), Instant::now(), &keyframe);
                         }
                     }
@@ -1238,6 +1264,8 @@ impl Peer {
             payload_type,
             video,
             keyframe_needed,
+            negotiated: false,
+            live,
             tasks: [forward, feedback],
             _counted: Counted::new(&self.inner.gauges.forwarded),
         })
@@ -1263,6 +1291,14 @@ impl Peer {
             {
                 f.payload_type.store(codec.payload_type, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Open each forwarded track's flow once its leg can carry it.
+    fn update_live(&self) {
+        for f in self.forwarded.values() {
+            f.live
+                .store(self.connected && f.negotiated, Ordering::Relaxed);
         }
     }
 
