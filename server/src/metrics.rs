@@ -120,6 +120,19 @@ struct QueueLabels {
     queue: &'static str,
 }
 
+/// `layer` of `jiliang_media_forwarded_layer`: `low` or `high`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MediaLayerLabels {
+    pub layer: &'static str,
+}
+
+/// `kind` of `jiliang_media_feedback`: a closed list named in the SFU's
+/// source (`receiver_report`, `remb`, `twcc`, `nack`, `keyframe_request`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MediaFeedbackLabels {
+    pub kind: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
@@ -440,6 +453,16 @@ impl Metrics {
             "jiliang_media_tasks",
             "Tasks of the SFU alive on this node (per peer connection, received track and forwarded track)",
             media.tasks.clone(),
+        );
+        registry.register(
+            "jiliang_media_forwarded_layer",
+            "Simulcast video tracks forwarded to subscribers, by the layer each subscriber gets now (chosen from its own feedback)",
+            media.layers.clone(),
+        );
+        registry.register(
+            "jiliang_media_feedback",
+            "RTCP feedback received from subscribers' browsers, by kind (reception report blocks, REMB, transport-wide CC, NACK, keyframe requests)",
+            media.feedback.clone(),
         );
         let readings_stored = Counter::default();
         registry.register(

@@ -11,15 +11,21 @@
 import dgram from 'node:dgram';
 
 /** Start an impaired path; `route(context)` sends that browser context's media
- *  through it. Every option is per direction. */
-export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs = 400 } = {}) {
+ *  through it. Every option applies to each direction; `up` (page → server)
+ *  and `down` (server → page) override them for one direction, e.g.
+ *  `impairedPath({ down: { kbps: 300 }, up: { kbps: 10_000, loss: 0, delayMs: 0 } })`.
+ *  `set({ down: {...} })` changes a direction while the path runs. */
+export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs = 400, up = {}, down = {} } = {}) {
   const relays = new Map(); // "ip:port" of the server → { socket, port, ready }
   let closed = false;
   const stats = { up: { sent: 0, dropped: 0 }, down: { sent: 0, dropped: 0 }, frames: 0, candidates: [] };
+  const base = { kbps, loss, delayMs, queueMs };
+  const params = { up: { ...base, ...up }, down: { ...base, ...down } };
 
   function shaper(dir) {
     let nextFree = 0;
     return (bytes, send) => {
+      const { kbps, loss, delayMs, queueMs } = params[dir];
       const now = Date.now();
       if (Math.random() < loss) { stats[dir].dropped++; return; }
       const start = Math.max(now, nextFree);
@@ -148,5 +154,11 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
     relays.clear();
   }
 
-  return { route, close, stats, relays };
+  /** Change one or both directions' parameters from now on. */
+  function set({ up = {}, down = {} } = {}) {
+    Object.assign(params.up, up);
+    Object.assign(params.down, down);
+  }
+
+  return { route, close, set, stats, relays, params };
 }

@@ -32,6 +32,8 @@ use std::sync::Arc;
 use jiliang_protocol::rooms::{
     IceCandidate, LinkQuality, MediaMode, MediaPublisher, MediaSource, MediaTrackState,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
@@ -97,6 +99,32 @@ pub struct MediaGauges {
     /// and per forwarded track (`jiliang_media_tasks`). The peer
     /// connections' own driver tasks count in the runtime's task gauge.
     pub tasks: Gauge,
+    /// Simulcast video tracks forwarded, by the layer each subscriber gets
+    /// now (`jiliang_media_forwarded_layer`): how many subscribers their
+    /// own feedback moved to the low layer.
+    pub layers: Family<crate::metrics::MediaLayerLabels, Gauge>,
+    /// Subscribers' RTCP feedback received, by kind
+    /// (`jiliang_media_feedback`): which inputs of the layer choice the
+    /// browsers actually send.
+    pub feedback: Family<crate::metrics::MediaFeedbackLabels, Counter>,
+}
+
+impl MediaGauges {
+    /// The gauge of forwarded tracks on `layer`.
+    pub(crate) fn layer(&self, layer: Layer) -> Gauge {
+        self.layers
+            .get_or_create(&crate::metrics::MediaLayerLabels {
+                layer: layer.as_str(),
+            })
+            .clone()
+    }
+
+    /// The counter of feedback of `kind`.
+    pub(crate) fn feedback(&self, kind: &'static str) -> Counter {
+        self.feedback
+            .get_or_create(&crate::metrics::MediaFeedbackLabels { kind })
+            .clone()
+    }
 }
 
 /// One unit of a gauge, given back when dropped (however its owner ends:

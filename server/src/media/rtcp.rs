@@ -12,20 +12,30 @@
 //!   in one packet;
 //! - REMB (the subscriber's receive estimate).
 //!
+//! It also counts, by kind, the feedback browsers send
+//! (`jiliang_media_feedback`): reception report blocks, REMB, transport-wide
+//! congestion control (TWCC), NACK and keyframe requests — which inputs of
+//! the layer choice a browser really provides (`docs/OPERATIONS.md`).
+//!
 //! The pattern is the crate's own (`tests/rtcp_processing_webrtc2webrtc.rs`
 //! of webrtc 0.21.1).
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use prometheus_client::metrics::counter::Counter;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio;
 use rtc::shared::error::Error;
+
+use super::MediaGauges;
 
 /// After every interceptor of the default chain (the last is at 13 000).
 pub const SLOT: usize = 14_000;
@@ -68,6 +78,49 @@ pub fn for_application(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<Box<dyn rt
     out
 }
 
+/// The feedback counters of `jiliang_media_feedback`.
+#[derive(Clone, Default)]
+pub struct FeedbackCounts {
+    reports: Counter,
+    remb: Counter,
+    twcc: Counter,
+    nack: Counter,
+    keyframe: Counter,
+}
+
+impl FeedbackCounts {
+    pub fn of(gauges: &MediaGauges) -> Self {
+        Self {
+            reports: gauges.feedback("receiver_report"),
+            remb: gauges.feedback("remb"),
+            twcc: gauges.feedback("twcc"),
+            nack: gauges.feedback("nack"),
+            keyframe: gauges.feedback("keyframe_request"),
+        }
+    }
+
+    /// Count what an inbound compound carries: each reception report block
+    /// (in receiver or sender reports), each feedback packet.
+    pub fn count(&self, packets: &[Box<dyn rtc::rtcp::Packet>]) {
+        for p in packets {
+            let any = p.as_any();
+            if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                self.reports.inc_by(rr.reports.len() as u64);
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                self.reports.inc_by(sr.reports.len() as u64);
+            } else if any.is::<ReceiverEstimatedMaximumBitrate>() {
+                self.remb.inc();
+            } else if any.is::<TransportLayerCc>() {
+                self.twcc.inc();
+            } else if any.is::<TransportLayerNack>() {
+                self.nack.inc();
+            } else if is_keyframe_request(p.as_ref()) {
+                self.keyframe.inc();
+            }
+        }
+    }
+}
+
 /// Passes inbound feedback the SFU acts on to the application (see the
 /// module documentation) and lets every other inbound RTCP packet end here
 /// (the interceptors before it have had it).
@@ -75,6 +128,17 @@ pub fn for_application(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<Box<dyn rt
 pub struct KeyframeRequests {
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
+    counts: FeedbackCounts,
+}
+
+impl KeyframeRequests {
+    /// Counting what it sees in `counts`.
+    pub fn counting(counts: FeedbackCounts) -> Self {
+        Self {
+            counts,
+            ..Self::default()
+        }
+    }
 }
 
 impl sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
@@ -91,6 +155,7 @@ impl sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
             message,
         } = msg;
         if let Packet::Rtcp(packets) = &message.packet {
+            self.counts.count(packets);
             for p in for_application(packets) {
                 let mut one = message.clone();
                 one.packet = Packet::Rtcp(vec![p]);
@@ -189,5 +254,33 @@ mod tests {
         // nothing) gives nothing.
         let quiet: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(SenderReport::default())];
         assert!(for_application(&quiet).is_empty());
+    }
+
+    #[test]
+    fn feedback_is_counted_by_kind() {
+        let gauges = MediaGauges::default();
+        let counts = FeedbackCounts::of(&gauges);
+        let packets: Vec<Box<dyn rtc::rtcp::Packet>> = vec![
+            Box::new(ReceiverReport {
+                ssrc: 9,
+                reports: vec![block(1, 0), block(2, 0)],
+                ..Default::default()
+            }),
+            Box::new(ReceiverEstimatedMaximumBitrate {
+                sender_ssrc: 9,
+                bitrate: 300_000.0,
+                ssrcs: vec![1],
+            }),
+            Box::new(TransportLayerNack::default()),
+            Box::new(PictureLossIndication::default()),
+        ];
+        counts.count(&packets);
+        counts.count(&packets[1..2]);
+        let get = |kind| gauges.feedback(kind).get();
+        assert_eq!(get("receiver_report"), 2);
+        assert_eq!(get("remb"), 2);
+        assert_eq!(get("nack"), 1);
+        assert_eq!(get("keyframe_request"), 1);
+        assert_eq!(get("twcc"), 0);
     }
 }

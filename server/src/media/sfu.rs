@@ -430,7 +430,9 @@ impl Inner {
                 .map_err(|e| e.to_string())?
                 .with(
                     super::rtcp::slot(),
-                    super::rtcp::KeyframeRequests::default(),
+                    super::rtcp::KeyframeRequests::counting(super::rtcp::FeedbackCounts::of(
+                        &self.gauges,
+                    )),
                 );
             // Always the DTLS server: the crate answers every offer with one
             // configured role, also a client's re-offer after the server
@@ -1035,7 +1037,7 @@ impl Peer {
             }
             match self.forward(&p).await {
                 Ok(f) => {
-                    tracing::debug!(peer = self.id, track = id, "forwarding");
+                    tracing::debug!(peer = self.id, user = %self.key.user, track = id, "forwarding");
                     self.forwarded.insert(id, f);
                     changed = true;
                 }
@@ -1154,14 +1156,21 @@ impl Peer {
         let needed = keyframe_needed.clone();
         let live = Arc::new(AtomicBool::new(false));
         let leg_live = live.clone();
+        let gauges = self.inner.gauges.clone();
+        let peer = self.id;
+        // Bytes forwarded, for the rate the subscriber's estimate is
+        // weighed against.
+        let forwarded_bytes = Arc::new(AtomicU64::new(0));
+        let counted_bytes = forwarded_bytes.clone();
         let forward = self.inner.spawn(async move {
             let mut layers = Forwarding::default();
+            let mut shown = LayerShown::default();
             let (mut got, mut sent, mut since) = (0u64, 0u64, Instant::now());
             loop {
                 // What went in and out, to tell a publisher whose packets
                 // stopped from a forwarder that drops them.
                 if video && since.elapsed() > Duration::from_secs(3) {
-                    tracing::debug!(ssrc, got, sent, live = leg_live.load(Ordering::Relaxed), layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
+                    tracing::debug!(peer, ssrc, got, sent, live = leg_live.load(Ordering::Relaxed), layer = ?layers.rewriter.layer(), want = ?*target.borrow(), stalled = layers.stalled, "forwarder");
                     (got, sent, since) = (0, 0, Instant::now());
                 }
                 let m = tokio::select! {
@@ -1182,11 +1191,15 @@ impl Peer {
                             continue;
                         }
                         let want = *target.borrow();
-                        let Some(mut pkt) = layers.pass(m, want, video, clock_rate, &keyframe)
-                        else {
+                        let passed = layers.pass(m, want, video, clock_rate, &keyframe);
+                        if video {
+                            shown.follow(&layers, &gauges);
+                        }
+                        let Some(mut pkt) = passed else {
                             continue;
                         };
                         sent += 1;
+                        counted_bytes.fetch_add(pkt.payload.len() as u64 + 12, Ordering::Relaxed);
                         pkt.header.ssrc = ssrc;
                         pkt.header.payload_type = leg_payload_type.load(Ordering::Relaxed);
                         // Fails only when the track was unbound meanwhile
@@ -1213,7 +1226,8 @@ impl Peer {
         let feedback_needed = keyframe_needed.clone();
         let estimate = self.estimate.clone();
         let feedback = self.inner.spawn(async move {
-            let mut choice = LayerChoice::default();
+            let mut choice = LayerChoice::new(Instant::now());
+            let mut rate = Rate::default();
             loop {
                 match track.poll().await {
                     Some(TrackLocalEvent::OnRtcpPacket(rtcp)) => {
@@ -1235,18 +1249,30 @@ impl Peer {
                             } else if let Some(remb) =
                                 any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
                             {
-                                estimate.set(f64::from(remb.bitrate) / 1000.0);
+                                let kbps = f64::from(remb.bitrate) / 1000.0;
+                                tracing::trace!(ssrc, kbps, "subscriber's estimate (REMB)");
+                                estimate.set(kbps);
                             }
                         }
                         if video && loss.is_some() {
-                            let layer = choice.report(Feedback {
+                            let report = Feedback {
                                 loss,
                                 estimate_kbps: estimate.share_kbps(),
-                            });
+                                sending_kbps: rate
+                                    .since_last(forwarded_bytes.load(Ordering::Relaxed)),
+                            };
+                            let layer = choice.report(report, Instant::now());
+                            tracing::trace!(peer, ssrc, ?report, ?layer, "subscriber's report");
                             layer_tx.send_if_modified(|l| {
                                 let changed = *l != layer;
                                 if changed {
-                                    tracing::debug!(ssrc, ?layer, ?loss, "subscriber's layer");
+                                    tracing::debug!(
+                                        peer,
+                                        ssrc,
+                                        ?layer,
+                                        ?report,
+                                        "subscriber's layer"
+                                    );
                                 }
                                 *l = layer;
                                 changed
@@ -1442,6 +1468,53 @@ async fn ask_keyframes(
             if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// What a forwarder sends, between two of its subscriber's reports.
+#[derive(Default)]
+struct Rate {
+    last: Option<(u64, Instant)>,
+}
+
+impl Rate {
+    /// kbit/s since the last call (`None` the first time, or after less
+    /// than 200 ms: too short to say).
+    fn since_last(&mut self, bytes: u64) -> Option<f64> {
+        let now = Instant::now();
+        let (before, at) = self.last.unwrap_or((bytes, now));
+        let ms = now.saturating_duration_since(at).as_secs_f64() * 1000.0;
+        if ms < 200.0 && self.last.is_some() {
+            return None;
+        }
+        self.last = Some((bytes, now));
+        (ms >= 200.0).then(|| bytes.saturating_sub(before) as f64 * 8.0 / ms)
+    }
+}
+
+/// The forwarder's count in `jiliang_media_forwarded_layer`: under the
+/// layer its subscriber gets while the stream comes as layers, nowhere
+/// otherwise (and nowhere once the forwarder ends).
+#[derive(Default)]
+struct LayerShown(Option<(u8, Counted)>);
+
+impl LayerShown {
+    fn follow(&mut self, layers: &Forwarding, gauges: &MediaGauges) {
+        let now = if layers.simulcast {
+            layers.rewriter.layer()
+        } else {
+            None
+        };
+        if self.0.as_ref().map(|(l, _)| *l) != now {
+            self.0 = now.map(|l| {
+                let layer = if l == Layer::Low as u8 {
+                    Layer::Low
+                } else {
+                    Layer::High
+                };
+                (l, Counted::new(&gauges.layer(layer)))
+            });
         }
     }
 }

@@ -4,7 +4,8 @@
 //! writes a WebM file (remuxed by ffmpeg) whose SHA-256 is its ledger
 //! record; the file is served in byte ranges (206, 416) to those who may
 //! see the session only. Without a working ffmpeg the file is stored as
-//! failed, with the reason, and the server carries on.
+//! failed, with the reason, and the server carries on. Each test runs on
+//! SQLite and, when `DATABASE_URL` names one, on PostgreSQL.
 
 use std::time::Duration;
 
@@ -92,13 +93,17 @@ async fn record_two_seconds(server: &TestServer, expert: &Client, id: Uuid) -> P
     a
 }
 
-#[tokio::test]
-async fn the_host_records_and_the_file_is_a_served_verifiable_record() {
+crate::backend_tests!(
+    the_host_records_and_the_file_is_a_served_verifiable_record,
+    |backend| async move { records_a_served_verifiable_file(backend).await }
+);
+
+async fn records_a_served_verifiable_file(backend: Backend) {
     if !ffmpeg_present() {
         eprintln!("skipped: no ffmpeg (scripts/lib.sh ensure_ffmpeg installs it)");
         return;
     }
-    let Some(server) = TestServer::start_seeded(Backend::Sqlite).await else {
+    let Some(server) = TestServer::start_seeded(backend).await else {
         return;
     };
     let expert = server.login("expert").await;
@@ -251,9 +256,15 @@ async fn tws_send(ws: &mut crate::rooms::Ws, v: Value) {
         .expect("send");
 }
 
-#[tokio::test]
-async fn without_ffmpeg_the_file_is_marked_failed_and_the_session_goes_on() {
-    let db = crate::common::TestDb::sqlite();
+crate::backend_tests!(
+    without_ffmpeg_the_file_is_marked_failed_and_the_session_goes_on,
+    |backend| async move { without_ffmpeg(backend).await }
+);
+
+async fn without_ffmpeg(backend: Backend) {
+    let Some(db) = crate::common::TestDb::new(backend).await else {
+        return;
+    };
     let server = TestServer::start_configured(db, |c| {
         c.recording.ffmpeg = std::path::PathBuf::from("/nonexistent/ffmpeg");
     })
