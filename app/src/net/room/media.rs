@@ -406,7 +406,8 @@ impl Counters {
 /// section is ~5 KB) in every offer, and each source turned on adds a
 /// section: a person who turned camera and screen on and off a few times
 /// would pass the server's SDP limit and lose media. A browser without
-/// `setCodecPreferences` offers all, as before.
+/// `setCodecPreferences` offers all, as before. (The receive-only
+/// transceivers of the server's offers still offer all: not yet limited.)
 fn prefer_server_codecs(transceiver: &JsValue, video: bool) {
     let window: JsValue = web_sys::window().map(Into::into).unwrap_or_default();
     let sender = get(&window, "RTCRtpSender");
