@@ -113,3 +113,48 @@ export async function decodesMore(page, what, by = 20) {
     return s && s.framesDecoded >= start + by ? s : null;
   });
 }
+
+/** Record the page's signalling calls and their outcome in
+ *  `window.__jlSignalling` (a failure's message shows them). */
+export async function traceSignalling(page) {
+  await page.addInitScript(() => {
+    window.__jlSignalling = [];
+    const log = (e) => window.__jlSignalling.push(`${(performance.now() / 1000).toFixed(3)} ${e}`);
+    const proto = RTCPeerConnection.prototype;
+    for (const name of ['setLocalDescription', 'setRemoteDescription']) {
+      const original = proto[name];
+      proto[name] = function (...args) {
+        const what = `${name}(${args[0]?.type ?? ''}) in ${this.signalingState}`;
+        return original.apply(this, args).then(
+          (v) => { log(`${what} -> ${this.signalingState} ${this.localDescription?.type ?? ''}`); return v; },
+          (e) => { log(`${what} FAILED ${e.name}: ${e.message}`); throw e; },
+        );
+      };
+    }
+    const setter = Object.getOwnPropertyDescriptor(proto, 'onnegotiationneeded').set;
+    Object.defineProperty(proto, 'onnegotiationneeded', {
+      set(f) { setter.call(this, f && ((ev) => { log(`negotiationneeded in ${this.signalingState}`); return f(ev); })); },
+    });
+    const frame = (data) => {
+      try {
+        const f = JSON.parse(data);
+        if (f.type === 'media_closed') return `media_closed ${f.reason}`;
+        return /^media_(offer|answer)$/.test(f.type ?? '') ? `${f.type} (${f.sdp?.length} bytes)` : null;
+      } catch { return null; }
+    };
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const f = typeof data === 'string' && frame(data);
+      if (f) log(`sent ${f}`);
+      return send.call(this, data);
+    };
+    const Ws = window.WebSocket;
+    window.WebSocket = function WebSocket(...args) {
+      const ws = new Ws(...args);
+      ws.addEventListener('message', (ev) => { const f = typeof ev.data === 'string' && frame(ev.data); if (f) log(`got ${f}`); });
+      return ws;
+    };
+    window.WebSocket.prototype = Ws.prototype;
+    Object.setPrototypeOf(window.WebSocket, Ws);
+  });
+}

@@ -5,7 +5,11 @@
 //!   offer; a server offer is always applied (the browser rolls back an
 //!   offer of ours that crossed it) and answered. Every call on the peer
 //!   connection is issued in the order the frames came: the browser's
-//!   operations chain keeps them in that order.
+//!   operations chain keeps them in that order. Chromium's rollback needs
+//!   two workarounds when both offers add a section (an explicit rollback
+//!   when it refuses the server's offer, fresh transceivers when its own
+//!   offer no longer applies; `docs/protocol.md`, "Perfect negotiation"),
+//!   and our transceivers offer only the codecs the server takes.
 //! - **What is published is declared** (`media_state`) before the offer
 //!   that carries it, and again after any change (stop, mute).
 //! - Media starts when the person turns on a device, or when someone else
@@ -180,6 +184,9 @@ struct Peer {
     pc: JsValue,
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
     stats: Option<IntervalHandle>,
+    /// Times our transceivers were renewed after an offer failed
+    /// ([`Inner::renew_unnegotiated`]).
+    renewals: u32,
 }
 
 impl Drop for Peer {
@@ -391,6 +398,38 @@ impl Counters {
             })
             .collect();
         (all, streams)
+    }
+}
+
+/// Offer only what the server takes (VP8 with its retransmissions, Opus)
+/// on a transceiver of ours. Chromium offers every codec it has (a video
+/// section is ~5 KB) in every offer, and each source turned on adds a
+/// section: a person who turned camera and screen on and off a few times
+/// would pass the server's SDP limit and lose media. A browser without
+/// `setCodecPreferences` offers all, as before. (The receive-only
+/// transceivers of the server's offers still offer all: not yet limited.)
+fn prefer_server_codecs(transceiver: &JsValue, video: bool) {
+    let window: JsValue = web_sys::window().map(Into::into).unwrap_or_default();
+    let sender = get(&window, "RTCRtpSender");
+    let kind = if video { "video" } else { "audio" };
+    let Ok(caps) = call(&sender, "getCapabilities", &[kind.into()]) else {
+        return;
+    };
+    let keep: &[&str] = if video {
+        &["video/vp8", "video/rtx"]
+    } else {
+        &["audio/opus"]
+    };
+    let codecs: Array = Array::from(&get(&caps, "codecs"))
+        .iter()
+        .filter(|c| {
+            get(c, "mimeType")
+                .as_string()
+                .is_some_and(|m| keep.contains(&m.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    if codecs.length() > 0 {
+        let _ = call(transceiver, "setCodecPreferences", &[codecs.into()]);
     }
 }
 
@@ -691,9 +730,17 @@ impl Inner {
         let on_negotiation = Closure::<dyn FnMut(JsValue)>::new(move |_ev: JsValue| {
             let pc = pc_for_offer.clone();
             spawn_local(async move {
+                // Only from a stable state: while a server offer is being
+                // applied, a description set here would be the answer,
+                // which the offer's own handler sends (the browser fires
+                // this event again once stable if still needed).
+                if get(&pc, "signalingState").as_string().as_deref() != Some("stable") {
+                    return;
+                }
                 // A server offer crossing this one wins (we are polite):
                 // the browser rolls this one back when it applies that.
                 if call_async(&pc, "setLocalDescription", &[]).await.is_err() {
+                    with_room(key, |r| r.renew_unnegotiated(&pc));
                     return;
                 }
                 let desc = get(&pc, "localDescription");
@@ -737,6 +784,7 @@ impl Inner {
             pc: pc.clone(),
             _handlers: handlers,
             stats,
+            renewals: 0,
         });
         // Local tracks (after a reconnect) go on the new connection.
         let sources: Vec<MediaSource> = self.media.local.keys().copied().collect();
@@ -782,10 +830,57 @@ impl Inner {
         ]);
         local.declared_id = get(&local.track, "id").as_string().unwrap_or_default();
         local.sender = call(pc, "addTransceiver", &[local.track.clone(), init])
-            .map(|t| get(&t, "sender"))
+            .map(|t| {
+                prefer_server_codecs(&t, source.is_video());
+                get(&t, "sender")
+            })
             .or_else(|_| call(pc, "addTrack", &[local.track.clone(), stream]))
             .ok();
         self.apply_mode();
+    }
+
+    /// Our offer could not even be set locally. The known cause: our first
+    /// offer crossed the server's first one and the browser rolled it back
+    /// (we are polite); Chromium keeps the header extension ids of that
+    /// offer on the transceivers it added, which clash with the ids the
+    /// server's offer set for the BUNDLE group ("A BUNDLE group contains a
+    /// codec collision for header extension id=…"), so every later offer
+    /// fails and those tracks would never be sent. Transceivers never
+    /// negotiated (no `mid`) are stopped and their tracks sent on fresh
+    /// ones, which take the group's ids; a few times at most per
+    /// connection, in case the cause is another.
+    fn renew_unnegotiated(&mut self, pc: &JsValue) {
+        const MAX_RENEWALS: u32 = 3;
+        match self.media.peer.as_mut() {
+            Some(p) if &p.pc == pc && p.renewals < MAX_RENEWALS => p.renewals += 1,
+            _ => return,
+        }
+        let Ok(all) = call(pc, "getTransceivers", &[]) else {
+            return;
+        };
+        let all = Array::from(&all);
+        let sources: Vec<MediaSource> = self.media.local.keys().copied().collect();
+        let mut renewed = false;
+        for source in sources {
+            let Some(sender) = self.media.local.get(&source).and_then(|l| l.sender.clone()) else {
+                continue;
+            };
+            let Some(t) = all.iter().find(|t| get(t, "sender") == sender) else {
+                continue;
+            };
+            if !get(&t, "mid").is_null() {
+                continue;
+            }
+            let _ = call(&t, "stop", &[]);
+            if let Some(l) = self.media.local.get_mut(&source) {
+                l.sender = None;
+            }
+            self.attach(source, pc);
+            renewed = true;
+        }
+        if renewed {
+            self.send_media_state();
+        }
     }
 
     fn close_peer(&mut self) {
@@ -848,16 +943,38 @@ impl Inner {
         spawn_local(async move {
             // Polite: the browser rolls back an offer of ours that crossed.
             let offer = obj(&[("type", "offer".into()), ("sdp", sdp.into())]);
-            if call_async(&pc, "setRemoteDescription", &[offer])
+            if call_async(&pc, "setRemoteDescription", std::slice::from_ref(&offer))
                 .await
                 .is_err()
             {
-                return;
+                // Chromium checks the offer against ours before rolling
+                // ours back: when both add a section with the same `mid`,
+                // it refuses ("RTP extension ID reassignment not
+                // supported … collision on active MID"). Unanswered, the
+                // server would wait for ever. Roll ours back first, then
+                // apply it.
+                if get(&pc, "signalingState").as_string().as_deref() != Some("have-local-offer") {
+                    return;
+                }
+                let rollback = obj(&[("type", "rollback".into())]);
+                if call_async(&pc, "setLocalDescription", &[rollback])
+                    .await
+                    .is_err()
+                    || call_async(&pc, "setRemoteDescription", &[offer])
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
             }
             if call_async(&pc, "setLocalDescription", &[]).await.is_err() {
                 return;
             }
+            // Never an offer of ours sent as the answer.
             let desc = get(&pc, "localDescription");
+            if get(&desc, "type").as_string().as_deref() != Some("answer") {
+                return;
+            }
             if let Some(sdp) = get(&desc, "sdp").as_string() {
                 with_room(key, |r| r.send(&ClientFrame::MediaAnswer { sdp }));
             }
