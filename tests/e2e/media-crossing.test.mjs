@@ -5,9 +5,10 @@
 // to leave its transceivers unable to offer again. Perfect negotiation must
 // sort it out: every track reaches the server and every other page decodes
 // it (getStats: video framesDecoded and audio totalSamplesReceived grow for
-// each stream). Then everything off and on again, the three at once (a
-// todo: see there).
+// each stream). Then everything off and on again, the three at once, with
+// every page's SDP well inside the server's limit.
 import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer, chromiumArgs, apiLogin } from './harness.mjs';
@@ -142,19 +143,23 @@ test('microphone, camera and screen turned on at once, by one and then by two to
   await tracks(9, 'all three');
   await everyoneReceives('first');
   // All off and on again, the three at once (offers cross on connections
-  // already negotiated). Known defect (2026-12-05, seen in 1 run of 3): a
-  // client's offer can pass the server's 32 KiB SDP limit and its media is
-  // refused ("The SDP is too long"): the receive-only transceivers the
-  // server's offers created are re-offered with every codec Chromium has
-  // (only our own sending ones are limited to VP8/Opus), and each source
-  // turned on adds sections. Fix to make: setCodecPreferences on the
-  // transceiver of each `track` event too (app/src/net/room/media.rs).
-  await t.test('all off and on again at once', { todo: 'a client offer can pass the server SDP limit (receive-only transceivers offer every codec)' }, async () => {
+  // already negotiated). Each source turned on adds sections to a page's
+  // offers, and the receive-only transceivers the server's offers created
+  // are in them too: before they were limited to VP8/Opus as well
+  // (setCodecPreferences on each `track` event's transceiver), a client's
+  // offer could pass the server's 32 KiB SDP limit here and its media was
+  // refused ("The SDP is too long", 1 run of 3).
+  await t.test('all off and on again at once', async () => {
     await Promise.all(Object.values(pages).map((p) => pressAll(p, 'false')));
     await tracks(0, 'all off');
     await Promise.all(Object.values(pages).map((p) => pressAll(p, 'true')));
     await tracks(9, 'all on again');
     await everyoneReceives('again');
+    for (const [name, p] of Object.entries(pages)) {
+      const sizes = await p.evaluate(() => (window.__jlPeers ?? []).filter(({ pc }) => pc.connectionState !== 'closed')
+        .map(({ pc }) => (pc.localDescription?.sdp ?? '').length));
+      for (const n of sizes) assert.ok(n < 16_384, `${name}: its SDP (${n} bytes) stays well inside the server's 32 KiB limit`);
+    }
   });
   for (const n of names) await people[n].context.close();
 });

@@ -406,13 +406,22 @@ impl Counters {
 /// section is ~5 KB) in every offer, and each source turned on adds a
 /// section: a person who turned camera and screen on and off a few times
 /// would pass the server's SDP limit and lose media. A browser without
-/// `setCodecPreferences` offers all, as before. (The receive-only
-/// transceivers of the server's offers still offer all: not yet limited.)
-fn prefer_server_codecs(transceiver: &JsValue, video: bool) {
+/// `setCodecPreferences` offers all, as before. The receive-only
+/// transceivers the server's offers create are limited too (`received`,
+/// checked against what the browser can receive): they are in every later
+/// offer of ours as well.
+fn prefer_server_codecs(transceiver: &JsValue, video: bool, received: bool) {
     let window: JsValue = web_sys::window().map(Into::into).unwrap_or_default();
-    let sender = get(&window, "RTCRtpSender");
+    let side = get(
+        &window,
+        if received {
+            "RTCRtpReceiver"
+        } else {
+            "RTCRtpSender"
+        },
+    );
     let kind = if video { "video" } else { "audio" };
-    let Ok(caps) = call(&sender, "getCapabilities", &[kind.into()]) else {
+    let Ok(caps) = call(&side, "getCapabilities", &[kind.into()]) else {
         return;
     };
     let keep: &[&str] = if video {
@@ -689,6 +698,8 @@ impl Inner {
         handlers.push(on_candidate);
 
         let on_track = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let video = get(&get(&ev, "track"), "kind").as_string().as_deref() == Some("video");
+            prefer_server_codecs(&get(&ev, "transceiver"), video, true);
             let streams = get(&ev, "streams");
             let stream = Reflect::get_u32(&streams, 0).unwrap_or(JsValue::UNDEFINED);
             let Some(id) = get(&stream, "id").as_string() else {
@@ -831,7 +842,7 @@ impl Inner {
         local.declared_id = get(&local.track, "id").as_string().unwrap_or_default();
         local.sender = call(pc, "addTransceiver", &[local.track.clone(), init])
             .map(|t| {
-                prefer_server_codecs(&t, source.is_video());
+                prefer_server_codecs(&t, source.is_video(), false);
                 get(&t, "sender")
             })
             .or_else(|_| call(pc, "addTrack", &[local.track.clone(), stream]))
