@@ -952,23 +952,36 @@ impl Inner {
         let pc = peer.pc.clone();
         let key = self.key;
         spawn_local(async move {
-            // Polite: the browser rolls back an offer of ours that crossed.
+            // Polite: an offer of ours that crossed the server's is rolled
+            // back, explicitly and first. Chromium's implicit rollback checks
+            // the server's offer against ours before rolling ours back: when
+            // both add a section with the same `mid` it refuses ("RTP
+            // extension ID reassignment not supported … collision on active
+            // MID"), and that failure can leave the session in error
+            // (ERROR_CONTENT), so that even an explicit rollback after it
+            // fails and the server's offer stays unanswered for ever.
             let offer = obj(&[("type", "offer".into()), ("sdp", sdp.into())]);
+            let rollback = || obj(&[("type", "rollback".into())]);
+            let crossed =
+                || get(&pc, "signalingState").as_string().as_deref() == Some("have-local-offer");
+            if crossed()
+                && call_async(&pc, "setLocalDescription", &[rollback()])
+                    .await
+                    .is_err()
+            {
+                return;
+            }
             if call_async(&pc, "setRemoteDescription", std::slice::from_ref(&offer))
                 .await
                 .is_err()
             {
-                // Chromium checks the offer against ours before rolling
-                // ours back: when both add a section with the same `mid`,
-                // it refuses ("RTP extension ID reassignment not
-                // supported … collision on active MID"). Unanswered, the
-                // server would wait for ever. Roll ours back first, then
-                // apply it.
-                if get(&pc, "signalingState").as_string().as_deref() != Some("have-local-offer") {
+                // Our offer was still on its way into the browser when the
+                // server's came (its state was stable above): same as
+                // above, once it has landed.
+                if !crossed() {
                     return;
                 }
-                let rollback = obj(&[("type", "rollback".into())]);
-                if call_async(&pc, "setLocalDescription", &[rollback])
+                if call_async(&pc, "setLocalDescription", &[rollback()])
                     .await
                     .is_err()
                     || call_async(&pc, "setRemoteDescription", &[offer])
