@@ -185,7 +185,8 @@ async def run(args):
     async with websockets.connect(
         url, additional_headers={"Cookie": cookie, "Origin": args.base}, max_size=1 << 20
     ) as ws:
-        await ws.send(json.dumps({"type": "join", "protocol": 1, "last_seq": 0}))
+        # The room protocol's version (PROTOCOL_VERSION in crates/protocol).
+        await ws.send(json.dumps({"type": "join", "protocol": 2, "last_seq": 0}))
         while True:
             snapshot = json.loads(await ws.recv())
             if snapshot.get("type") == "snapshot":

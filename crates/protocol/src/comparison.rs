@@ -315,25 +315,31 @@ impl ComparisonLog {
                     })
                     .is_some()
             }
-            EventBody::Readings {
-                device_id,
-                readings,
-                ..
-            } => {
+            EventBody::Readings(body) => {
                 if self.finished.is_some() {
                     return false;
                 }
-                let Some(channel) = self.spec.as_ref().and_then(|s| s.channel_of(*device_id))
-                else {
-                    return false;
-                };
-                let cal: Vec<CalReading> = readings.iter().map(cal_reading).collect();
-                self.fold
-                    .apply(FoldInput::Readings {
-                        channel,
-                        readings: &cal,
-                    })
-                    .is_some()
+                // Each device's part on its own channel, in the event's
+                // order (a protocol-1 event has one part).
+                let mut changed = false;
+                for part in body.parts() {
+                    let Some(channel) = self
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.channel_of(part.device_id))
+                    else {
+                        continue;
+                    };
+                    let cal: Vec<CalReading> = part.readings.iter().map(cal_reading).collect();
+                    changed |= self
+                        .fold
+                        .apply(FoldInput::Readings {
+                            channel,
+                            readings: &cal,
+                        })
+                        .is_some();
+                }
+                changed
             }
             EventBody::ComparisonFinished {
                 comparison_id,

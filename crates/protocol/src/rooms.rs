@@ -1,4 +1,4 @@
-//! The room socket protocol (`/api/v1/sessions/{id}/ws`), version 1.
+//! The room socket protocol (`/api/v1/sessions/{id}/ws`), version 2.
 //!
 //! JSON text frames, tagged by `"type"`. A client opens with `join`, naming
 //! the last sequence number it has seen (0 the first time); the server
@@ -18,8 +18,12 @@ use crate::sessions::{Participant, SessionInfo};
 use crate::timesync::{TimePing, TimePong};
 use jiliang_metrology::conformity::Verdict;
 
-/// Protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Protocol version this crate speaks. 2: a `readings` event holds the
+/// readings of several devices (`devices`); a client of version 1 read one
+/// device per event and would miss the others, so the server refuses its
+/// `join` (close 4003, "reload the page"). Logs stored under version 1 keep
+/// their one-device `readings` events, which version 2 still reads.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either side may send, in bytes. Larger frames close the
 /// socket with 1009 (message too big).
@@ -28,9 +32,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Longest chat text, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
 
-/// Most readings in one `readings` event. A stored batch larger than this
-/// (an agent's backlog after an outage) enters the log as several events in
-/// a row, so that no frame exceeds [`MAX_FRAME_BYTES`].
+/// Most readings in one `readings` event, over all its devices. What a
+/// session's devices stored in one go beyond this (an agent's backlog
+/// after an outage) enters the log as several events in a row, so that no
+/// frame exceeds [`MAX_FRAME_BYTES`].
 pub const MAX_READINGS_PER_EVENT: usize = 250;
 
 /// Close code telling a client it fell too far behind and must reconnect
@@ -443,17 +448,11 @@ pub enum EventBody {
         from: String,
         to: String,
     },
-    /// Readings of a device attached to the session, as stored: one event
-    /// per stored batch (split after [`MAX_READINGS_PER_EVENT`]), written
-    /// by the server (no author). Readings already stored (resends) never
-    /// appear twice.
-    Readings {
-        device_id: Uuid,
-        /// The stored batch (its `reading_batch` ledger record).
-        batch_id: Uuid,
-        /// In `seq` order.
-        readings: Vec<DeviceReading>,
-    },
+    /// Readings of devices attached to the session, as stored: one event
+    /// per group the server stored (each device's part of it split after
+    /// [`MAX_READINGS_PER_EVENT`] readings in all), written by the server
+    /// (no author). Readings already stored (resends) never appear twice.
+    Readings(Readings),
     /// The host set up (or, before the first point, changed) the session's
     /// comparison of a unit under test against a reference standard
     /// ([`crate::comparison`]). Written by the server with the host as
@@ -506,13 +505,100 @@ impl EventBody {
             Self::Join => "join",
             Self::Leave => "leave",
             Self::State { .. } => "state",
-            Self::Readings { .. } => "readings",
+            Self::Readings(_) => "readings",
             Self::ComparisonSetup { .. } => "comparison_setup",
             Self::ComparisonPoint { .. } => "comparison_point",
             Self::ComparisonFinished { .. } => "comparison_finished",
             Self::RecordingStarted { .. } => "recording_started",
             Self::RecordingStopped { .. } => "recording_stopped",
             Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// The body of a `readings` event, in either of its two shapes. Both
+/// serialise back exactly as they were read, so the ledger's record of a
+/// stored event can be re-derived from it (`jiliang verify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged, try_from = "ReadingsWire")]
+pub enum Readings {
+    /// Protocol 2: the readings of one or more devices, each device at most
+    /// once per event (in the order their batches were stored).
+    Devices { devices: Vec<DeviceReadings> },
+    /// Protocol 1 (logs stored before protocol 2): one device's readings,
+    /// its fields at the top of the body.
+    Device(DeviceReadings),
+}
+
+impl Readings {
+    /// Each device's readings in the event, whichever the shape.
+    pub fn parts(&self) -> &[DeviceReadings] {
+        match self {
+            Self::Devices { devices } => devices,
+            Self::Device(d) => std::slice::from_ref(d),
+        }
+    }
+
+    /// Readings in the event, over all its devices.
+    pub fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.readings.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One device's readings in a `readings` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceReadings {
+    pub device_id: Uuid,
+    /// The stored batch they belong to (its `reading_batch` ledger record).
+    pub batch_id: Uuid,
+    /// In `seq` order.
+    pub readings: Vec<DeviceReading>,
+}
+
+/// Either shape of [`Readings`] as it comes, told apart by its fields in
+/// one pass (an untagged enum would parse the body twice for the old one).
+#[derive(Deserialize)]
+struct ReadingsWire {
+    #[serde(default)]
+    devices: Option<Vec<DeviceReadings>>,
+    #[serde(default)]
+    device_id: Option<Uuid>,
+    #[serde(default)]
+    batch_id: Option<Uuid>,
+    #[serde(default)]
+    readings: Option<Vec<DeviceReading>>,
+}
+
+impl TryFrom<ReadingsWire> for Readings {
+    type Error = &'static str;
+
+    fn try_from(w: ReadingsWire) -> Result<Self, Self::Error> {
+        match w {
+            ReadingsWire {
+                devices: Some(devices),
+                device_id: None,
+                batch_id: None,
+                readings: None,
+            } => Ok(Self::Devices { devices }),
+            ReadingsWire {
+                devices: None,
+                device_id: Some(device_id),
+                batch_id: Some(batch_id),
+                readings: Some(readings),
+            } => Ok(Self::Device(DeviceReadings {
+                device_id,
+                batch_id,
+                readings,
+            })),
+            _ => Err(
+                "a readings event holds either `devices` or `device_id`, `batch_id` and `readings`",
+            ),
         }
     }
 }
@@ -595,6 +681,87 @@ mod tests {
         assert_eq!(parse_media_stream_id("nobody:camera"), None);
         assert_eq!(parse_media_stream_id(&format!("{u}:hologram")), None);
         assert_eq!(parse_media_stream_id("no-colon"), None);
+    }
+
+    fn reading(seq: u64) -> DeviceReading {
+        DeviceReading {
+            seq,
+            t: OffsetDateTime::UNIX_EPOCH,
+            value: 1.5,
+            unit: "V".into(),
+            u_t: 0.001,
+        }
+    }
+
+    /// A stored protocol-1 event reads as one device's part and is written
+    /// back byte for byte (the ledger re-derives its record from it); a
+    /// protocol-2 event likewise.
+    #[test]
+    fn both_shapes_of_readings_read_and_round_trip() {
+        let (d1, d2, b1, b2) = (
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            Uuid::from_u128(3),
+            Uuid::from_u128(4),
+        );
+        let old = EventBody::Readings(Readings::Device(DeviceReadings {
+            device_id: d1,
+            batch_id: b1,
+            readings: vec![reading(1), reading(2)],
+        }));
+        let old_json = serde_json::to_string(&old).expect("json");
+        assert!(
+            old_json.starts_with(r#"{"kind":"readings","device_id":"#),
+            "{old_json}"
+        );
+        let back: EventBody = serde_json::from_str(&old_json).expect("parses");
+        assert_eq!(back, old);
+        assert_eq!(serde_json::to_string(&back).expect("json"), old_json);
+        let EventBody::Readings(r) = &back else {
+            panic!("{back:?}")
+        };
+        assert_eq!(r.parts().len(), 1);
+        assert_eq!(r.len(), 2);
+
+        let new = EventBody::Readings(Readings::Devices {
+            devices: vec![
+                DeviceReadings {
+                    device_id: d1,
+                    batch_id: b1,
+                    readings: vec![reading(3)],
+                },
+                DeviceReadings {
+                    device_id: d2,
+                    batch_id: b2,
+                    readings: vec![reading(1), reading(2)],
+                },
+            ],
+        });
+        let new_json = serde_json::to_string(&new).expect("json");
+        assert!(
+            new_json.starts_with(r#"{"kind":"readings","devices":[{"#),
+            "{new_json}"
+        );
+        let back: EventBody = serde_json::from_str(&new_json).expect("parses");
+        assert_eq!(back, new);
+        assert_eq!(serde_json::to_string(&back).expect("json"), new_json);
+        let EventBody::Readings(r) = &back else {
+            panic!("{back:?}")
+        };
+        assert_eq!(
+            r.parts().iter().map(|p| p.device_id).collect::<Vec<_>>(),
+            vec![d1, d2]
+        );
+        assert_eq!(r.len(), 3);
+
+        // Neither shape, or both at once: refused, not guessed.
+        for bad in [
+            r#"{"kind":"readings"}"#,
+            r#"{"kind":"readings","device_id":"00000000-0000-0000-0000-000000000001","readings":[]}"#,
+            r#"{"kind":"readings","devices":[],"device_id":"00000000-0000-0000-0000-000000000001","batch_id":"00000000-0000-0000-0000-000000000001","readings":[]}"#,
+        ] {
+            assert!(serde_json::from_str::<EventBody>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use jiliang_protocol::comparison::{
     ComparisonLog, ComparisonSetup, ComparisonSpec, RECORD_KIND, RecordRef,
 };
 use jiliang_protocol::devices::DeviceReading;
-use jiliang_protocol::rooms::{Author, EventBody, RoomEvent, ServerFrame};
+use jiliang_protocol::rooms::{
+    Author, DeviceReadings, EventBody, Readings, RoomEvent, ServerFrame,
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -80,14 +82,80 @@ fn readings(seq: u64, device: Uuid, rs: Vec<DeviceReading>) -> RoomEvent {
     let mut e = event(
         seq,
         T0 + Duration::seconds(seq as i64),
-        EventBody::Readings {
+        EventBody::Readings(Readings::Device(DeviceReadings {
             device_id: device,
             batch_id: id(500 + u128::from(seq)),
             readings: rs,
-        },
+        })),
     );
     e.author = None;
     e
+}
+
+/// A protocol-2 event: several devices' readings stored together.
+fn merged(seq: u64, parts: Vec<(Uuid, Vec<DeviceReading>)>) -> RoomEvent {
+    let mut e = event(
+        seq,
+        T0 + Duration::seconds(seq as i64),
+        EventBody::Readings(Readings::Devices {
+            devices: parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (device_id, readings))| DeviceReadings {
+                    device_id,
+                    batch_id: id(600 + u128::from(seq) * 10 + i as u128),
+                    readings,
+                })
+                .collect(),
+        }),
+    );
+    e.author = None;
+    e
+}
+
+/// The same log with the readings of events 4, 5 and 6 (both channels and
+/// a device outside the comparison) stored as one protocol-2 event, after
+/// a protocol-1 event of the log before it: the fold counts exactly the
+/// same readings, once each, in the same order.
+#[test]
+fn a_merged_readings_event_folds_as_its_devices_events_did() {
+    let old = full_log();
+    let bodies = |e: &RoomEvent| match &e.body {
+        EventBody::Readings(r) => r.parts()[0].clone(),
+        other => panic!("{other:?}"),
+    };
+    let (uut, refs, other) = (bodies(&old[3]), bodies(&old[4]), bodies(&old[5]));
+    let mut new = old[..3].to_vec();
+    new.push(merged(
+        4,
+        vec![
+            (uut.device_id, uut.readings),
+            (other.device_id, other.readings),
+            (refs.device_id, refs.readings),
+        ],
+    ));
+    let mut a = ComparisonLog::new();
+    for e in &old {
+        a.apply(e);
+    }
+    let mut b = ComparisonLog::new();
+    let changed: Vec<bool> = new.iter().map(|e| b.apply(e)).collect();
+    assert_eq!(changed, [true, false, true, true]);
+    assert_eq!(a.fold().points(), b.fold().points());
+    assert_eq!(a.used_readings(), b.used_readings());
+    assert_eq!(b.used_readings().len(), 4);
+    assert_eq!(b.fold().points()[0].status, PointStatus::Complete);
+
+    // Only a device outside the comparison: nothing changes.
+    let mut c = b.clone();
+    assert!(!c.apply(&merged(
+        5,
+        vec![(
+            id(99),
+            vec![reading(2, T0 + Duration::seconds(5), 3.0, "V")]
+        )]
+    )));
+    assert_eq!(c, b);
 }
 
 #[test]

@@ -6,9 +6,9 @@ use jiliang_protocol::ErrorBody;
 use jiliang_protocol::accounts::Role;
 use jiliang_protocol::devices::{AgentStatus, ClockState, DeviceFault, DeviceReading, FaultKind};
 use jiliang_protocol::rooms::{
-    Author, ClientFrame, Ephemeral, EphemeralBody, EventBody, IceCandidate, IceServer,
-    IceTransportPolicy, LinkQuality, LinkReport, MediaIce, MediaMode, MediaPublisher, MediaSource,
-    MediaTrackState, PublishedTrack, RoomEvent, ServerFrame, Snapshot,
+    Author, ClientFrame, DeviceReadings, Ephemeral, EphemeralBody, EventBody, IceCandidate,
+    IceServer, IceTransportPolicy, LinkQuality, LinkReport, MediaIce, MediaMode, MediaPublisher,
+    MediaSource, MediaTrackState, PublishedTrack, Readings, RoomEvent, ServerFrame, Snapshot,
 };
 use jiliang_protocol::sessions::{Participant, SessionInfo, SessionKind, SessionLab, SessionState};
 use jiliang_protocol::timesync::{TimePing, TimePong};
@@ -31,7 +31,7 @@ fn client_frames() {
     insta::assert_json_snapshot!(
         "client_join",
         ClientFrame::Join {
-            protocol: 1,
+            protocol: 2,
             last_seq: 41,
             lang: None
         }
@@ -39,7 +39,7 @@ fn client_frames() {
     insta::assert_json_snapshot!(
         "client_join_lang",
         ClientFrame::Join {
-            protocol: 1,
+            protocol: 2,
             last_seq: 41,
             lang: Some("en".into())
         }
@@ -85,7 +85,7 @@ fn server_frames() {
         help_request_id: None,
     };
     let snapshot = Snapshot {
-        protocol: 1,
+        protocol: 2,
         session,
         participants: vec![Participant {
             user_id: id(1),
@@ -147,6 +147,7 @@ fn server_frames() {
             },
         })
     );
+    // Protocol 1's shape, as logs stored before protocol 2 hold it.
     insta::assert_json_snapshot!(
         "server_event_readings",
         ServerFrame::Event(RoomEvent {
@@ -155,7 +156,7 @@ fn server_frames() {
             at: datetime!(2026-11-26 08:02:04.25 UTC),
             author: None,
             client_id: None,
-            body: EventBody::Readings {
+            body: EventBody::Readings(Readings::Device(DeviceReadings {
                 device_id: id(7),
                 batch_id: id(70),
                 readings: vec![
@@ -174,7 +175,44 @@ fn server_frames() {
                         u_t: 0.0021,
                     },
                 ],
-            },
+            })),
+        })
+    );
+    // Protocol 2's: a session's devices stored together, one event.
+    insta::assert_json_snapshot!(
+        "server_event_readings_devices",
+        ServerFrame::Event(RoomEvent {
+            seq: 46,
+            id: id(46),
+            at: datetime!(2026-11-26 08:02:05.25 UTC),
+            author: None,
+            client_id: None,
+            body: EventBody::Readings(Readings::Devices {
+                devices: vec![
+                    DeviceReadings {
+                        device_id: id(7),
+                        batch_id: id(71),
+                        readings: vec![DeviceReading {
+                            seq: 120,
+                            t: datetime!(2026-11-26 08:02:05.123456 UTC),
+                            value: 10.000_011,
+                            unit: "V".into(),
+                            u_t: 0.0021,
+                        }],
+                    },
+                    DeviceReadings {
+                        device_id: id(8),
+                        batch_id: id(80),
+                        readings: vec![DeviceReading {
+                            seq: 311,
+                            t: datetime!(2026-11-26 08:02:05.124001 UTC),
+                            value: 10_000.2,
+                            unit: "mV".into(),
+                            u_t: 0.0018,
+                        }],
+                    },
+                ],
+            }),
         })
     );
     insta::assert_json_snapshot!(

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::bus::Bus;
+use crate::metrics::StoreMetrics;
 use crate::rooms::Hub;
 use crate::store::Store;
 use crate::store::devices::{AgentBatch, IngestOutcome, NewBatch, Source};
@@ -62,8 +63,9 @@ impl BatchWriter {
     pub fn start(store: Store, hub: Arc<Hub>, bus: Bus) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (done, delivered) = mpsc::channel(DELIVERIES);
+        let metrics = store.metrics().clone();
         tokio::spawn(writer(store, rx, done));
-        tokio::spawn(deliver(hub, bus, delivered));
+        tokio::spawn(deliver(hub, bus, metrics, delivered));
         Self { tx }
     }
 
@@ -139,13 +141,21 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<St
 
 /// Hand each stored group's room events to the rooms, then answer its
 /// callers: an `ack` never overtakes the events of its batch.
-async fn deliver(hub: Arc<Hub>, bus: Bus, mut groups: mpsc::Receiver<Stored>) {
+async fn deliver(
+    hub: Arc<Hub>,
+    bus: Bus,
+    metrics: StoreMetrics,
+    mut groups: mpsc::Receiver<Stored>,
+) {
     while let Some(Stored {
         mut results,
         replies,
     }) = groups.recv().await
     {
+        let publishing = metrics.time("devices.group.publish");
         publish(&hub, &bus, &mut results);
+        drop(publishing);
+        let _answering = metrics.time("devices.group.answer");
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }

@@ -661,17 +661,21 @@ mod tests {
     #[test]
     fn an_outgoing_frame_is_the_protocols_event_frame() {
         let mut e = event(7);
-        e.body = jiliang_protocol::rooms::EventBody::Readings {
-            device_id: Uuid::now_v7(),
-            batch_id: Uuid::now_v7(),
-            readings: vec![jiliang_protocol::devices::DeviceReading {
-                seq: 3,
-                t: time::OffsetDateTime::UNIX_EPOCH,
-                value: 1.5,
-                unit: "V".into(),
-                u_t: 0.001,
-            }],
-        };
+        e.body = jiliang_protocol::rooms::EventBody::Readings(
+            jiliang_protocol::rooms::Readings::Devices {
+                devices: vec![jiliang_protocol::rooms::DeviceReadings {
+                    device_id: Uuid::now_v7(),
+                    batch_id: Uuid::now_v7(),
+                    readings: vec![jiliang_protocol::devices::DeviceReading {
+                        seq: 3,
+                        t: time::OffsetDateTime::UNIX_EPOCH,
+                        value: 1.5,
+                        unit: "V".into(),
+                        u_t: 0.001,
+                    }],
+                }],
+            },
+        );
         let out = Outgoing::new(Arc::new(e.clone()));
         assert_eq!(
             out.frame.as_str(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::common::{Backend, Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
+use jiliang_protocol::rooms::PROTOCOL_VERSION;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -469,8 +470,11 @@ backend_tests!(
             .expect("log");
         let mut in_room = Vec::new();
         for e in &log {
-            if let jiliang_protocol::rooms::EventBody::Readings { readings, .. } = &e.body {
-                in_room.extend(readings.iter().map(|r| r.seq));
+            if let jiliang_protocol::rooms::EventBody::Readings(body) = &e.body {
+                for part in body.parts() {
+                    assert_eq!(part.device_id, id);
+                    in_room.extend(part.readings.iter().map(|r| r.seq));
+                }
             }
         }
         assert_eq!(in_room, (1..=18).collect::<Vec<_>>());
@@ -817,7 +821,7 @@ async fn join(server: &TestServer, client: &Client, session: Uuid) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("join");
     send(
         &mut ws,
-        &json!({"type": "join", "protocol": 1, "last_seq": 0}),
+        &json!({"type": "join", "protocol": PROTOCOL_VERSION, "last_seq": 0}),
     )
     .await;
     assert_eq!(next_json(&mut ws).await["type"], "snapshot");
@@ -844,16 +848,21 @@ async fn room_readings(ws: &mut Ws, n: usize, within: Duration) -> Vec<Value> {
             .unwrap_or_else(|_| panic!("only {} of {n} readings within {within:?}", out.len()));
         if f["type"] == "event" && f["body"]["kind"] == "readings" {
             assert!(f["author"].is_null(), "{f}");
-            out.extend(
-                f["body"]["readings"]
-                    .as_array()
-                    .expect("readings")
-                    .iter()
-                    .cloned(),
-            );
+            out.extend(event_readings(&f["body"]));
         }
     }
     out
+}
+
+/// The readings of a `readings` event body (protocol 2: `devices`, each
+/// device's part), every part in order.
+fn event_readings(body: &Value) -> Vec<Value> {
+    body["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not protocol 2's shape: {body}"))
+        .iter()
+        .flat_map(|p| p["readings"].as_array().expect("readings").clone())
+        .collect()
 }
 
 backend_tests!(
@@ -933,7 +942,7 @@ backend_tests!(
             .expect("items")
             .iter()
             .filter(|e| e["body"]["kind"] == "readings")
-            .flat_map(|e| e["body"]["readings"].as_array().expect("r").clone())
+            .flat_map(|e| event_readings(&e["body"]))
             .map(|r| r["seq"].as_u64().expect("seq"))
             .collect();
         assert_eq!(in_log, (2..=604).collect::<Vec<_>>());

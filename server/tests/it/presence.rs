@@ -174,7 +174,7 @@ async fn refused(server: &TestServer, client: &Client, session: Uuid) {
         .await
         .expect("upgrade");
     ws.send(Message::text(
-        json!({"type": "join", "protocol": 1, "last_seq": 0}).to_string(),
+        json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": 0}).to_string(),
     ))
     .await
     .expect("join");
@@ -226,7 +226,7 @@ async fn sockets_are_capped_per_person_in_a_room_per_person_and_per_room() {
             .await
             .expect("upgrade");
         ws.send(Message::text(
-            json!({"type": "join", "protocol": 1, "last_seq": 0}).to_string(),
+            json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": 0}).to_string(),
         ))
         .await
         .expect("join");

@@ -39,7 +39,7 @@ pub(crate) async fn connect_raw(
 pub(crate) async fn join(base: &str, client: &Client, session: Uuid, last_seq: u64) -> (Ws, Value) {
     let mut ws = connect_raw(base, client, session).await.expect("upgrade");
     ws.send(Message::text(
-        json!({"type": "join", "protocol": 1, "last_seq": last_seq}).to_string(),
+        json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": last_seq}).to_string(),
     ))
     .await
     .expect("send join");

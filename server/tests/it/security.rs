@@ -406,7 +406,7 @@ backend_tests!(
             .await
             .expect("upgrade");
         ws.send(Message::text(
-            json!({"type": "join", "protocol": 1, "last_seq": 0}).to_string(),
+            json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": 0}).to_string(),
         ))
         .await
         .expect("join");

@@ -358,6 +358,8 @@ struct ViewerResult {
     /// Per device: readings received in order (the last `seq` seen).
     through: HashMap<Uuid, u64>,
     received: u64,
+    /// `readings` events received.
+    events: u64,
     /// Gaps, duplicates or reorderings (per device, and in the room's log).
     disorder: u64,
     resumes: u64,
@@ -458,23 +460,21 @@ async fn viewer(
                     }
                     last_room_seq = Some(e.seq);
                     let at = us(e.at);
-                    if let EventBody::Readings {
-                        device_id,
-                        readings,
-                        ..
-                    } = e.body
-                    {
-                        let through = v.through.entry(device_id).or_insert(0);
-                        for r in readings {
-                            if r.seq != *through + 1 {
-                                v.disorder += 1;
+                    if let EventBody::Readings(body) = e.body {
+                        v.events += 1;
+                        for part in body.parts() {
+                            let through = v.through.entry(part.device_id).or_insert(0);
+                            for r in &part.readings {
+                                if r.seq != *through + 1 {
+                                    v.disorder += 1;
+                                }
+                                *through = (*through).max(r.seq);
+                                v.received += 1;
+                                let t = us(r.t);
+                                let _ = h.total.record(now.saturating_sub(t).max(1));
+                                let _ = h.to_group.record(at.saturating_sub(t).max(1));
+                                let _ = h.group_to_viewer.record(now.saturating_sub(at).max(1));
                             }
-                            *through = (*through).max(r.seq);
-                            v.received += 1;
-                            let t = us(r.t);
-                            let _ = h.total.record(now.saturating_sub(t).max(1));
-                            let _ = h.to_group.record(at.saturating_sub(t).max(1));
-                            let _ = h.group_to_viewer.record(now.saturating_sub(at).max(1));
                         }
                     }
                 }
@@ -591,8 +591,10 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     let mut disorder = 0u64;
     let mut resumes = 0u64;
     let mut received = 0u64;
+    let mut events = 0u64;
     for (session, t) in viewer_tasks {
         let (v, h) = t.await.expect("viewer task");
+        events += v.events;
         disorder += v.disorder;
         resumes += v.resumes;
         received += v.received;
@@ -614,11 +616,22 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     let refused: u64 = acked.values().map(|r| r.refused).sum();
     let cpu = (cpu_end.saturating_sub(cpu_start)) as f64 / TICKS_PER_S / elapsed;
     let peak = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
+    let phases = group_phases(&base).await;
+    if !phases.is_empty() {
+        let line: Vec<String> = phases
+            .iter()
+            .map(|(op, n, mean)| format!("{op} {mean:.2} ms × {n}"))
+            .collect();
+        println!(
+            "instruments: the server's group phases (mean per group): {}",
+            line.join(", ")
+        );
+    }
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     let part = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "instruments product: {devices} agents × {} Hz, {viewers_n} viewers, {elapsed:.1} s: taken {taken}, acked {acked_total} ({:.0} readings/s), \
-         refused batches {refused}; viewers received {received}, lost {lost}, out of order {disorder}, resumes {resumes}; \
+         refused batches {refused}; viewers received {received} in {events} readings events, lost {lost}, out of order {disorder}, resumes {resumes}; \
          latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms (taken → group start p50 {:.1} p99 {:.1} ms, \
          group start → viewer p50 {:.1} p99 {:.1} ms); server CPU {:.0} % of one core, RSS {:.0} MiB after joins, {:.0} MiB at the end (peak {:.0} MiB)",
         a.agent_hz,
@@ -638,12 +651,63 @@ pub async fn run(server: Server, a: &Args, seconds: u64) -> Value {
     json!({
         "load": "instruments", "server": "product", "sessions": sessions_n, "agents": devices,
         "viewers": viewers_n, "agent_hz": a.agent_hz, "seconds": elapsed, "taken": taken,
-        "acked": acked_total, "refused_batches": refused, "viewer_readings": received, "lost": lost,
+        "acked": acked_total, "refused_batches": refused, "viewer_readings": received, "viewer_events": events, "lost": lost,
         "out_of_order": disorder, "resumes": resumes,
         "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": hist.max() as f64 / 1000.0,
         "to_group_p50_ms": part(&all.to_group, 0.5), "to_group_p99_ms": part(&all.to_group, 0.99),
         "group_to_viewer_p50_ms": part(&all.group_to_viewer, 0.5),
         "group_to_viewer_p99_ms": part(&all.group_to_viewer, 0.99),
         "server_cpu_cores": cpu, "rss_joined_kib": rss_joined, "rss_end_kib": rss_end, "rss_peak_kib": peak,
+        "group_phases_ms": phases.iter().map(|(op, n, mean)| json!({"op": op, "count": n, "mean_ms": mean})).collect::<Vec<_>>(),
     })
+}
+
+/// The batch writer's timers from the server's `/metrics` (the query
+/// histogram's `devices.ingest_group` and `devices.group.*` series): how
+/// many groups and their mean time per phase, in ms. Empty if the server
+/// has none (an older build).
+async fn group_phases(base: &str) -> Vec<(String, u64, f64)> {
+    let Ok(res) = reqwest::get(format!("{base}/metrics")).await else {
+        return Vec::new();
+    };
+    let text = res.text().await.unwrap_or_default();
+    let mut sums: HashMap<String, f64> = HashMap::new();
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("jiliang_db_query_duration_seconds_") else {
+            continue;
+        };
+        let (which, rest) = rest.split_once('{').unwrap_or(("", ""));
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let Some(op) = labels
+            .strip_prefix("op=\"")
+            .and_then(|l| l.strip_suffix('"'))
+            .filter(|op| op.starts_with("devices.group.") || *op == "devices.ingest_group")
+        else {
+            continue;
+        };
+        let Ok(v) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        match which {
+            "sum" => {
+                sums.insert(op.to_owned(), v);
+            }
+            "count" => {
+                counts.insert(op.to_owned(), v as u64);
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<(String, u64, f64)> = counts
+        .into_iter()
+        .map(|(op, n)| {
+            let mean = sums.get(&op).copied().unwrap_or(0.0) * 1000.0 / n.max(1) as f64;
+            (op, n, mean)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }

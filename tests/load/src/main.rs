@@ -396,7 +396,7 @@ async fn connect(server: &Server, room: &str, n: usize) -> Ws {
         .expect("connect");
     if let Kind::Product { .. } = server.kind {
         ws.send(Message::text(
-            json!({"type":"join","protocol":1,"last_seq":u64::MAX}).to_string(),
+            json!({"type":"join","protocol":jiliang_protocol::rooms::PROTOCOL_VERSION,"last_seq":u64::MAX}).to_string(),
         ))
         .await
         .expect("join");

@@ -283,21 +283,19 @@ impl Inner {
             .try_update_untracked(|c| c.apply(&e))
             .unwrap_or(false);
         if compared {
-            if matches!(e.body, EventBody::Readings { .. }) {
+            if matches!(e.body, EventBody::Readings(_)) {
                 self.comparison_dirty = true;
             } else {
                 self.s.comparison.notify();
             }
         }
-        if let EventBody::Readings {
-            device_id,
-            readings,
-            ..
-        } = &e.body
-        {
-            self.s
-                .readings
-                .update_untracked(|r| r.push(*device_id, readings));
+        if let EventBody::Readings(body) = &e.body {
+            // One device's part (protocol 1, stored logs) or several.
+            self.s.readings.update_untracked(|r| {
+                for part in body.parts() {
+                    r.push(part.device_id, &part.readings);
+                }
+            });
             self.readings_dirty = true;
             self.notify_readings();
         } else {

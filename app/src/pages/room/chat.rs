@@ -228,7 +228,7 @@ pub(super) fn event_line(e: RoomEvent, me: &str, live: bool, i18n: I18n) -> AnyV
         }
         // Instrument readings feed the live comparison view, not the
         // timeline; a kind from a newer server has nothing to show here.
-        EventBody::Readings { .. }
+        EventBody::Readings(_)
         | EventBody::ComparisonSetup { .. }
         | EventBody::ComparisonPoint { .. }
         | EventBody::ComparisonFinished { .. }

@@ -255,7 +255,7 @@ pub(super) fn RecordView(
                         Some(Err(e)) => view! { <ErrorBox error=e retry=retry/> }.into_any(),
                         Some(Ok(events)) => {
                             let me = me.clone();
-                            let shown: Vec<RoomEvent> = events.into_iter().filter(|e| !matches!(e.body, EventBody::Unknown | EventBody::Readings { .. })).collect();
+                            let shown: Vec<RoomEvent> = events.into_iter().filter(|e| !matches!(e.body, EventBody::Unknown | EventBody::Readings(_))).collect();
                             if shown.is_empty() {
                                 return view! { <p class="chat-empty muted">{move || i18n.t(Msg::ChatEmpty)}</p> }.into_any();
                             }

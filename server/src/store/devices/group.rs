@@ -17,10 +17,14 @@
 //! would give it alone, in the order of the group; a refused batch stores
 //! nothing and does not affect the others. A device's batches that follow
 //! on in one group (an agent keeps several in flight) are stored as one
-//! batch, with one ledger record and one room event (more past
-//! `MAX_READINGS_PER_EVENT`), so the rows a group writes grow with its
-//! devices, not with the batches they sent. A database error fails the whole group and nothing of it is
-//! stored: the writer then stores its batches one by one.
+//! batch, with one ledger record, so the rows a group writes grow with its
+//! devices, not with the batches they sent; and all the readings a group
+//! stores for one live session enter its log as one `readings` event
+//! (more past `MAX_READINGS_PER_EVENT`), each device's batch a part of it,
+//! so the events, their ledger leaves and the frames the session's viewers
+//! parse grow with the sessions, not with their devices. A database error
+//! fails the whole group and nothing of it is stored: the writer then
+//! stores its batches one by one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +33,9 @@ use crate::store::marks::Marks;
 
 use jiliang_ledger::Record;
 use jiliang_protocol::devices::DeviceReading;
-use jiliang_protocol::rooms::{EventBody, MAX_READINGS_PER_EVENT, RoomEvent};
+use jiliang_protocol::rooms::{
+    DeviceReadings, EventBody, MAX_READINGS_PER_EVENT, Readings, RoomEvent,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -92,22 +98,24 @@ struct Planned {
     own: usize,
     duplicates: u32,
     session: Option<Uuid>,
-    /// Set once the session's counter has moved: the events' first seq.
-    events: Vec<RoomEvent>,
 }
 
 /// What a group stores beside its readings, built off the async thread.
 struct Built {
     /// Each room event's body as stored, in the group's order.
     bodies: Vec<String>,
-    /// Each batch's record then its events', with their leaf hashes.
+    /// Every batch's record, then every event's, with their leaf hashes.
     leaves: Vec<(Record, [u8; 32])>,
 }
 
-fn build_records(planned: &[Planned], stored_at: OffsetDateTime) -> Result<Built, sqlx::Error> {
+fn build_records(
+    planned: &[Planned],
+    events: &[(Uuid, RoomEvent)],
+    stored_at: OffsetDateTime,
+) -> Result<Built, sqlx::Error> {
     let encode = |e: jiliang_ledger::RecordError| sqlx::Error::Encode(Box::new(e));
-    let mut bodies = Vec::new();
-    let mut leaves = Vec::with_capacity(planned.len() * 2);
+    let mut bodies = Vec::with_capacity(events.len());
+    let mut leaves = Vec::with_capacity(planned.len() + events.len());
     for pl in planned {
         let record = records::reading_batch(&ReadingBatch {
             id: pl.batch_id,
@@ -121,18 +129,51 @@ fn build_records(planned: &[Planned], stored_at: OffsetDateTime) -> Result<Built
         .map_err(encode)?;
         let hash = record.leaf_hash().0;
         leaves.push((record, hash));
-        if let Some(session) = pl.session {
-            for e in &pl.events {
-                let record = records::room_event(session, e).map_err(encode)?;
-                let hash = record.leaf_hash().0;
-                leaves.push((record, hash));
-                bodies.push(
-                    serde_json::to_string(&e.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                );
-            }
-        }
+    }
+    for (session, e) in events {
+        let record = records::room_event(*session, e).map_err(encode)?;
+        let hash = record.leaf_hash().0;
+        leaves.push((record, hash));
+        bodies.push(serde_json::to_string(&e.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
     }
     Ok(Built { bodies, leaves })
+}
+
+/// Cut a session's parts into events of at most `max` readings in all, in
+/// order; a part that does not fit continues at the head of the next event
+/// (so a device appears at most once per event, its readings still in
+/// `seq` order across events).
+fn cut_events(
+    parts: impl IntoIterator<Item = DeviceReadings>,
+    max: usize,
+) -> Vec<Vec<DeviceReadings>> {
+    let max = max.max(1);
+    let mut events: Vec<Vec<DeviceReadings>> = Vec::new();
+    let mut room = 0;
+    for mut part in parts {
+        while !part.readings.is_empty() {
+            if room == 0 {
+                events.push(Vec::new());
+                room = max;
+            }
+            let rest = if part.readings.len() > room {
+                part.readings.split_off(room)
+            } else {
+                Vec::new()
+            };
+            room -= part.readings.len();
+            let tail = DeviceReadings {
+                device_id: part.device_id,
+                batch_id: part.batch_id,
+                readings: rest,
+            };
+            if let Some(e) = events.last_mut() {
+                e.push(part);
+            }
+            part = tail;
+        }
+    }
+    events
 }
 
 impl Store {
@@ -150,10 +191,16 @@ impl Store {
         ids.dedup();
         let begin = self.begin_write();
         let backend = self.backend();
+        // Each phase of a group is timed on its own (`/metrics`,
+        // `jiliang_db_query_duration_seconds{op="devices.group.…"}`): where
+        // a group's time goes decides what to make cheaper next.
+        let mut _phase = self.metrics.time("devices.group.turn");
         let _turn = self.write_turn().await;
         let stored_at = now();
         with_db!(self, "devices.ingest_group", |p| {
+            _phase = self.metrics.time("devices.group.begin");
             let mut tx = p.begin_with(begin).await?;
+            _phase = self.metrics.time("devices.group.lock");
             // 1. Lock and read the group's devices. The no-op UPDATE takes
             //    PostgreSQL's row locks (SQLite's one writer holds them all).
             let mut devices: HashMap<Uuid, DeviceRow> = HashMap::new();
@@ -195,6 +242,7 @@ impl Store {
                     );
                 }
             }
+            _phase = self.metrics.time("devices.group.plan");
             // 2. Each batch's outcome, in order. Readings numbered beyond the
             //    device's last stored seq are new; only a resend (numbered at
             //    or below it) needs a look at what is stored.
@@ -286,20 +334,34 @@ impl Store {
                     fresh,
                     duplicates,
                     session: d.session,
-                    events: Vec::new(),
                 });
             }
-            // 3. Room counters: one update per live session of the group,
-            //    then each batch's events numbered in the group's order.
-            let mut parts_per_session: HashMap<Uuid, u64> = HashMap::new();
-            for pl in &planned {
+            // 3. Room events: one `readings` event per live session of the
+            //    group holding every device's readings (cut after
+            //    MAX_READINGS_PER_EVENT in all), so its viewers parse one
+            //    frame and the log and the ledger grow by one event, not
+            //    one per device. Each session's counter moves once, all
+            //    sessions in one statement.
+            _phase = self.metrics.time("devices.group.counters");
+            let mut sessions: Vec<(Uuid, Vec<usize>)> = Vec::new();
+            let mut place: HashMap<Uuid, usize> = HashMap::new();
+            for (i, pl) in planned.iter().enumerate() {
                 if let Some(s) = pl.session {
-                    *parts_per_session.entry(s).or_insert(0) +=
-                        pl.fresh.len().div_ceil(MAX_READINGS_PER_EVENT) as u64;
+                    let k = *place.entry(s).or_insert_with(|| {
+                        sessions.push((s, Vec::new()));
+                        sessions.len() - 1
+                    });
+                    sessions[k].1.push(i);
                 }
             }
+            let counters: Vec<(Uuid, u64)> = sessions
+                .iter()
+                .map(|(s, members)| {
+                    let n: usize = members.iter().map(|&i| planned[i].fresh.len()).sum();
+                    (*s, n.div_ceil(MAX_READINGS_PER_EVENT) as u64)
+                })
+                .collect();
             let mut next_seq: HashMap<Uuid, u64> = HashMap::new();
-            let counters: Vec<(Uuid, u64)> = parts_per_session.into_iter().collect();
             for chunk in counters.chunks(MAX_PARAMS / 2) {
                 // One statement for every session of the chunk: a round
                 // trip per session to SQLite's single worker thread was
@@ -322,25 +384,31 @@ impl Store {
                     }
                 }
             }
-            for pl in &mut planned {
-                let Some(session) = pl.session else { continue };
-                let Some(next) = next_seq.get_mut(&session) else {
+            let mut events: Vec<(Uuid, RoomEvent)> = Vec::new();
+            for (session, members) in &sessions {
+                let Some(&first) = next_seq.get(session) else {
                     continue; // not live: the readings are stored, no event
                 };
-                for part in pl.fresh.chunks(MAX_READINGS_PER_EVENT) {
-                    pl.events.push(RoomEvent {
-                        seq: *next,
-                        id: Uuid::now_v7(),
-                        at: stored_at,
-                        author: None,
-                        client_id: None,
-                        body: EventBody::Readings {
-                            device_id: batches[pl.index].device_id,
-                            batch_id: pl.batch_id,
-                            readings: part.to_vec(),
+                let parts = members.iter().map(|&i| DeviceReadings {
+                    device_id: planned[i].device_id,
+                    batch_id: planned[i].batch_id,
+                    readings: planned[i].fresh.clone(),
+                });
+                for (k, devices) in cut_events(parts, MAX_READINGS_PER_EVENT)
+                    .into_iter()
+                    .enumerate()
+                {
+                    events.push((
+                        *session,
+                        RoomEvent {
+                            seq: first + k as u64,
+                            id: Uuid::now_v7(),
+                            at: stored_at,
+                            author: None,
+                            client_id: None,
+                            body: EventBody::Readings(Readings::Devices { devices }),
                         },
-                    });
-                    *next += 1;
+                    ));
                 }
             }
             // The events' bodies and every ledger leaf (canonical JSON and
@@ -348,11 +416,14 @@ impl Store {
             // while the batches and readings are inserted: the statements
             // run on the database's side, so the two overlap.
             let planned = Arc::new(planned);
+            let events = Arc::new(events);
             let built = {
                 let planned = Arc::clone(&planned);
-                tokio::task::spawn_blocking(move || build_records(&planned, stored_at))
+                let events = Arc::clone(&events);
+                tokio::task::spawn_blocking(move || build_records(&planned, &events, stored_at))
             };
             // 4. Batches and their readings.
+            _phase = self.metrics.time("devices.group.batches");
             for chunk in planned.chunks(MAX_PARAMS / 10) {
                 let sql = format!(
                     "INSERT INTO reading_batches (id, device_id, source, unit, first_seq, last_seq, count, stored_at, \
@@ -376,6 +447,7 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            _phase = self.metrics.time("devices.group.readings");
             let rows: Vec<(Uuid, Uuid, &DeviceReading)> = planned
                 .iter()
                 .flat_map(|pl| {
@@ -400,16 +472,13 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
+            _phase = self.metrics.time("devices.group.build_wait");
             let Built { bodies, leaves } = built
                 .await
                 .map_err(|e| sqlx::Error::Protocol(format!("building a group's records: {e}")))??;
             // 5. Room events.
-            let events = planned.iter().filter_map(|pl| {
-                pl.session
-                    .map(|session| pl.events.iter().map(move |e| (session, e)))
-            });
-            let ev_rows: Vec<((Uuid, &RoomEvent), &String)> =
-                events.flatten().zip(&bodies).collect();
+            _phase = self.metrics.time("devices.group.events");
+            let ev_rows: Vec<(&(Uuid, RoomEvent), &String)> = events.iter().zip(&bodies).collect();
             for chunk in ev_rows.chunks(MAX_PARAMS / 8) {
                 let sql = format!(
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
@@ -429,8 +498,9 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            // 6. Ledger leaves: each batch's record, then its events', in
-            //    the group's order, at consecutive indices.
+            // 6. Ledger leaves: every batch's record, then every event's,
+            //    in the group's order, at consecutive indices.
+            _phase = self.metrics.time("devices.group.leaves");
             if !leaves.is_empty() {
                 let n = to_i64(leaves.len() as u64);
                 let first: i64 = sqlx::query_scalar(
@@ -464,6 +534,7 @@ impl Store {
             }
             // 7. The devices' counters (and: an agent has fed them), one
             //    statement per chunk of devices.
+            _phase = self.metrics.time("devices.group.devices");
             let touched: Vec<(Uuid, u64)> = devices
                 .iter()
                 .filter(|(_, d)| d.touched)
@@ -484,7 +555,22 @@ impl Store {
                 }
                 q.bind(db_time(stored_at)).execute(&mut *tx).await?;
             }
+            _phase = self.metrics.time("devices.group.commit");
             tx.commit().await?;
+            drop(_phase);
+            // Each session's events go with the outcome of its first
+            // stored batch of the group (the writer publishes them per
+            // session, in seq order, before any answer).
+            let mut events_of: HashMap<usize, Vec<(Uuid, RoomEvent)>> = HashMap::new();
+            let first_of: HashMap<Uuid, usize> = sessions
+                .iter()
+                .map(|(s, members)| (*s, planned[members[0]].index))
+                .collect();
+            for (session, e) in Arc::unwrap_or_clone(events) {
+                if let Some(&index) = first_of.get(&session) {
+                    events_of.entry(index).or_default().push((session, e));
+                }
+            }
             let mut planned = Arc::unwrap_or_clone(planned).into_iter().peekable();
             let mut out = Vec::with_capacity(batches.len());
             for (index, o) in outcomes.into_iter().enumerate() {
@@ -494,18 +580,13 @@ impl Store {
                         let pl = planned
                             .next_if(|pl| pl.index == index)
                             .ok_or_else(|| sqlx::Error::Protocol("group bookkeeping".into()))?;
-                        let session = pl.session;
                         let mut stored = pl.fresh;
                         stored.truncate(pl.own);
                         out.push(IngestOutcome::Stored {
                             batch_id: Some(pl.batch_id),
                             stored,
                             duplicates: pl.duplicates,
-                            events: pl
-                                .events
-                                .into_iter()
-                                .map(|e| (session.unwrap_or_default(), e))
-                                .collect(),
+                            events: events_of.remove(&index).unwrap_or_default(),
                         });
                     }
                 }
@@ -629,36 +710,39 @@ mod tests {
             assert_eq!(stored(&out[3]), (vec![7], 0));
             assert!(matches!(out[4], IngestOutcome::TokenInvalid), "{}", t.name);
             assert_eq!(stored(&out[7]), (vec![5], 3), "{}", t.name);
-            // Each session's events: consecutive after the log's end, in
-            // the group's order; the unattached device has none.
-            let mut per_session: HashMap<Uuid, Vec<(u64, Uuid, Vec<u64>)>> = HashMap::new();
+            // Each session's readings of the group: one event after the
+            // log's end holding each device's stored batch, in the group's
+            // order; the unattached device has none.
+            type Parts = Vec<(Uuid, Vec<u64>)>;
+            let mut per_session: HashMap<Uuid, Vec<(u64, Parts)>> = HashMap::new();
+            let mut handed = Vec::new();
             for o in &out {
                 if let IngestOutcome::Stored { events, .. } = o {
                     for (session, e) in events {
-                        let EventBody::Readings {
-                            device_id,
-                            readings,
-                            ..
-                        } = &e.body
-                        else {
+                        let EventBody::Readings(body) = &e.body else {
                             panic!("{:?}", e.body)
                         };
                         per_session.entry(*session).or_default().push((
                             e.seq,
-                            *device_id,
-                            readings.iter().map(|r| r.seq).collect(),
+                            body.parts()
+                                .iter()
+                                .map(|p| (p.device_id, p.readings.iter().map(|r| r.seq).collect()))
+                                .collect(),
                         ));
+                        if *session == s.session {
+                            handed.push(e.clone());
+                        }
                     }
                 }
             }
             // The first device's three batches that stored something
-            // are one stored batch: one event at its first batch's place.
+            // are one stored batch, a part at its first batch's place.
             assert_eq!(
                 per_session[&s.session],
-                vec![
-                    (before + 1, ids[0], vec![2, 3, 4, 5]),
-                    (before + 2, ids[1], vec![1, 2]),
-                ],
+                vec![(
+                    before + 1,
+                    vec![(ids[0], vec![2, 3, 4, 5]), (ids[1], vec![1, 2])]
+                )],
                 "{}",
                 t.name
             );
@@ -672,28 +756,25 @@ mod tests {
             assert_eq!(stored(&out[5]), (vec![4], 0));
             assert_eq!(
                 per_session[&second],
-                vec![
-                    (before_second + 1, ids[2], vec![1]),
-                    (before_second + 2, ids[3], vec![1, 2, 3]),
-                ],
+                vec![(
+                    before_second + 1,
+                    vec![(ids[2], vec![1]), (ids[3], vec![1, 2, 3])]
+                )],
                 "{}",
                 t.name
             );
             assert_eq!(per_session.len(), 2);
             assert_eq!(
                 store.session_last_seq(s.session).await.expect("last"),
-                before + 2
+                before + 1
             );
             assert_eq!(
                 store.session_last_seq(second).await.expect("last"),
-                before_second + 2
+                before_second + 1
             );
             // The stored log is what was handed out.
             let log = store.read_events(s.session, before, 10).await.expect("log");
-            assert_eq!(
-                log.iter().map(|e| e.seq).collect::<Vec<_>>(),
-                (before + 1..=before + 2).collect::<Vec<_>>()
-            );
+            assert_eq!(log, handed, "{}", t.name);
             for (id, last) in ids.iter().zip([5u64, 2, 1, 3, 7]) {
                 let d = store.get_device(*id).await.expect("device").device;
                 assert_eq!(d.last_seq, last, "{}", t.name);
@@ -705,5 +786,50 @@ mod tests {
             assert!(report.ok, "{}: {:?}", t.name, report.problems);
             t.cleanup().await;
         }
+    }
+
+    /// A session's parts cut into events of at most `max` readings in
+    /// all: in order, none lost or repeated, a device at most once per
+    /// event, a part that does not fit continuing the next event.
+    #[test]
+    fn a_sessions_parts_are_cut_into_events_of_bounded_size() {
+        let part = |d: u128, seqs: std::ops::RangeInclusive<u64>| super::DeviceReadings {
+            device_id: Uuid::from_u128(d),
+            batch_id: Uuid::from_u128(100 + d),
+            readings: batch(Uuid::nil(), [0; 32], &seqs.collect::<Vec<_>>()).readings,
+        };
+        let shape = |events: Vec<Vec<super::DeviceReadings>>| -> Vec<Vec<(u128, u64, u64)>> {
+            events
+                .into_iter()
+                .map(|e| {
+                    e.into_iter()
+                        .map(|p| {
+                            (
+                                p.device_id.as_u128(),
+                                p.readings[0].seq,
+                                p.readings[p.readings.len() - 1].seq,
+                            )
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        assert!(super::cut_events(Vec::new(), 4).is_empty());
+        assert_eq!(
+            shape(super::cut_events(vec![part(1, 1..=2), part(2, 1..=2)], 4)),
+            vec![vec![(1, 1, 2), (2, 1, 2)]]
+        );
+        assert_eq!(
+            shape(super::cut_events(
+                vec![part(1, 1..=3), part(2, 5..=14), part(3, 1..=1)],
+                4
+            )),
+            vec![
+                vec![(1, 1, 3), (2, 5, 5)],
+                vec![(2, 6, 9)],
+                vec![(2, 10, 13)],
+                vec![(2, 14, 14), (3, 1, 1)],
+            ]
+        );
     }
 }

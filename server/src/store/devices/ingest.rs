@@ -23,7 +23,9 @@
 use std::collections::HashSet;
 
 use jiliang_protocol::devices::DeviceReading;
-use jiliang_protocol::rooms::{EventBody, MAX_READINGS_PER_EVENT, RoomEvent};
+use jiliang_protocol::rooms::{
+    DeviceReadings, EventBody, MAX_READINGS_PER_EVENT, Readings, RoomEvent,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -329,11 +331,13 @@ impl Store {
                             at: stored_at,
                             author: None,
                             client_id: None,
-                            body: EventBody::Readings {
-                                device_id: b.device_id,
-                                batch_id,
-                                readings: part.to_vec(),
-                            },
+                            body: EventBody::Readings(Readings::Devices {
+                                devices: vec![DeviceReadings {
+                                    device_id: b.device_id,
+                                    batch_id,
+                                    readings: part.to_vec(),
+                                }],
+                            }),
                         };
                         insert_event!(tx, session, &event);
                         let record = records::room_event(session, &event)
@@ -455,15 +459,14 @@ mod tests {
             let (session, event) = &events[0];
             assert_eq!(*session, s.session);
             match &event.body {
-                EventBody::Readings {
-                    device_id,
-                    batch_id: b,
-                    readings,
-                } => {
-                    assert_eq!(*device_id, id);
-                    assert_eq!(Some(*b), *batch_id);
+                EventBody::Readings(body) => {
+                    let [part] = body.parts() else {
+                        panic!("{body:?}")
+                    };
+                    assert_eq!(part.device_id, id);
+                    assert_eq!(Some(part.batch_id), *batch_id);
                     assert_eq!(
-                        readings.iter().map(|r| r.seq).collect::<Vec<_>>(),
+                        part.readings.iter().map(|r| r.seq).collect::<Vec<_>>(),
                         vec![3, 4]
                     );
                 }

@@ -94,7 +94,7 @@ async fn connect(base: &str, session: &str, cookie: &str, last_seq: u64) -> Resu
     .map_err(|_| "connect timed out".to_owned())?
     .map_err(|e| e.to_string())?;
     ws.send(Message::text(
-        json!({"type": "join", "protocol": 1, "last_seq": last_seq}).to_string(),
+        json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": last_seq}).to_string(),
     ))
     .await
     .map_err(|e| e.to_string())?;

@@ -40,7 +40,8 @@ pub async fn hold_socket(
         .await
         .map_err(|e| e.to_string())?;
     ws.send(Message::text(
-        json!({"type":"join","protocol":1,"last_seq":0}).to_string(),
+        json!({"type":"join","protocol":jiliang_protocol::rooms::PROTOCOL_VERSION,"last_seq":0})
+            .to_string(),
     ))
     .await
     .map_err(|e| e.to_string())?;

@@ -133,7 +133,7 @@ async fn churner(
                 .await
                 .map_err(|e| e.to_string())?;
             ws.send(Message::text(
-                json!({"type":"join","protocol":1,"last_seq":u64::MAX}).to_string(),
+                json!({"type":"join","protocol":jiliang_protocol::rooms::PROTOCOL_VERSION,"last_seq":u64::MAX}).to_string(),
             ))
             .await
             .map_err(|e| e.to_string())?;

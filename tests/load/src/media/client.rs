@@ -223,7 +223,7 @@ async fn join(base: &str, room: &str, cookie: &str) -> Ws {
         .await
         .expect("room socket");
     ws.send(Message::text(
-        json!({"type": "join", "protocol": 1, "last_seq": u64::MAX}).to_string(),
+        json!({"type": "join", "protocol": jiliang_protocol::rooms::PROTOCOL_VERSION, "last_seq": u64::MAX}).to_string(),
     ))
     .await
     .expect("join");
