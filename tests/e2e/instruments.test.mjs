@@ -299,7 +299,8 @@ test('the expert runs a comparison through its points to a verdict; the technici
     for (const page of [E, T]) {
       const row = page.locator(`[data-testid=point-row][data-index="${index}"][data-status=complete]`);
       await row.waitFor({ timeout: 20_000 });
-      assert.equal(await row.getByTestId('verdict').getAttribute('data-verdict'), 'pass');
+      assert.equal(await row.getByTestId('verdict').getAttribute('data-verdict'), 'pass',
+        `point ${index + 1}: ${await row.innerText()}`);
       assert.match(await row.getByTestId('verdict').innerText(), /合格/);
       const e = Number((await row.getByTestId('point-e').innerText()).replace('+', ''));
       assert.ok(Math.abs(e - 0.003) < 0.002, `E at point ${index + 1} ≈ +0.003 V, got ${e}`);

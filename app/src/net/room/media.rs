@@ -964,12 +964,11 @@ impl Inner {
             let rollback = || obj(&[("type", "rollback".into())]);
             let crossed =
                 || get(&pc, "signalingState").as_string().as_deref() == Some("have-local-offer");
-            if crossed()
-                && call_async(&pc, "setLocalDescription", &[rollback()])
-                    .await
-                    .is_err()
-            {
-                return;
+            // A rollback that fails because the server's answer to our offer
+            // landed first (the state is stable by then) is fine: the offer
+            // then applies as it is.
+            if crossed() {
+                let _ = call_async(&pc, "setLocalDescription", &[rollback()]).await;
             }
             if call_async(&pc, "setRemoteDescription", std::slice::from_ref(&offer))
                 .await

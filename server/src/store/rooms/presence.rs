@@ -44,6 +44,8 @@ impl Store {
         node_id: Uuid,
         expires_at_ms: i64,
     ) -> Result<bool, sqlx::Error> {
+        // Queued with SQLite's other writers (see `presence_heartbeat`).
+        let _turn = self.write_turn().await;
         let begin = self.begin_write();
         with_db!(self, "presence.arrive", |p| {
             let mut tx = p.begin_with(begin).await?;
@@ -80,6 +82,8 @@ impl Store {
         user_id: Uuid,
         node_id: Uuid,
     ) -> Result<bool, sqlx::Error> {
+        // Queued with SQLite's other writers (see `presence_heartbeat`).
+        let _turn = self.write_turn().await;
         let begin = self.begin_write();
         let now = now_ms();
         with_db!(self, "presence.depart", |p| {
@@ -132,6 +136,10 @@ impl Store {
         node_id: Uuid,
         expires_at_ms: i64,
     ) -> Result<u64, sqlx::Error> {
+        // SQLite's one writer: queue in turn with the reading groups
+        // rather than poll its lock behind them (a heartbeat waited 4 s and
+        // connected people's rows expired meanwhile).
+        let _turn = self.write_turn().await;
         with_db!(self, "presence.heartbeat", |p| sqlx::query(
             "UPDATE room_presence SET expires_at_ms = $2 WHERE node_id = $1"
         )
@@ -146,6 +154,8 @@ impl Store {
     /// stretches of everyone no node has any more: the caller writes their
     /// durable `leave`s.
     pub async fn presence_sweep(&self) -> Result<Vec<Departed>, sqlx::Error> {
+        // Queued with SQLite's other writers (see `presence_heartbeat`).
+        let _turn = self.write_turn().await;
         let begin = self.begin_write();
         let now = now_ms();
         with_db!(self, "presence.sweep", |p| {
@@ -206,6 +216,8 @@ impl Store {
         user_id: Uuid,
         present: bool,
     ) -> Result<(), sqlx::Error> {
+        // Queued with SQLite's other writers (see `presence_heartbeat`).
+        let _turn = self.write_turn().await;
         with_db!(self, "presence.undo", |p| sqlx::query(
             "UPDATE room_attendance SET present = $3 WHERE session_id = $1 AND user_id = $2"
         )
