@@ -174,11 +174,18 @@ pub async fn check_readings(
         ));
     }
     let log = api.events(who, session).await?;
+    // A readings event has one part per device (room protocol 2) or is
+    // itself one device's part (protocol 1, in logs stored before it).
     let in_room: Vec<u64> = log
         .iter()
-        .filter(|e| e["body"]["kind"] == "readings" && e["body"]["device_id"] == device)
-        .flat_map(|e| {
-            e["body"]["readings"]
+        .filter(|e| e["body"]["kind"] == "readings")
+        .flat_map(|e| match e["body"]["devices"].as_array() {
+            Some(parts) => parts.clone(),
+            None => vec![e["body"].clone()],
+        })
+        .filter(|part| part["device_id"] == device)
+        .flat_map(|part| {
+            part["readings"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
