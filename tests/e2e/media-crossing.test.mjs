@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer, chromiumArgs, apiLogin } from './harness.mjs';
-import { person, enterRoom, liveSession, until, traceSignalling } from './media_stats.mjs';
+import { received, person, enterRoom, liveSession, until, traceSignalling } from './media_stats.mjs';
 
 let server;
 let browser;
@@ -48,28 +48,6 @@ async function metric(name) {
 async function userId(name) {
   const api = await apiLogin(server.url, name);
   return (await api.get('/api/v1/auth/me')).user.id;
-}
-
-/** Video frames decoded and audio samples received, by stream id. */
-function received(page) {
-  return page.evaluate(async () => {
-    const byTrack = new Map();
-    for (const el of document.querySelectorAll('video[data-stream], audio[data-stream]')) {
-      for (const track of el.srcObject?.getTracks() ?? []) byTrack.set(track.id, el.dataset.stream);
-    }
-    const out = {};
-    for (const { pc } of window.__jlPeers ?? []) {
-      if (pc.connectionState === 'closed') continue;
-      (await pc.getStats()).forEach((s) => {
-        const stream = s.type === 'inbound-rtp' ? byTrack.get(s.trackIdentifier) : undefined;
-        if (!stream) return;
-        out[stream] ??= { frames: 0, samples: 0 };
-        out[stream].frames += s.framesDecoded ?? 0;
-        out[stream].samples += s.totalSamplesReceived ?? 0;
-      });
-    }
-    return out;
-  });
 }
 
 /** The page's peer connections, for a failure's message. */

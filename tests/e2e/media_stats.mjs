@@ -158,3 +158,27 @@ export async function traceSignalling(page) {
     Object.setPrototypeOf(window.WebSocket, Ws);
   });
 }
+
+/** What the page receives, by stream id (`{user}:{source}`): video frames
+ *  decoded and audio samples received, from its peer connections'
+ *  inbound-rtp statistics (tracks matched to the page's elements). */
+export function received(page) {
+  return page.evaluate(async () => {
+    const byTrack = new Map();
+    for (const el of document.querySelectorAll('video[data-stream], audio[data-stream]')) {
+      for (const track of el.srcObject?.getTracks() ?? []) byTrack.set(track.id, el.dataset.stream);
+    }
+    const out = {};
+    for (const { pc } of window.__jlPeers ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      (await pc.getStats()).forEach((s) => {
+        const stream = s.type === 'inbound-rtp' ? byTrack.get(s.trackIdentifier) : undefined;
+        if (!stream) return;
+        out[stream] ??= { frames: 0, samples: 0 };
+        out[stream].frames += s.framesDecoded ?? 0;
+        out[stream].samples += s.totalSamplesReceived ?? 0;
+      });
+    }
+    return out;
+  });
+}
