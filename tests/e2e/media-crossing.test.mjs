@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer, chromiumArgs, apiLogin } from './harness.mjs';
-import { received, person, enterRoom, liveSession, until, traceSignalling } from './media_stats.mjs';
+import { received, person, enterRoom, liveSession, until, traceSignalling, extmapClashes, reportTrouble } from './media_stats.mjs';
 
 let server;
 let browser;
@@ -120,6 +120,8 @@ test('microphone, camera and screen turned on at once, by one and then by two to
   await Promise.all([pressAll(pages.tech, 'true'), pressAll(pages.trainee, 'true')]);
   await tracks(9, 'all three');
   await everyoneReceives('first');
+  for (const [name, p] of Object.entries(pages)) assert.deepEqual(await extmapClashes(p), [], `${name}: header extension ids`);
+  await reportTrouble(t, pages);
   // All off and on again, the three at once (offers cross on connections
   // already negotiated). Each source turned on adds sections to a page's
   // offers, and the receive-only transceivers the server's offers created

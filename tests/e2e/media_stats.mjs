@@ -119,6 +119,8 @@ export async function decodesMore(page, what, by = 20) {
 export async function traceSignalling(page) {
   await page.addInitScript(() => {
     window.__jlSignalling = [];
+    // Every SDP sent or received on the room socket (extmapClashes).
+    window.__jlSdps = [];
     const log = (e) => window.__jlSignalling.push(`${(performance.now() / 1000).toFixed(3)} ${e}`);
     const proto = RTCPeerConnection.prototype;
     for (const name of ['setLocalDescription', 'setRemoteDescription']) {
@@ -139,24 +141,67 @@ export async function traceSignalling(page) {
       try {
         const f = JSON.parse(data);
         if (f.type === 'media_closed') return `media_closed ${f.reason}`;
-        return /^media_(offer|answer)$/.test(f.type ?? '') ? `${f.type} (${f.sdp?.length} bytes)` : null;
+        if (f.type === 'media_stop') return 'media_stop';
+        if (!/^media_(offer|answer)$/.test(f.type ?? '')) return null;
+        return `${f.type} (${f.sdp?.length} bytes)`;
       } catch { return null; }
     };
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (data) {
       const f = typeof data === 'string' && frame(data);
       if (f) log(`sent ${f}`);
+      if (f && / \(/.test(f)) window.__jlSdps.push({ what: `sent ${f}`, sdp: JSON.parse(data).sdp });
       return send.call(this, data);
     };
     const Ws = window.WebSocket;
     window.WebSocket = function WebSocket(...args) {
       const ws = new Ws(...args);
-      ws.addEventListener('message', (ev) => { const f = typeof ev.data === 'string' && frame(ev.data); if (f) log(`got ${f}`); });
+      ws.addEventListener('message', (ev) => {
+        const f = typeof ev.data === 'string' && frame(ev.data);
+        if (f) log(`got ${f}`);
+        if (f && / \(/.test(f)) window.__jlSdps.push({ what: `got ${f}`, sdp: JSON.parse(ev.data).sdp });
+      });
       return ws;
     };
     window.WebSocket.prototype = Ws.prototype;
     Object.setPrototypeOf(window.WebSocket, Ws);
   });
+}
+
+/** RTP header extensions whose id is not the same in every SDP the page
+ *  sent or received, or ids that name two extensions: a BUNDLE group must
+ *  map an id to one extension, and Chromium refuses a description that
+ *  moves one ("RTP extension ID reassignment not supported"). Empty when
+ *  the server's offers take the ids the browser's offers use. */
+export async function extmapClashes(page) {
+  const sdps = await page.evaluate(() => window.__jlSdps ?? []);
+  const byUri = new Map();
+  const byId = new Map();
+  // Where each mapping was first seen: which SDP (sent or got, in order).
+  const add = (map, key, value, where) => {
+    const seen = map.get(key) ?? map.set(key, new Map()).get(key);
+    if (!seen.has(value)) seen.set(value, where);
+  };
+  sdps.forEach(({ what, sdp }, i) => {
+    for (const [, id, uri] of sdp.matchAll(/^a=extmap:(\d+)(?:\/\w+)? (\S+)/gm)) {
+      add(byUri, uri, id, `#${i} ${what}`);
+      add(byId, id, uri, `#${i} ${what}`);
+    }
+  });
+  const list = (seen) => [...seen].map(([v, where]) => `${v} (${where})`).join(', ');
+  return [...byUri].filter(([, ids]) => ids.size > 1).map(([uri, ids]) => `${uri} as ${list(ids)}`)
+    .concat([...byId].filter(([, uris]) => uris.size > 1).map(([id, uris]) => `id ${id} for ${list(uris)}`));
+}
+
+/** Descriptions the browser refused and fresh starts (`media_stop`) on
+ *  each page, as the test's diagnostics: the workarounds' fallbacks should
+ *  stay unused now that the server's offers cannot collide with the
+ *  browser's (docs/protocol.md, "Perfect negotiation"). */
+export async function reportTrouble(t, pages) {
+  for (const [who, page] of Object.entries(pages)) {
+    const trouble = (await page.evaluate(() => window.__jlSignalling ?? [])).filter((l) => /FAILED|media_stop/.test(l));
+    t.diagnostic(`${who}: ${trouble.length} refused descriptions or fresh starts${trouble.length ? `: ${trouble.join('; ')}` : ''}`);
+  }
 }
 
 /** What the page receives, by stream id (`{user}:{source}`): video frames

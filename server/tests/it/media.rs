@@ -148,8 +148,10 @@ impl Participant {
                                 let answer = driver_pc.create_answer(None).await.expect("answer");
                                 driver_pc.set_local_description(answer).await.expect("local answer");
                                 let sdp = driver_pc.local_description().await.expect("local").sdp;
-                                let f = json!({"type": "media_answer", "sdp": sdp});
-                                if ws.send(Message::text(f.to_string())).await.is_err() { break }
+                                let answer = json!({"type": "media_answer", "sdp": sdp});
+                                if ws.send(Message::text(answer.to_string())).await.is_err() { break }
+                                // The test may look at the server's offer too.
+                                let _ = frames_tx.send(f);
                             }
                             Some("media_answer") => {
                                 let answer = RTCSessionDescription::answer(f["sdp"].as_str().expect("sdp").to_owned()).expect("answer");
@@ -323,6 +325,37 @@ async fn a_published_camera_reaches_the_other_participant() {
             jiliang_protocol::rooms::MediaSource::Camera
         ))
     );
+    // The server's offer names its own sections so that a browser's never
+    // share a mid with them, and gives the header extensions the ids
+    // Chromium's offers use (one mapping in the BUNDLE group, whichever
+    // side offered first; e2e media-room checks it in Chromium).
+    let offer = b.expect("media_offer").await;
+    let sdp = offer["sdp"].as_str().unwrap_or_default();
+    let mids: Vec<&str> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=mid:"))
+        .collect();
+    assert!(
+        !mids.is_empty()
+            && mids
+                .iter()
+                .all(|m| m.starts_with('s') && m[1..].parse::<u32>().is_ok()),
+        "{sdp}"
+    );
+    for (id, uri) in [
+        (
+            3,
+            "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        ),
+        (4, "urn:ietf:params:rtp-hdrext:sdes:mid"),
+        (10, "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+        (11, "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"),
+    ] {
+        assert!(
+            sdp.contains(&format!("a=extmap:{id} {uri}\r\n")),
+            "{uri} as {id}: {sdp}"
+        );
+    }
     let received = b.received.clone();
     wait_for("RTP forwarded to the technician", || {
         received.load(Ordering::Relaxed) >= 25

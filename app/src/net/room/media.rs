@@ -6,10 +6,11 @@
 //!   offer of ours that crossed it) and answered. Every call on the peer
 //!   connection is issued in the order the frames came: the browser's
 //!   operations chain keeps them in that order. Chromium's rollback needs
-//!   two workarounds when both offers add a section (an explicit rollback
-//!   when it refuses the server's offer, fresh transceivers when its own
-//!   offer no longer applies; `docs/protocol.md`, "Perfect negotiation"),
-//!   and our transceivers offer only the codecs the server takes.
+//!   workarounds when both offers add a section (an explicit rollback
+//!   first, fresh transceivers when its own offer no longer applies, and a
+//!   fresh peer connection when a server offer cannot be answered;
+//!   `docs/protocol.md`, "Perfect negotiation"), and our transceivers offer
+//!   only the codecs the server takes.
 //! - **What is published is declared** (`media_state`) before the offer
 //!   that carries it, and again after any change (stop, mute).
 //! - Media starts when the person turns on a device, or when someone else
@@ -234,6 +235,13 @@ pub(super) struct Media {
     speakers: SpeakerDetector,
     /// The `devicechange` listener on `navigator.mediaDevices`.
     on_devicechange: Option<Closure<dyn FnMut(JsValue)>>,
+    /// A `media_stop` sent to start over with a fresh peer connection
+    /// ([`Inner::restart_peer`]): the next peer opens once the server has
+    /// closed the old one.
+    restarting: bool,
+    /// When the last restarts happened (ms since the epoch), to give up
+    /// on a loop.
+    restarts: Vec<f64>,
 }
 
 /// Cumulative packet counters of one `getStats` read.
@@ -850,7 +858,9 @@ impl Inner {
         self.apply_mode();
     }
 
-    /// Our offer could not even be set locally. The known cause: our first
+    /// Our offer could not even be set locally. The cause seen before the
+    /// server gave header extensions the browser's ids (vendor/rtc/
+    /// JILIANG.md, patch 3): our first
     /// offer crossed the server's first one and the browser rolled it back
     /// (we are polite); Chromium keeps the header extension ids of that
     /// offer on the transceivers it added, which clash with the ids the
@@ -859,11 +869,12 @@ impl Inner {
     /// fails and those tracks would never be sent. Transceivers never
     /// negotiated (no `mid`) are stopped and their tracks sent on fresh
     /// ones, which take the group's ids; a few times at most per
-    /// connection, in case the cause is another.
+    /// connection, in case the cause is another, then a fresh connection.
     fn renew_unnegotiated(&mut self, pc: &JsValue) {
         const MAX_RENEWALS: u32 = 3;
         match self.media.peer.as_mut() {
             Some(p) if &p.pc == pc && p.renewals < MAX_RENEWALS => p.renewals += 1,
+            Some(p) if &p.pc == pc => return self.restart_peer(pc),
             _ => return,
         }
         let Ok(all) = call(pc, "getTransceivers", &[]) else {
@@ -894,6 +905,27 @@ impl Inner {
         }
     }
 
+    /// Negotiation is stuck on `pc` (an offer of the server's the browser
+    /// refuses even after rolling ours back): close it and, once the
+    /// server confirms (`media_closed` "media_stop"), open a fresh one with
+    /// the same tracks. Three times a minute at most: past that the
+    /// connection stays as it is (starting over again would only churn).
+    fn restart_peer(&mut self, pc: &JsValue) {
+        const MAX_PER_MINUTE: usize = 3;
+        if self.media.peer.as_ref().is_none_or(|p| &p.pc != pc) {
+            return;
+        }
+        let now = js_sys::Date::now();
+        self.media.restarts.retain(|t| now - t < 60_000.0);
+        if self.media.restarts.len() >= MAX_PER_MINUTE {
+            return;
+        }
+        self.media.restarts.push(now);
+        self.send(&ClientFrame::MediaStop);
+        self.close_peer();
+        self.media.restarting = true;
+    }
+
     fn close_peer(&mut self) {
         self.media.peer = None;
         self.media.counters = None;
@@ -919,7 +951,7 @@ impl Inner {
 
     /// After a snapshot: the server ended our media with the old socket.
     pub(super) fn media_on_snapshot(&mut self, publishers: Vec<MediaPublisher>) {
-        let had = self.media.peer.is_some();
+        let had = self.media.peer.is_some() || std::mem::take(&mut self.media.restarting);
         self.close_peer();
         self.s.media_publishers.set(publishers);
         if had || !self.media.local.is_empty() || self.others_publish() {
@@ -976,21 +1008,23 @@ impl Inner {
             {
                 // Our offer was still on its way into the browser when the
                 // server's came (its state was stable above): same as
-                // above, once it has landed.
-                if !crossed() {
-                    return;
-                }
-                if call_async(&pc, "setLocalDescription", &[rollback()])
-                    .await
-                    .is_err()
+                // above, once it has landed. An offer that still does not
+                // apply would stay unanswered and the server would wait for
+                // ever: start over on a fresh connection instead.
+                if !crossed()
+                    || call_async(&pc, "setLocalDescription", &[rollback()])
+                        .await
+                        .is_err()
                     || call_async(&pc, "setRemoteDescription", &[offer])
                         .await
                         .is_err()
                 {
+                    with_room(key, |r| r.restart_peer(&pc));
                     return;
                 }
             }
             if call_async(&pc, "setLocalDescription", &[]).await.is_err() {
+                with_room(key, |r| r.restart_peer(&pc));
                 return;
             }
             // Never an offer of ours sent as the answer.
@@ -1036,6 +1070,12 @@ impl Inner {
 
     pub(super) fn media_on_closed(&mut self, reason: &str) {
         self.close_peer();
+        // The server closed the connection we gave up on: the fresh one.
+        if reason == "media_stop" && std::mem::take(&mut self.media.restarting) {
+            self.ensure_peer();
+            self.media_signal();
+            return;
+        }
         if reason == "replaced" {
             for (_, l) in self.media.local.drain() {
                 let _ = call(&l.track, "stop", &[]);

@@ -834,7 +834,12 @@ impl RTCPeerConnection {
                 }
             } else {
                 self.greater_mid += 1;
-                transceiver.set_mid(format!("{}", self.greater_mid))?;
+                // Jiliang patch: mids of our own sections are never a bare
+                // number, the form browsers give theirs, so a section we add
+                // and one the browser adds in a crossing offer never share
+                // a mid (Chromium refuses such an offer: "RTP extension ID
+                // reassignment not supported … collision on active MID").
+                transceiver.set_mid(format!("s{}", self.greater_mid))?;
             }
         }
 

@@ -194,6 +194,22 @@ pub const MIME_TYPE_SMPTE336M: &str = "application/smpte336m";
 
 const VALID_EXT_IDS: Range<u16> = 1..15;
 
+/// Jiliang patch: the ids Chromium's offers give the header extensions an
+/// SFU registers (Chromium 156 here; checked by e2e `extmapClashes`).
+fn browser_default_id(uri: &str) -> Option<u16> {
+    use sdp::extmap::{
+        SDES_MID_URI, SDES_REPAIR_RTP_STREAM_ID_URI, SDES_RTP_STREAM_ID_URI, TRANSPORT_CC_URI,
+    };
+    [
+        (TRANSPORT_CC_URI, 3),
+        (SDES_MID_URI, 4),
+        (SDES_RTP_STREAM_ID_URI, 10),
+        (SDES_REPAIR_RTP_STREAM_ID_URI, 11),
+    ]
+    .into_iter()
+    .find_map(|(known, id)| (known == uri).then_some(id))
+}
+
 #[derive(Default, Clone)]
 pub(crate) struct MediaEngineHeaderExtension {
     pub(crate) uri: String,
@@ -1122,6 +1138,18 @@ impl MediaEngine {
                         media_header_extensions.insert(*id, ext);
                         break;
                     }
+                }
+                // Jiliang patch: an extension not negotiated yet first
+                // takes the id browsers give it (Chromium's defaults), so
+                // every description of the BUNDLE group maps an id to one
+                // extension, whichever side offered a kind first.
+                if !using_negotiated_id
+                    && let Some(id) = browser_default_id(&ext.uri)
+                    && !media_header_extensions.contains_key(&id)
+                    && !self.negotiated_header_extensions.contains_key(&id)
+                {
+                    using_negotiated_id = true;
+                    media_header_extensions.insert(id, ext);
                 }
                 if !using_negotiated_id {
                     for id in 1..15 {
