@@ -15,13 +15,14 @@
 // credential's expiry — which coturn then refuses, checked with
 // `turnutils_uclient` — an ICE restart of the page gets a new relayed
 // candidate (an allocation only the renewed credential can make) and the
-// call goes on over it.
+// call goes on over it: video packets keep arriving in the 10 s after the
+// restart and frames keep being decoded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, launchBrowserForPeople, screenshot } from './harness.mjs';
@@ -204,7 +205,10 @@ test('TURN credentials are renewed on the live peer connection; an ICE restart p
     ],
     env: { JILIANG_TURN_SECRET: secret },
   });
-  t.after(() => short.stop());
+  t.after(async () => {
+    if (process.env.JILIANG_SERVER_LOG) writeFileSync(process.env.JILIANG_SERVER_LOG, short.log());
+    await short.stop();
+  });
   const id = await liveSession(short.url, 'expert', 'TURN 凭据续期');
   const expert = await person(t, browser, short.url, 'expert');
   const tech = await person(t, browser, short.url, 'tech');
@@ -264,18 +268,19 @@ test('TURN credentials are renewed on the live peer connection; an ICE restart p
     });
     return n;
   });
+  // The video comes back over the new pair and stays (the page keeps its
+  // video mode). It used not to (found by this test): the SFU kept the
+  // controlling role against Chromium, which takes it when it offers a
+  // restart, and nominated a pair itself only after the relay acceptance
+  // wait; the page read the gap as loss and went audio-only.
   const r0 = await received();
   await new Promise((r) => setTimeout(r, 5_000));
-  t.diagnostic(`video packets received in the 5 s after the restart: ${(await received()) - r0}`);
-  // Found by this test: through TURN, the media stops after the ICE
-  // restart although the new relayed pair is connected (on host candidates
-  // an ICE restart keeps the media: checked by hand, 2026-12-05). Kept
-  // running as a todo until the SFU side is fixed.
-  await t.test('the expert camera is decoded after the ICE restart', {
-    todo: 'media stops after an ICE restart through TURN (the new relayed pair is connected)',
-  }, async () => {
-    await decodesMore(tech.page, 'the expert camera after the ICE restart');
-  });
+  const r1 = await received();
+  await new Promise((r) => setTimeout(r, 5_000));
+  const r2 = await received();
+  t.diagnostic(`video packets received 0–5 s after the restart: ${r1 - r0}, 5–10 s: ${r2 - r1}`);
+  assert.ok(r1 - r0 > 20 && r2 - r1 > 20, `video flows after the restart: ${r0} → ${r1} → ${r2} packets`);
+  await decodesMore(tech.page, 'the expert camera after the ICE restart');
 
   await expert.context.close();
   await tech.context.close();

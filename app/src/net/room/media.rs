@@ -260,7 +260,16 @@ struct Counters {
     voices: HashMap<String, (f64, f64)>,
     /// The same for our own microphone, before it is sent.
     own_voice: Option<(f64, f64)>,
+    /// The transport's selected candidate pair.
+    pair: Option<String>,
+    /// Reads left before the link is judged again after the pair changed.
+    settle: u8,
 }
+
+/// Reads left out of the link's verdict from a change of candidate pair
+/// on: the packets lost across an ICE restart show up as loss in the read
+/// that sees the new pair or the next one.
+const SETTLE_READS: u8 = 3;
 
 impl Counters {
     /// Read the counters out of an `RTCStatsReport`.
@@ -313,6 +322,9 @@ impl Counters {
                         num(&stat, "totalAudioEnergy"),
                         num(&stat, "totalSamplesDuration"),
                     ));
+                }
+                Some("transport") => {
+                    c.pair = get(&stat, "selectedCandidatePairId").as_string();
                 }
                 Some("candidate-pair")
                     if get(&stat, "nominated").as_bool() == Some(true)
@@ -573,19 +585,33 @@ impl Inner {
         });
     }
 
-    fn media_stats(&mut self, now: Counters) {
+    fn media_stats(&mut self, mut now: Counters) {
         if self.media.peer.is_none() {
             return;
+        }
+        // A new candidate pair (an ICE restart): what was lost while there
+        // was none measures the outage, not the new path. Counted as loss,
+        // one restart took a receiving page down to audio only for half a
+        // minute (e2e media_relay, through TURN).
+        if let Some(before) = &self.media.counters {
+            now.settle = if now.pair != before.pair {
+                SETTLE_READS
+            } else {
+                before.settle.saturating_sub(1)
+            };
         }
         let Some(before) = self.media.counters.replace(now.clone()) else {
             return;
         };
         let (sample, streams) = now.since(&before);
         let before_mode = self.media.controller.mode();
-        self.media.controller.sample(sample);
+        let settling = now.settle > 0;
+        if !settling {
+            self.media.controller.sample(sample);
+        }
         let live: Vec<String> = streams.iter().map(|(id, _)| id.clone()).collect();
         self.media.meters.retain(|id, _| live.contains(id));
-        for (id, s) in streams {
+        for (id, s) in streams.into_iter().filter(|_| !settling) {
             self.media.meters.entry(id).or_default().add(s);
         }
         self.sample_speakers(&now, &before);

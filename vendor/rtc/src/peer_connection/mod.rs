@@ -1552,6 +1552,18 @@ impl RTCPeerConnection {
                 // An ICE Restart only happens implicitly for a set_remote_description of type offer
 
                 if !we_offer {
+                    // Jiliang patch (see vendor/rtc/JILIANG.md): the side that offers an ICE
+                    // restart takes the controlling role, as Chromium does by default
+                    // (`redetermine_role_on_ice_restart`). Keeping ours left both agents
+                    // controlling after a browser's restart: a role conflict on the first
+                    // checks, and whenever our tie-breaker won, our own nomination, which
+                    // waits the relay acceptance time (2 s) for a relayed remote candidate.
+                    // The media gap that made was read by the browser as heavy loss.
+                    if !is_lite_set(parsed_remote_description)
+                        && !self.setting_engine.candidates.ice_lite
+                    {
+                        self.ice_transport_mut().set_role(RTCIceRole::Controlled);
+                    }
                     // The answerer restarts in one step: it has `now`, and the answer it generates
                     // next must already carry the new local credentials.
                     self.stage_ice_restart()?;
@@ -2721,6 +2733,50 @@ mod tests {
             restart_with(false),
             "the default keeps them, which is the pre-existing behaviour"
         );
+    }
+
+    // Jiliang patch: an ICE restart offered by the other side makes this side the controlled
+    // agent, whatever its role was (the restarting side controls, as in Chromium).
+    #[test]
+    fn a_remote_ice_restart_offer_makes_the_answerer_controlled() {
+        let now = Instant::now();
+        let mut a = media_pc();
+        let mut b = media_pc();
+        a.add_transceiver_from_kind(
+            RtpCodecKind::Audio,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                streams: vec![],
+                send_encodings: vec![],
+            }),
+        )
+        .expect("transceiver");
+        let offer = a.create_offer(None).expect("offer");
+        a.set_local_description(now, offer.clone())
+            .expect("local offer");
+        b.set_remote_description(now, offer).expect("remote offer");
+        let answer = b.create_answer(None).expect("answer");
+        b.set_local_description(now, answer.clone())
+            .expect("local answer");
+        a.set_remote_description(now, answer)
+            .expect("remote answer");
+        assert_eq!(RTCIceRole::Controlling, a.ice_transport().role());
+
+        b.restart_ice();
+        let restart = b.create_offer(None).expect("restart offer");
+        b.set_local_description(now, restart.clone())
+            .expect("local restart offer");
+        a.set_remote_description(now, restart)
+            .expect("remote restart offer");
+        assert_eq!(
+            RTCIceRole::Controlled,
+            a.ice_transport().role(),
+            "the side that restarted controls the new session"
+        );
+        let answer = a.create_answer(None).expect("answer");
+        a.set_local_description(now, answer.clone())
+            .expect("local answer");
+        b.set_remote_description(now, answer).expect("remote answer");
     }
 
     // Two connections must never report the same transport as each other's. This is the case a
