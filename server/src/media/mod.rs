@@ -21,6 +21,7 @@
 pub mod ice;
 mod layer;
 pub mod net;
+mod padding;
 mod rewrite;
 pub mod route;
 mod rtcp;

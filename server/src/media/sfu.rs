@@ -8,8 +8,10 @@
 //! (the polite client rolls back and offers again later).
 //!
 //! A received track is published to the room when the client has declared
-//! it (`media_state`): its packets, header extensions and padding stripped
-//! (each leg negotiates its own extension ids), go into a broadcast channel;
+//! it (`media_state`): its packets, header extensions stripped (each leg
+//! negotiates its own extension ids) and padding-only probes dropped
+//! without a hole in the numbers ([`super::padding`]), go into a broadcast
+//! channel;
 //! each other peer forwards them on a track of its own with its own SSRC.
 //! Keyframe requests reach the publisher when a subscriber connects, when
 //! its renegotiation completes, when it falls behind, and whenever the
@@ -79,6 +81,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::layer::{Feedback, Layer, LayerChoice};
 use super::net::{Ports, announced_ip, rewrite_candidate, rewrite_sdp};
+use super::padding::PaddingGaps;
 use super::rewrite::{Rewriter, Vp8};
 use super::{Counted, Inbound, MediaConfig, MediaGauges, MediaUpdate, Outbound, PeerKey, Sfu};
 
@@ -1356,6 +1359,7 @@ impl Peer {
         let opened_keyframe = keyframe.clone();
         let reader = self.inner.spawn(async move {
             let mut layers: HashMap<u32, (Layer, bool)> = HashMap::new();
+            let mut gaps: HashMap<u32, PaddingGaps> = HashMap::new();
             while let Some(event) = reader_track.poll().await {
                 match event {
                     TrackRemoteEvent::OnOpen(init) => {
@@ -1370,10 +1374,14 @@ impl Peer {
                     }
                     TrackRemoteEvent::OnRtpPacket(mut pkt) => {
                         // Padding-only packets are bandwidth probes of this
-                        // leg; extensions are negotiated per leg.
+                        // leg, dropped without a hole in the numbers
+                        // ([`PaddingGaps`]); extensions are negotiated per leg.
+                        let g = gaps.entry(pkt.header.ssrc).or_default();
                         if pkt.payload.is_empty() {
+                            g.drop_packet(pkt.header.sequence_number);
                             continue;
                         }
+                        pkt.header.sequence_number = g.forward(pkt.header.sequence_number);
                         pkt.header.padding = false;
                         pkt.header.extension = false;
                         pkt.header.extensions.clear();
