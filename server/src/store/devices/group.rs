@@ -42,7 +42,7 @@ use uuid::Uuid;
 use super::ingest::IngestOutcome;
 use crate::clock::now;
 use crate::ledger::records::{self, ReadingBatch, truncate_micros};
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::store::time::db_time;
 
 /// An agent's batch, owned (it waits in the writer's queue).
@@ -57,9 +57,14 @@ pub struct AgentBatch {
     pub readings: Vec<DeviceReading>,
 }
 
-/// Parameters per statement at most (both databases allow far more; this
-/// keeps statements and their parameter lists small).
-const MAX_PARAMS: usize = 2400;
+/// Parameters per statement at most: below both databases' limits (SQLite
+/// 32 766, PostgreSQL 65 535) and large enough that a province's group
+/// (≈ 1 000 batches, 2 000 readings) is one statement per table, since on
+/// SQLite each statement is a round trip to the connection's worker
+/// thread. The generated statements differ in length from group to group,
+/// so they are not kept prepared (`persistent(false)`): a cache of
+/// statements of thousands of rows would hold megabytes per connection.
+const MAX_PARAMS: usize = 16_000;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -201,14 +206,24 @@ impl Store {
             _phase = self.metrics.time("devices.group.begin");
             let mut tx = p.begin_with(begin).await?;
             _phase = self.metrics.time("devices.group.lock");
-            // 1. Lock and read the group's devices. The no-op UPDATE takes
-            //    PostgreSQL's row locks (SQLite's one writer holds them all).
+            // 1. Lock and read the group's devices. PostgreSQL: row locks
+            //    as a no-op `UPDATE` would take them (`FOR NO KEY UPDATE`,
+            //    which FK inserts of readings do not conflict with), in `id`
+            //    order so that two nodes' groups cannot deadlock. SQLite: the
+            //    write turn and `BEGIN IMMEDIATE` already make this the only
+            //    writer, so a plain read is the lock (the no-op `UPDATE …
+            //    RETURNING` rewrote every row and staged them all before
+            //    the first one came back).
             let mut devices: HashMap<Uuid, DeviceRow> = HashMap::new();
             for chunk in ids.chunks(MAX_PARAMS) {
                 let sql = format!(
-                    "UPDATE devices SET last_seq = last_seq WHERE id IN ({}) \
-                     RETURNING id, token_hash, token_revoked_at, unit, last_seq, session_id",
-                    Marks::new(backend).list(chunk.len())
+                    "SELECT id, token_hash, token_revoked_at, unit, last_seq, session_id FROM devices \
+                     WHERE id IN ({}){}",
+                    Marks::new(backend).list(chunk.len()),
+                    match backend {
+                        Backend::Postgres => " ORDER BY id FOR NO KEY UPDATE",
+                        Backend::Sqlite => "",
+                    }
                 );
                 let mut q = sqlx::query_as::<
                     _,
@@ -220,7 +235,8 @@ impl Store {
                         i64,
                         Option<Uuid>,
                     ),
-                >(&sql);
+                >(&sql)
+                .persistent(false);
                 for id in chunk {
                     q = q.bind(*id);
                 }
@@ -373,7 +389,7 @@ impl Store {
                      RETURNING live_sessions.id, live_sessions.last_seq",
                     Marks::new(backend).rows(chunk.len(), 2)
                 );
-                let mut q = sqlx::query_as::<_, (Uuid, i64)>(&sql);
+                let mut q = sqlx::query_as::<_, (Uuid, i64)>(&sql).persistent(false);
                 for (session, k) in chunk {
                     q = q.bind(*session).bind(to_i64(*k));
                 }
@@ -430,7 +446,7 @@ impl Store {
                      entered_by, client_key) VALUES {}",
                     Marks::new(backend).rows(chunk.len(), 10)
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for pl in chunk {
                     let b = &batches[pl.index];
                     q = q
@@ -460,7 +476,7 @@ impl Store {
                     "INSERT INTO device_readings (device_id, seq, t, value, u_t, batch_id) VALUES {}",
                     Marks::new(backend).rows(chunk.len(), 6)
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for (device, batch, r) in chunk {
                     q = q
                         .bind(*device)
@@ -484,7 +500,7 @@ impl Store {
                     "INSERT INTO room_events (session_id, seq, id, at, author_id, client_id, kind, body) VALUES {}",
                     Marks::new(backend).rows(chunk.len(), 8)
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for ((session, e), body) in chunk {
                     q = q
                         .bind(*session)
@@ -519,7 +535,7 @@ impl Store {
                         "INSERT INTO ledger_leaves (idx, kind, record_id, created_at_ms, payload, leaf_hash) VALUES {}",
                         Marks::new(backend).rows(chunk.len(), 6)
                     );
-                    let mut q = sqlx::query(&sql);
+                    let mut q = sqlx::query(&sql).persistent(false);
                     for (idx, (r, h)) in chunk {
                         q = q
                             .bind(*idx)
@@ -549,7 +565,7 @@ impl Store {
                      FROM v WHERE devices.id = v.did",
                     marks.list(1)
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for (id, last_seq) in chunk {
                     q = q.bind(*id).bind(to_i64(*last_seq));
                 }
@@ -780,6 +796,62 @@ mod tests {
                 assert_eq!(d.last_seq, last, "{}", t.name);
                 assert!(d.agent_connected_at.is_some(), "{}", t.name);
             }
+            let report = crate::ledger::verify::verify_database(store, None)
+                .await
+                .expect("verify");
+            assert!(report.ok, "{}: {:?}", t.name, report.problems);
+            t.cleanup().await;
+        }
+    }
+
+    /// A group larger than one statement's parameters (readings inserted
+    /// in more than one statement, events cut in many): every reading
+    /// stored once, the counters and the ledger right, on both databases
+    /// (which must accept statements of `MAX_PARAMS` parameters).
+    #[tokio::test]
+    async fn a_group_larger_than_one_statement_is_stored_whole() {
+        let per_statement = super::MAX_PARAMS / 6;
+        let total = per_statement as u64 + 500;
+        for t in stores().await {
+            let store = &t.store;
+            let s = seed(store).await;
+            let id = device(store, s.lab, s.user, [1; 32]).await;
+            store
+                .attach_device(id, s.session, s.user)
+                .await
+                .expect("attach");
+            let before = store.session_last_seq(s.session).await.expect("last");
+            let seqs: Vec<u64> = (1..=total).collect();
+            let group: Vec<AgentBatch> = seqs
+                .chunks(1000)
+                .map(|c| batch(id, [1; 32], c))
+                .collect();
+            let out = store.ingest_agent_group(&group).await.expect("group");
+            let n: usize = out.iter().map(|o| stored(o).0.len()).sum();
+            assert_eq!(n as u64, total, "{}", t.name);
+            assert_eq!(
+                store.count_device_readings(id).await.expect("count"),
+                total,
+                "{}",
+                t.name
+            );
+            assert_eq!(
+                store.get_device(id).await.expect("device").device.last_seq,
+                total,
+                "{}",
+                t.name
+            );
+            let events = (total as usize).div_ceil(super::MAX_READINGS_PER_EVENT) as u64;
+            assert_eq!(
+                store.session_last_seq(s.session).await.expect("last"),
+                before + events,
+                "{}",
+                t.name
+            );
+            // Sent again whole: all duplicates, nothing stored.
+            let again = store.ingest_agent_group(&group).await.expect("again");
+            let dups: u32 = again.iter().map(|o| stored(o).1).sum();
+            assert_eq!(u64::from(dups), total, "{}", t.name);
             let report = crate::ledger::verify::verify_database(store, None)
                 .await
                 .expect("verify");
