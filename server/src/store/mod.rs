@@ -176,7 +176,11 @@ impl Store {
                 // through a channel of this many; at sqlx's default (50) a
                 // group's read of its thousand devices stopped the worker
                 // twenty times to wait for the (busy) async side to drain.
-                .row_buffer_size(4096);
+                .row_buffer_size(4096)
+                // The reading groups' multi-row statements come in a few
+                // recurring shapes per table (`store::devices::group`);
+                // sqlx's default of 100 would evict them.
+                .statement_cache_capacity(400);
             ensure_parent_dir(options.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
