@@ -227,10 +227,6 @@ impl Store {
         head: &SignedTreeHead,
         public_key: &[u8; 32],
     ) -> Result<(), sqlx::Error> {
-        // SQLite's one writer: queue in turn with the reading groups
-        // rather than poll its lock behind them (an insert was logged at
-        // 1.6 s under the province load).
-        let _turn = self.write_turn().await;
         with_db!(self, "ledger.insert_head", |p| {
             sqlx::query(
                 "INSERT INTO ledger_heads (size, timestamp_ms, root_hash, signature, public_key) \

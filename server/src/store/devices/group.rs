@@ -42,8 +42,8 @@ use uuid::Uuid;
 use super::ingest::IngestOutcome;
 use crate::clock::now;
 use crate::ledger::records::{self, ReadingBatch, truncate_micros};
-use crate::store::{Backend, Store};
 use crate::store::time::db_time;
+use crate::store::{Backend, Store};
 
 /// An agent's batch, owned (it waits in the writer's queue).
 #[derive(Debug, Clone)]
@@ -838,10 +838,7 @@ mod tests {
                 .expect("attach");
             let before = store.session_last_seq(s.session).await.expect("last");
             let seqs: Vec<u64> = (1..=total).collect();
-            let group: Vec<AgentBatch> = seqs
-                .chunks(1000)
-                .map(|c| batch(id, [1; 32], c))
-                .collect();
+            let group: Vec<AgentBatch> = seqs.chunks(1000).map(|c| batch(id, [1; 32], c)).collect();
             let out = store.ingest_agent_group(&group).await.expect("group");
             let n: usize = out.iter().map(|o| stored(o).0.len()).sum();
             assert_eq!(n as u64, total, "{}", t.name);
