@@ -174,7 +174,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(5))
                 // Rows come back from the connection's worker thread
                 // through a channel of this many; at sqlx's default (50) a
-                // group's read of its thousand devices stopped the worker
+                // group's read of its thousand devices can stop the worker
                 // twenty times to wait for the (busy) async side to drain.
                 .row_buffer_size(4096)
                 // The reading groups' multi-row statements come in a few

@@ -65,8 +65,9 @@ const MAX_PARAMS: usize = 2400;
 /// two: a group's statements then take a few shapes that recur from group
 /// to group and stay prepared in the connection's statement cache.
 /// Preparing a multi-row statement costs SQLite 50–90 µs per row, more
-/// than running it (a group's remainder chunks, each of a new length,
-/// were most of the `batches` and `readings` phases; docs/BENCHMARKS.md).
+/// than running it (statements of a new length every group made the
+/// `batches`, `counters` and `readings` phases 3–7 times slower;
+/// docs/BENCHMARKS.md).
 fn shaped_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
     let max = max.max(1);
     let mut out = Vec::new();
