@@ -171,10 +171,23 @@ impl Store {
                 // (docs/BENCHMARKS.md, "Durable ledger rate").
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // Rows come back from the connection's worker thread
+                // through a channel of this many; at sqlx's default (50) a
+                // group's read of its thousand devices can stop the worker
+                // twenty times to wait for the (busy) async side to drain.
+                .row_buffer_size(4096)
+                // The reading groups' multi-row statements come in a few
+                // recurring shapes per table (`store::devices::group`);
+                // sqlx's default of 100 would evict them.
+                .statement_cache_capacity(400);
             ensure_parent_dir(options.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                // A ping before each use is one more round trip to the
+                // connection's thread per query; a local file does not go
+                // stale the way a network connection does.
+                .test_before_acquire(false)
                 .acquire_timeout(acquire)
                 .connect_with(options)
                 .await
