@@ -10,9 +10,10 @@
 // by itself and its audio keeps flowing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { startServer, launchBrowserForPeople, openPage, screenshot } from './harness.mjs';
 import { impairedPath } from './impair.mjs';
-import { liveSession } from './media_stats.mjs';
+import { liveSession, traceSignalling, reportTrouble } from './media_stats.mjs';
 
 const PASSWORD = 'Jiliang-demo-2026';
 
@@ -25,6 +26,8 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  // The server's log for a failure's diagnosis (RUST_LOG=jiliang_server::media=debug).
+  if (process.env.JILIANG_SERVER_LOG && server) writeFileSync(process.env.JILIANG_SERVER_LOG, server.log());
   await server?.stop();
 });
 
@@ -43,6 +46,7 @@ async function person(t, username, options = {}, { impaired } = {}) {
   await context.addInitScript(CAPTURE_PCS);
   if (impaired) await impaired.route(context);
   const page = await openPage(context, t);
+  await traceSignalling(page);
   await page.goto(`${server.url}/login`);
   await page.getByTestId('login-name').fill(username);
   await page.getByTestId('login-password').fill(PASSWORD);
@@ -225,9 +229,15 @@ test('a page on an impaired link (300 kbit/s, 5 % loss, 150 ms) drops to audio o
   await tech.page.locator('[data-testid=media-camera][aria-pressed=true]').waitFor();
   await expert.page.getByTestId('media-mic').click();
 
-  // The technician's media really goes through the relay.
-  await until('media flows through the impaired path', async () => path.stats.up.sent > 100, 30_000)
-    .catch((e) => { throw new Error(`${e.message}: ${JSON.stringify(path.stats)}`); });
+  // The technician's media really goes through the relay. A DTLS
+  // handshake can be lost on this path (ICE connects, the handshake never
+  // ends): the page starts over after 15 s of `connecting`.
+  await until('media flows through the impaired path', async () => path.stats.up.sent > 100, 45_000)
+    .catch(async (e) => {
+      const pcs = await tech.page.evaluate(() => window.__pcs.map((pc) => `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}`));
+      const signalling = await tech.page.evaluate(() => window.__jlSignalling);
+      throw new Error(`${e.message}: ${JSON.stringify({ ...path.stats, pcs, signalling })}`);
+    });
 
   // By itself (nothing pinned), the technician's page leaves video and
   // settles in audio only (5 s in a row: not just passing through).
@@ -264,6 +274,8 @@ test('a page on an impaired link (300 kbit/s, 5 % loss, 150 ms) drops to audio o
   await expert.page.locator('[data-testid=remote-audio] [data-testid=link-quality]:not([data-quality=good])')
     .first().waitFor({ timeout: 20_000 });
   t.diagnostic(`relay: up ${JSON.stringify(path.stats.up)}, down ${JSON.stringify(path.stats.down)}`);
+  // Whether the page had to start over (a DTLS handshake lost on the path).
+  await reportTrouble(t, { tech: tech.page });
 
   await expert.context.close();
   await tech.context.close();

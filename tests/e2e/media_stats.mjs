@@ -133,7 +133,11 @@ export async function traceSignalling(page) {
         );
       };
     }
-    const setter = Object.getOwnPropertyDescriptor(proto, 'onnegotiationneeded').set;
+    // The handler property lives on the native prototype, also when a test
+    // wrapped the constructor in a subclass (its prototype then inherits).
+    let owner = proto;
+    while (owner && !Object.getOwnPropertyDescriptor(owner, 'onnegotiationneeded')) owner = Object.getPrototypeOf(owner);
+    const setter = Object.getOwnPropertyDescriptor(owner, 'onnegotiationneeded').set;
     Object.defineProperty(proto, 'onnegotiationneeded', {
       set(f) { setter.call(this, f && ((ev) => { log(`negotiationneeded in ${this.signalingState}`); return f(ev); })); },
     });

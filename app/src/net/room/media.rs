@@ -188,6 +188,11 @@ struct Peer {
     /// Times our transceivers were renewed after an offer failed
     /// ([`Inner::renew_unnegotiated`]).
     renewals: u32,
+    /// When it was opened (ms since the epoch), and whether it has been
+    /// connected since: a first connection stuck half way is started over
+    /// ([`Inner::media_sample`]).
+    opened: f64,
+    connected: bool,
 }
 
 impl Drop for Peer {
@@ -570,11 +575,26 @@ impl Inner {
     }
 
     /// Read the statistics (once a second).
-    fn media_sample(&self) {
-        let Some(peer) = &self.media.peer else {
+    fn media_sample(&mut self) {
+        /// A first connection still `connecting` after this long has lost
+        /// its DTLS handshake on a lossy link (seen at 5 % loss: ICE
+        /// connected, the handshake never finished, nothing ever sent) and
+        /// would wait for ever; a fresh one starts the handshake over.
+        const STUCK_MS: f64 = 15_000.0;
+        let Some(peer) = &mut self.media.peer else {
             return;
         };
         let pc = peer.pc.clone();
+        match get(&pc, "connectionState").as_string().as_deref() {
+            Some("connected") => peer.connected = true,
+            Some("connecting")
+                if !peer.connected && js_sys::Date::now() - peer.opened > STUCK_MS =>
+            {
+                self.restart_peer(&pc);
+                return;
+            }
+            _ => {}
+        }
         let key = self.key;
         spawn_local(async move {
             let Ok(report) = call_async(&pc, "getStats", &[]).await else {
@@ -830,6 +850,8 @@ impl Inner {
             _handlers: handlers,
             stats,
             renewals: 0,
+            opened: js_sys::Date::now(),
+            connected: false,
         });
         // Local tracks (after a reconnect) go on the new connection.
         let sources: Vec<MediaSource> = self.media.local.keys().copied().collect();
