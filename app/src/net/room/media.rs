@@ -908,8 +908,8 @@ impl Inner {
 
     /// Our offer could not even be set locally. The cause seen before the
     /// server gave header extensions the browser's ids (vendor/rtc/
-    /// JILIANG.md, patch 3): our first
-    /// offer crossed the server's first one and the browser rolled it back
+    /// JILIANG.md, patch 3): our first offer crossed the server's first
+    /// one and the browser rolled it back
     /// (we are polite); Chromium keeps the header extension ids of that
     /// offer on the transceivers it added, which clash with the ids the
     /// server's offer set for the BUNDLE group ("A BUNDLE group contains a
