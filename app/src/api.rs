@@ -130,6 +130,18 @@ fn take_early(path: &str) -> Option<js_sys::Promise> {
         .ok()
 }
 
+/// Tell the page's bootstrap script (`index.html`, `jiliangRead`) about a
+/// read, so one made before the service worker took over is made again
+/// through it and kept for offline use.
+fn note_read(window: &web_sys::Window, path: &str) {
+    let Ok(f) = js_sys::Reflect::get(window, &JsValue::from_str("jiliangRead")) else {
+        return;
+    };
+    if let Some(f) = f.dyn_ref::<js_sys::Function>() {
+        let _ = f.call1(window, &JsValue::from_str(path));
+    }
+}
+
 async fn send(
     method: &str,
     path: &str,
@@ -138,6 +150,9 @@ async fn send(
     csrf: Option<&str>,
 ) -> Result<(u16, String), ApiError> {
     let window = web_sys::window().ok_or_else(|| ApiError::Network("no window".into()))?;
+    if method == "GET" && path.starts_with("/api/v1/") {
+        note_read(&window, path);
+    }
     // Started by the page while the wasm loaded: the round trip is (partly)
     // over already. If it failed, the request is simply made again.
     let early = match (method, body) {

@@ -27,9 +27,19 @@ after(async () => {
   await server?.stop();
 });
 
-async function person(t, username) {
+async function person(t, username, { lateWorker = false } = {}) {
   const context = await browser.newContext();
   t.after(() => context.close());
+  if (lateWorker) {
+    // The worker registers seconds after each page starts: the first
+    // visit's reads are made before it controls the page, as on a slow
+    // first download.
+    await context.addInitScript(() => {
+      const sw = navigator.serviceWorker;
+      const register = sw.register.bind(sw);
+      sw.register = (...args) => new Promise((r) => setTimeout(r, 4_000)).then(() => register(...args));
+    });
+  }
   const page = await openPage(context, t, { serverMayBeDown: true });
   await page.goto(`${server.url}/login`);
   await page.getByTestId('login-name').fill(username);
@@ -39,13 +49,36 @@ async function person(t, username) {
   return { context, page };
 }
 
+/**
+ * Poll `fn` in the page until it returns true. Not `waitForFunction`: it
+ * takes the promise an async function returns for a true answer at once.
+ */
+async function until(page, what, fn, arg, timeout = 20_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    // A navigation in between destroys the context: ask again.
+    if (await page.evaluate(fn, arg).catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The worker's API cache holds the answers to `paths`. */
+async function apiCached(page, paths) {
+  await until(page, `the API cache to hold ${paths.join(', ')}`, async (paths) => {
+    const cache = await caches.open('jiliang-api-v1');
+    for (const p of paths) if (!(await cache.match(p))) return false;
+    return true;
+  }, paths, 10_000);
+}
+
 /** The worker controls the page and holds the app shell. */
 async function shellCached(page) {
-  await page.waitForFunction(async () => {
+  await until(page, 'the worker to control the page and hold the shell', async () => {
     if (!navigator.serviceWorker.controller) return false;
     const cache = await caches.open('jiliang-shell-v1');
     return Boolean(await cache.match('/__jiliang/index.html'));
-  }, null, { timeout: 20_000, polling: 200 });
+  });
 }
 
 async function liveSession(title) {
@@ -137,8 +170,8 @@ test('a new version is announced and started by reload; logout empties the cache
   assert.equal(me.csrf_token, '', 'the CSRF token is never stored');
   await page.getByTestId('logout').click();
   await page.waitForURL(/\/login/);
-  await page.waitForFunction(async () => !(await caches.has('jiliang-api-v1'))
-    || !(await (await caches.open('jiliang-api-v1')).match('/api/v1/auth/me')), null, { timeout: 5_000 });
+  await until(page, 'the API cache to be emptied', async () => !(await caches.has('jiliang-api-v1'))
+    || !(await (await caches.open('jiliang-api-v1')).match('/api/v1/auth/me')), null, 5_000);
 });
 
 test('readings typed by hand while offline wait in the browser, survive a reload and are stored once each when the link returns', async (t) => {
@@ -151,7 +184,7 @@ test('readings typed by hand while offline wait in the browser, survive a reload
   });
   await api.post(`/api/v1/sessions/${id}/devices`, { device_id: device.id });
 
-  const { context, page } = await person(t, 'tech');
+  const { context, page } = await person(t, 'tech', { lateWorker: true });
   await page.goto(`${server.url}/sessions/${id}`);
   await page.locator('[data-testid=conn-state][data-state=live]').waitFor();
   const card = page.locator(`[data-testid=instrument][data-name="${name}"]`);
@@ -159,6 +192,9 @@ test('readings typed by hand while offline wait in the browser, survive a reload
   // The room has measured its clock offset (the entries carry it).
   await page.locator('[data-testid=clock-offset]', { hasText: '±' }).waitFor({ timeout: 15_000 });
   await shellCached(page);
+  // The room was read before the worker took over; it is read again
+  // through it, so a reload offline still finds the room and the device.
+  await apiCached(page, [`/api/v1/sessions/${id}`, `/api/v1/sessions/${id}/devices`]);
 
   await context.setOffline(true);
   await page.locator('[data-testid=conn-state][data-state=offline]').waitFor();
