@@ -101,6 +101,7 @@ impl AppState {
         let log = EventLog::start(store.clone(), rooms.clone(), bus.clone());
         let batches = crate::devices::BatchWriter::start(store.clone(), rooms.clone(), bus.clone());
         let tasks = TaskTracker::new();
+        crate::store::checkpoint::spawn_checkpoints(store.clone(), shutdown.clone(), &tasks);
         let presence = Presence::start(
             store.clone(),
             log.clone(),

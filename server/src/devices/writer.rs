@@ -9,6 +9,14 @@
 //! ten thousand: the commit (an fsync on SQLite) and the statements per
 //! transaction, not the readings, are the cost (docs/BENCHMARKS.md).
 //!
+//! The storing task runs on a thread of its own (a single-threaded
+//! runtime): each statement of a group is a round trip to SQLite's worker
+//! thread, and on the server's shared runtime every return of the answer
+//! queued the writer behind thousands of socket tasks, so a group of
+//! twenty-odd statements spent most of its time waiting to run again
+//! (docs/BENCHMARKS.md, province load). It keeps one connection from group
+//! to group ([`GroupConn`]).
+//!
 //! If the group's transaction fails, its batches are stored one by one
 //! (`Store::ingest_readings`), so one batch that cannot be stored does not
 //! fail its neighbours; only the batch that still fails is answered with the
@@ -26,7 +34,7 @@ use crate::bus::Bus;
 use crate::metrics::StoreMetrics;
 use crate::rooms::Hub;
 use crate::store::Store;
-use crate::store::devices::{AgentBatch, IngestOutcome, NewBatch, Source};
+use crate::store::devices::{AgentBatch, GroupConn, IngestOutcome, NewBatch, Source};
 
 /// Readings stored in one transaction at most: two seconds of a
 /// province's thousand agents at 10 Hz, or twenty full batches of a
@@ -64,7 +72,7 @@ impl BatchWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (done, delivered) = mpsc::channel(DELIVERIES);
         let metrics = store.metrics().clone();
-        tokio::spawn(writer(store, rx, done));
+        spawn_writer(store, rx, done);
         tokio::spawn(deliver(hub, bus, metrics, delivered));
         Self { tx }
     }
@@ -89,7 +97,44 @@ struct Stored {
     replies: Vec<oneshot::Sender<Result<IngestOutcome, sqlx::Error>>>,
 }
 
+/// Run [`writer`] on a thread of its own; it ends with the writer (when
+/// every handle is dropped). Where no thread or runtime can be had, the
+/// writer shares the server's runtime instead.
+fn spawn_writer(store: Store, rx: mpsc::Receiver<Job>, done: mpsc::Sender<Stored>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!(error = %e, "no runtime of its own for the batch writer; sharing the server's");
+            tokio::spawn(writer(store, rx, done));
+            return;
+        }
+    };
+    // Handed over through a slot so that a thread that cannot start
+    // leaves them here for the fallback.
+    let parts = Arc::new(std::sync::Mutex::new(Some((store, rx, done))));
+    let theirs = parts.clone();
+    let started = std::thread::Builder::new()
+        .name("jiliang-batch-writer".into())
+        .spawn(move || {
+            let taken = theirs.lock().ok().and_then(|mut p| p.take());
+            if let Some((store, rx, done)) = taken {
+                runtime.block_on(writer(store, rx, done));
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "no thread for the batch writer; sharing the server's runtime");
+        let taken = parts.lock().ok().and_then(|mut p| p.take());
+        if let Some((store, rx, done)) = taken {
+            tokio::spawn(writer(store, rx, done));
+        }
+    }
+}
+
 async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<Stored>) {
+    let mut conn = GroupConn::default();
     let mut waiting: Vec<Job> = Vec::new();
     loop {
         // Everything waiting now (what a cut group left first, then the
@@ -117,11 +162,12 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<St
         let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
             waiting.drain(..take).map(|j| (j.batch, j.reply)).unzip();
         let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
-            .ingest_agent_group(&batches)
+            .ingest_agent_group_on(&mut conn, &batches)
             .await
         {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e) => {
+                conn.reset();
                 tracing::warn!(error = %e, batches = batches.len(), "a group of reading batches failed; storing them one by one");
                 let mut results = Vec::with_capacity(batches.len());
                 for b in &batches {

@@ -66,6 +66,7 @@ pub mod audit;
 pub mod auth_sessions;
 mod backup;
 pub mod certificates;
+pub mod checkpoint;
 pub mod comparisons;
 pub mod devices;
 pub mod institutions;
@@ -180,7 +181,13 @@ impl Store {
                 // The reading groups' multi-row statements come in a few
                 // recurring shapes per table (`store::devices::group`);
                 // sqlx's default of 100 would evict them.
-                .statement_cache_capacity(400);
+                .statement_cache_capacity(400)
+                // Checkpoints run in the background (`checkpoint`), not in
+                // whichever commit crosses 1 000 pages.
+                .pragma(
+                    "wal_autocheckpoint",
+                    checkpoint::WAL_BACKSTOP_PAGES.to_string(),
+                );
             ensure_parent_dir(options.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

@@ -29,6 +29,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Database, Pool, Postgres, Sqlite};
+
 use crate::store::marks::Marks;
 
 use jiliang_ledger::Record;
@@ -200,11 +203,69 @@ fn cut_events(
     events
 }
 
+/// The connection the batch writer keeps from group to group.
+///
+/// A pooled connection handed out in turn has usually seen another
+/// connection write since its last use, and SQLite then drops its whole
+/// page cache: every group would read its thousand devices' and the
+/// indexes' pages again. Kept by the one writer, the connection's cache
+/// stays warm while the groups are the only writes. Dropped after an error
+/// (the next group takes a fresh one).
+#[derive(Debug, Default)]
+pub struct GroupConn {
+    sqlite: Option<PoolConnection<Sqlite>>,
+    postgres: Option<PoolConnection<Postgres>>,
+}
+
+impl GroupConn {
+    /// Give the connection back to the pool (after a failed group).
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+trait KeptSlot<DB: Database> {
+    fn slot(&mut self) -> &mut Option<PoolConnection<DB>>;
+}
+
+impl KeptSlot<Sqlite> for GroupConn {
+    fn slot(&mut self) -> &mut Option<PoolConnection<Sqlite>> {
+        &mut self.sqlite
+    }
+}
+
+impl KeptSlot<Postgres> for GroupConn {
+    fn slot(&mut self) -> &mut Option<PoolConnection<Postgres>> {
+        &mut self.postgres
+    }
+}
+
+/// The kept connection of `pool`'s kind, taken from the pool if none is.
+async fn kept<'c, DB: Database>(
+    pool: &Pool<DB>,
+    slot: &'c mut Option<PoolConnection<DB>>,
+) -> Result<&'c mut PoolConnection<DB>, sqlx::Error> {
+    if slot.is_none() {
+        *slot = Some(pool.acquire().await?);
+    }
+    slot.as_mut().ok_or(sqlx::Error::PoolClosed)
+}
+
 impl Store {
     /// Store `batches` in one transaction; one outcome per batch, in order
     /// (see the module docs).
     pub async fn ingest_agent_group(
         &self,
+        batches: &[AgentBatch],
+    ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
+        self.ingest_agent_group_on(&mut GroupConn::default(), batches)
+            .await
+    }
+
+    /// [`Store::ingest_agent_group`] on the writer's kept connection.
+    pub async fn ingest_agent_group_on(
+        &self,
+        conn: &mut GroupConn,
         batches: &[AgentBatch],
     ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
         if batches.is_empty() {
@@ -223,7 +284,10 @@ impl Store {
         let stored_at = now();
         with_db!(self, "devices.ingest_group", |p| {
             _phase = self.metrics.time("devices.group.begin");
-            let mut tx = p.begin_with(begin).await?;
+            let mut tx = kept(p, KeptSlot::slot(conn))
+                .await?
+                .begin_with(begin)
+                .await?;
             _phase = self.metrics.time("devices.group.lock");
             // 1. Lock and read the group's devices. PostgreSQL: row locks
             //    as a no-op `UPDATE` would take them (`FOR NO KEY UPDATE`,

@@ -26,7 +26,7 @@ use crate::clock::now;
 use crate::store::Store;
 use crate::store::time::db_time;
 
-pub use group::AgentBatch;
+pub use group::{AgentBatch, GroupConn};
 pub use ingest::{IngestOutcome, NewBatch, Source};
 
 /// A device as stored, with what access checks need.
