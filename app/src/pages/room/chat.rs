@@ -33,11 +33,16 @@ pub(super) fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
     let stick = RwSignal::new(true);
     let unseen = RwSignal::new(0_usize);
     let to_bottom = move || {
+        // The frame may come after the panel has gone (the session ended
+        // on the event that asked for it): then there is nothing to scroll.
         request_animation_frame(move || {
+            let Some(own) = log.try_get_untracked() else {
+                return;
+            };
             let el = if page_scrolls() {
                 document().scrolling_element()
             } else {
-                log.get_untracked().map(Into::into)
+                own.map(Into::into)
             };
             if let Some(el) = el {
                 el.set_scroll_top(el.scroll_height());
@@ -51,7 +56,8 @@ pub(super) fn ChatPanel(handle: RoomHandle, me: String) -> impl IntoView {
                 .scrolling_element()
                 .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 120)
         } else {
-            log.get_untracked()
+            log.try_get_untracked()
+                .flatten()
                 .is_some_and(|el| el.scroll_height() - el.scroll_top() - el.client_height() < 48)
         };
         stick.set(at_bottom);
