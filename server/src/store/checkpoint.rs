@@ -70,16 +70,15 @@ pub fn spawn_checkpoints(store: Store, shutdown: CancellationToken, tasks: &Task
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
+    use crate::store::test_db;
 
     /// Commits leave the log to the background task: after twice SQLite's
     /// default threshold of writes the log still holds them all, and
     /// `checkpoint` copies them.
     #[tokio::test]
     async fn commits_leave_the_log_to_the_checkpoint() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let store = Store::open(&url).await.expect("open");
+        let t = test_db::sqlite().await;
+        let store = &t.store;
         let super::Db::Sqlite(pool) = &store.db else {
             panic!("sqlite");
         };
@@ -88,15 +87,18 @@ mod tests {
             .await
             .expect("create");
         // ≈ 2 000 pages: past SQLite's default threshold of 1 000.
+        let insert = format!(
+            "INSERT INTO filler (b) VALUES {}",
+            vec!["(zeroblob(4000))"; 50].join(",")
+        );
         for _ in 0..40 {
-            let mut q = String::from("INSERT INTO filler (b) VALUES ");
-            q.push_str(&vec!["(zeroblob(4000))"; 50].join(","));
-            sqlx::query(&q).execute(pool).await.expect("insert");
+            sqlx::query(&insert).execute(pool).await.expect("insert");
         }
         // Had a commit checkpointed, the next would have started the log
         // over: it would hold a few hundred pages, not every write.
         let (log, copied) = store.checkpoint().await.expect("checkpoint");
         assert!(log > 1_500, "the log holds every write: {log} pages");
         assert_eq!(copied, log, "all of it copied");
+        t.cleanup().await;
     }
 }

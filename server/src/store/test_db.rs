@@ -35,17 +35,23 @@ impl TestStore {
     }
 }
 
-/// SQLite always; PostgreSQL when `DATABASE_URL` names it (CI sets
-/// `JILIANG_REQUIRE_POSTGRES` so that cannot be skipped silently).
-pub async fn stores() -> Vec<TestStore> {
+/// A migrated SQLite store in a temporary directory, for what only SQLite
+/// has.
+pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("unit.db").display());
-    let mut out = vec![TestStore {
+    TestStore {
         store: Store::open(&url).await.expect("sqlite store"),
         name: "sqlite",
         _dir: Some(dir),
         pg: None,
-    }];
+    }
+}
+
+/// SQLite always; PostgreSQL when `DATABASE_URL` names it (CI sets
+/// `JILIANG_REQUIRE_POSTGRES` so that cannot be skipped silently).
+pub async fn stores() -> Vec<TestStore> {
+    let mut out = vec![sqlite().await];
     let admin = std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres:") || u.starts_with("postgresql:"));
