@@ -36,11 +36,13 @@ use crate::rooms::Hub;
 use crate::store::Store;
 use crate::store::devices::{AgentBatch, GroupConn, IngestOutcome, NewBatch, Source};
 
-/// Readings stored in one transaction at most: two seconds of a
-/// province's thousand agents at 10 Hz, or twenty full batches of a
-/// reconnecting agent's backlog. It bounds a group's memory and statements
-/// (they are cut into chunks of a few thousand parameters anyway).
-const MAX_GROUP_READINGS: usize = 20_000;
+/// Readings stored in one transaction at most: a third of a second of a
+/// province's thousand agents at 10 Hz, or three full batches of
+/// reconnecting agents' backlogs. A long group lets more batches gather
+/// for the next one, which is then long too; a low bound damps that swing
+/// (province load p99 8–10 % lower than at 20 000, docs/BENCHMARKS.md)
+/// and still stores a backlog at far more than 20 000 readings/s.
+const MAX_GROUP_READINGS: usize = 3_000;
 /// Batches waiting before callers wait for room in the queue. A group takes
 /// every batch waiting (up to `MAX_GROUP_READINGS` readings), not a fixed
 /// number: a batch then waits for at most the group being stored, not for
@@ -148,17 +150,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<St
                 waiting.push(j);
             }
         }
-        // Cut the group at MAX_GROUP_READINGS (at least one batch); the
-        // rest opens the next group.
-        let mut readings = 0;
-        let mut take = 0;
-        for j in &waiting {
-            if take > 0 && readings + j.batch.readings.len() > MAX_GROUP_READINGS {
-                break;
-            }
-            readings += j.batch.readings.len();
-            take += 1;
-        }
+        // The rest opens the next group.
+        let take = group_len(waiting.iter().map(|j| j.batch.readings.len()));
         let (batches, replies): (Vec<AgentBatch>, Vec<_>) =
             waiting.drain(..take).map(|j| (j.batch, j.reply)).unzip();
         let results: Vec<Result<IngestOutcome, sqlx::Error>> = match store
@@ -183,6 +176,21 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, done: mpsc::Sender<St
             return;
         }
     }
+}
+
+/// How many of the waiting batches (their sizes in arrival order) form the
+/// next group: as many as fit in `MAX_GROUP_READINGS`, at least one.
+fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut readings = 0;
+    let mut take = 0;
+    for n in sizes {
+        if take > 0 && readings + n > MAX_GROUP_READINGS {
+            break;
+        }
+        readings += n;
+        take += 1;
+    }
+    take
 }
 
 /// Hand each stored group's room events to the rooms, then answer its
@@ -240,4 +248,100 @@ async fn one(store: &Store, b: &AgentBatch) -> Result<IngestOutcome, sqlx::Error
             readings,
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use jiliang_protocol::devices::MAX_BATCH;
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::{DELIVERIES, Job, MAX_GROUP_READINGS, QUEUE, Stored, group_len, writer};
+    use crate::store::devices::IngestOutcome;
+    use crate::store::test_db::{batch, device, seed, stores};
+
+    #[test]
+    fn a_group_takes_what_fits_and_at_least_one_batch() {
+        let full = MAX_GROUP_READINGS / 3;
+        assert_eq!(group_len([full, full, full, 1].into_iter()), 3);
+        assert_eq!(group_len([full, full, full].into_iter()), 3);
+        assert_eq!(group_len([1, MAX_GROUP_READINGS].into_iter()), 1);
+        assert_eq!(group_len([MAX_GROUP_READINGS + 1, 1].into_iter()), 1);
+        assert_eq!(
+            group_len(std::iter::repeat_n(1, 10_000)),
+            MAX_GROUP_READINGS
+        );
+        assert_eq!(group_len(std::iter::empty()), 0);
+    }
+
+    /// Reconnecting agents' backlogs, far more than one group holds, all
+    /// waiting when the writer starts: they are stored over several
+    /// groups, none above the bound, every batch answered as stored, and
+    /// each device holds its readings once, in order.
+    #[tokio::test]
+    async fn a_backlog_beyond_one_group_is_stored_over_several_in_order() {
+        for t in stores().await {
+            let store = &t.store;
+            let s = seed(store).await;
+            let devices = [
+                device(store, s.lab, s.user, [1; 32]).await,
+                device(store, s.lab, s.user, [2; 32]).await,
+            ];
+            let per_device = 4 * MAX_BATCH as u64;
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let mut replies = Vec::new();
+            // Interleaved as two agents' batches arrive.
+            for first in (1..=per_device).step_by(MAX_BATCH) {
+                for (i, d) in devices.iter().enumerate() {
+                    let seqs: Vec<u64> = (first..first + MAX_BATCH as u64).collect();
+                    let (reply, answer) = oneshot::channel();
+                    tx.send(Job {
+                        batch: batch(*d, [i as u8 + 1; 32], &seqs),
+                        reply,
+                    })
+                    .await
+                    .expect("queued");
+                    replies.push(answer);
+                }
+            }
+            drop(tx);
+            let (done, mut groups) = mpsc::channel::<Stored>(DELIVERIES);
+            let writing = tokio::spawn(writer(store.clone(), rx, done));
+            let mut sizes = Vec::new();
+            while let Some(Stored { results, replies }) = groups.recv().await {
+                let mut readings = 0;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    match &result {
+                        Ok(IngestOutcome::Stored { stored, .. }) => readings += stored.len(),
+                        other => panic!("{}: not stored: {other:?}", t.name),
+                    }
+                    let _ = reply.send(result);
+                }
+                sizes.push(readings);
+            }
+            writing.await.expect("writer");
+            assert!(sizes.len() >= 3, "{}: groups {sizes:?}", t.name);
+            assert!(
+                sizes.iter().all(|n| *n <= MAX_GROUP_READINGS),
+                "{}: groups {sizes:?}",
+                t.name
+            );
+            assert_eq!(sizes.iter().sum::<usize>() as u64, 2 * per_device);
+            for answer in replies {
+                assert!(matches!(
+                    answer.await.expect("answered"),
+                    Ok(IngestOutcome::Stored { duplicates: 0, .. })
+                ));
+            }
+            for d in devices {
+                let got = store
+                    .device_readings(d, "V", 0, 100_000)
+                    .await
+                    .expect("readings");
+                let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+                assert_eq!(seqs, (1..=per_device).collect::<Vec<_>>(), "{}", t.name);
+                assert!(got.iter().all(|r| r.value == r.seq as f64));
+            }
+            t.cleanup().await;
+        }
+    }
 }

@@ -4,12 +4,14 @@
 //! test body runs against both, as the integration tests do.
 
 use jiliang_protocol::accounts::Role;
+use jiliang_protocol::devices::DeviceReading;
 use jiliang_protocol::institutions::InstitutionLevel;
 use jiliang_protocol::sessions::{SessionKind, SessionState};
 use sqlx::Connection;
 use uuid::Uuid;
 
 use super::Store;
+use super::devices::{AgentBatch, NewDeviceRow};
 use super::institutions::NewInstitution;
 use super::rooms::NewSession;
 use super::users::NewUser;
@@ -140,4 +142,43 @@ pub async fn live_session(store: &Store, host: Uuid) -> Uuid {
         })
         .await
         .expect("live session")
+}
+
+/// A voltmeter of `lab` whose agent token hashes to `hash`.
+pub async fn device(store: &Store, lab: Uuid, user: Uuid, hash: [u8; 32]) -> Uuid {
+    store
+        .insert_device(&NewDeviceRow {
+            lab_id: lab,
+            name: format!("DMM {}", hash[0]),
+            kind: "digital multimeter".into(),
+            quantity: "voltage".into(),
+            unit: "V".into(),
+            resolution: Some(1e-6),
+            reference: None,
+            token_hash: hash,
+            created_by: user,
+        })
+        .await
+        .expect("device")
+        .device
+        .id
+}
+
+/// An agent's batch for `device`: one reading per `seq`, its value the seq.
+pub fn batch(device: Uuid, hash: [u8; 32], seqs: &[u64]) -> AgentBatch {
+    AgentBatch {
+        device_id: device,
+        unit: "V".into(),
+        token_hash: hash,
+        readings: seqs
+            .iter()
+            .map(|s| DeviceReading {
+                seq: *s,
+                t: crate::clock::now(),
+                value: *s as f64,
+                unit: "V".into(),
+                u_t: 0.001,
+            })
+            .collect(),
+    }
 }

@@ -698,51 +698,11 @@ impl Store {
 mod tests {
     use std::collections::HashMap;
 
-    use jiliang_protocol::devices::DeviceReading;
     use jiliang_protocol::rooms::EventBody;
     use uuid::Uuid;
 
     use super::{AgentBatch, IngestOutcome};
-    use crate::store::Store;
-    use crate::store::devices::NewDeviceRow;
-    use crate::store::test_db::{live_session, seed, stores};
-
-    fn batch(device: Uuid, hash: [u8; 32], seqs: &[u64]) -> AgentBatch {
-        AgentBatch {
-            device_id: device,
-            unit: "V".into(),
-            token_hash: hash,
-            readings: seqs
-                .iter()
-                .map(|s| DeviceReading {
-                    seq: *s,
-                    t: crate::clock::now(),
-                    value: *s as f64,
-                    unit: "V".into(),
-                    u_t: 0.001,
-                })
-                .collect(),
-        }
-    }
-
-    async fn device(store: &Store, lab: Uuid, user: Uuid, hash: [u8; 32]) -> Uuid {
-        store
-            .insert_device(&NewDeviceRow {
-                lab_id: lab,
-                name: format!("DMM {}", hash[0]),
-                kind: "digital multimeter".into(),
-                quantity: "voltage".into(),
-                unit: "V".into(),
-                resolution: Some(1e-6),
-                reference: None,
-                token_hash: hash,
-                created_by: user,
-            })
-            .await
-            .expect("device")
-            .device
-            .id
-    }
+    use crate::store::test_db::{batch, device, live_session, seed, stores};
 
     fn stored(o: &IngestOutcome) -> (Vec<u64>, u32) {
         match o {
