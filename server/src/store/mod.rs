@@ -84,7 +84,7 @@ pub mod tokens;
 pub mod users;
 
 #[cfg(test)]
-mod test_db;
+pub(crate) mod test_db;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
