@@ -3,6 +3,12 @@
 
 use std::process::ExitCode;
 
+// mimalloc's per-thread heaps: under the province load glibc's malloc and
+// free were 15 % of the server's CPU, and with mimalloc agent-to-viewer
+// p99 fell by a fifth (docs/BENCHMARKS.md, "the allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     jiliang_server::cli::main()
 }
