@@ -120,3 +120,149 @@ async fn the_demo_lab_needs_the_demo_province() {
     );
     server.stop().await;
 }
+
+/// What `scripts/run` starts, as a newcomer gets it: the four agent files
+/// `seed-demo --demo-lab` writes, run by the real `jiliang-agent` against
+/// the real simulators (the instrument address given on the command line,
+/// which goes over the file's), stream into the demo's live session: every
+/// device's readings are stored in its unit and reach the session's log.
+/// The help request from 甘谷 is open.
+#[tokio::test]
+async fn the_demo_lab_agents_stream_into_the_live_session() {
+    use crate::common::procs::{Child, agent_bin, simulator};
+    use std::time::Duration;
+
+    let server = TestServer::start_seeded(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let dir = tempfile::tempdir().expect("dir");
+    let report = lab::seed(&server.state.store, dir.path())
+        .await
+        .expect("demo lab");
+    assert_eq!(report.agent_files.len(), 4);
+    let expert = server.login("expert").await;
+    let sessions = expert.json("/api/v1/sessions?limit=500").await;
+    let live = sessions
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["title"] == lab::LIVE_TITLE)
+        .and_then(|s| s["id"].as_str())
+        .expect("the live session")
+        .to_owned();
+    let devices = expert
+        .json(&format!("/api/v1/sessions/{live}/devices"))
+        .await;
+    let devices = devices.as_array().expect("devices").clone();
+    assert_eq!(devices.len(), 4);
+    // What the demo holds before any agent runs (the seeded history): only
+    // what comes after it counts.
+    let mut before = Vec::new();
+    for d in &devices {
+        let id = d["id"].as_str().expect("id");
+        let info = expert.json(&format!("/api/v1/devices/{id}")).await;
+        before.push(info["last_seq"].as_u64().unwrap_or(0));
+    }
+    let log_end = {
+        let mut after = 0;
+        loop {
+            let page = expert
+                .json(&format!(
+                    "/api/v1/sessions/{live}/events?after={after}&limit=1000"
+                ))
+                .await;
+            if let Some(last) = page["items"].as_array().and_then(|i| i.last()) {
+                after = last["seq"].as_u64().expect("seq");
+            }
+            if page["next_after"].is_null() {
+                break after;
+            }
+        }
+    };
+
+    let mut running = Vec::new();
+    for file in &report.agent_files {
+        let text = std::fs::read_to_string(file).expect("agent file");
+        let (kind, flag) = if text.contains("\nscpi = ") {
+            ("scpi", "--scpi")
+        } else {
+            assert!(text.contains("\nmodbus = "), "{text}");
+            ("modbus", "--modbus")
+        };
+        let (sim, addr) = simulator(kind, &[]).await;
+        let agent = std::process::Command::new(agent_bin())
+            .args(["run", "--config"])
+            .arg(file)
+            .args([
+                "--server",
+                &server.base,
+                flag,
+                &addr,
+                "--interval-ms",
+                "100",
+            ])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start jiliang-agent");
+        running.push((sim, Child(agent)));
+    }
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (d, from) in devices.iter().zip(&before) {
+        let id = d["id"].as_str().expect("id");
+        loop {
+            let page = expert
+                .json(&format!(
+                    "/api/v1/devices/{id}/readings?after={from}&limit=5"
+                ))
+                .await;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.len() >= 3 {
+                for r in &items {
+                    assert_eq!(r["unit"], d["unit"], "{r} of {d}");
+                    assert!(r["value"].as_f64().is_some_and(f64::is_finite), "{r}");
+                }
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no readings from the agent of {} ({})",
+                d["name"],
+                id
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let log = expert
+        .json(&format!(
+            "/api/v1/sessions/{live}/events?after={log_end}&limit=1000"
+        ))
+        .await;
+    let readings: Vec<String> = log["items"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["body"]["kind"] == "readings")
+        .map(Value::to_string)
+        .collect();
+    for d in &devices {
+        let id = d["id"].as_str().expect("id");
+        assert!(
+            readings.iter().any(|e| e.contains(id)),
+            "no new readings event of {} in the live session",
+            d["name"]
+        );
+    }
+
+    let gangu = server.login("gangu.tech").await;
+    let help = gangu.json("/api/v1/help-requests").await;
+    assert!(
+        help.as_array()
+            .expect("help")
+            .iter()
+            .any(|h| h["topic"] == lab::HELP_TOPIC && h["state"] == "open"),
+        "{help}"
+    );
+    drop(running);
+    server.stop().await;
+}

@@ -206,6 +206,14 @@ async fn check_prints_one_line() {
         .await,
         (Some(0), "5000 mV\n".into())
     );
+    // A transmitter's raw value mapped to the quantity: 5 × 0.25 − 1 kPa.
+    assert_eq!(
+        check(v(&[
+            "--scpi", &a, "--query", "READ?", "--unit", "kPa", "--scale", "0.25", "--offset", "-1"
+        ]))
+        .await,
+        (Some(0), "0.25 kPa\n".into())
+    );
     // No unit given, none inferable: only the server could say.
     assert_eq!(
         check(v(&["--modbus", &m, "--register", "0"])).await,

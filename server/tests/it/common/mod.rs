@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod procs;
 
 use std::net::SocketAddr;
 use std::time::Duration;
