@@ -162,3 +162,41 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
 
   return { route, close, set, stats, relays, params };
 }
+
+/** A county link for one browser context's room sockets: every frame waits
+ *  its turn on a `kbps` link each way (a bucket without drops, as TCP
+ *  delivers), plus `delayMs`. Answers running totals: bytes each way, frames
+ *  down, and the longest a frame waited (a link the room saturates shows as
+ *  a wait that keeps growing). */
+export async function slowRoomSockets(context, { kbps = 300, delayMs = 150 } = {}) {
+  const stats = { down: 0, up: 0, frames: 0, maxWaitMs: 0, since: Date.now() };
+  const shaper = () => {
+    let nextFree = 0;
+    return (bytes, send) => {
+      const now = Date.now();
+      nextFree = Math.max(now, nextFree) + (bytes * 8) / kbps;
+      const wait = nextFree - now + delayMs;
+      stats.maxWaitMs = Math.max(stats.maxWaitMs, wait);
+      setTimeout(() => { try { send(); } catch { /* closed meanwhile */ } }, wait);
+    };
+  };
+  const size = (m) => (typeof m === 'string' ? Buffer.byteLength(m) : m.length);
+  await context.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+    const server = ws.connectToServer();
+    const down = shaper();
+    const up = shaper();
+    server.onMessage((m) => {
+      stats.down += size(m);
+      stats.frames += 1;
+      down(size(m), () => ws.send(m));
+    });
+    ws.onMessage((m) => {
+      stats.up += size(m);
+      up(size(m), () => server.send(m));
+    });
+    const closeCode = (code) => (code >= 3000 && code <= 4999) || code === 1000 ? code : 1000;
+    ws.onClose((code, reason) => server.close({ code: closeCode(code), reason }));
+    server.onClose((code, reason) => ws.close({ code: closeCode(code), reason }));
+  });
+  return stats;
+}

@@ -152,6 +152,79 @@ pub fn errors(uut: &Trace, reference: &Trace, ref_factor: f64) -> Vec<Point> {
     out
 }
 
+/// Errors further than this many MPEs from zero are drawn at the edge of
+/// the error plot instead of setting its scale. When the calibrator moves
+/// to the next level, one channel has moved and the other not yet: a
+/// transient of volts would otherwise flatten an error of millivolts and
+/// its ±MPE band into one line for the two minutes it stays in view.
+pub const ERROR_SCALE_MPES: f64 = 4.0;
+/// Without an MPE: errors further than this many median absolute
+/// deviations from the median are off scale (with at least
+/// [`ROBUST_MIN_POINTS`] errors; 20 MADs is about 13 σ of normal noise).
+pub const OUTLIER_MADS: f64 = 20.0;
+pub const ROBUST_MIN_POINTS: usize = 20;
+
+/// The error plot's range and how many of `errors` fall outside it: it
+/// holds zero, ±`mpe` and every error within [`ERROR_SCALE_MPES`] MPEs
+/// (without an MPE, within [`OUTLIER_MADS`] of the median). `None` when
+/// there is nothing to draw.
+pub fn error_range(errors: &[Point], mpe: Option<f64>) -> Option<(Range, usize)> {
+    let values: Vec<f64> = errors
+        .iter()
+        .map(|p| p.v)
+        .filter(|v| v.is_finite())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let mpe = mpe.filter(|m| m.is_finite() && *m > 0.0);
+    let (lo, hi) = match mpe {
+        Some(m) => (-ERROR_SCALE_MPES * m, ERROR_SCALE_MPES * m),
+        None if values.len() >= ROBUST_MIN_POINTS => {
+            let med = median(values.clone());
+            let mad = median(values.iter().map(|v| (v - med).abs()).collect());
+            if mad > 0.0 {
+                (med - OUTLIER_MADS * mad, med + OUTLIER_MADS * mad)
+            } else {
+                (f64::NEG_INFINITY, f64::INFINITY)
+            }
+        }
+        None => (f64::NEG_INFINITY, f64::INFINITY),
+    };
+    let on_scale = |v: &f64| (lo..=hi).contains(v);
+    let off = values.iter().filter(|v| !on_scale(v)).count();
+    let range = Range::of(
+        values
+            .iter()
+            .copied()
+            .filter(on_scale)
+            .chain(mpe.into_iter().flat_map(|m| [m, -m]))
+            .chain([0.0]),
+    )?;
+    Some((range, off))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `points` with each value held inside `y` (drawn at the plot's edge).
+pub fn clamped(points: &[Point], y: Range) -> Vec<Point> {
+    points
+        .iter()
+        .map(|p| Point {
+            t: p.t,
+            v: p.v.clamp(y.lo, y.hi),
+        })
+        .collect()
+}
+
 /// A linear range of data values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Range {
@@ -531,6 +604,53 @@ pub fn age_text(s: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    fn pts(values: &[f64]) -> Vec<Point> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Point { t: i as f64, v: *v })
+            .collect()
+    }
+
+    /// A level change's transient (4 V) among errors of 3 mV with an MPE of
+    /// 10 mV: the scale is the band's, the transient is off scale and drawn
+    /// at the edge.
+    #[test]
+    fn a_transient_does_not_set_the_error_scale() {
+        let e = pts(&[0.003, 0.0031, 4.0, 0.0029, -3.9, 0.003]);
+        let (y, off) = error_range(&e, Some(0.01)).expect("range");
+        assert_eq!(off, 2);
+        assert!(y.lo <= -0.01 && y.hi >= 0.01, "{y:?}");
+        assert!(y.hi < 0.02 && y.lo > -0.02, "{y:?}");
+        let drawn = clamped(&e, y);
+        assert_eq!(drawn[2].v, y.hi);
+        assert_eq!(drawn[4].v, y.lo);
+        assert_eq!(drawn[0].v, 0.003);
+        // Errors within 4 MPEs keep their place: a failing instrument shows.
+        let (y, off) = error_range(&pts(&[0.03, 0.031]), Some(0.01)).expect("range");
+        assert_eq!(off, 0);
+        assert!(y.hi >= 0.031);
+    }
+
+    #[test]
+    fn without_an_mpe_outliers_are_judged_by_the_spread() {
+        let mut v: Vec<f64> = (0..40).map(|i| 0.003 + f64::from(i % 5) * 1e-5).collect();
+        v.push(4.0);
+        let (y, off) = error_range(&pts(&v), None).expect("range");
+        assert_eq!(off, 1);
+        assert!(y.hi < 0.01, "{y:?}");
+        // Too few errors to judge a spread: all of them set the scale.
+        let (y, off) = error_range(&pts(&[0.003, 4.0]), None).expect("range");
+        assert_eq!(off, 0);
+        assert!(y.hi >= 4.0);
+        // Identical errors (no spread): none is an outlier.
+        let (_, off) = error_range(&pts(&[0.001; 30]), None).expect("range");
+        assert_eq!(off, 0);
+        assert!(error_range(&[], Some(0.01)).is_none());
+        assert!(error_range(&pts(&[f64::NAN]), None).is_none());
+    }
+
     use super::*;
     use time::OffsetDateTime;
 

@@ -9,7 +9,8 @@
 //! on the host.
 
 use jiliang_app_core::instruments::{
-    Frame, Point, Range, Trace, WINDOW_S, band, errors, format_value, parse_number, polyline, ticks,
+    Frame, Point, Range, Trace, WINDOW_S, band, clamped, error_range, errors, format_value,
+    parse_number, polyline, ticks,
 };
 use jiliang_metrology::conformity::mpev;
 use jiliang_protocol::devices::Device;
@@ -45,6 +46,8 @@ struct Model {
     error: Option<Plot>,
     /// Readings drawn (both channels), for tests and the summary.
     points: usize,
+    /// Errors drawn at the plot's edge (beyond its scale).
+    off_scale: usize,
     last_error: Option<f64>,
 }
 
@@ -107,7 +110,7 @@ fn model(
         zero: None,
         ticks: y_ticks(y),
     };
-    let (error, last_error) = match (uut, reference) {
+    let (error, off_scale, last_error) = match (uut, reference) {
         (Some(u), Some(r)) => {
             // `r` is already in the UUT's unit.
             let e: Vec<Point> = errors(u, r, 1.0)
@@ -116,13 +119,8 @@ fn model(
                 .collect();
             let last = e.last().map(|p| p.v);
             let m = mpe.filter(|m| *m > 0.0);
-            let span = e
-                .iter()
-                .map(|p| p.v)
-                .chain(m.into_iter().flat_map(|m| [m, -m]))
-                .chain([0.0]);
-            match Range::of(span) {
-                Some(ey) if !e.is_empty() => {
+            match error_range(&e, m) {
+                Some((ey, off)) => {
                     let band_d = m.map_or_else(String::new, |m| {
                         let up = [Point { t: x.lo, v: m }, Point { t: x.hi, v: m }];
                         let low = [Point { t: x.lo, v: -m }, Point { t: x.hi, v: -m }];
@@ -130,23 +128,25 @@ fn model(
                     });
                     (
                         Some(Plot {
-                            lines: vec![polyline(&e, x, ey, &FRAME)],
+                            lines: vec![polyline(&clamped(&e, ey), x, ey, &FRAME)],
                             band: band_d,
                             zero: Some(FRAME.y(ey, 0.0)),
                             ticks: y_ticks(ey),
                         }),
+                        off,
                         last,
                     )
                 }
-                _ => (None, last),
+                None => (None, 0, last),
             }
         }
-        _ => (None, None),
+        _ => (None, 0, None),
     };
     Model {
         values,
         error,
         points,
+        off_scale,
         last_error,
     }
 }
@@ -341,6 +341,11 @@ pub(super) fn LiveChart(
                 </h3>
                 <PlotSvg plot=Signal::derive(move || model.with(|m| m.error.clone().unwrap_or_default())) label=error_label
                     classes=&["err"] testid="chart-error"/>
+                {move || model.with(|m| m.off_scale).ne(&0).then(|| view! {
+                    <p class="muted small" data-testid="error-off-scale">
+                        {move || i18n.tf(Msg::ChartOffScale, &[("n", &model.with(|m| m.off_scale).to_string())])}
+                    </p>
+                })}
             })}
             {move || model.with(|m| m.points == 0).then(|| view! {
                 <p class="muted small">{move || i18n.t(Msg::ChartWaiting)}</p>
