@@ -4,8 +4,8 @@ Usage: modbus_peer.py tcp PORT | modbus_peer.py rtu SERIAL_PATH
 
 Unit id 1. Holding registers: 0-1 FLOAT32 101.325 (ABCD), 2-3 the same
 word-swapped (CDAB). Input registers: 0 = 0x1234, 1 = 0xBEEF, 2 = 7,
-3-4 FLOAT32 23.5. Anything else: exception 02. The figures are those of
-docs in /work/shared/notes/instruments.md; the Rust tests assert them.
+3-4 FLOAT32 23.5. Anything else: exception 02. The Rust tests
+(crates/agent/tests/agent/peers.rs and serial.rs) assert these figures.
 """
 import asyncio
 import struct
