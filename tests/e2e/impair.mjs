@@ -170,14 +170,26 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
  *  a wait that keeps growing). */
 export async function slowRoomSockets(context, { kbps = 300, delayMs = 150 } = {}) {
   const stats = { down: 0, up: 0, frames: 0, maxWaitMs: 0, since: Date.now() };
+  // One queue per direction, sent in order by one timer: frames a
+  // fraction of a millisecond apart keep their order.
   const shaper = () => {
     let nextFree = 0;
+    const queue = [];
+    let timer = null;
+    const pump = () => {
+      timer = null;
+      while (queue.length && queue[0].at <= Date.now()) {
+        const { send } = queue.shift();
+        try { send(); } catch { /* closed meanwhile */ }
+      }
+      if (queue.length) timer = setTimeout(pump, Math.max(0, queue[0].at - Date.now()));
+    };
     return (bytes, send) => {
       const now = Date.now();
       nextFree = Math.max(now, nextFree) + (bytes * 8) / kbps;
-      const wait = nextFree - now + delayMs;
-      stats.maxWaitMs = Math.max(stats.maxWaitMs, wait);
-      setTimeout(() => { try { send(); } catch { /* closed meanwhile */ } }, wait);
+      stats.maxWaitMs = Math.max(stats.maxWaitMs, nextFree - now + delayMs);
+      queue.push({ at: nextFree + delayMs, send });
+      if (!timer) timer = setTimeout(pump, Math.max(0, nextFree + delayMs - now));
     };
   };
   const size = (m) => (typeof m === 'string' ? Buffer.byteLength(m) : m.length);

@@ -166,8 +166,9 @@ pub const ROBUST_MIN_POINTS: usize = 20;
 
 /// The error plot's range and how many of `errors` fall outside it: it
 /// holds zero, ±`mpe` and every error within [`ERROR_SCALE_MPES`] MPEs
-/// (without an MPE, within [`OUTLIER_MADS`] of the median). `None` when
-/// there is nothing to draw.
+/// (without an MPE, within [`OUTLIER_MADS`] of the median; errors with no
+/// spread at all, as a coarse resolution gives, all set the scale). `None`
+/// when there is nothing to draw.
 pub fn error_range(errors: &[Point], mpe: Option<f64>) -> Option<(Range, usize)> {
     let values: Vec<f64> = errors
         .iter()
@@ -604,6 +605,7 @@ pub fn age_text(s: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     fn pts(values: &[f64]) -> Vec<Point> {
         values
@@ -651,7 +653,6 @@ mod tests {
         assert!(error_range(&pts(&[f64::NAN]), None).is_none());
     }
 
-    use super::*;
     use time::OffsetDateTime;
 
     fn reading(seq: u64, t: f64, value: f64) -> DeviceReading {

@@ -40,8 +40,9 @@ use crate::store::devices::{AgentBatch, GroupConn, IngestOutcome, NewBatch, Sour
 /// province's thousand agents at 10 Hz, or three full batches of
 /// reconnecting agents' backlogs. A long group lets more batches gather
 /// for the next one, which is then long too; a low bound damps that swing
-/// (province load p99 8–10 % lower than at 20 000, docs/BENCHMARKS.md)
-/// and still stores a backlog at far more than 20 000 readings/s.
+/// (province load: p50 about a fifth lower than at 20 000, p99 no worse,
+/// docs/BENCHMARKS.md) and still stores a backlog at far more than
+/// 20 000 readings/s.
 const MAX_GROUP_READINGS: usize = 3_000;
 /// Batches waiting before callers wait for room in the queue. A group takes
 /// every batch waiting (up to `MAX_GROUP_READINGS` readings), not a fixed

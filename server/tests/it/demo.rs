@@ -233,18 +233,26 @@ async fn the_demo_lab_agents_stream_into_the_live_session() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let log = expert
-        .json(&format!(
-            "/api/v1/sessions/{live}/events?after={log_end}&limit=1000"
-        ))
-        .await;
-    let readings: Vec<String> = log["items"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["body"]["kind"] == "readings")
-        .map(Value::to_string)
-        .collect();
+    let mut readings: Vec<String> = Vec::new();
+    let mut after = log_end;
+    loop {
+        let page = expert
+            .json(&format!(
+                "/api/v1/sessions/{live}/events?after={after}&limit=1000"
+            ))
+            .await;
+        let items = page["items"].as_array().expect("events");
+        readings.extend(
+            items
+                .iter()
+                .filter(|e| e["body"]["kind"] == "readings")
+                .map(Value::to_string),
+        );
+        match page["next_after"].as_u64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
     for d in &devices {
         let id = d["id"].as_str().expect("id");
         assert!(

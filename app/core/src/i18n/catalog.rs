@@ -935,7 +935,7 @@ catalog! {
     ChartValuesLabel { zh: "两个通道最近两分钟的读数曲线，共 {points} 个点", en: "Both channels' readings over the last two minutes, {points} points" }
     ChartErrorTitle { zh: "示值误差 E", en: "Error E" }
     ChartErrorLabel { zh: "示值误差 E 曲线与 ±MPE 带，最新 E = {value} {unit}", en: "Error E with the ±MPE band; latest E = {value} {unit}" }
-    ChartOffScale { zh: "{n} 个点超出坐标范围（如换挡瞬间），画在图的边缘", en: "{n} points off scale (such as a level change), drawn at the edge" }
+    ChartOffScale { zh: "{n} 个点超出坐标范围（如换挡瞬间），画在图的边缘", en: "Off scale (such as at a level change), drawn at the edge: {n}" }
     ChartWaiting { zh: "等待读数…", en: "Waiting for readings…" }
 
     // The comparison in a live room

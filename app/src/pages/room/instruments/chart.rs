@@ -341,7 +341,7 @@ pub(super) fn LiveChart(
                 </h3>
                 <PlotSvg plot=Signal::derive(move || model.with(|m| m.error.clone().unwrap_or_default())) label=error_label
                     classes=&["err"] testid="chart-error"/>
-                {move || model.with(|m| m.off_scale).ne(&0).then(|| view! {
+                {move || (model.with(|m| m.off_scale) != 0).then(|| view! {
                     <p class="muted small" data-testid="error-off-scale">
                         {move || i18n.tf(Msg::ChartOffScale, &[("n", &model.with(|m| m.off_scale).to_string())])}
                     </p>
