@@ -10,6 +10,14 @@
 // 400ms`: a packet that would wait longer than `queueMs` is dropped.
 import dgram from 'node:dgram';
 
+/** A routed socket and its server side close together, each passing on the
+ *  other's code where a page may send it (1000, 3000–4999), else 1000. */
+function closeTogether(ws, server) {
+  const closeCode = (code) => (code >= 3000 && code <= 4999) || code === 1000 ? code : 1000;
+  ws.onClose((code, reason) => server.close({ code: closeCode(code), reason }));
+  server.onClose((code, reason) => ws.close({ code: closeCode(code), reason }));
+}
+
 /** Start an impaired path; `route(context)` sends that browser context's media
  *  through it. Every option applies to each direction; `up` (page → server)
  *  and `down` (server → page) override them for one direction, e.g.
@@ -139,9 +147,7 @@ export function impairedPath({ kbps = 300, loss = 0.05, delayMs = 150, queueMs =
         const out = typeof m === 'string' ? withoutCandidates(m) : m;
         if (out !== null) server.send(out);
       });
-      const closeCode = (code) => (code >= 3000 && code <= 4999) || code === 1000 ? code : 1000;
-      ws.onClose((code, reason) => server.close({ code: closeCode(code), reason }));
-      server.onClose((code, reason) => ws.close({ code: closeCode(code), reason }));
+      closeTogether(ws, server);
     });
   }
 
@@ -206,9 +212,7 @@ export async function slowRoomSockets(context, { kbps = 300, delayMs = 150 } = {
       stats.up += size(m);
       up(size(m), () => server.send(m));
     });
-    const closeCode = (code) => (code >= 3000 && code <= 4999) || code === 1000 ? code : 1000;
-    ws.onClose((code, reason) => server.close({ code: closeCode(code), reason }));
-    server.onClose((code, reason) => ws.close({ code: closeCode(code), reason }));
+    closeTogether(ws, server);
   });
   return stats;
 }

@@ -4,7 +4,7 @@
 //! four devices attached; the help request is open; seeding again changes
 //! nothing.
 
-use crate::common::{Backend, TestServer};
+use crate::common::{Backend, Client, TestServer};
 use jiliang_ledger::{Bundle, verify_bundle_with_key, verifying_key_from_hex};
 use jiliang_protocol::comparison::ComparisonView;
 use jiliang_server::demo::lab;
@@ -163,22 +163,10 @@ async fn the_demo_lab_agents_stream_into_the_live_session() {
         let info = expert.json(&format!("/api/v1/devices/{id}")).await;
         before.push(info["last_seq"].as_u64().unwrap_or(0));
     }
-    let log_end = {
-        let mut after = 0;
-        loop {
-            let page = expert
-                .json(&format!(
-                    "/api/v1/sessions/{live}/events?after={after}&limit=1000"
-                ))
-                .await;
-            if let Some(last) = page["items"].as_array().and_then(|i| i.last()) {
-                after = last["seq"].as_u64().expect("seq");
-            }
-            if page["next_after"].is_null() {
-                break after;
-            }
-        }
-    };
+    let log_end = events_after(&expert, &live, 0)
+        .await
+        .last()
+        .map_or(0, |e| e["seq"].as_u64().expect("seq"));
 
     let mut running = Vec::new();
     for file in &report.agent_files {
@@ -233,26 +221,12 @@ async fn the_demo_lab_agents_stream_into_the_live_session() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let mut readings: Vec<String> = Vec::new();
-    let mut after = log_end;
-    loop {
-        let page = expert
-            .json(&format!(
-                "/api/v1/sessions/{live}/events?after={after}&limit=1000"
-            ))
-            .await;
-        let items = page["items"].as_array().expect("events");
-        readings.extend(
-            items
-                .iter()
-                .filter(|e| e["body"]["kind"] == "readings")
-                .map(Value::to_string),
-        );
-        match page["next_after"].as_u64() {
-            Some(n) => after = n,
-            None => break,
-        }
-    }
+    let readings: Vec<String> = events_after(&expert, &live, log_end)
+        .await
+        .iter()
+        .filter(|e| e["body"]["kind"] == "readings")
+        .map(Value::to_string)
+        .collect();
     for d in &devices {
         let id = d["id"].as_str().expect("id");
         assert!(
@@ -273,4 +247,21 @@ async fn the_demo_lab_agents_stream_into_the_live_session() {
     );
     drop(running);
     server.stop().await;
+}
+
+/// Every event of `session`'s log after `after`, through the REST pages.
+async fn events_after(client: &Client, session: &str, mut after: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .json(&format!(
+                "/api/v1/sessions/{session}/events?after={after}&limit=1000"
+            ))
+            .await;
+        out.extend(page["items"].as_array().expect("events").iter().cloned());
+        match page["next_after"].as_u64() {
+            Some(n) => after = n,
+            None => return out,
+        }
+    }
 }

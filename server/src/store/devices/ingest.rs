@@ -367,7 +367,7 @@ mod tests {
     use super::{IngestOutcome, NewBatch, Source};
     use crate::store::Store;
     use crate::store::devices::NewDeviceRow;
-    use crate::store::test_db::{seed, stores};
+    use crate::store::test_db::{device, seed, stores};
 
     fn reading(seq: u64, value: f64) -> DeviceReading {
         DeviceReading {
@@ -415,21 +415,7 @@ mod tests {
             let store = &t.store;
             let s = seed(store).await;
             let hash = [7u8; 32];
-            let d = store
-                .insert_device(&NewDeviceRow {
-                    lab_id: s.lab,
-                    name: "DMM".into(),
-                    kind: "digital multimeter".into(),
-                    quantity: "voltage".into(),
-                    unit: "V".into(),
-                    resolution: Some(1e-6),
-                    reference: None,
-                    token_hash: hash,
-                    created_by: s.user,
-                })
-                .await
-                .expect("device");
-            let id = d.device.id;
+            let id = device(store, s.lab, s.user, hash).await;
             // Not attached: stored, no room event.
             let first = agent(store, id, &hash, &[reading(1, 1.0), reading(2, 1.5)]).await;
             assert_eq!(counts(&first), (2, 0, 0), "{}", t.name);
